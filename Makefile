@@ -1,0 +1,40 @@
+# Two entry points for users: `make demo` and `make test`. Everything else is for developers.
+PY      ?= python3.11
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+DEBS    := tshark iproute2
+
+.PHONY: demo test bench lint debs clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# Debian packages used by the referee and network tests (tshark's dissectors, ip netns).
+debs:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+	  else echo "not root: install$$missing yourself for the referee tests (they skip without them)"; fi; \
+	fi
+
+demo: $(STAMP)
+	$(VENV)/bin/tickpath demo
+
+test: $(STAMP) debs
+	$(VPY) -m pytest -q
+
+bench: $(STAMP)
+	$(VPY) bench/replay_itch.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

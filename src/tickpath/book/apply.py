@@ -1,0 +1,337 @@
+"""Compiled book kernels: apply normalized ITCH events to the order-by-order books.
+
+Every message is validated before anything is changed, so a rejected message leaves the books
+exactly as they were. Kernels return status codes; ``BookStore`` turns them into errors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# The kernels allocate nothing, so they are compiled without numba's reference counting
+# (_nrt=False): with it, every call that passes an array pays atomic refcount updates.
+
+from ..ring.intrinsics import prefetch
+from .records import ASK, BID, EMPTY_REF, NO_LEVEL
+
+# status codes (texts in STATUS_TEXT)
+OK = 0
+UNKNOWN_REF = 1
+DUPLICATE_REF = 2
+OVER_EXECUTE = 3
+BAD_SIDE = 4
+ORDERS_FULL = 5
+LEVELS_FULL = 6
+LOCATE_MISMATCH = 7
+BAD_SHARES = 8
+RESERVED_REF = 9
+
+STATUS_TEXT = {
+    OK: "ok",
+    UNKNOWN_REF: "unknown order reference",
+    DUPLICATE_REF: "order reference already live",
+    OVER_EXECUTE: "more shares than the order has open",
+    BAD_SIDE: "buy/sell indicator is neither 'B' nor 'S'",
+    ORDERS_FULL: "order table full (raise max_orders)",
+    LEVELS_FULL: "price-level pool full (raise max_levels)",
+    LOCATE_MISMATCH: "stock locate differs from the order's",
+    BAD_SHARES: "zero shares",
+    RESERVED_REF: "order reference 0xFFFFFFFFFFFFFFFF is reserved",
+}
+
+# Stat indices (mirrors records.Stat; plain ints for nopython code)
+_LIVE_ORDERS, _LIVE_LEVELS, _FREE_TOP, _ADDS, _EXECS, _CANCELS, _DELETES, _REPLACES = range(8)
+_REJECTED, _MAX_ORDERS, _MAX_LEVELS, _EVENTS = 8, 9, 10, 11
+# PerInstrument columns
+_I_MSGS, _I_LOCKED, _I_CROSSED, _I_EXEC, _I_ORDERS, _I_DIR = range(6)
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def slot_of(ref, mask):
+    # Fibonacci hashing: spreads sequential and strided reference numbers alike
+    return np.int64((ref * _GOLDEN) >> np.uint64(32)) & mask
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def find(orders, mask, ref):
+    """Slot of ``ref`` or -1."""
+    i = slot_of(ref, mask)
+    while True:
+        k = orders[i].ref
+        if k == ref:
+            return i
+        if k == EMPTY_REF:
+            return -1
+        i = (i + 1) & mask
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _insert_slot(orders, mask, ref):
+    i = slot_of(ref, mask)
+    while orders[i].ref != EMPTY_REF:
+        i = (i + 1) & mask
+    return i
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _erase(orders, mask, i):
+    # backward-shift deletion keeps every probe chain unbroken without tombstones
+    j = i
+    while True:
+        j = (j + 1) & mask
+        k = orders[j].ref
+        if k == EMPTY_REF:
+            break
+        h = slot_of(k, mask)
+        if i <= j:
+            stays = i < h <= j
+        else:
+            stays = h > i or h <= j
+        if stays:
+            continue
+        o = orders[i]
+        s = orders[j]
+        o.ref = s.ref
+        o.shares = s.shares
+        o.price = s.price
+        o.level = s.level
+        o.locate = s.locate
+        o.side = s.side
+        i = j
+    orders[i].ref = EMPTY_REF
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _level_add(levels, free, heads, stats, locate, side, price, shares):
+    """Add one order's shares at ``price``; returns the level index. A free level must exist."""
+    prev = NO_LEVEL
+    cur = heads[locate, side]
+    if side == BID:
+        while cur != NO_LEVEL and levels[cur].price > price:
+            prev = cur
+            cur = levels[cur].next
+    else:
+        while cur != NO_LEVEL and levels[cur].price < price:
+            prev = cur
+            cur = levels[cur].next
+    if cur != NO_LEVEL and levels[cur].price == price:
+        lv = levels[cur]
+        lv.shares += shares
+        lv.orders += 1
+        return cur
+    top = stats[_FREE_TOP] - 1
+    stats[_FREE_TOP] = top
+    n = free[top]
+    lv = levels[n]
+    lv.price = price
+    lv.shares = shares
+    lv.orders = 1
+    lv.next = cur
+    lv.prev = prev
+    if cur != NO_LEVEL:
+        levels[cur].prev = n
+    if prev != NO_LEVEL:
+        levels[prev].next = n
+    else:
+        heads[locate, side] = n
+    stats[_LIVE_LEVELS] += 1
+    if stats[_LIVE_LEVELS] > stats[_MAX_LEVELS]:
+        stats[_MAX_LEVELS] = stats[_LIVE_LEVELS]
+    return n
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _level_take(levels, free, heads, stats, locate, side, n, shares, whole_order):
+    """Remove ``shares`` (and the order itself when ``whole_order``) from level ``n``."""
+    lv = levels[n]
+    lv.shares -= shares
+    if whole_order:
+        lv.orders -= 1
+        if lv.orders == 0:
+            nxt = lv.next
+            prv = lv.prev
+            if nxt != NO_LEVEL:
+                levels[nxt].prev = prv
+            if prv != NO_LEVEL:
+                levels[prv].next = nxt
+            else:
+                heads[locate, side] = nxt
+            free[stats[_FREE_TOP]] = n
+            stats[_FREE_TOP] += 1
+            stats[_LIVE_LEVELS] -= 1
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _add(orders, mask, levels, free, heads, stats, inst, ref, locate, side, price, shares):
+    i = _insert_slot(orders, mask, ref)
+    lvl = _level_add(levels, free, heads, stats, locate, side, price, shares)
+    o = orders[i]
+    o.ref = ref
+    o.shares = shares
+    o.price = price
+    o.level = lvl
+    o.locate = locate
+    o.side = side
+    stats[_LIVE_ORDERS] += 1
+    if stats[_LIVE_ORDERS] > stats[_MAX_ORDERS]:
+        stats[_MAX_ORDERS] = stats[_LIVE_ORDERS]
+    inst[locate, _I_ORDERS] += 1
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _remove(orders, mask, levels, free, heads, stats, inst, i):
+    o = orders[i]
+    _level_take(levels, free, heads, stats, o.locate, o.side, o.level, o.shares, True)
+    inst[o.locate, _I_ORDERS] -= 1
+    stats[_LIVE_ORDERS] -= 1
+    _erase(orders, mask, i)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _check_cross(levels, heads, inst, locate):
+    b = heads[locate, BID]
+    a = heads[locate, ASK]
+    if b != NO_LEVEL and a != NO_LEVEL:
+        bp = levels[b].price
+        ap = levels[a].price
+        if bp == ap:
+            inst[locate, _I_LOCKED] += 1
+        elif bp > ap:
+            inst[locate, _I_CROSSED] += 1
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_orders):
+    """Validate, then apply one event. Returns a status code; on failure nothing changed."""
+    t = ev.type
+    locate = np.int64(ev.locate)
+    if t == 65 or t == 70:  # A / F add order
+        ref = ev.ref
+        if ref == EMPTY_REF:
+            return RESERVED_REF
+        s = ev.side
+        if s == 66:
+            side = BID
+        elif s == 83:
+            side = ASK
+        else:
+            return BAD_SIDE
+        if ev.shares == 0:
+            return BAD_SHARES
+        if find(orders, mask, ref) >= 0:
+            return DUPLICATE_REF
+        if stats[_LIVE_ORDERS] >= max_orders:
+            return ORDERS_FULL
+        if stats[_FREE_TOP] == 0:
+            return LEVELS_FULL
+        _add(orders, mask, levels, free, heads, stats, inst, ref, locate, side,
+             np.uint32(ev.price), np.uint32(ev.shares))
+        stats[_ADDS] += 1
+        inst[locate, _I_MSGS] += 1
+        _check_cross(levels, heads, inst, locate)
+        return OK
+    if t == 69 or t == 67 or t == 88 or t == 68:  # E, C executions; X cancel; D delete
+        i = find(orders, mask, ev.ref)
+        if i < 0:
+            return UNKNOWN_REF
+        o = orders[i]
+        if o.locate != locate:
+            return LOCATE_MISMATCH
+        if t == 68:
+            _remove(orders, mask, levels, free, heads, stats, inst, i)
+            stats[_DELETES] += 1
+        else:
+            n = ev.shares
+            if n == 0:
+                return BAD_SHARES
+            if n > o.shares:
+                return OVER_EXECUTE
+            if n == o.shares:
+                _remove(orders, mask, levels, free, heads, stats, inst, i)
+            else:
+                o.shares -= np.uint32(n)
+                _level_take(levels, free, heads, stats, locate, o.side, o.level, n, False)
+            if t == 88:
+                stats[_CANCELS] += 1
+            else:
+                stats[_EXECS] += 1
+                inst[locate, _I_EXEC] += n
+        inst[locate, _I_MSGS] += 1
+        return OK
+    if t == 85:  # U replace: same side and instrument, new reference, price and size
+        i = find(orders, mask, ev.ref)
+        if i < 0:
+            return UNKNOWN_REF
+        o = orders[i]
+        if o.locate != locate:
+            return LOCATE_MISMATCH
+        nref = ev.new_ref
+        if nref == EMPTY_REF:
+            return RESERVED_REF
+        if find(orders, mask, nref) >= 0:
+            return DUPLICATE_REF
+        if ev.shares == 0:
+            return BAD_SHARES
+        # removing the old order frees its slot; a new level may be needed for the new price
+        if stats[_FREE_TOP] == 0 and levels[o.level].orders > 1:
+            return LEVELS_FULL
+        side = o.side
+        _remove(orders, mask, levels, free, heads, stats, inst, i)
+        _add(orders, mask, levels, free, heads, stats, inst, nref, locate, side,
+             np.uint32(ev.price), np.uint32(ev.shares))
+        stats[_REPLACES] += 1
+        inst[locate, _I_MSGS] += 1
+        _check_cross(levels, heads, inst, locate)
+        return OK
+    if t == 82:  # R stock directory: the instrument directory
+        symbols[locate] = ev.stock
+        inst[locate, _I_DIR] = 1
+    return OK
+
+
+# How far ahead to prefetch: the hash slot of event k+FAR, then (once that slot is cached) the
+# level of the order found there at k+NEAR.
+_FAR = 16
+_NEAR = 8
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def apply_batch(events, start, end, orders, mask, levels, free, heads, stats, inst, symbols,
+                type_counts, max_orders):
+    """Apply ``events[start:end]``. Returns ``(index, status)``: the index of the first event
+    not applied (``end`` when all were) and why it was refused."""
+    for k in range(start, end):
+        f = k + _FAR
+        if f < end:
+            prefetch(orders, slot_of(events[f].ref, mask))
+        nr = k + _NEAR
+        if nr < end:
+            j = slot_of(events[nr].ref, mask)
+            if orders[j].ref == events[nr].ref:  # usually the home slot: its level is next
+                prefetch(levels, orders[j].level)
+        ev = events[k]
+        st = apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_orders)
+        if st != OK:
+            stats[_EVENTS] += k - start
+            return k, st
+        type_counts[ev.type] += 1
+    stats[_EVENTS] += end - start
+    return end, OK
+
+
+@njit(cache=True, nogil=True)
+def level_walk(levels, heads, locate, side, depth, out):
+    """Copy up to ``depth`` levels (price, shares, orders), best first, into ``out``."""
+    n = 0
+    cur = heads[locate, side]
+    while cur != NO_LEVEL and n < depth:
+        lv = levels[cur]
+        out[n, 0] = lv.price
+        out[n, 1] = lv.shares
+        out[n, 2] = lv.orders
+        n += 1
+        cur = lv.next
+    return n

@@ -1,0 +1,203 @@
+"""``BookStore``: owns the book state arrays, applies event batches, answers queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..codec.itch50.layout import MESSAGES, stock_symbol
+from . import apply as k
+from .records import (
+    ASK,
+    BID,
+    EMPTY_REF,
+    LEVEL_DTYPE,
+    MAX_LOCATE,
+    N_PER_INSTRUMENT,
+    N_STATS,
+    ORDER_DTYPE,
+    PerInstrument,
+    Stat,
+)
+
+
+class BookError(ValueError):
+    """A message the books refused. The books are unchanged by it."""
+
+    def __init__(self, reason: str, status: int, event: np.void | None = None,
+                 offset: int | None = None) -> None:
+        self.status = status
+        self.offset = offset
+        self.event = event
+        where = f" at offset {offset}" if offset is not None else ""
+        what = ""
+        if event is not None:
+            t = chr(int(event["type"]))
+            name = MESSAGES[t].name if t in MESSAGES else "?"
+            what = f" {t!r} ({name}) ref={int(event['ref'])} locate={int(event['locate'])}"
+        super().__init__(f"book rejected message{what}{where}: {reason}")
+
+
+class BookStore:
+    """Order-by-order books for every instrument of a feed, keyed by stock locate.
+
+    ``max_orders`` bounds the orders live at once (a full NASDAQ day peaks near two million);
+    the hash table has twice as many slots. ``max_levels`` bounds live price levels over all
+    books (defaults to ``max_orders``). Running out of either is reported, never a crash.
+
+    ``errors``: ``"raise"`` raises :class:`BookError` at the first refused message (replay of
+    a file you expect to be clean); ``"skip"`` counts it in ``stats()['rejected']``, keeps the
+    last few in ``rejections`` and goes on (a live feed must survive a bad message).
+    """
+
+    def __init__(self, max_orders: int = 1 << 21, max_levels: int | None = None,
+                 errors: str = "raise") -> None:
+        if errors not in ("raise", "skip"):
+            raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
+        if max_orders < 1:
+            raise ValueError("max_orders must be positive")
+        self.errors = errors
+        self.max_orders = int(max_orders)
+        slots = 1 << max(4, (2 * self.max_orders - 1).bit_length())
+        self.mask = slots - 1
+        self.orders = np.zeros(slots, ORDER_DTYPE)
+        self.orders["ref"] = EMPTY_REF
+        n_levels = int(max_levels or self.max_orders)
+        self.levels = np.zeros(n_levels, LEVEL_DTYPE)
+        self.free = np.arange(n_levels - 1, -1, -1, dtype=np.int32)  # a stack: pop from the end
+        self.heads = np.full((MAX_LOCATE, 2), -1, np.int32)
+        self.stats_array = np.zeros(N_STATS, np.int64)
+        self.stats_array[Stat.FREE_TOP] = n_levels
+        self.inst = np.zeros((MAX_LOCATE, N_PER_INSTRUMENT), np.int64)
+        self.symbols = np.zeros(MAX_LOCATE, np.uint64)
+        self.type_counts = np.zeros(256, np.int64)
+        self.rejections: list[BookError] = []
+        self._walk = np.zeros((64, 3), np.uint64)
+
+    # -- applying ---------------------------------------------------------------------------
+
+    def apply(self, events: np.ndarray, n: int | None = None) -> int:
+        """Apply ``events[:n]`` (``EVENT_DTYPE`` records). Returns the number applied."""
+        end = events.shape[0] if n is None else n
+        start = 0
+        applied = 0
+        while start < end:
+            idx, st = k.apply_batch(events, start, end, self.orders, self.mask, self.levels,
+                                    self.free, self.heads, self.stats_array, self.inst,
+                                    self.symbols, self.type_counts, self.max_orders)
+            applied += idx - start
+            if st == k.OK:
+                break
+            ev = events[idx]
+            err = BookError(k.STATUS_TEXT[st], st, ev.copy(), int(ev["offset"]))
+            self.stats_array[Stat.REJECTED] += 1
+            self.stats_array[Stat.EVENTS] += 1
+            if self.errors == "raise":
+                raise err
+            if len(self.rejections) < 100:
+                self.rejections.append(err)
+            start = idx + 1
+        return applied
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def _side(self, locate: int, side: int, depth: int) -> list[list[int]]:
+        out: list[list[int]] = []
+        if depth <= 0:
+            return out
+        if depth > self._walk.shape[0]:
+            walk = np.zeros((depth, 3), np.uint64)
+        else:
+            walk = self._walk
+        n = k.level_walk(self.levels, self.heads, locate, side, depth, walk)
+        return [[int(p), int(s), int(c)] for p, s, c in walk[:n]]
+
+    def _locate(self, instrument: int | str) -> int:
+        if isinstance(instrument, str):
+            return self.locate_of(instrument)
+        loc = int(instrument)
+        if not 0 <= loc < MAX_LOCATE:
+            raise KeyError(f"stock locate {loc} is outside 0..{MAX_LOCATE - 1}")
+        return loc
+
+    def best_bid(self, instrument: int | str) -> tuple[int, int, int] | None:
+        """(price, shares, orders) of the best bid, or None."""
+        lv = self._side(self._locate(instrument), BID, 1)
+        return tuple(lv[0]) if lv else None  # type: ignore[return-value]
+
+    def best_ask(self, instrument: int | str) -> tuple[int, int, int] | None:
+        """(price, shares, orders) of the best offer, or None."""
+        lv = self._side(self._locate(instrument), ASK, 1)
+        return tuple(lv[0]) if lv else None  # type: ignore[return-value]
+
+    def bbo(self, instrument: int | str) -> tuple[tuple[int, int, int] | None, ...]:
+        return self.best_bid(instrument), self.best_ask(instrument)
+
+    def depth(self, instrument: int | str, n: int | None = None) -> dict[str, Any]:
+        """The book of one instrument: levels [price, shares, orders], best first."""
+        loc = self._locate(instrument)
+        # all levels: a side cannot hold more than the live level count
+        d = n if n is not None else max(1, int(self.stats_array[Stat.LIVE_LEVELS]))
+        return {
+            "locate": loc,
+            "symbol": self.symbol(loc),
+            "bids": self._side(loc, BID, d),
+            "asks": self._side(loc, ASK, d),
+        }
+
+    def books(self, depth: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every instrument with a live order, in locate order."""
+        for loc in np.flatnonzero(self.inst[:, PerInstrument.ORDERS] > 0):
+            yield self.depth(int(loc), depth)
+
+    def order(self, ref: int) -> dict[str, Any] | None:
+        """A live order by reference number, or None."""
+        ref = int(ref)
+        if not 0 <= ref < int(EMPTY_REF):
+            return None
+        i = k.find(self.orders, self.mask, np.uint64(ref))
+        if i < 0:
+            return None
+        o = self.orders[i]
+        return {
+            "ref": ref,
+            "locate": int(o["locate"]),
+            "symbol": self.symbol(int(o["locate"])),
+            "side": "B" if o["side"] == BID else "S",
+            "shares": int(o["shares"]),
+            "price": int(o["price"]),
+        }
+
+    def symbol(self, locate: int) -> str:
+        code = int(self.symbols[locate])
+        return stock_symbol(code) if code else ""
+
+    @property
+    def directory(self) -> dict[int, str]:
+        """locate -> symbol, from the stock directory messages seen."""
+        locs = np.flatnonzero(self.inst[:, PerInstrument.DIRECTORY])
+        return {int(loc): self.symbol(int(loc)) for loc in locs}
+
+    def locate_of(self, symbol: str) -> int:
+        want = symbol.strip().upper()
+        for loc, sym in self.directory.items():
+            if sym.upper() == want:
+                return loc
+        raise KeyError(f"symbol {symbol!r} is not in the instrument directory "
+                       f"({len(self.directory)} instruments seen)")
+
+    def instrument_stats(self, instrument: int | str) -> dict[str, int]:
+        loc = self._locate(instrument)
+        return {c.name.lower(): int(self.inst[loc, c]) for c in PerInstrument}
+
+    def stats(self) -> dict[str, int]:
+        s = {c.name.lower(): int(self.stats_array[c]) for c in Stat if c != Stat.FREE_TOP}
+        s["instruments_with_orders"] = int(np.count_nonzero(self.inst[:, PerInstrument.ORDERS]))
+        s["locked_updates"] = int(self.inst[:, PerInstrument.LOCKED].sum())
+        s["crossed_updates"] = int(self.inst[:, PerInstrument.CROSSED].sum())
+        return s
+
+    def counts_by_type(self) -> dict[str, int]:
+        return {chr(t): int(c) for t, c in enumerate(self.type_counts) if c}

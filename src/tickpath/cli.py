@@ -1,0 +1,253 @@
+"""The ``tickpath`` command. Parses arguments and calls owners; no logic of its own."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Low-latency market data: ITCH 5.0 over MoldUDP64, exact books, a venue "
+                       "simulator, replay and live listening.")
+console = Console()
+err = Console(stderr=True)
+
+
+def _dollars(price: int | None) -> str:
+    return "-" if price is None else f"{price / 10_000:,.4f}"
+
+
+def _print_book(book: dict, depth: int | None) -> None:
+    t = Table(title=f"{book['symbol'] or '?'} (locate {book['locate']})")
+    for c in ("bid orders", "bid shares", "bid", "ask", "ask shares", "ask orders"):
+        t.add_column(c, justify="right")
+    bids, asks = book["bids"], book["asks"]
+    rows = max(len(bids), len(asks))
+    if depth is not None:
+        rows = min(rows, depth)
+    for i in range(rows):
+        b = bids[i] if i < len(bids) else None
+        a = asks[i] if i < len(asks) else None
+        t.add_row(
+            str(b[2]) if b else "", f"{b[1]:,}" if b else "", _dollars(b[0]) if b else "",
+            _dollars(a[0]) if a else "", f"{a[1]:,}" if a else "", str(a[2]) if a else "",
+        )
+    console.print(t)
+
+
+def _counts_table(counts: dict[str, int]) -> Table:
+    from .codec.itch50.layout import MESSAGES
+
+    t = Table(title="messages by type")
+    t.add_column("type")
+    t.add_column("name")
+    t.add_column("count", justify="right")
+    for k, v in sorted(counts.items(), key=lambda kv: -kv[1]):
+        t.add_row(k, MESSAGES[k].name if k in MESSAGES else "?", f"{v:,}")
+    return t
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="NASDAQ binary ITCH 5.0 file (plain or .gz)")],
+    books_json: Annotated[Path | None, typer.Option(help="write final books as JSON lines")] = None,
+    depth: Annotated[int | None, typer.Option(help="levels per side in output (default all)")] = None,
+    symbol: Annotated[str | None, typer.Option(help="print this instrument's book")] = None,
+    errors: Annotated[str, typer.Option(help="raise: stop at the first bad message; skip: count it and go on")] = "raise",
+    max_orders: Annotated[int, typer.Option(help="live orders the books can hold")] = 1 << 22,
+    progress: Annotated[bool, typer.Option(help="progress bar on a terminal")] = True,
+) -> None:
+    """Replay a binary ITCH 5.0 file through the decoder and books."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from .book.export import write_books_json
+    from .engine.handler import ItchError
+    from .engine.replay import replay as run_replay
+
+    if not file.exists():
+        err.print(f"[red]error:[/] {file} does not exist")
+        raise typer.Exit(2)
+    show = progress and console.is_terminal
+    try:
+        if show:
+            with Progress("[progress.description]{task.description}", BarColumn(),
+                          DownloadColumn(), TimeRemainingColumn(), console=err) as bar:
+                task = bar.add_task(f"replay {file.name}", total=file.stat().st_size)
+                handler, rep = run_replay(file, errors=errors, max_orders=max_orders,
+                                          progress=lambda d, t: bar.update(task, completed=d))
+        else:
+            handler, rep = run_replay(file, errors=errors, max_orders=max_orders)
+    except (ItchError, ValueError) as e:
+        err.print(f"[red]error:[/] {file}: {e}")
+        raise typer.Exit(1) from e
+    console.print(f"{rep.messages:,} messages in {rep.seconds:.2f} s: "
+                  f"[bold]{rep.msgs_per_s / 1e6:.2f} M msg/s[/] (includes compile on a cold cache)")
+    console.print(_counts_table(rep.counts_by_type))
+    st = rep.book_stats
+    console.print(f"books: {st['instruments_with_orders']:,} instruments with live orders, "
+                  f"{st['live_orders']:,} live orders, {st['live_levels']:,} levels "
+                  f"(peak {st['max_live_orders']:,} orders); rejected {st['rejected']:,}, "
+                  f"malformed {rep.malformed:,}; locked updates {st['locked_updates']:,}, "
+                  f"crossed updates {st['crossed_updates']:,}")
+    if books_json is not None:
+        n = write_books_json(handler.books.books(depth), books_json)
+        console.print(f"wrote {n:,} books to {books_json}")
+    if symbol is not None:
+        try:
+            _print_book(handler.books.depth(symbol, depth), depth)
+        except KeyError as e:
+            err.print(f"[red]error:[/] {e.args[0]}")
+            raise typer.Exit(1) from e
+
+
+@app.command()
+def sim(
+    messages: Annotated[int, typer.Option(help="messages to generate")] = 1_000_000,
+    symbols: Annotated[int, typer.Option(help="instruments")] = 500,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same stream)")] = 1,
+    write: Annotated[Path | None, typer.Option(help="write a NASDAQ binary file (.gz compresses)")] = None,
+    pcap: Annotated[Path | None, typer.Option(help="write a pcap of MoldUDP64 packets")] = None,
+    rate: Annotated[float | None, typer.Option(help="publish rate, msgs/s (default: as fast as possible)")] = None,
+    host: Annotated[str, typer.Option(help="publish to this address (unicast or multicast group)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="UDP port")] = 26400,
+    session: Annotated[str, typer.Option(help="MoldUDP64 session name")] = "TICKPATH01",
+    iface_ip: Annotated[str | None, typer.Option(help="multicast: send from this interface address")] = None,
+) -> None:
+    """Run the venue simulator: publish over UDP, or write a file / pcap."""
+    from .venue import Simulator
+    from .venue.publisher import UdpPublisher
+
+    s = Simulator(symbols=symbols, messages=messages, seed=seed)
+    if write is None and pcap is None:
+        console.print(f"publishing {messages:,} messages to udp://{host}:{port} "
+                      f"session {session}" + (f" at {rate:,.0f} msgs/s" if rate else ""))
+        with UdpPublisher(host, port, session=session, iface_ip=iface_ip) as pub:
+            rep = pub.publish(s.chunks(), rate=rate)
+            pub.end_session()
+        console.print(f"sent {rep.messages:,} messages in {rep.packets:,} packets, "
+                      f"{rep.seconds:.2f} s ({rep.msgs_per_s / 1e6:.2f} M msg/s)")
+        return
+    if write is not None:
+        t0 = time.perf_counter()
+        n = s.write(write)
+        console.print(f"wrote {n:,} messages to {write} in {time.perf_counter() - t0:.1f} s")
+    if pcap is not None:
+        n = s.write_pcap(pcap, session=session, dst=(host, port))
+        console.print(f"wrote {n:,} packets to {pcap}")
+
+
+@app.command()
+def listen(
+    host: Annotated[str, typer.Option(help="address to receive on (multicast groups are joined)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="UDP port")] = 26400,
+    iface_ip: Annotated[str, typer.Option(help="multicast: join on this interface address")] = "0.0.0.0",
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    top: Annotated[int, typer.Option(help="instruments shown (the busiest)")] = 15,
+) -> None:
+    """Receive a live ITCH feed and show the best bid and offer of the busiest instruments."""
+    import numpy as np
+    from rich.live import Live
+
+    from .book.records import PerInstrument
+    from .engine.handler import ItchHandler
+    from .engine.listener import FeedListener
+    from .feed.moldudp64 import Counter
+    from .telemetry.histogram import summary_us
+    from .wire.socket import UdpReceiver
+
+    handler = ItchHandler(errors="skip")
+    handler.warm_up()
+
+    def view(lst: FeedListener) -> Table:
+        books = lst.handler.books
+        c = lst.session.counters
+        t = Table(title=f"udp://{host}:{port}  session {lst.session.name or '-'}  "
+                        f"msgs {int(c[Counter.MESSAGES]):,}  gaps {int(c[Counter.GAPS]):,} "
+                        f"({int(c[Counter.GAP_MESSAGES]):,} msgs)  dups {int(c[Counter.DUPLICATE_PACKETS]):,}  "
+                        f"malformed {lst.handler.malformed + int(c[Counter.MALFORMED]):,}")
+        for col in ("symbol", "msgs", "bid size", "bid", "ask", "ask size", "orders"):
+            t.add_column(col, justify="right")
+        busiest = np.argsort(-books.inst[:, PerInstrument.MESSAGES])[:top]
+        for loc in busiest:
+            if books.inst[loc, PerInstrument.MESSAGES] == 0:
+                break
+            b, a = books.bbo(int(loc))
+            t.add_row(books.symbol(int(loc)) or str(loc),
+                      f"{int(books.inst[loc, PerInstrument.MESSAGES]):,}",
+                      f"{b[1]:,}" if b else "", _dollars(b[0]) if b else "-",
+                      _dollars(a[0]) if a else "-", f"{a[1]:,}" if a else "",
+                      f"{int(books.inst[loc, PerInstrument.ORDERS]):,}")
+        return t
+
+    try:
+        rx = UdpReceiver(host, port, iface_ip=iface_ip)
+    except OSError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    with rx, Live(console=console, auto_refresh=False) as live:
+        lst = FeedListener(rx, handler)
+        try:
+            rep = lst.run(duration=duration,
+                          on_tick=lambda x: live.update(view(x), refresh=True))
+        except KeyboardInterrupt:
+            rep = None
+        live.update(view(lst), refresh=True)
+    if rep is not None:
+        lat = summary_us(rep.latency_ns)
+        if lat.get("count"):
+            console.print(f"send -> book latency: p50 {lat['p50_us']:.1f} µs, "
+                          f"p99 {lat['p99_us']:.1f} µs, max {lat['max_us']:.1f} µs")
+
+
+@app.command()
+def demo(
+    messages: Annotated[int, typer.Option(help="messages the simulator publishes")] = 400_000,
+    symbols: Annotated[int, typer.Option(help="instruments")] = 200,
+    rate: Annotated[float, typer.Option(help="publish rate, msgs/s")] = 200_000,
+    seed: Annotated[int, typer.Option(help="simulator seed")] = 7,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the summary as JSON")] = None,
+) -> None:
+    """Simulator and listener together on loopback; checks the books and reports latency."""
+    from .engine.demo import run_demo
+
+    rep = run_demo(messages=messages, symbols=symbols, seed=seed, rate=rate,
+                   status=lambda s: err.print(f"[dim]{s}[/]"))
+    t = Table(title="tickpath demo: venue simulator -> MoldUDP64/UDP loopback -> books")
+    t.add_column("")
+    t.add_column("", justify="right")
+    t.add_row("messages sent / received", f"{rep.messages_sent:,} / {rep.messages_received:,}")
+    t.add_row("rate", f"{rep.messages_received / max(rep.seconds, 1e-9):,.0f} msgs/s")
+    t.add_row("gaps (messages missed)",
+              f"{rep.session['gaps']:,} ({rep.session['gap_messages']:,})")
+    t.add_row("instruments", f"{rep.instruments:,}")
+    t.add_row("books equal the simulator's", "[green]yes[/]" if rep.books_equal else "[red]no[/]")
+    lat = rep.latency_us
+    if lat.get("count"):
+        for p in ("p50", "p90", "p99", "p999"):
+            t.add_row(f"send -> book latency {p}", f"{lat[p + '_us']:.1f} µs")
+        t.add_row("send -> book latency max", f"{lat['max_us']:.1f} µs  (VM stalls show here)")
+        t.add_row("  of which send -> kernel rx p50", f"{rep.kernel_us['p50_us']:.1f} µs")
+    console.print(t)
+    for d in rep.differences:
+        console.print(f"[red]{d}[/]")
+    if json_out is not None:
+        json_out.write_text(json.dumps(rep.as_dict(), indent=2))
+    if not rep.books_equal:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except BrokenPipeError:  # `tickpath ... | head`
+        sys.stderr.close()
+
+
+if __name__ == "__main__":
+    main()

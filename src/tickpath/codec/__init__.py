@@ -1,0 +1,1 @@
+"""Exchange protocol codecs, one package per protocol."""

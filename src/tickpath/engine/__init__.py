@@ -1,0 +1,1 @@
+"""Assembly of rooms into a working path: feed handlers, replay, live listening."""

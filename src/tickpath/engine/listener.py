@@ -1,0 +1,109 @@
+"""Live feed: a receiver (any transport) -> MoldUDP64 session -> ITCH handler -> books.
+
+Latency is sampled per packet: the venue stamps each packet's messages with its send time
+(ITCH timestamp = CLOCK_REALTIME since midnight); after the packet's messages are in the books
+we read the same clock. The receiver's kernel timestamp splits that into the kernel's part
+(send -> socket) and ours (socket -> books).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ..feed.moldudp64 import Counter, MoldSession
+from ..telemetry.clock import NS_PER_DAY
+from .handler import ItchHandler
+
+
+class Receiver(Protocol):
+    """What a transport offers the feed stage: frames as views with a receive timestamp."""
+
+    name: str
+
+    def recv(self) -> tuple[np.ndarray, int] | None: ...
+    def settimeout(self, seconds: float | None) -> None: ...
+    def stats(self) -> dict[str, int]: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class ListenReport:
+    packets: int
+    messages: int
+    seconds: float
+    session: dict[str, int]
+    latency_ns: np.ndarray = field(repr=False)  # send stamp -> message in the books
+    kernel_ns: np.ndarray = field(repr=False)  # send stamp -> kernel receive timestamp
+    ended: bool = False
+
+
+class FeedListener:
+    def __init__(self, receiver: Receiver, handler: ItchHandler | None = None,
+                 session: MoldSession | None = None, max_samples: int = 1 << 21) -> None:
+        self.receiver = receiver
+        self.handler = handler if handler is not None else ItchHandler(errors="skip")
+        self.session = session if session is not None else MoldSession()
+        self.latency = np.zeros(max_samples, np.int64)
+        self.kernel = np.zeros(max_samples, np.int64)
+        self.samples = 0
+
+    def run(self, duration: float | None = None, *, idle_timeout: float | None = None,
+            until_end_of_session: bool = True, on_tick: Callable[[FeedListener], None] | None = None,
+            tick_s: float = 0.25) -> ListenReport:
+        """Receive until the session ends, ``duration`` passes, or nothing arrives for
+        ``idle_timeout`` seconds (after the first packet)."""
+        rx = self.receiver
+        rx.settimeout(0.05)
+        handler, session = self.handler, self.session
+        events = handler.events
+        lat, ker, cap = self.latency, self.kernel, self.latency.shape[0]
+        t0 = time.monotonic()
+        last_pkt = t0
+        next_tick = t0 + tick_s
+        packets = 0
+        gc.collect()
+        gc.freeze()
+        was_enabled = gc.isenabled()
+        gc.disable()  # a collection here is a millisecond stall in the measurement
+        try:
+            while True:
+                got = rx.recv()
+                now = time.monotonic()
+                if got is not None:
+                    buf, rx_ns = got
+                    packets += 1
+                    last_pkt = now
+                    if handler.on_packet(session, buf, buf.shape[0]) and self.samples < cap:
+                        done = time.clock_gettime_ns(time.CLOCK_REALTIME) % NS_PER_DAY
+                        sent = int(events[0]["timestamp"])
+                        lat[self.samples] = (done - sent) % NS_PER_DAY
+                        ker[self.samples] = (rx_ns % NS_PER_DAY - sent) % NS_PER_DAY
+                        self.samples += 1
+                    if until_end_of_session and session.counters[Counter.END_OF_SESSION]:
+                        break
+                if duration is not None and now - t0 >= duration:
+                    break
+                if idle_timeout is not None and packets and now - last_pkt >= idle_timeout:
+                    break
+                if on_tick is not None and now >= next_tick:
+                    on_tick(self)
+                    next_tick = now + tick_s
+        finally:
+            if was_enabled:
+                gc.enable()
+            gc.unfreeze()
+        return ListenReport(
+            packets=packets,
+            messages=handler.messages,
+            seconds=time.monotonic() - t0,
+            session=session.stats(),
+            latency_ns=self.latency[:self.samples].copy(),
+            kernel_ns=self.kernel[:self.samples].copy(),
+            ended=bool(session.counters[Counter.END_OF_SESSION]),
+        )

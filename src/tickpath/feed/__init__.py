@@ -1,0 +1,1 @@
+"""Session layers: sequencing, gaps and duplicates, over the codecs' message blocks."""

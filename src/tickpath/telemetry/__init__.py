@@ -1,0 +1,1 @@
+"""Clocks, histograms and latency reports."""

@@ -1,0 +1,102 @@
+"""The baseline transport: a blocking kernel UDP socket (the traditional stack).
+
+Receive timestamps come from the kernel (``SO_TIMESTAMPNS``: CLOCK_REALTIME when the packet
+reached the socket layer), so the kernel's part of the path can be told apart from ours. This
+receiver makes a Python call per packet; it is the yardstick the faster transports beat.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+
+import numpy as np
+
+from ..telemetry.clock import now_ns
+
+# Linux values; the socket module does not export all of them
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+_TS = struct.Struct("@qq")
+
+
+def is_multicast(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_multicast
+    except ValueError:
+        return False
+
+
+class UdpReceiver:
+    """A UDP socket bound to ``(host, port)``; joins the group when ``host`` is multicast.
+
+    ``recv()`` returns ``(view, rx_ns)``: the datagram as a view of the receiver's own buffer
+    (valid until the next call) and the kernel's receive timestamp in ns (CLOCK_REALTIME), or
+    None on timeout.
+    """
+
+    name = "socket"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 26400, *, iface_ip: str = "0.0.0.0",
+                 rcvbuf: int = 32 << 20, max_datagram: int = 65536) -> None:
+        self.host, self.port = host, port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._set_rcvbuf(rcvbuf)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        try:
+            if is_multicast(host):
+                self.sock.bind((host, port))
+                mreq = socket.inet_aton(host) + socket.inet_aton(iface_ip)
+                self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+            else:
+                self.sock.bind((host, port))
+        except OSError as e:
+            self.sock.close()
+            raise OSError(e.errno, f"cannot receive UDP on {host}:{port}: {e.strerror}") from e
+        self.buf = np.empty(max_datagram, np.uint8)
+        self._mv = memoryview(self.buf)
+        self._anc = socket.CMSG_SPACE(_TS.size)
+        self.packets = 0
+        self.bytes = 0
+        self.truncated = 0
+
+    def _set_rcvbuf(self, size: int) -> None:
+        # a deep buffer rides out bursts; root may exceed net.core.rmem_max
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+    def settimeout(self, seconds: float | None) -> None:
+        self.sock.settimeout(seconds)
+
+    def recv(self) -> tuple[np.ndarray, int] | None:
+        try:
+            n, anc, flags, _ = self.sock.recvmsg_into([self._mv], self._anc)
+        except (TimeoutError, BlockingIOError):
+            return None
+        rx = 0
+        for level, typ, data in anc:
+            if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS:
+                sec, nsec = _TS.unpack_from(data)
+                rx = sec * 1_000_000_000 + nsec
+        if flags & socket.MSG_TRUNC:
+            self.truncated += 1
+            return None
+        self.packets += 1
+        self.bytes += n
+        return self.buf[:n], rx or now_ns()
+
+    def stats(self) -> dict[str, int]:
+        return {"packets": self.packets, "bytes": self.bytes, "truncated": self.truncated}
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> UdpReceiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
