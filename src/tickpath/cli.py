@@ -207,9 +207,9 @@ def listen(
 
 @app.command()
 def demo(
-    messages: Annotated[int, typer.Option(help="messages the simulator publishes")] = 400_000,
+    messages: Annotated[int, typer.Option(help="messages the simulator publishes")] = 300_000,
     symbols: Annotated[int, typer.Option(help="instruments")] = 200,
-    rate: Annotated[float, typer.Option(help="publish rate, msgs/s")] = 200_000,
+    rate: Annotated[float, typer.Option(help="publish rate, msgs/s")] = 100_000,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 7,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the summary as JSON")] = None,
 ) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# The kernels allocate nothing, so they are compiled without numba's reference counting
-# (_nrt=False): with it, every call that passes an array pays atomic refcount updates.
-
 from ..ring.intrinsics import prefetch
 from .records import ASK, BID, EMPTY_REF, NO_LEVEL
+
+# The kernels allocate nothing, so they are compiled without numba's reference counting
+# (_nrt=False): with it, every call that passes an array pays refcount updates.
 
 # status codes (texts in STATUS_TEXT)
 OK = 0
@@ -58,6 +58,8 @@ def slot_of(ref, mask):
 @njit(cache=True, nogil=True, _nrt=False)
 def find(orders, mask, ref):
     """Slot of ``ref`` or -1."""
+    if ref == EMPTY_REF:  # the empty-slot marker is never a live order
+        return -1
     i = slot_of(ref, mask)
     while True:
         k = orders[i].ref
@@ -335,3 +337,20 @@ def level_walk(levels, heads, locate, side, depth, out):
         n += 1
         cur = lv.next
     return n
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def rehash(old, new, new_mask):
+    """Move every order of table ``old`` into the empty table ``new`` (growth, cold path)."""
+    for i in range(old.shape[0]):
+        r = old[i].ref
+        if r != EMPTY_REF:
+            j = _insert_slot(new, new_mask, r)
+            o = new[j]
+            s = old[i]
+            o.ref = r
+            o.shares = s.shares
+            o.price = s.price
+            o.level = s.level
+            o.locate = s.locate
+            o.side = s.side

@@ -44,8 +44,12 @@ class BookStore:
     """Order-by-order books for every instrument of a feed, keyed by stock locate.
 
     ``max_orders`` bounds the orders live at once (a full NASDAQ day peaks near two million);
-    the hash table has twice as many slots. ``max_levels`` bounds live price levels over all
-    books (defaults to ``max_orders``). Running out of either is reported, never a crash.
+    the hash table has twice as many slots as the orders it holds. It starts at
+    ``initial_orders`` and doubles when full, up to ``max_orders``: a table sized to what is
+    live stays in cache (on the benchmark file a 4M-order table ran at half the speed of a
+    256k one). Growth happens here, between batches, never inside the compiled loop.
+    ``max_levels`` bounds live price levels over all books (defaults to ``max_orders``); the
+    level pool grows the same way. Running out of either is reported, never a crash.
 
     ``errors``: ``"raise"`` raises :class:`BookError` at the first refused message (replay of
     a file you expect to be clean); ``"skip"`` counts it in ``stats()['rejected']``, keeps the
@@ -53,18 +57,18 @@ class BookStore:
     """
 
     def __init__(self, max_orders: int = 1 << 21, max_levels: int | None = None,
-                 errors: str = "raise") -> None:
+                 errors: str = "raise", initial_orders: int = 1 << 16) -> None:
         if errors not in ("raise", "skip"):
             raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
         if max_orders < 1:
             raise ValueError("max_orders must be positive")
         self.errors = errors
         self.max_orders = int(max_orders)
-        slots = 1 << max(4, (2 * self.max_orders - 1).bit_length())
-        self.mask = slots - 1
-        self.orders = np.zeros(slots, ORDER_DTYPE)
-        self.orders["ref"] = EMPTY_REF
-        n_levels = int(max_levels or self.max_orders)
+        self.max_levels = int(max_levels or self.max_orders)
+        self.capacity = min(self.max_orders, int(initial_orders))  # orders the table holds now
+        self.orders = self._table(self.capacity)
+        self.mask = self.orders.shape[0] - 1
+        n_levels = min(self.max_levels, int(initial_orders))
         self.levels = np.zeros(n_levels, LEVEL_DTYPE)
         self.free = np.arange(n_levels - 1, -1, -1, dtype=np.int32)  # a stack: pop from the end
         self.heads = np.full((MAX_LOCATE, 2), -1, np.int32)
@@ -76,6 +80,38 @@ class BookStore:
         self.rejections: list[BookError] = []
         self._walk = np.zeros((64, 3), np.uint64)
 
+    @staticmethod
+    def _table(capacity: int) -> np.ndarray:
+        slots = 1 << max(4, (2 * capacity - 1).bit_length())
+        table = np.zeros(slots, ORDER_DTYPE)
+        table["ref"] = EMPTY_REF
+        return table
+
+    def _grow_orders(self) -> bool:
+        if self.capacity >= self.max_orders:
+            return False
+        self.capacity = min(self.max_orders, 2 * self.capacity)
+        table = self._table(self.capacity)
+        k.rehash(self.orders, table, table.shape[0] - 1)
+        self.orders, self.mask = table, table.shape[0] - 1
+        return True
+
+    def _grow_levels(self) -> bool:
+        n = self.levels.shape[0]
+        if n >= self.max_levels:
+            return False
+        m = min(self.max_levels, 2 * n)
+        levels = np.zeros(m, LEVEL_DTYPE)
+        levels[:n] = self.levels
+        top = int(self.stats_array[Stat.FREE_TOP])
+        free = np.empty(m, np.int32)
+        # new levels go under the existing free ones; indices already handed out stay valid
+        free[:m - n] = np.arange(m - 1, n - 1, -1, dtype=np.int32)
+        free[m - n:m - n + top] = self.free[:top]
+        self.levels, self.free = levels, free
+        self.stats_array[Stat.FREE_TOP] = top + m - n
+        return True
+
     # -- applying ---------------------------------------------------------------------------
 
     def apply(self, events: np.ndarray, n: int | None = None) -> int:
@@ -86,10 +122,14 @@ class BookStore:
         while start < end:
             idx, st = k.apply_batch(events, start, end, self.orders, self.mask, self.levels,
                                     self.free, self.heads, self.stats_array, self.inst,
-                                    self.symbols, self.type_counts, self.max_orders)
+                                    self.symbols, self.type_counts, self.capacity)
             applied += idx - start
             if st == k.OK:
                 break
+            if (st == k.ORDERS_FULL and self._grow_orders()) or (
+                    st == k.LEVELS_FULL and self._grow_levels()):
+                start = idx  # resume at the message that found the table full
+                continue
             ev = events[idx]
             err = BookError(k.STATUS_TEXT[st], st, ev.copy(), int(ev["offset"]))
             self.stats_array[Stat.REJECTED] += 1

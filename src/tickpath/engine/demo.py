@@ -47,16 +47,19 @@ def _pin(cpu: int) -> None:
         pass
 
 
-def _publish(blocks: np.ndarray, host: str, port: int, rate: float, cpu: int | None) -> None:
+def _publish(blocks: np.ndarray, host: str, port: int, rate: float, cpu: int | None,
+             go: Any) -> None:
     if cpu is not None:
         _pin(cpu)
     with UdpPublisher(host, port, session="TPDEMO") as pub:
+        pub.warm_up()
+        go.wait(30)  # start when the listener is in its loop, not while it is still setting up
         pub.publish([blocks], rate=rate)
         pub.end_session()
 
 
-def run_demo(messages: int = 400_000, symbols: int = 200, seed: int = 7,
-             rate: float = 200_000, host: str = "127.0.0.1", status=print) -> DemoReport:
+def run_demo(messages: int = 300_000, symbols: int = 200, seed: int = 7,
+             rate: float = 100_000, host: str = "127.0.0.1", status=print) -> DemoReport:
     """Publish ``messages`` simulated ITCH messages at ``rate`` msgs/s and listen to them."""
     status(f"simulating {messages:,} messages over {symbols} instruments (seed {seed})")
     sim = Simulator(symbols=symbols, messages=messages, seed=seed)
@@ -70,17 +73,16 @@ def run_demo(messages: int = 400_000, symbols: int = 200, seed: int = 7,
         port = rx.sock.getsockname()[1]
         two_cores = len(os.sched_getaffinity(0)) >= 2
         ctx = mp.get_context("fork")
-        # compile the publisher's kernels here, so the forked child starts hot
-        with UdpPublisher(host, port, session="TPDEMO") as warm:
-            warm.publish([blocks[:0]])
+        go = ctx.Event()
         proc = ctx.Process(target=_publish, args=(blocks, host, port, rate,
-                                                  0 if two_cores else None), daemon=True)
+                                                  0 if two_cores else None, go), daemon=True)
         if two_cores:
             _pin(1)
         status(f"publishing on udp://{host}:{port} at {rate:,.0f} msgs/s; listening")
         proc.start()
         listener = FeedListener(rx, handler)
-        report = listener.run(duration=max(30.0, 3 * messages / rate), idle_timeout=3.0)
+        report = listener.run(duration=max(30.0, 3 * messages / rate), idle_timeout=3.0,
+                              on_ready=go.set)
         proc.join(timeout=10)
         if proc.is_alive():
             proc.terminate()

@@ -55,22 +55,25 @@ class FeedListener:
 
     def run(self, duration: float | None = None, *, idle_timeout: float | None = None,
             until_end_of_session: bool = True, on_tick: Callable[[FeedListener], None] | None = None,
-            tick_s: float = 0.25) -> ListenReport:
+            tick_s: float = 0.25, on_ready: Callable[[], None] | None = None) -> ListenReport:
         """Receive until the session ends, ``duration`` passes, or nothing arrives for
-        ``idle_timeout`` seconds (after the first packet)."""
+        ``idle_timeout`` seconds (after the first packet). ``on_ready`` is called once the
+        loop is about to start (a sender started earlier would queue packets meanwhile and
+        the backlog would show up as latency)."""
         rx = self.receiver
         rx.settimeout(0.05)
         handler, session = self.handler, self.session
         events = handler.events
         lat, ker, cap = self.latency, self.kernel, self.latency.shape[0]
-        t0 = time.monotonic()
-        last_pkt = t0
-        next_tick = t0 + tick_s
         packets = 0
         gc.collect()
         gc.freeze()
         was_enabled = gc.isenabled()
         gc.disable()  # a collection here is a millisecond stall in the measurement
+        if on_ready is not None:
+            on_ready()
+        t0 = last_pkt = time.monotonic()
+        next_tick = t0 + tick_s
         try:
             while True:
                 got = rx.recv()

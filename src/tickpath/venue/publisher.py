@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codec.itch50.encode import restamp_blocks
+from ..codec.itch50.encoder import restamp_blocks
 from ..feed.moldudp64 import session_bytes
 from ..feed.moldudp64._kernels import pack, write_header
 from ..feed.moldudp64.layout import DEFAULT_MAX_PAYLOAD, END_OF_SESSION, HEADER_LEN
@@ -60,6 +60,17 @@ class UdpPublisher:
         self.messages = 0
         self.packets = 0
 
+    def warm_up(self) -> None:
+        """Compile the packing and stamping kernels now, not on the first packet (a late
+        first packet would make the paced sender burst to catch up)."""
+        from ..codec.itch50.message import encode
+
+        m = encode("S", event_code="O")
+        blocks = np.frombuffer(len(m).to_bytes(2, "big") + m, np.uint8)
+        pack(blocks, 0, blocks.shape[0], self.session, 1, self.max_payload, 1, self.out, 0,
+             self.bounds, self.counts)
+        restamp_blocks(self.out, HEADER_LEN, int(self.bounds[1]), 0)
+
     def _send(self, view: memoryview) -> None:
         while True:
             try:
@@ -76,6 +87,7 @@ class UdpPublisher:
         """Send every block of ``chunks`` (uint8 arrays of whole length-prefixed blocks).
 
         ``rate`` in messages per second (None: as fast as the socket takes them)."""
+        self.warm_up()
         t0 = time.perf_counter_ns()
         sent0 = self.messages
         mv = memoryview(self.out)

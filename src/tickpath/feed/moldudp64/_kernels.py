@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 from ...codec.itch50.decode import be16, be64
-from ...codec.itch50.encode import put16, put64
+from ...codec.itch50.encoder import put16, put64
 from .layout import (
     COUNT_OFFSET,
     END_OF_SESSION,
@@ -40,6 +40,19 @@ def accept(buf, start, end, session, counters):
         counters[_MALFORMED] += 1
         return BAD, start, 0
     counters[_PACKETS] += 1
+    seq = np.int64(be64(buf, s + np.uint64(SEQUENCE_OFFSET)))
+    count = np.int64(be16(buf, s + np.uint64(COUNT_OFFSET)))
+    # check the blocks add up before acting on anything (session and sequence included)
+    if count != END_OF_SESSION:
+        p = s + np.uint64(HEADER_LEN)
+        for _ in range(count):
+            if p + np.uint64(2) > e:
+                counters[_MALFORMED] += 1
+                return BAD, start, 0
+            p += np.uint64(2) + be16(buf, p)
+        if p != e:
+            counters[_MALFORMED] += 1
+            return BAD, start, 0
     fresh = True
     for i in range(SESSION_LEN):
         if session[i] != 0:
@@ -47,36 +60,25 @@ def accept(buf, start, end, session, counters):
     if fresh:
         for i in range(SESSION_LEN):
             session[i] = buf[s + np.uint64(i)]
-        if counters[_EXPECTED] == 0:
-            counters[_EXPECTED] = be64(buf, s + np.uint64(SEQUENCE_OFFSET))
     else:
         for i in range(SESSION_LEN):
             if session[i] != buf[s + np.uint64(i)]:
                 counters[_SESSION_MISMATCH] += 1
                 return BAD, start, 0
-    seq = np.int64(be64(buf, s + np.uint64(SEQUENCE_OFFSET)))
-    count = np.int64(be16(buf, s + np.uint64(COUNT_OFFSET)))
+    if counters[_EXPECTED] == 0:  # join the stream where it is
+        counters[_EXPECTED] = seq
     expected = counters[_EXPECTED]
-    if count == END_OF_SESSION:
-        counters[_EOS] += 1
-        return SKIP, start, 0
-    if count == 0:
-        counters[_HEARTBEATS] += 1
-        if seq > expected:  # a heartbeat tells us messages were sent that we never saw
+    if count == END_OF_SESSION or count == 0:
+        # both carry the next sequence number: one beyond ours means messages we never saw
+        if count == 0:
+            counters[_HEARTBEATS] += 1
+        else:
+            counters[_EOS] += 1
+        if seq > expected:
             counters[_GAPS] += 1
             counters[_GAP_MSGS] += seq - expected
             counters[_EXPECTED] = seq
         return SKIP, start, 0
-    # check the blocks add up before acting on anything
-    p = s + np.uint64(HEADER_LEN)
-    for _ in range(count):
-        if p + np.uint64(2) > e:
-            counters[_MALFORMED] += 1
-            return BAD, start, 0
-        p += np.uint64(2) + be16(buf, p)
-    if p != e:
-        counters[_MALFORMED] += 1
-        return BAD, start, 0
     if seq + count <= expected:
         counters[_DUP_PKTS] += 1
         counters[_DUP_MSGS] += count

@@ -111,6 +111,11 @@ def encode_event(buf, p, ev):
         put64(buf, b, ev.stock)
         buf[b + 8] = ev.flag
         return 20
+    if t == 104:  # h operational halt: market code rides in side, the action in flag
+        put64(buf, b, ev.stock)
+        buf[b + 8] = ev.side
+        buf[b + 9] = ev.flag
+        return 21
     return 0
 
 

@@ -1,0 +1,367 @@
+"""The venue simulator: a seeded, deterministic matching engine that writes a day of ITCH 5.0.
+
+``Simulator(symbols, messages, seed)`` builds ``symbols`` instruments (locate 1..N) and
+generates exactly ``messages`` ITCH messages: the start of day (S 'O', one R stock directory
+and one H trading action per instrument, S 'S', S 'Q'), the trading day from the compiled
+matching engine in ``matching.py``, and the end of day (S 'M', S 'E', S 'C'). The output is
+length-prefixed message blocks, the NASDAQ binary file format and the MoldUDP64 block format.
+
+    sim = Simulator(symbols=2000, messages=20_000_000, seed=7)
+    sim.write("day.itch.gz")              # streamed in chunks, never whole in memory
+    for blocks in sim.chunks(1 << 20):    # or take the blocks yourself
+        ...
+    sim.books()                           # the venue's own final books, to check a replica
+
+The same seed gives the same bytes on every run and whatever the chunk size.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..codec.itch50.layout import EVENT_DTYPE, stock_code
+from ..codec.itch50.message import encode
+from . import matching
+from .records import (
+    AVG_CAP,
+    CHECK_OK,
+    CHECK_TEXT,
+    INSTRUMENT_DTYPE,
+    LADDER,
+    LEVEL_DTYPE,
+    MAX_BLOCK,
+    MAX_CAP,
+    MAX_FILLS,
+    MIN_CAP,
+    MPID_CODES,
+    N_SCALARS,
+    ORDER_DTYPE,
+    PRICE_RANGE,
+    S_CLOCK,
+    S_CLOCK_END,
+    S_GAP_MEAN,
+    S_NEXT_MATCH,
+    S_NEXT_REF,
+    S_REMAINING,
+    SCALAR_NAMES,
+    TICK,
+    ZIPF_S,
+    flow_params,
+)
+
+__all__ = ["Simulator", "ticker"]
+
+_NS = 1_000_000_000
+_HOUR = 3600 * _NS
+T_START_OF_MESSAGES = 3 * _HOUR  # S 'O', then the directory
+T_START_OF_SYSTEM = 4 * _HOUR  # S 'S'
+T_OPEN = 9 * _HOUR + 30 * 60 * _NS  # S 'Q': the body starts here
+T_CLOSE = 16 * _HOUR  # S 'M': the body ends before this
+T_END_OF_SYSTEM = 20 * _HOUR  # S 'E'
+T_END_OF_MESSAGES = 20 * _HOUR + 5 * 60 * _NS  # S 'C'
+#: pcap timestamps: the ITCH time (ns since midnight US/Eastern) on 2024-01-02, as UTC.
+PCAP_DAY_EPOCH_NS = 1_704_171_600 * _NS
+
+_CONSONANTS = "BCDFGHKLMNPRSTVWZ"
+_VOWELS = "AEIOU"
+
+
+def ticker(i: int, n: int) -> str:
+    """A pronounceable ticker for instrument ``i`` of ``n``: consonant-vowel-consonant-vowel
+    (4 letters) while that space suffices, CVCVC otherwise. Index i is scrambled through a
+    bijection of the space, so neighbouring locates do not get neighbouring names."""
+    c, v = len(_CONSONANTS), len(_VOWELS)
+    pattern = "CVCV" if n <= (c * v) ** 2 else "CVCVC"
+    space = 1
+    for ch in pattern:
+        space *= c if ch == "C" else v
+    k = (i * 7919 + 104_729) % space  # 7919 is prime and does not divide the space
+    out = []
+    for ch in reversed(pattern):
+        alphabet = _CONSONANTS if ch == "C" else _VOWELS
+        k, r = divmod(k, len(alphabet))
+        out.append(alphabet[r])
+    return "".join(reversed(out))
+
+
+def _block(msg: bytes) -> bytes:
+    return len(msg).to_bytes(2, "big") + msg
+
+
+class Simulator:
+    """A simulated NASDAQ trading day over ``symbols`` instruments, ``messages`` ITCH messages
+    in all (start- and end-of-day messages included), decided by ``seed``.
+
+    State is allocated here, once, from ``symbols`` and the per-instrument order capacities;
+    each ``blocks()`` / ``chunks()`` / ``write*()`` call resets it and replays the day.
+    """
+
+    def __init__(self, symbols: int = 100, messages: int = 100_000, seed: int = 1) -> None:
+        if not 1 <= symbols <= 0xFFFF:
+            raise ValueError(f"symbols must be 1..65535 (ITCH stock locate is 16 bits), "
+                             f"got {symbols}")
+        fixed = 2 * symbols + 6
+        if messages < fixed:
+            raise ValueError(f"messages={messages} is too few: the start and end of day alone "
+                             f"take {fixed} for {symbols} symbols")
+        if not 0 <= seed < 1 << 64:
+            raise ValueError(f"seed must be 0..2**64-1, got {seed}")
+        self.messages = int(messages)
+        self.seed = int(seed)
+        self.symbols: list[str] = [ticker(i, symbols) for i in range(symbols)]
+        self.messages_generated = 0
+        self.counts_by_type: dict[str, int] = {}
+        self._body = self.messages - fixed
+
+        # cold set-up from its own seeded generator: popularity, prices, directory fields
+        setup = np.random.default_rng([self.seed, 0x5EED])
+        rank = setup.permutation(symbols)  # rank 0 is the busiest instrument
+        weight = (rank + 1.0) ** -ZIPF_S
+        weight /= weight.sum()
+        self._cdf = np.cumsum(weight)
+        self._cdf[-1] = 1.0
+        cap = np.clip((weight * symbols * AVG_CAP).astype(np.int64), MIN_CAP, MAX_CAP)
+        lo_usd, hi_usd = PRICE_RANGE
+        base = np.exp(setup.uniform(np.log(lo_usd), np.log(hi_usd), symbols))
+        base = (np.round(base * 100) * TICK).astype(np.int64)  # whole cents, in Price(4)
+        lo = np.maximum(TICK, base - (LADDER // 2) * TICK)
+        self._category = setup.choice(list("QGS"), symbols, p=[0.5, 0.3, 0.2])
+        self._tier = np.where(rank < max(1, symbols // 5), "1", "2")  # busiest fifth: tier 1
+
+        inst = np.zeros(symbols, INSTRUMENT_DTYPE)
+        inst["stock"] = [stock_code(s) for s in self.symbols]
+        inst["locate"] = np.arange(1, symbols + 1)
+        inst["lo"] = lo
+        inst["center"] = (base - lo) // TICK
+        inst["cap"] = cap
+        inst["live_start"] = np.concatenate(([0], np.cumsum(cap)[:-1]))
+        self._inst0 = inst  # the opening state, copied into _inst on each reset
+        pool = int(cap.sum())
+        self._inst = inst.copy()
+        self._levels = np.empty((symbols, LADDER), LEVEL_DTYPE)
+        self._orders = np.zeros(pool, ORDER_DTYPE)
+        self._live = np.zeros(pool, np.int32)  # per instrument: live slots, then free ones
+        self._scal = np.zeros(N_SCALARS, np.int64)
+        self._rng = np.zeros(1, np.uint64)
+        self._counts = np.zeros(256, np.int64)
+        self._events = np.zeros(MAX_FILLS, EVENT_DTYPE)  # one step's messages
+        self._params = flow_params()
+        self._mpids = MPID_CODES.copy()
+        self._header: np.ndarray | None = None
+        self._trailer = np.frombuffer(b"".join(
+            _block(encode("S", timestamp=t, event_code=c))
+            for t, c in ((T_CLOSE, "M"), (T_END_OF_SYSTEM, "E"), (T_END_OF_MESSAGES, "C"))
+        ), np.uint8)
+        self._reset()
+
+    # ------------------------------------------------------------------ day set-up
+
+    def _header_blocks(self) -> np.ndarray:
+        """S 'O', R per instrument, H 'T' per instrument, S 'S', S 'Q' (built once)."""
+        if self._header is None:
+            n = len(self.symbols)
+            parts = [_block(encode("S", timestamp=T_START_OF_MESSAGES, event_code="O"))]
+            for i, sym in enumerate(self.symbols):
+                parts.append(_block(encode(
+                    "R", stock_locate=i + 1, timestamp=T_START_OF_MESSAGES + 1000 * (i + 1),
+                    stock=sym, market_category=str(self._category[i]),
+                    financial_status_indicator="N", round_lot_size=100, round_lots_only="N",
+                    issue_classification="C", issue_sub_type="Z", authenticity="P",
+                    short_sale_threshold_indicator="N", ipo_flag="N",
+                    luld_reference_price_tier=str(self._tier[i]), etp_flag="N",
+                    etp_leverage_factor=0, inverse_indicator="N")))
+            for i, sym in enumerate(self.symbols):
+                parts.append(_block(encode(
+                    "H", stock_locate=i + 1,
+                    timestamp=T_START_OF_MESSAGES + 1000 * (n + i + 1),
+                    stock=sym, trading_state="T")))
+            parts.append(_block(encode("S", timestamp=T_START_OF_SYSTEM, event_code="S")))
+            parts.append(_block(encode("S", timestamp=T_OPEN, event_code="Q")))
+            self._header = np.frombuffer(b"".join(parts), np.uint8)
+        return self._header
+
+    def _reset(self) -> None:
+        """Back to the opening state: empty books, all order slots free, clock at 09:30."""
+        self._inst[:] = self._inst0
+        self._inst["bb"] = -1
+        self._inst["ba"] = LADDER
+        self._inst["last"] = self._inst0["center"]
+        self._levels["head"] = -1
+        self._levels["tail"] = -1
+        self._levels["count"] = 0
+        self._levels["shares"] = 0
+        self._live[:] = np.arange(self._live.shape[0])  # every slot free, in order
+        self._scal[:] = 0
+        self._scal[S_NEXT_REF] = 1
+        self._scal[S_NEXT_MATCH] = 1
+        self._scal[S_CLOCK] = T_OPEN
+        self._scal[S_CLOCK_END] = T_CLOSE
+        # spread the body over ~90% of the trading day
+        self._scal[S_GAP_MEAN] = max(1, int(0.9 * (T_CLOSE - T_OPEN) / max(1, self._body)))
+        self._scal[S_REMAINING] = self._body
+        matching.seed_rng(self._rng, np.uint64(self.seed))
+        self._counts[:] = 0
+        self.messages_generated = 0
+        self.counts_by_type = {}
+
+    def _count(self, blocks: np.ndarray, n: int) -> None:
+        """Add the cold messages in ``blocks`` (n of them) to the type counts."""
+        p = 0
+        for _ in range(n):
+            self._counts[blocks[p + 2]] += 1
+            p += 2 + (int(blocks[p]) << 8 | int(blocks[p + 1]))
+
+    def _publish_counts(self) -> None:
+        self.counts_by_type = {chr(t): int(c) for t, c in enumerate(self._counts) if c}
+
+    # ------------------------------------------------------------------ generation
+
+    def chunks(self, chunk_messages: int = 1 << 20) -> Iterator[np.ndarray]:
+        """The day as uint8 arrays of whole blocks, at most ``chunk_messages`` messages each
+        (except a first chunk holding only the start of day, which is never split).
+
+        Restarts the day from the seed when iteration begins. Each array is freshly
+        allocated, so a caller may keep it. Concatenated, the chunks equal ``blocks()``.
+        """
+        if chunk_messages < MAX_FILLS + 3:
+            raise ValueError(f"chunk_messages must be at least {MAX_FILLS + 3} (one step of "
+                             f"the matching engine emits up to {MAX_FILLS} messages)")
+        self._reset()
+        header = self._header_blocks()
+        n_header = 2 * len(self.symbols) + 3
+        pending_header = True
+        trailer_sent = False
+        while not trailer_sent:
+            cap = min(chunk_messages, self.messages)
+            buf = np.empty(header.shape[0] * pending_header + cap * MAX_BLOCK
+                           + self._trailer.shape[0], np.uint8)
+            p = 0
+            n = 0
+            if pending_header:
+                buf[:header.shape[0]] = header
+                p = header.shape[0]
+                n = n_header
+                self._count(header, n_header)
+                pending_header = False
+            if self._scal[S_REMAINING] > 0 and n < cap:
+                p, k = matching.generate(
+                    self._inst, self._levels, self._orders, self._live, self._cdf,
+                    self._params, self._mpids, self._scal, self._rng, self._counts,
+                    self._events, buf, p, cap - n)
+                n += int(k)
+            if self._scal[S_REMAINING] == 0 and (n == 0 or n + 3 <= cap):
+                t = self._trailer
+                buf[p:p + t.shape[0]] = t
+                p += t.shape[0]
+                n += 3
+                self._count(t, 3)
+                trailer_sent = True
+            self.messages_generated += n
+            self._publish_counts()
+            if n:
+                yield buf[:p]
+
+    def blocks(self) -> np.ndarray:
+        """The whole day as one uint8 array of length-prefixed blocks (for small runs)."""
+        return np.concatenate(list(self.chunks(max(self.messages, MAX_FILLS + 3))))
+
+    # ------------------------------------------------------------------ results
+
+    def books(self) -> dict[int, dict[str, Any]]:
+        """The simulator's own books now (after a run: the end of day), aggregated per price
+        level from its live orders: ``{locate: {"locate", "symbol", "bids": [[price, shares,
+        orders], ...] best first, "asks": [...]}}``, instruments with live orders only."""
+        inst = self._inst
+        n_live = inst["n_live"].astype(np.int64)
+        start = inst["live_start"]
+        idx = np.repeat(np.arange(len(inst)), n_live)
+        pos = np.arange(idx.size) - np.repeat(np.cumsum(n_live) - n_live, n_live)
+        slots = self._live[start[idx] + pos]
+        od = self._orders[slots]
+        price = inst["lo"][idx] + od["index"].astype(np.int64) * TICK
+        # one key per (instrument, side, price): sorted, each level is one run of equal keys
+        key = (idx.astype(np.int64) * 2 + od["side"]) << 40 | price
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size \
+            else np.zeros(0, np.int64)
+        shares = np.add.reduceat(od["shares"][order].astype(np.int64), starts) \
+            if key.size else np.zeros(0, np.int64)
+        n_orders = np.diff(np.r_[starts, key.size])
+        out: dict[int, dict[str, Any]] = {}
+        for k, s in enumerate(starts):
+            i = int(key[s] >> 41)
+            locate = i + 1
+            book = out.get(locate)
+            if book is None:
+                book = out[locate] = {"locate": locate, "symbol": self.symbols[i],
+                                      "bids": [], "asks": []}
+            side = "asks" if (key[s] >> 40) & 1 else "bids"
+            book[side].append([int(key[s] & ((1 << 40) - 1)), int(shares[k]), int(n_orders[k])])
+        for book in out.values():
+            book["bids"].reverse()  # keys ascend: the best bid is the highest price
+        return out
+
+    def check(self) -> None:
+        """Check the engine's state for consistency (queues, level totals, bests, live list,
+        pool); raise ``RuntimeError`` naming the instrument and the problem."""
+        status, i = matching.check_books(self._inst, self._levels, self._orders, self._live)
+        if status != CHECK_OK:
+            where = f"instrument {self.symbols[i]} (locate {i + 1})" if i >= 0 else "pool"
+            raise RuntimeError(f"venue simulator state broken at {where}: {CHECK_TEXT[status]}")
+
+    def stats(self) -> dict[str, int]:
+        """The engine's scalar counters (next reference and match numbers, prices clamped
+        into the ladder, adds turned into deletes at capacity, ...)."""
+        return {name: int(v) for name, v in zip(SCALAR_NAMES, self._scal, strict=True)}
+
+    # ------------------------------------------------------------------ files
+
+    def write(self, path: str | Path,
+              progress: Callable[[int, int], None] | None = None) -> int:
+        """Write the day as a NASDAQ binary ITCH file (2-byte big-endian length + message,
+        back to back); a ``.gz`` suffix writes it gzip-compressed. ``progress(done, total)``
+        is called after each chunk. Returns the number of messages written."""
+        path = Path(path)
+        opener = (lambda: gzip.open(path, "wb", compresslevel=1)) if path.suffix == ".gz" \
+            else (lambda: open(path, "wb"))
+        with opener() as f:
+            for blocks in self.chunks():
+                f.write(memoryview(blocks))
+                if progress is not None:
+                    progress(self.messages_generated, self.messages)
+        return self.messages_generated
+
+    def write_pcap(self, path: str | Path, session: str = "TICKPATH01",
+                   dst: tuple[str, int] = ("233.54.12.1", 26400),
+                   src: tuple[str, int] = ("10.0.0.1", 26400), max_payload: int = 1400) -> int:
+        """Write the day as a capture of MoldUDP64 packets (Ethernet/IPv4/UDP, nanosecond
+        pcap), sequence numbers from 1, closed by an end-of-session packet. Each packet is
+        stamped with its first message's ITCH time on ``PCAP_DAY_EPOCH_NS``'s day. Returns
+        the number of messages written."""
+        from ..feed.moldudp64 import HEADER_LEN, pack_packets, session_bytes
+        from ..feed.moldudp64._kernels import write_header
+        from ..feed.moldudp64.layout import END_OF_SESSION
+        from ..wire.pcap import PcapWriter, udp_frame
+
+        seq = 1
+        ts = T_START_OF_MESSAGES
+        with PcapWriter(path, nanosecond=True) as w:
+            for blocks in self.chunks():
+                out, bounds, counts = pack_packets(blocks, session, seq, max_payload)
+                for k in range(counts.shape[0]):
+                    a, b = int(bounds[k]), int(bounds[k + 1])
+                    t0 = a + HEADER_LEN + 2 + 5  # first message's 6-byte timestamp
+                    ts = int.from_bytes(out[t0:t0 + 6].tobytes(), "big")
+                    w.write(udp_frame(out[a:b], src[0], dst[0], src[1], dst[1]),
+                            PCAP_DAY_EPOCH_NS + ts)
+                seq += int(counts.sum())
+            eos = np.empty(HEADER_LEN, np.uint8)
+            write_header(eos, 0, session_bytes(session), seq, END_OF_SESSION)
+            w.write(udp_frame(eos, src[0], dst[0], src[1], dst[1]), PCAP_DAY_EPOCH_NS + ts)
+        return seq - 1

@@ -1,0 +1,78 @@
+"""The `tickpath` command end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tickpath import Simulator
+
+EXE = [sys.executable, "-m", "tickpath.cli"]
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([*EXE, *args], capture_output=True, text=True, check=check,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory) -> tuple[Path, Simulator]:
+    path = tmp_path_factory.mktemp("cli") / "day.itch"
+    r = run("sim", "--write", str(path), "--messages", "20000", "--symbols", "30", "--seed", "5")
+    assert "wrote 20,000 messages" in r.stdout
+    return path, Simulator(symbols=30, messages=20_000, seed=5)
+
+
+def test_replay_books_json_matches_simulator(day, tmp_path):
+    path, sim = day
+    out = tmp_path / "books.jsonl"
+    r = run("replay", str(path), "--books-json", str(out), "--no-progress")
+    assert "M msg/s" in r.stdout and "messages by type" in r.stdout
+    got = {}
+    for line in out.read_text().splitlines():
+        b = json.loads(line)
+        assert set(b) == {"locate", "symbol", "bids", "asks"}
+        got[b["locate"]] = b
+    sim.blocks()
+    assert got == sim.books()
+
+
+def test_replay_depth_and_symbol(day, tmp_path):
+    path, sim = day
+    sim.blocks()
+    symbol = next(iter(sim.books().values()))["symbol"]
+    out = tmp_path / "top.jsonl"
+    r = run("replay", str(path), "--books-json", str(out), "--depth", "2", "--symbol", symbol,
+            "--no-progress")
+    assert symbol in r.stdout
+    assert all(len(json.loads(x)["bids"]) <= 2 for x in out.read_text().splitlines())
+
+
+def test_replay_errors_are_clear(tmp_path):
+    r = run("replay", str(tmp_path / "missing.itch"), check=False)
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    bad = tmp_path / "bad.itch"
+    bad.write_bytes(b"\x00\x05Zabcd")
+    r = run("replay", str(bad), "--no-progress", check=False)
+    assert r.returncode == 1
+    assert "offset 0" in r.stderr and "unknown message type" in r.stderr
+
+
+def test_sim_pcap(tmp_path):
+    pcap = tmp_path / "feed.pcap"
+    r = run("sim", "--pcap", str(pcap), "--messages", "2000", "--symbols", "5")
+    assert "packets" in r.stdout and pcap.stat().st_size > 2000
+
+
+def test_demo_books_equal(tmp_path):
+    out = tmp_path / "demo.json"
+    r = run("demo", "--messages", "20000", "--symbols", "20", "--rate", "50000",
+            "--json", str(out))
+    rep = json.loads(out.read_text())
+    assert rep["books_equal"] is True, r.stdout
+    assert rep["messages_received"] == 20_000
+    assert rep["latency_us"]["count"] > 0
