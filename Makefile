@@ -34,7 +34,6 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

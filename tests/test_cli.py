@@ -76,3 +76,35 @@ def test_demo_books_equal(tmp_path):
     assert rep["books_equal"] is True, r.stdout
     assert rep["messages_received"] == 20_000
     assert rep["latency_us"]["count"] > 0
+
+
+def test_listen_receives_a_published_feed(tmp_path):
+    """`tickpath listen` and `tickpath sim` as two processes on loopback."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    listener = subprocess.Popen([*EXE, "listen", "--port", port, "--duration", "60"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # the listener compiles (or loads) its kernels first; publish until it has joined
+        import time
+
+        deadline = time.monotonic() + 120
+        while listener.poll() is None and time.monotonic() < deadline:
+            run("sim", "--messages", "3000", "--symbols", "5", "--port", port, "--rate",
+                "30000")
+            try:
+                out, err = listener.communicate(timeout=5)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        else:
+            out, err = listener.communicate(timeout=5)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+            listener.communicate()
+    assert listener.returncode == 0, err
+    assert "msgs" in out and "session TICKPATH01" in out

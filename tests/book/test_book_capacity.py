@@ -112,7 +112,7 @@ def test_tables_grow_mid_batch_up_to_the_maximum(errors):
         assert ref.apply(t, **f) is None
     used, _ = feed(store, msgs)
     assert_same(store, ref, locates=[0, 1, 2], refs=range(1 << 20, (1 << 20) + 1000),
-                rejections=errors == "skip", lock_cross=False)
+                rejections=errors == "skip")
     assert store.stats()["rejected"] == 0
     # fill up to exactly max_orders, then one more is refused
     more = [A(5 << 20 | i, "S", 1, 1000, loc=0) for i in range(1000 - len(ref.orders))]
@@ -128,5 +128,4 @@ def test_tables_grow_mid_batch_up_to_the_maximum(errors):
     else:
         feed(store, [one_more], used + used2)
     assert store.stats()["rejected"] == 1
-    assert_same(store, ref, locates=[0, 1, 2], refs=[7], rejections=errors == "skip",
-                lock_cross=False)
+    assert_same(store, ref, locates=[0, 1, 2], refs=[7], rejections=errors == "skip")

@@ -6,8 +6,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 import tickpath.codec.itch50 as itch50
 import tickpath.codec.itch50.encoder  # noqa: F401  (the compiled encoder submodule, as the feed imports it)
 
@@ -37,12 +35,6 @@ assert int(out[0]["ref"]) == 7
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DESIGN.md: kernels run under NUMBA_DISABLE_JIT=1 too; decode_message writes the event "
-    "with attribute syntax (ev.type = t), which plain Python refuses on a record of an "
-    "ordinary structured array (np.zeros(n, EVENT_DTYPE)[k] is a numpy.void): AttributeError "
-    "'numpy.void' object has no attribute 'type' (it works only if `out` is a np.recarray; "
-    "ev['type'] = t works in both modes)"))
 def test_decode_batch_without_jit():
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
     res = subprocess.run([sys.executable, "-c", _NO_JIT], capture_output=True, text=True,

@@ -9,11 +9,9 @@ orders of the reference book it feeds as it goes.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
 from tickpath.book import BookStore
@@ -33,29 +31,12 @@ STATUS_NAMES = {getattr(kernels, n): n for n in (
 assert set(STATUS_NAMES) == set(kernels.STATUS_TEXT), "a status code has no name here"
 STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
 
-#: With NUMBA_DISABLE_JIT=1 the kernels run as plain Python, but as shipped they cannot (see
-#: test_book_nojit.py): their ``rec.field`` attribute access needs ``np.recarray`` views
-#: (plain arrays yield ``np.void`` records, which have no attributes), and the ``prefetch``
-#: intrinsic has no pure-Python body. TICKPATH_TEST_RECARRAY=1 supplies both from the tests
-#: (record views of the store's arrays, a no-op prefetch) to run the kernels' logic anyway.
-RECARRAY = bool(numba.config.DISABLE_JIT) and os.environ.get("TICKPATH_TEST_RECARRAY") == "1"
-if RECARRAY and hasattr(kernels, "prefetch"):
-    kernels.prefetch = lambda arr, i: None
-
-
-def _rec(a: np.ndarray) -> np.ndarray:
-    return a.view(np.recarray) if RECARRAY else a
-
 
 def new_store(max_orders: int, max_levels: int | None = None, errors: str = "skip",
               initial_orders: int | None = None) -> BookStore:
     """A store; ``initial_orders`` small makes its tables grow while the test runs."""
-    kw = {} if initial_orders is None or RECARRAY else {"initial_orders": initial_orders}
-    store = BookStore(max_orders=max_orders, max_levels=max_levels, errors=errors, **kw)
-    if RECARRAY:  # (grown tables would be plain arrays again: no growth in this mode)
-        store.orders = _rec(store.orders)
-        store.levels = _rec(store.levels)
-    return store
+    kw = {} if initial_orders is None else {"initial_orders": initial_orders}
+    return BookStore(max_orders=max_orders, max_levels=max_levels, errors=errors, **kw)
 
 
 def frame(msgs: list[Msg], base: int = 0) -> tuple[bytes, list[int]]:
@@ -73,7 +54,7 @@ def frame(msgs: list[Msg], base: int = 0) -> tuple[bytes, list[int]]:
 def decode(raw: bytes, base: int = 0) -> tuple[np.ndarray, int]:
     """Every block of ``raw`` as events; the stream must be well formed."""
     buf = np.frombuffer(raw, np.uint8).copy()
-    events = _rec(np.zeros(max(1, len(raw) // 14), EVENT_DTYPE))
+    events = np.zeros(max(1, len(raw) // 14), EVENT_DTYPE)
     n, st, p = dec.decode_batch(buf, 0, len(buf), LENGTHS, events, 0, base)
     assert st == dec.OK and int(p) == len(raw), (st, p, len(raw))
     return events, int(n)
@@ -97,37 +78,25 @@ def apply_both(store: BookStore, ref: ReferenceBook, msgs: list[Msg], base: int 
 
 # -- comparison ---------------------------------------------------------------------------------
 
-LOCK_CROSS_STATS = ("locked_updates", "crossed_updates")
-LOCK_CROSS_INST = ("locked", "crossed")
-
-
 def _drop(d: dict, keys: tuple[str, ...]) -> dict:
     return {k: v for k, v in d.items() if k not in keys}
 
 
 def assert_same(store: BookStore, ref: ReferenceBook, locates=(), refs=(),
-                lock_cross: bool = True, rejections: bool = True) -> None:
+                rejections: bool = True) -> None:
     """Everything the store answers equals the reference's answer.
 
-    ``lock_cross=False`` leaves the locked/crossed counters out (see test_book_crossing.py:
-    the store counts them after adds and replaces only). ``rejections=False`` for a store
-    with ``errors="raise"``, which keeps none.
+    ``rejections=False`` for a store with ``errors="raise"``, which keeps none.
     """
     assert list(store.books()) == ref.books()
     for loc in locates:
         assert store.depth(loc) == ref.depth(loc), loc
         assert store.depth(loc, 2) == ref.depth(loc, 2), loc
         assert store.bbo(loc) == ref.bbo(loc), loc
-        si, ri = store.instrument_stats(loc), ref.instrument_stats(loc)
-        if not lock_cross:
-            si, ri = _drop(si, LOCK_CROSS_INST), _drop(ri, LOCK_CROSS_INST)
-        assert si == ri, loc
+        assert store.instrument_stats(loc) == ref.instrument_stats(loc), loc
     for r in refs:
         assert store.order(r) == ref.order(r), r
-    ss, rs = store.stats(), ref.stats()
-    if not lock_cross:
-        ss, rs = _drop(ss, LOCK_CROSS_STATS), _drop(rs, LOCK_CROSS_STATS)
-    assert ss == rs
+    assert store.stats() == ref.stats()
     assert store.counts_by_type() == ref.counts_by_type()
     assert store.directory == ref.directory
     if not rejections:
@@ -157,8 +126,9 @@ _M64 = (1 << 64) - 1
 
 
 def home_slot(ref: int, mask: int) -> int:
-    """The store's hash slot of ``ref`` (a copy of apply.slot_of, to aim collisions)."""
-    return (((ref * _GOLDEN) & _M64) >> 32) & mask
+    """The store's own hash slot of ``ref`` in a table of ``mask + 1`` slots (to aim
+    collisions whatever the hash function is)."""
+    return int(kernels.slot_of(np.uint64(ref), np.int64(mask)))
 
 
 def homing_at(slots: set[int], mask: int, start: int):
@@ -411,11 +381,11 @@ def scenarios():
     return build()
 
 
-def ops(max_size: int = 300):
+def ops(min_size: int = 1, max_size: int = 300):
     from hypothesis import strategies as st
 
     word = st.integers(0, (1 << 32) - 1)
-    return st.lists(st.tuples(st.integers(0, 99), word, word, word), min_size=1,
+    return st.lists(st.tuples(st.integers(0, 99), word, word, word), min_size=min_size,
                     max_size=max_size)
 
 
@@ -466,13 +436,12 @@ class Both:
     """A store and a reference book fed the same messages, compared after every ``run``."""
 
     def __init__(self, max_orders: int = 64, max_levels: int | None = None,
-                 locates=(1,), lock_cross: bool = False) -> None:
+                 locates=(1,)) -> None:
         self.store = new_store(max_orders, max_levels, errors="skip")
         self.ref = ReferenceBook(max_orders, max_levels)
         self.locates = set(locates)
         self.refs: set[int] = set()
         self.base = 0
-        self.lock_cross = lock_cross
 
     def run(self, msgs: list[Msg], ok: bool = True) -> list[str | None]:
         """Apply ``msgs`` as one batch; ``ok``: every one must be accepted."""
@@ -492,5 +461,4 @@ class Both:
         return reasons
 
     def check(self) -> None:
-        assert_same(self.store, self.ref, sorted(self.locates), sorted(self.refs),
-                    lock_cross=self.lock_cross)
+        assert_same(self.store, self.ref, sorted(self.locates), sorted(self.refs))

@@ -5,6 +5,9 @@ and whose own final books equal a plain-Python replay of its stream."""
 from __future__ import annotations
 
 import gzip
+import hashlib
+import subprocess
+import sys
 from collections import Counter, OrderedDict
 
 import numpy as np
@@ -173,6 +176,16 @@ def test_same_seed_same_bytes_other_seed_other_bytes(day):
     assert np.array_equal(blocks, again)
     other = Simulator(symbols=SYMBOLS, messages=MESSAGES, seed=SEED + 1).blocks()
     assert not np.array_equal(blocks[: other.size], other[: blocks.size])
+
+
+def test_same_seed_same_bytes_in_another_process():
+    code = ("import hashlib; from tickpath.venue import Simulator; "
+            "print(hashlib.sha256(Simulator(symbols=7, messages=4000, seed=21).blocks())"
+            ".hexdigest())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    here = hashlib.sha256(Simulator(symbols=7, messages=4000, seed=21).blocks()).hexdigest()
+    assert out == here
 
 
 def test_blocks_twice_on_one_simulator_is_the_same_day():

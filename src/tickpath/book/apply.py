@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..ring.intrinsics import prefetch
+from ..ring.intrinsics import prefetch, prefetch2
 from .records import ASK, BID, EMPTY_REF, NO_LEVEL
 
 # The kernels allocate nothing, so they are compiled without numba's reference counting
@@ -62,7 +62,7 @@ def find(orders, mask, ref):
         return -1
     i = slot_of(ref, mask)
     while True:
-        k = orders[i].ref
+        k = orders[i]["ref"]
         if k == ref:
             return i
         if k == EMPTY_REF:
@@ -73,7 +73,7 @@ def find(orders, mask, ref):
 @njit(cache=True, nogil=True, _nrt=False)
 def _insert_slot(orders, mask, ref):
     i = slot_of(ref, mask)
-    while orders[i].ref != EMPTY_REF:
+    while orders[i]["ref"] != EMPTY_REF:
         i = (i + 1) & mask
     return i
 
@@ -84,7 +84,7 @@ def _erase(orders, mask, i):
     j = i
     while True:
         j = (j + 1) & mask
-        k = orders[j].ref
+        k = orders[j]["ref"]
         if k == EMPTY_REF:
             break
         h = slot_of(k, mask)
@@ -96,14 +96,14 @@ def _erase(orders, mask, i):
             continue
         o = orders[i]
         s = orders[j]
-        o.ref = s.ref
-        o.shares = s.shares
-        o.price = s.price
-        o.level = s.level
-        o.locate = s.locate
-        o.side = s.side
+        o["ref"] = s["ref"]
+        o["shares"] = s["shares"]
+        o["price"] = s["price"]
+        o["level"] = s["level"]
+        o["locate"] = s["locate"]
+        o["side"] = s["side"]
         i = j
-    orders[i].ref = EMPTY_REF
+    orders[i]["ref"] = EMPTY_REF
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -112,31 +112,31 @@ def _level_add(levels, free, heads, stats, locate, side, price, shares):
     prev = NO_LEVEL
     cur = heads[locate, side]
     if side == BID:
-        while cur != NO_LEVEL and levels[cur].price > price:
+        while cur != NO_LEVEL and levels[cur]["price"] > price:
             prev = cur
-            cur = levels[cur].next
+            cur = levels[cur]["next"]
     else:
-        while cur != NO_LEVEL and levels[cur].price < price:
+        while cur != NO_LEVEL and levels[cur]["price"] < price:
             prev = cur
-            cur = levels[cur].next
-    if cur != NO_LEVEL and levels[cur].price == price:
+            cur = levels[cur]["next"]
+    if cur != NO_LEVEL and levels[cur]["price"] == price:
         lv = levels[cur]
-        lv.shares += shares
-        lv.orders += 1
+        lv["shares"] += shares
+        lv["orders"] += 1
         return cur
     top = stats[_FREE_TOP] - 1
     stats[_FREE_TOP] = top
     n = free[top]
     lv = levels[n]
-    lv.price = price
-    lv.shares = shares
-    lv.orders = 1
-    lv.next = cur
-    lv.prev = prev
+    lv["price"] = price
+    lv["shares"] = shares
+    lv["orders"] = 1
+    lv["next"] = cur
+    lv["prev"] = prev
     if cur != NO_LEVEL:
-        levels[cur].prev = n
+        levels[cur]["prev"] = n
     if prev != NO_LEVEL:
-        levels[prev].next = n
+        levels[prev]["next"] = n
     else:
         heads[locate, side] = n
     stats[_LIVE_LEVELS] += 1
@@ -149,16 +149,16 @@ def _level_add(levels, free, heads, stats, locate, side, price, shares):
 def _level_take(levels, free, heads, stats, locate, side, n, shares, whole_order):
     """Remove ``shares`` (and the order itself when ``whole_order``) from level ``n``."""
     lv = levels[n]
-    lv.shares -= shares
+    lv["shares"] -= shares
     if whole_order:
-        lv.orders -= 1
-        if lv.orders == 0:
-            nxt = lv.next
-            prv = lv.prev
+        lv["orders"] -= 1
+        if lv["orders"] == 0:
+            nxt = lv["next"]
+            prv = lv["prev"]
             if nxt != NO_LEVEL:
-                levels[nxt].prev = prv
+                levels[nxt]["prev"] = prv
             if prv != NO_LEVEL:
-                levels[prv].next = nxt
+                levels[prv]["next"] = nxt
             else:
                 heads[locate, side] = nxt
             free[stats[_FREE_TOP]] = n
@@ -171,12 +171,12 @@ def _add(orders, mask, levels, free, heads, stats, inst, ref, locate, side, pric
     i = _insert_slot(orders, mask, ref)
     lvl = _level_add(levels, free, heads, stats, locate, side, price, shares)
     o = orders[i]
-    o.ref = ref
-    o.shares = shares
-    o.price = price
-    o.level = lvl
-    o.locate = locate
-    o.side = side
+    o["ref"] = ref
+    o["shares"] = shares
+    o["price"] = price
+    o["level"] = lvl
+    o["locate"] = locate
+    o["side"] = side
     stats[_LIVE_ORDERS] += 1
     if stats[_LIVE_ORDERS] > stats[_MAX_ORDERS]:
         stats[_MAX_ORDERS] = stats[_LIVE_ORDERS]
@@ -186,8 +186,8 @@ def _add(orders, mask, levels, free, heads, stats, inst, ref, locate, side, pric
 @njit(cache=True, nogil=True, _nrt=False)
 def _remove(orders, mask, levels, free, heads, stats, inst, i):
     o = orders[i]
-    _level_take(levels, free, heads, stats, o.locate, o.side, o.level, o.shares, True)
-    inst[o.locate, _I_ORDERS] -= 1
+    _level_take(levels, free, heads, stats, o["locate"], o["side"], o["level"], o["shares"], True)
+    inst[o["locate"], _I_ORDERS] -= 1
     stats[_LIVE_ORDERS] -= 1
     _erase(orders, mask, i)
 
@@ -197,8 +197,8 @@ def _check_cross(levels, heads, inst, locate):
     b = heads[locate, BID]
     a = heads[locate, ASK]
     if b != NO_LEVEL and a != NO_LEVEL:
-        bp = levels[b].price
-        ap = levels[a].price
+        bp = levels[b]["price"]
+        ap = levels[a]["price"]
         if bp == ap:
             inst[locate, _I_LOCKED] += 1
         elif bp > ap:
@@ -208,20 +208,20 @@ def _check_cross(levels, heads, inst, locate):
 @njit(cache=True, nogil=True, _nrt=False)
 def apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_orders):
     """Validate, then apply one event. Returns a status code; on failure nothing changed."""
-    t = ev.type
-    locate = np.int64(ev.locate)
+    t = ev["type"]
+    locate = np.int64(ev["locate"])
     if t == 65 or t == 70:  # A / F add order
-        ref = ev.ref
+        ref = ev["ref"]
         if ref == EMPTY_REF:
             return RESERVED_REF
-        s = ev.side
+        s = ev["side"]
         if s == 66:
             side = BID
         elif s == 83:
             side = ASK
         else:
             return BAD_SIDE
-        if ev.shares == 0:
+        if ev["shares"] == 0:
             return BAD_SHARES
         if find(orders, mask, ref) >= 0:
             return DUPLICATE_REF
@@ -230,66 +230,67 @@ def apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_o
         if stats[_FREE_TOP] == 0:
             return LEVELS_FULL
         _add(orders, mask, levels, free, heads, stats, inst, ref, locate, side,
-             np.uint32(ev.price), np.uint32(ev.shares))
+             np.uint32(ev["price"]), np.uint32(ev["shares"]))
         stats[_ADDS] += 1
         inst[locate, _I_MSGS] += 1
         _check_cross(levels, heads, inst, locate)
         return OK
     if t == 69 or t == 67 or t == 88 or t == 68:  # E, C executions; X cancel; D delete
-        i = find(orders, mask, ev.ref)
+        i = find(orders, mask, ev["ref"])
         if i < 0:
             return UNKNOWN_REF
         o = orders[i]
-        if o.locate != locate:
+        if o["locate"] != locate:
             return LOCATE_MISMATCH
         if t == 68:
             _remove(orders, mask, levels, free, heads, stats, inst, i)
             stats[_DELETES] += 1
         else:
-            n = ev.shares
+            n = ev["shares"]
             if n == 0:
                 return BAD_SHARES
-            if n > o.shares:
+            if n > o["shares"]:
                 return OVER_EXECUTE
-            if n == o.shares:
+            if n == o["shares"]:
                 _remove(orders, mask, levels, free, heads, stats, inst, i)
             else:
-                o.shares -= np.uint32(n)
-                _level_take(levels, free, heads, stats, locate, o.side, o.level, n, False)
+                o["shares"] -= np.uint32(n)
+                _level_take(levels, free, heads, stats, locate, o["side"], o["level"], n, False)
             if t == 88:
                 stats[_CANCELS] += 1
             else:
                 stats[_EXECS] += 1
                 inst[locate, _I_EXEC] += n
         inst[locate, _I_MSGS] += 1
+        _check_cross(levels, heads, inst, locate)
         return OK
     if t == 85:  # U replace: same side and instrument, new reference, price and size
-        i = find(orders, mask, ev.ref)
+        i = find(orders, mask, ev["ref"])
         if i < 0:
             return UNKNOWN_REF
         o = orders[i]
-        if o.locate != locate:
+        if o["locate"] != locate:
             return LOCATE_MISMATCH
-        nref = ev.new_ref
+        nref = ev["new_ref"]
         if nref == EMPTY_REF:
             return RESERVED_REF
         if find(orders, mask, nref) >= 0:
             return DUPLICATE_REF
-        if ev.shares == 0:
+        if ev["shares"] == 0:
             return BAD_SHARES
         # removing the old order frees its slot; a new level may be needed for the new price
-        if stats[_FREE_TOP] == 0 and levels[o.level].orders > 1:
+        if stats[_FREE_TOP] == 0 and levels[o["level"]]["orders"] > 1:
             return LEVELS_FULL
-        side = o.side
+        side = o["side"]
         _remove(orders, mask, levels, free, heads, stats, inst, i)
         _add(orders, mask, levels, free, heads, stats, inst, nref, locate, side,
-             np.uint32(ev.price), np.uint32(ev.shares))
+             np.uint32(ev["price"]), np.uint32(ev["shares"]))
         stats[_REPLACES] += 1
         inst[locate, _I_MSGS] += 1
         _check_cross(levels, heads, inst, locate)
         return OK
     if t == 82:  # R stock directory: the instrument directory
-        symbols[locate] = ev.stock
+        symbols[locate] = ev["stock"]
         inst[locate, _I_DIR] = 1
     return OK
 
@@ -308,18 +309,29 @@ def apply_batch(events, start, end, orders, mask, levels, free, heads, stats, in
     for k in range(start, end):
         f = k + _FAR
         if f < end:
-            prefetch(orders, slot_of(events[f].ref, mask))
+            fe = events[f]
+            prefetch(orders, slot_of(fe["ref"], mask))
+            prefetch2(heads, fe["locate"], 0)
         nr = k + _NEAR
         if nr < end:
-            j = slot_of(events[nr].ref, mask)
-            if orders[j].ref == events[nr].ref:  # usually the home slot: its level is next
-                prefetch(levels, orders[j].level)
+            ne = events[nr]
+            j = slot_of(ne["ref"], mask)
+            if orders[j]["ref"] == ne["ref"]:  # usually the home slot: its level is next
+                prefetch(levels, orders[j]["level"])
+            # the best levels: an add walks from there, and the cross check reads both
+            loc = ne["locate"]
+            hb = heads[loc, 0]
+            ha = heads[loc, 1]
+            if hb >= 0:
+                prefetch(levels, hb)
+            if ha >= 0:
+                prefetch(levels, ha)
         ev = events[k]
         st = apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_orders)
         if st != OK:
             stats[_EVENTS] += k - start
             return k, st
-        type_counts[ev.type] += 1
+        type_counts[ev["type"]] += 1
     stats[_EVENTS] += end - start
     return end, OK
 
@@ -331,11 +343,11 @@ def level_walk(levels, heads, locate, side, depth, out):
     cur = heads[locate, side]
     while cur != NO_LEVEL and n < depth:
         lv = levels[cur]
-        out[n, 0] = lv.price
-        out[n, 1] = lv.shares
-        out[n, 2] = lv.orders
+        out[n, 0] = lv["price"]
+        out[n, 1] = lv["shares"]
+        out[n, 2] = lv["orders"]
         n += 1
-        cur = lv.next
+        cur = lv["next"]
     return n
 
 
@@ -343,14 +355,14 @@ def level_walk(levels, heads, locate, side, depth, out):
 def rehash(old, new, new_mask):
     """Move every order of table ``old`` into the empty table ``new`` (growth, cold path)."""
     for i in range(old.shape[0]):
-        r = old[i].ref
+        r = old[i]["ref"]
         if r != EMPTY_REF:
             j = _insert_slot(new, new_mask, r)
             o = new[j]
             s = old[i]
-            o.ref = r
-            o.shares = s.shares
-            o.price = s.price
-            o.level = s.level
-            o.locate = s.locate
-            o.side = s.side
+            o["ref"] = r
+            o["shares"] = s["shares"]
+            o["price"] = s["price"]
+            o["level"] = s["level"]
+            o["locate"] = s["locate"]
+            o["side"] = s["side"]

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -118,19 +120,23 @@ class Simulator:
         self.counts_by_type: dict[str, int] = {}
         self._body = self.messages - fixed
 
-        # cold set-up from its own seeded generator: popularity, prices, directory fields
-        setup = np.random.default_rng([self.seed, 0x5EED])
-        rank = setup.permutation(symbols)  # rank 0 is the busiest instrument
+        # cold set-up from its own stream of the seed: popularity, prices, directory fields
+        setup = np.zeros(1, np.uint64)
+        matching.seed_rng(setup, np.uint64(self.seed ^ 0x5EED_5EED_5EED_5EED))
+        u = np.empty(3 * symbols)
+        matching.fill_uniform(setup, u)
+        rank = np.argsort(u[:symbols], kind="stable")  # a permutation; rank 0 is the busiest
         weight = (rank + 1.0) ** -ZIPF_S
         weight /= weight.sum()
         self._cdf = np.cumsum(weight)
         self._cdf[-1] = 1.0
         cap = np.clip((weight * symbols * AVG_CAP).astype(np.int64), MIN_CAP, MAX_CAP)
         lo_usd, hi_usd = PRICE_RANGE
-        base = np.exp(setup.uniform(np.log(lo_usd), np.log(hi_usd), symbols))
+        base = np.exp(np.log(lo_usd) + u[symbols:2 * symbols] * np.log(hi_usd / lo_usd))
         base = (np.round(base * 100) * TICK).astype(np.int64)  # whole cents, in Price(4)
         lo = np.maximum(TICK, base - (LADDER // 2) * TICK)
-        self._category = setup.choice(list("QGS"), symbols, p=[0.5, 0.3, 0.2])
+        # market category: Global Select half the time, then Global Market, Capital Market
+        self._category = np.array(list("QGS"))[np.searchsorted([0.5, 0.8], u[2 * symbols:])]
         self._tier = np.where(rank < max(1, symbols // 5), "1", "2")  # busiest fifth: tier 1
 
         inst = np.zeros(symbols, INSTRUMENT_DTYPE)
@@ -226,11 +232,16 @@ class Simulator:
         (except a first chunk holding only the start of day, which is never split).
 
         Restarts the day from the seed when iteration begins. Each array is freshly
-        allocated, so a caller may keep it. Concatenated, the chunks equal ``blocks()``.
+        allocated, so a caller may keep it. Concatenated, the chunks equal ``blocks()``:
+        where a chunk ends never changes the stream (the engine stops before a step that
+        might not fit).
         """
         if chunk_messages < MAX_FILLS + 3:
             raise ValueError(f"chunk_messages must be at least {MAX_FILLS + 3} (one step of "
                              f"the matching engine emits up to {MAX_FILLS} messages)")
+        return self._chunks(chunk_messages)
+
+    def _chunks(self, chunk_messages: int) -> Iterator[np.ndarray]:
         self._reset()
         header = self._header_blocks()
         n_header = 2 * len(self.symbols) + 3
@@ -268,7 +279,8 @@ class Simulator:
 
     def blocks(self) -> np.ndarray:
         """The whole day as one uint8 array of length-prefixed blocks (for small runs)."""
-        return np.concatenate(list(self.chunks(max(self.messages, MAX_FILLS + 3))))
+        parts = list(self.chunks(max(self.messages, MAX_FILLS + 3)))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)  # one chunk: no copy
 
     # ------------------------------------------------------------------ results
 
@@ -325,16 +337,26 @@ class Simulator:
     def write(self, path: str | Path,
               progress: Callable[[int, int], None] | None = None) -> int:
         """Write the day as a NASDAQ binary ITCH file (2-byte big-endian length + message,
-        back to back); a ``.gz`` suffix writes it gzip-compressed. ``progress(done, total)``
-        is called after each chunk. Returns the number of messages written."""
+        back to back); a ``.gz`` suffix writes it gzip-compressed (level 1: fast). Chunks
+        are written by a second thread while the next one is generated (both release the
+        GIL), at most two in memory. ``progress(done, total)`` is called after each chunk.
+        Returns the number of messages written."""
         path = Path(path)
-        opener = (lambda: gzip.open(path, "wb", compresslevel=1)) if path.suffix == ".gz" \
-            else (lambda: open(path, "wb"))
-        with opener() as f:
+        with ExitStack() as stack:
+            if path.suffix == ".gz":
+                f = stack.enter_context(gzip.open(path, "wb", compresslevel=1))
+            else:
+                f = stack.enter_context(open(path, "wb"))
+            writer = stack.enter_context(ThreadPoolExecutor(1, "venue-write"))
+            pending: Future | None = None
             for blocks in self.chunks():
-                f.write(memoryview(blocks))
+                if pending is not None:
+                    pending.result()  # surfaces a write error here, and bounds memory
+                pending = writer.submit(f.write, memoryview(blocks))
                 if progress is not None:
                     progress(self.messages_generated, self.messages)
+            if pending is not None:
+                pending.result()
         return self.messages_generated
 
     def write_pcap(self, path: str | Path, session: str = "TICKPATH01",
@@ -349,6 +371,9 @@ class Simulator:
         from ..feed.moldudp64.layout import END_OF_SESSION
         from ..wire.pcap import PcapWriter, udp_frame
 
+        if max_payload < HEADER_LEN + MAX_BLOCK:
+            raise ValueError(f"max_payload={max_payload} cannot hold one message: the largest "
+                             f"block is {MAX_BLOCK} bytes after the {HEADER_LEN}-byte header")
         seq = 1
         ts = T_START_OF_MESSAGES
         with PcapWriter(path, nanosecond=True) as w:

@@ -109,8 +109,9 @@ def uniform(rng):
 
 @kernel
 def below(rng, n):
-    """An integer in [0, n), n >= 1 (the modulo bias, n / 2**64, is negligible)."""
-    return np.int64(rand64(rng) % np.uint64(n))
+    """An integer in [0, n), 1 <= n < 2**32: the top 32 random bits scaled by n (a multiply
+    instead of a 64-bit division; the bias, under n / 2**32, is immaterial here)."""
+    return np.int64(((rand64(rng) >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
 
 
 @kernel
@@ -129,6 +130,14 @@ def seed_rng(rng, seed):
     """Spread a small seed over the state, so seeds 1 and 2 start far apart."""
     rng[0] = np.uint64(seed)
     rng[0] = rand64(rng)
+
+
+@kernel
+def fill_uniform(rng, out):
+    """``out[:] =`` uniforms in [0, 1): the cold set-up draws from the same generator, so a
+    day depends on the seed alone, not on numpy's random streams."""
+    for k in range(out.shape[0]):
+        out[k] = uniform(rng)
 
 
 # ------------------------------------------------------------------------------- book updates
@@ -220,7 +229,6 @@ def delete_order(inst, levels, orders, live, i, o):
                 k = j - 1
                 while levels[i, k].count == 0:
                     k -= 1
-                    levels[0, 0].head -= 1
                 rec.bb = k
     else:
         rec.n_ask -= 1
@@ -231,7 +239,6 @@ def delete_order(inst, levels, orders, live, i, o):
                 k = j + 1
                 while levels[i, k].count == 0:
                     k += 1
-                    levels[0, 0].head -= 1
                 rec.ba = k
 
 
@@ -439,6 +446,8 @@ def _aggress(inst, levels, orders, live, params, scal, rng, events, i, nlev):
     # sized like a passive order, with a long tail: thin touches get swept, deep ones nibbled
     scale = params[F_AGGRESS_MIN] + exponential(rng, params[F_AGGRESS_MEAN])
     qty = max(np.int64(1), np.int64(_size(rng, params) * scale))
+    if qty >= 100:
+        qty -= qty % 100  # marketable orders come in round lots too
     budget = min(events.shape[0], scal[S_REMAINING])  # the day's count stays exact
     fills = 0
     while qty > 0 and fills < budget:

@@ -33,6 +33,7 @@ import numpy as np
 from ..codec.itch50.layout import MESSAGES
 
 #: Price levels per instrument ladder (the band is LADDER ticks wide; prices are clamped in).
+#: Memory: LADDER * 16 bytes per instrument (16 KiB; 32 MiB for 2,000 instruments).
 LADDER = 1024
 #: One cent in ITCH Price(4) units.
 TICK = 100

@@ -55,99 +55,99 @@ def be64(buf, i):
 def decode_message(buf, p, ev):
     """Decode the message starting at ``buf[p]`` into record ``ev``. Length already checked."""
     t = buf[p]
-    ev.type = t
-    ev.side = 0
-    ev.flag = 0
-    ev.locate = be16(buf, p + np.uint64(1))
-    ev.tracking = be16(buf, p + np.uint64(3))
-    ev.timestamp = be48(buf, p + np.uint64(5))
-    ev.ref = 0
-    ev.new_ref = 0
-    ev.shares = 0
-    ev.price = 0
-    ev.match = 0
-    ev.stock = 0
-    ev.attribution = 0
+    ev["type"] = t
+    ev["side"] = 0
+    ev["flag"] = 0
+    ev["locate"] = be16(buf, p + np.uint64(1))
+    ev["tracking"] = be16(buf, p + np.uint64(3))
+    ev["timestamp"] = be48(buf, p + np.uint64(5))
+    ev["ref"] = 0
+    ev["new_ref"] = 0
+    ev["shares"] = 0
+    ev["price"] = 0
+    ev["match"] = 0
+    ev["stock"] = 0
+    ev["attribution"] = 0
     b = p + np.uint64(11)  # start of the body
     if t == 65 or t == 70:  # 'A' add order, 'F' add order with MPID
-        ev.ref = be64(buf, b)
-        ev.side = buf[b + np.uint64(8)]
-        ev.shares = be32(buf, b + np.uint64(9))
-        ev.stock = be64(buf, b + np.uint64(13))
-        ev.price = be32(buf, b + np.uint64(21))
+        ev["ref"] = be64(buf, b)
+        ev["side"] = buf[b + np.uint64(8)]
+        ev["shares"] = be32(buf, b + np.uint64(9))
+        ev["stock"] = be64(buf, b + np.uint64(13))
+        ev["price"] = be32(buf, b + np.uint64(21))
         if t == 70:
-            ev.attribution = be32(buf, b + np.uint64(25))
+            ev["attribution"] = be32(buf, b + np.uint64(25))
     elif t == 68:  # 'D' order delete
-        ev.ref = be64(buf, b)
+        ev["ref"] = be64(buf, b)
     elif t == 69:  # 'E' order executed
-        ev.ref = be64(buf, b)
-        ev.shares = be32(buf, b + np.uint64(8))
-        ev.match = be64(buf, b + np.uint64(12))
+        ev["ref"] = be64(buf, b)
+        ev["shares"] = be32(buf, b + np.uint64(8))
+        ev["match"] = be64(buf, b + np.uint64(12))
     elif t == 88:  # 'X' order cancel
-        ev.ref = be64(buf, b)
-        ev.shares = be32(buf, b + np.uint64(8))
+        ev["ref"] = be64(buf, b)
+        ev["shares"] = be32(buf, b + np.uint64(8))
     elif t == 85:  # 'U' order replace
-        ev.ref = be64(buf, b)
-        ev.new_ref = be64(buf, b + np.uint64(8))
-        ev.shares = be32(buf, b + np.uint64(16))
-        ev.price = be32(buf, b + np.uint64(20))
+        ev["ref"] = be64(buf, b)
+        ev["new_ref"] = be64(buf, b + np.uint64(8))
+        ev["shares"] = be32(buf, b + np.uint64(16))
+        ev["price"] = be32(buf, b + np.uint64(20))
     elif t == 67:  # 'C' executed with price
-        ev.ref = be64(buf, b)
-        ev.shares = be32(buf, b + np.uint64(8))
-        ev.match = be64(buf, b + np.uint64(12))
-        ev.flag = buf[b + np.uint64(20)]
-        ev.price = be32(buf, b + np.uint64(21))
+        ev["ref"] = be64(buf, b)
+        ev["shares"] = be32(buf, b + np.uint64(8))
+        ev["match"] = be64(buf, b + np.uint64(12))
+        ev["flag"] = buf[b + np.uint64(20)]
+        ev["price"] = be32(buf, b + np.uint64(21))
     elif t == 80:  # 'P' trade (non-cross)
-        ev.ref = be64(buf, b)
-        ev.side = buf[b + np.uint64(8)]
-        ev.shares = be32(buf, b + np.uint64(9))
-        ev.stock = be64(buf, b + np.uint64(13))
-        ev.price = be32(buf, b + np.uint64(21))
-        ev.match = be64(buf, b + np.uint64(25))
+        ev["ref"] = be64(buf, b)
+        ev["side"] = buf[b + np.uint64(8)]
+        ev["shares"] = be32(buf, b + np.uint64(9))
+        ev["stock"] = be64(buf, b + np.uint64(13))
+        ev["price"] = be32(buf, b + np.uint64(21))
+        ev["match"] = be64(buf, b + np.uint64(25))
     elif t == 81:  # 'Q' cross trade
-        ev.shares = be64(buf, b)
-        ev.stock = be64(buf, b + np.uint64(8))
-        ev.price = be32(buf, b + np.uint64(16))
-        ev.match = be64(buf, b + np.uint64(20))
-        ev.flag = buf[b + np.uint64(28)]
+        ev["shares"] = be64(buf, b)
+        ev["stock"] = be64(buf, b + np.uint64(8))
+        ev["price"] = be32(buf, b + np.uint64(16))
+        ev["match"] = be64(buf, b + np.uint64(20))
+        ev["flag"] = buf[b + np.uint64(28)]
     elif t == 66:  # 'B' broken trade
-        ev.match = be64(buf, b)
+        ev["match"] = be64(buf, b)
     elif t == 73:  # 'I' NOII
-        ev.shares = be64(buf, b)
-        ev.side = buf[b + np.uint64(16)]
-        ev.stock = be64(buf, b + np.uint64(17))
-        ev.price = be32(buf, b + np.uint64(33))
-        ev.flag = buf[b + np.uint64(37)]
+        ev["shares"] = be64(buf, b)
+        ev["side"] = buf[b + np.uint64(16)]
+        ev["stock"] = be64(buf, b + np.uint64(17))
+        ev["price"] = be32(buf, b + np.uint64(33))
+        ev["flag"] = buf[b + np.uint64(37)]
     elif t == 83 or t == 87:  # 'S' system event, 'W' MWCB status
-        ev.flag = buf[b]
+        ev["flag"] = buf[b]
     elif t == 82:  # 'R' stock directory
-        ev.stock = be64(buf, b)
-        ev.flag = buf[b + np.uint64(8)]
-        ev.shares = be32(buf, b + np.uint64(10))
+        ev["stock"] = be64(buf, b)
+        ev["flag"] = buf[b + np.uint64(8)]
+        ev["shares"] = be32(buf, b + np.uint64(10))
     elif t == 72 or t == 89 or t == 78:  # 'H' trading action, 'Y' Reg SHO, 'N' RPII
-        ev.stock = be64(buf, b)
-        ev.flag = buf[b + np.uint64(8)]
+        ev["stock"] = be64(buf, b)
+        ev["flag"] = buf[b + np.uint64(8)]
     elif t == 76:  # 'L' market participant position
-        ev.attribution = be32(buf, b)
-        ev.stock = be64(buf, b + np.uint64(4))
-        ev.flag = buf[b + np.uint64(14)]
+        ev["attribution"] = be32(buf, b)
+        ev["stock"] = be64(buf, b + np.uint64(4))
+        ev["flag"] = buf[b + np.uint64(14)]
     elif t == 86:  # 'V' MWCB decline level
-        ev.price = be64(buf, b)
+        ev["price"] = be64(buf, b)
     elif t == 75:  # 'K' IPO quoting period update
-        ev.stock = be64(buf, b)
-        ev.flag = buf[b + np.uint64(12)]
-        ev.price = be32(buf, b + np.uint64(13))
+        ev["stock"] = be64(buf, b)
+        ev["flag"] = buf[b + np.uint64(12)]
+        ev["price"] = be32(buf, b + np.uint64(13))
     elif t == 74:  # 'J' LULD auction collar
-        ev.stock = be64(buf, b)
-        ev.price = be32(buf, b + np.uint64(8))
+        ev["stock"] = be64(buf, b)
+        ev["price"] = be32(buf, b + np.uint64(8))
     elif t == 104:  # 'h' operational halt
-        ev.stock = be64(buf, b)
-        ev.side = buf[b + np.uint64(8)]
-        ev.flag = buf[b + np.uint64(9)]
+        ev["stock"] = be64(buf, b)
+        ev["side"] = buf[b + np.uint64(8)]
+        ev["flag"] = buf[b + np.uint64(9)]
     elif t == 79:  # 'O' DLCR price discovery
-        ev.stock = be64(buf, b)
-        ev.flag = buf[b + np.uint64(8)]
-        ev.price = be32(buf, b + np.uint64(17))
+        ev["stock"] = be64(buf, b)
+        ev["flag"] = buf[b + np.uint64(8)]
+        ev["price"] = be32(buf, b + np.uint64(17))
 
 
 @njit(cache=True, nogil=True)
@@ -178,7 +178,7 @@ def decode_batch(buf, start, end, lengths, out, out_start, base):
             return k - out_start, OUT_FULL, p
         ev = out[k]
         decode_message(buf, p + np.uint64(2), ev)
-        ev.offset = np.uint64(base) + p + np.uint64(2)
+        ev["offset"] = np.uint64(base) + p + np.uint64(2)
         k += 1
         p += np.uint64(2) + n
     if p < e:

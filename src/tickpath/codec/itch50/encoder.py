@@ -48,73 +48,73 @@ def _header(buf, p, t, locate, tracking, timestamp):
 def encode_event(buf, p, ev):
     """Write the message for ``ev`` at ``buf[p]``; return its length, or 0 for a type that
     needs fields the event does not carry."""
-    t = ev.type
-    _header(buf, p, t, np.uint64(ev.locate), np.uint64(ev.tracking), ev.timestamp)
+    t = ev["type"]
+    _header(buf, p, t, np.uint64(ev["locate"]), np.uint64(ev["tracking"]), ev["timestamp"])
     b = p + 11
     if t == 65 or t == 70:  # A, F
-        put64(buf, b, ev.ref)
-        buf[b + 8] = ev.side
-        put32(buf, b + 9, ev.shares)
-        put64(buf, b + 13, ev.stock)
-        put32(buf, b + 21, ev.price)
+        put64(buf, b, ev["ref"])
+        buf[b + 8] = ev["side"]
+        put32(buf, b + 9, ev["shares"])
+        put64(buf, b + 13, ev["stock"])
+        put32(buf, b + 21, ev["price"])
         if t == 70:
-            put32(buf, b + 25, np.uint64(ev.attribution))
+            put32(buf, b + 25, np.uint64(ev["attribution"]))
             return 40
         return 36
     if t == 68:  # D
-        put64(buf, b, ev.ref)
+        put64(buf, b, ev["ref"])
         return 19
     if t == 69:  # E
-        put64(buf, b, ev.ref)
-        put32(buf, b + 8, ev.shares)
-        put64(buf, b + 12, ev.match)
+        put64(buf, b, ev["ref"])
+        put32(buf, b + 8, ev["shares"])
+        put64(buf, b + 12, ev["match"])
         return 31
     if t == 88:  # X
-        put64(buf, b, ev.ref)
-        put32(buf, b + 8, ev.shares)
+        put64(buf, b, ev["ref"])
+        put32(buf, b + 8, ev["shares"])
         return 23
     if t == 85:  # U
-        put64(buf, b, ev.ref)
-        put64(buf, b + 8, ev.new_ref)
-        put32(buf, b + 16, ev.shares)
-        put32(buf, b + 20, ev.price)
+        put64(buf, b, ev["ref"])
+        put64(buf, b + 8, ev["new_ref"])
+        put32(buf, b + 16, ev["shares"])
+        put32(buf, b + 20, ev["price"])
         return 35
     if t == 67:  # C
-        put64(buf, b, ev.ref)
-        put32(buf, b + 8, ev.shares)
-        put64(buf, b + 12, ev.match)
-        buf[b + 20] = ev.flag
-        put32(buf, b + 21, ev.price)
+        put64(buf, b, ev["ref"])
+        put32(buf, b + 8, ev["shares"])
+        put64(buf, b + 12, ev["match"])
+        buf[b + 20] = ev["flag"]
+        put32(buf, b + 21, ev["price"])
         return 36
     if t == 80:  # P
-        put64(buf, b, ev.ref)
-        buf[b + 8] = ev.side
-        put32(buf, b + 9, ev.shares)
-        put64(buf, b + 13, ev.stock)
-        put32(buf, b + 21, ev.price)
-        put64(buf, b + 25, ev.match)
+        put64(buf, b, ev["ref"])
+        buf[b + 8] = ev["side"]
+        put32(buf, b + 9, ev["shares"])
+        put64(buf, b + 13, ev["stock"])
+        put32(buf, b + 21, ev["price"])
+        put64(buf, b + 25, ev["match"])
         return 44
     if t == 81:  # Q
-        put64(buf, b, ev.shares)
-        put64(buf, b + 8, ev.stock)
-        put32(buf, b + 16, ev.price)
-        put64(buf, b + 20, ev.match)
-        buf[b + 28] = ev.flag
+        put64(buf, b, ev["shares"])
+        put64(buf, b + 8, ev["stock"])
+        put32(buf, b + 16, ev["price"])
+        put64(buf, b + 20, ev["match"])
+        buf[b + 28] = ev["flag"]
         return 40
     if t == 66:  # B
-        put64(buf, b, ev.match)
+        put64(buf, b, ev["match"])
         return 19
     if t == 83 or t == 87:  # S, W
-        buf[b] = ev.flag
+        buf[b] = ev["flag"]
         return 12
     if t == 89 or t == 78:  # Y, N
-        put64(buf, b, ev.stock)
-        buf[b + 8] = ev.flag
+        put64(buf, b, ev["stock"])
+        buf[b + 8] = ev["flag"]
         return 20
     if t == 104:  # h operational halt: market code rides in side, the action in flag
-        put64(buf, b, ev.stock)
-        buf[b + 8] = ev.side
-        buf[b + 9] = ev.flag
+        put64(buf, b, ev["stock"])
+        buf[b + 8] = ev["side"]
+        buf[b + 9] = ev["flag"]
         return 21
     return 0
 
