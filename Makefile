@@ -3,7 +3,7 @@ PY      ?= python3.11
 VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
-DEBS    := tshark iproute2
+DEBS    := tshark iproute2 poppler-utils
 
 .PHONY: demo test bench lint debs clean
 

@@ -316,10 +316,6 @@ def test_pack_packets_empty():
     assert out.size == 0 and list(bounds) == [0] and counts.size == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MoldUDP64 messages may be zero bytes long (spec: 'can be zero length'), but "
-    "pack_packets sizes its output for at least 3 bytes per block (n // 3 packets), so four "
-    "2-byte blocks one per packet raise 'blocks could not be packed: stopped at offset 6 of 8'"))
 def test_pack_packets_zero_length_messages():
     out, bounds, counts = pack_packets(np.zeros(8, np.uint8), "S", 1, max_payload=22)
     assert list(counts) == [1, 1, 1, 1]

@@ -147,32 +147,32 @@ def fill_uniform(rng, out):
 def _link(levels, orders, i, o):
     """Append order ``o`` at the tail of its level: last in time priority."""
     od = orders[o]
-    lv = levels[i, od.index]
-    od.prev = lv.tail
-    od.next = -1
-    if lv.tail >= 0:
-        orders[lv.tail].next = o
+    lv = levels[i, od["index"]]
+    od["prev"] = lv["tail"]
+    od["next"] = -1
+    if lv["tail"] >= 0:
+        orders[lv["tail"]]["next"] = o
     else:
-        lv.head = o
-    lv.tail = o
-    lv.count += 1
-    lv.shares += od.shares
+        lv["head"] = o
+    lv["tail"] = o
+    lv["count"] += 1
+    lv["shares"] += od["shares"]
 
 
 @kernel
 def _unlink(levels, orders, i, o):
     od = orders[o]
-    lv = levels[i, od.index]
-    if od.prev >= 0:
-        orders[od.prev].next = od.next
+    lv = levels[i, od["index"]]
+    if od["prev"] >= 0:
+        orders[od["prev"]]["next"] = od["next"]
     else:
-        lv.head = od.next
-    if od.next >= 0:
-        orders[od.next].prev = od.prev
+        lv["head"] = od["next"]
+    if od["next"] >= 0:
+        orders[od["next"]]["prev"] = od["prev"]
     else:
-        lv.tail = od.prev
-    lv.count -= 1
-    lv.shares -= od.shares
+        lv["tail"] = od["prev"]
+    lv["count"] -= 1
+    lv["shares"] -= od["shares"]
 
 
 @kernel
@@ -184,23 +184,23 @@ def insert_order(inst, levels, orders, live, i, side, j, shares, ref):
     instrument's region: ``live[start:start+n_live]`` are its live slots, the rest its free
     ones, so an instrument's orders stay together in memory."""
     rec = inst[i]
-    o = live[rec.live_start + rec.n_live]
+    o = live[rec["live_start"] + rec["n_live"]]
     od = orders[o]
-    od.ref = ref
-    od.index = j
-    od.shares = shares
-    od.side = side
-    od.live_pos = rec.n_live
-    rec.n_live += 1
+    od["ref"] = ref
+    od["index"] = j
+    od["shares"] = shares
+    od["side"] = side
+    od["live_pos"] = rec["n_live"]
+    rec["n_live"] += 1
     _link(levels, orders, i, o)
     if side == BUY:
-        rec.n_bid += 1
-        if j > rec.bb:
-            rec.bb = j
+        rec["n_bid"] += 1
+        if j > rec["bb"]:
+            rec["bb"] = j
     else:
-        rec.n_ask += 1
-        if j < rec.ba:
-            rec.ba = j
+        rec["n_ask"] += 1
+        if j < rec["ba"]:
+            rec["ba"] = j
     return o
 
 
@@ -208,46 +208,46 @@ def insert_order(inst, levels, orders, live, i, side, j, shares, ref):
 def delete_order(inst, levels, orders, live, i, o):
     """Take order ``o`` off the book (deleted, fully executed or replaced)."""
     od = orders[o]
-    j = od.index
+    j = od["index"]
     _unlink(levels, orders, i, o)
     rec = inst[i]
     # swap with the last live slot: live orders stay dense, the freed slot is the first free
-    last = rec.n_live - 1
-    pos = od.live_pos
-    moved = live[rec.live_start + last]
-    live[rec.live_start + pos] = moved
-    orders[moved].live_pos = pos
-    live[rec.live_start + last] = o
-    od.live_pos = last
-    rec.n_live = last
-    if od.side == BUY:
-        rec.n_bid -= 1
-        if j == rec.bb and levels[i, j].count == 0:
-            if rec.n_bid == 0:
-                rec.bb = -1
+    last = rec["n_live"] - 1
+    pos = od["live_pos"]
+    moved = live[rec["live_start"] + last]
+    live[rec["live_start"] + pos] = moved
+    orders[moved]["live_pos"] = pos
+    live[rec["live_start"] + last] = o
+    od["live_pos"] = last
+    rec["n_live"] = last
+    if od["side"] == BUY:
+        rec["n_bid"] -= 1
+        if j == rec["bb"] and levels[i, j]["count"] == 0:
+            if rec["n_bid"] == 0:
+                rec["bb"] = -1
             else:  # a bid rests somewhere below: every non-empty level below is a bid
                 k = j - 1
-                while levels[i, k].count == 0:
+                while levels[i, k]["count"] == 0:
                     k -= 1
-                rec.bb = k
+                rec["bb"] = k
     else:
-        rec.n_ask -= 1
-        if j == rec.ba and levels[i, j].count == 0:
-            if rec.n_ask == 0:
-                rec.ba = levels.shape[1]
+        rec["n_ask"] -= 1
+        if j == rec["ba"] and levels[i, j]["count"] == 0:
+            if rec["n_ask"] == 0:
+                rec["ba"] = levels.shape[1]
             else:
                 k = j + 1
-                while levels[i, k].count == 0:
+                while levels[i, k]["count"] == 0:
                     k += 1
-                rec.ba = k
+                rec["ba"] = k
 
 
 @kernel
 def reduce_order(levels, orders, i, o, by):
     """Take ``by`` shares (fewer than it has) off order ``o``; it keeps its priority."""
     od = orders[o]
-    od.shares -= by
-    levels[i, od.index].shares -= by
+    od["shares"] -= by
+    levels[i, od["index"]]["shares"] -= by
 
 
 # ---------------------------------------------------------------------------- flow decisions
@@ -266,8 +266,8 @@ def place(inst, rng, params, scal, i, side, nlev):
     own touch (sometimes improving a wide spread), never at or through the opposite best.
     Returns -1 when the side has no room (the opposite best is at the ladder's edge)."""
     rec = inst[i]
-    bb = rec.bb
-    ba = rec.ba
+    bb = rec["bb"]
+    ba = rec["ba"]
     both = bb >= 0 and ba < nlev
     if both and ba - bb > 1 and uniform(rng) < params[F_IMPROVE]:
         return bb + 1 + below(rng, ba - bb - 1)  # strictly inside the spread
@@ -279,7 +279,7 @@ def place(inst, rng, params, scal, i, side, nlev):
         hi = min(ba - 1, nlev - 1)
         if hi < 0:
             return -1
-        ref = bb if bb >= 0 else (ba - 1 if ba < nlev else rec.last)
+        ref = bb if bb >= 0 else (ba - 1 if ba < nlev else rec["last"])
         j = ref - k
         if j < 0:
             scal[S_CLAMPED] += 1
@@ -288,7 +288,7 @@ def place(inst, rng, params, scal, i, side, nlev):
     lo = max(bb + 1, 0)
     if lo > nlev - 1:
         return -1
-    ref = ba if ba < nlev else (bb + 1 if bb >= 0 else rec.last + 1)
+    ref = ba if ba < nlev else (bb + 1 if bb >= 0 else rec["last"] + 1)
     j = ref + k
     if j > nlev - 1:
         scal[S_CLAMPED] += 1
@@ -299,14 +299,14 @@ def place(inst, rng, params, scal, i, side, nlev):
 @kernel
 def _set_last(rec, j, nlev):
     # keep one level free on each side, so an empty book still has room for bid and ask
-    rec.last = min(max(j, 1), nlev - 2)
+    rec["last"] = min(max(j, 1), nlev - 2)
 
 
 @kernel
 def _mid(rec, nlev):
-    if rec.bb >= 0 and rec.ba < nlev:
-        return (rec.bb + rec.ba) // 2
-    return rec.last
+    if rec["bb"] >= 0 and rec["ba"] < nlev:
+        return (rec["bb"] + rec["ba"]) // 2
+    return rec["last"]
 
 
 # ------------------------------------------------------------------------------- encoding
@@ -321,18 +321,18 @@ def encode_noii(buf, p, ev):
     imbalance shares, ``new_ref`` the far price, ``match`` the near price, ``pad`` the price
     variation indicator."""
     buf[p] = _I
-    put16(buf, p + 1, np.uint64(ev.locate))
-    put16(buf, p + 3, np.uint64(ev.tracking))
-    put48(buf, p + 5, ev.timestamp)
-    put64(buf, p + NOII_PAIRED, ev.shares)
-    put64(buf, p + NOII_IMBALANCE, ev.ref)
-    buf[p + NOII_DIRECTION] = ev.side
-    put64(buf, p + NOII_STOCK, ev.stock)
-    put32(buf, p + NOII_FAR, ev.new_ref)
-    put32(buf, p + NOII_NEAR, ev.match)
-    put32(buf, p + NOII_REFERENCE, ev.price)
-    buf[p + NOII_CROSS] = ev.flag
-    buf[p + NOII_VARIATION] = ev.pad
+    put16(buf, p + 1, np.uint64(ev["locate"]))
+    put16(buf, p + 3, np.uint64(ev["tracking"]))
+    put48(buf, p + 5, ev["timestamp"])
+    put64(buf, p + NOII_PAIRED, ev["shares"])
+    put64(buf, p + NOII_IMBALANCE, ev["ref"])
+    buf[p + NOII_DIRECTION] = ev["side"]
+    put64(buf, p + NOII_STOCK, ev["stock"])
+    put32(buf, p + NOII_FAR, ev["new_ref"])
+    put32(buf, p + NOII_NEAR, ev["match"])
+    put32(buf, p + NOII_REFERENCE, ev["price"])
+    buf[p + NOII_CROSS] = ev["flag"]
+    buf[p + NOII_VARIATION] = ev["pad"]
     return NOII_LEN
 
 
@@ -347,9 +347,9 @@ def encode_noii(buf, p, ev):
 def _add(inst, levels, orders, live, params, mpids, scal, rng, events, i, nlev):
     rec = inst[i]
     side = below(rng, 2)
-    if rec.n_bid == 0 and rec.n_ask > 0 and uniform(rng) < params[F_REFILL]:
+    if rec["n_bid"] == 0 and rec["n_ask"] > 0 and uniform(rng) < params[F_REFILL]:
         side = BUY
-    elif rec.n_ask == 0 and rec.n_bid > 0 and uniform(rng) < params[F_REFILL]:
+    elif rec["n_ask"] == 0 and rec["n_bid"] > 0 and uniform(rng) < params[F_REFILL]:
         side = SELL
     j = place(inst, rng, params, scal, i, side, nlev)
     if j < 0:  # no room on this side of the ladder: the other side always has some
@@ -361,29 +361,29 @@ def _add(inst, levels, orders, live, params, mpids, scal, rng, events, i, nlev):
     insert_order(inst, levels, orders, live, i, side, j, shares, ref)
     ev = events[0]
     if uniform(rng) < params[F_MPID]:
-        ev.type = _F
-        ev.attribution = mpids[below(rng, mpids.shape[0])]
+        ev["type"] = _F
+        ev["attribution"] = mpids[below(rng, mpids.shape[0])]
     else:
-        ev.type = _A
-    ev.ref = ref
-    ev.side = _SIDE_BYTE[side]
-    ev.shares = shares
-    ev.price = rec.lo + j * TICK
+        ev["type"] = _A
+    ev["ref"] = ref
+    ev["side"] = _SIDE_BYTE[side]
+    ev["shares"] = shares
+    ev["price"] = rec["lo"] + j * TICK
     return 1
 
 
 @kernel
 def _pick(inst, live, rng, i):
     rec = inst[i]
-    return live[rec.live_start + below(rng, rec.n_live)]
+    return live[rec["live_start"] + below(rng, rec["n_live"])]
 
 
 @kernel
 def _delete(inst, levels, orders, live, scal, rng, events, i):
     o = _pick(inst, live, rng, i)
     ev = events[0]
-    ev.type = _D
-    ev.ref = orders[o].ref
+    ev["type"] = _D
+    ev["ref"] = orders[o]["ref"]
     delete_order(inst, levels, orders, live, i, o)
     return 1
 
@@ -393,10 +393,10 @@ def _cancel(inst, levels, orders, live, scal, rng, events, i):
     o = _pick(inst, live, rng, i)
     od = orders[o]
     ev = events[0]
-    ev.ref = od.ref
-    n = od.shares
+    ev["ref"] = od["ref"]
+    n = od["shares"]
     if n < 2:  # nothing to cancel in part: the whole order goes
-        ev.type = _D
+        ev["type"] = _D
         delete_order(inst, levels, orders, live, i, o)
         return 1
     if n > 100 and n % 100 == 0:
@@ -404,8 +404,8 @@ def _cancel(inst, levels, orders, live, scal, rng, events, i):
     else:
         by = 1 + below(rng, n - 1)
     reduce_order(levels, orders, i, o, by)
-    ev.type = _X
-    ev.shares = by
+    ev["type"] = _X
+    ev["shares"] = by
     return 1
 
 
@@ -413,9 +413,9 @@ def _cancel(inst, levels, orders, live, scal, rng, events, i):
 def _replace(inst, levels, orders, live, params, scal, rng, events, i, nlev):
     o = _pick(inst, live, rng, i)
     od = orders[o]
-    side = np.int64(od.side)
+    side = np.int64(od["side"])
     ev = events[0]
-    ev.ref = od.ref
+    ev["ref"] = od["ref"]
     delete_order(inst, levels, orders, live, i, o)
     # the old order's own price was legal, so its side has room after it is gone
     j = place(inst, rng, params, scal, i, side, nlev)
@@ -423,10 +423,10 @@ def _replace(inst, levels, orders, live, params, scal, rng, events, i, nlev):
     ref = scal[S_NEXT_REF]
     scal[S_NEXT_REF] = ref + 1
     insert_order(inst, levels, orders, live, i, side, j, shares, ref)
-    ev.type = _U
-    ev.new_ref = ref
-    ev.shares = shares
-    ev.price = inst[i].lo + j * TICK
+    ev["type"] = _U
+    ev["new_ref"] = ref
+    ev["shares"] = shares
+    ev["price"] = inst[i]["lo"] + j * TICK
     return 1
 
 
@@ -436,12 +436,12 @@ def _aggress(inst, levels, orders, live, params, scal, rng, events, i, nlev):
     at each level, one E (or C) per order filled; its remainder does not rest (IOC)."""
     rec = inst[i]
     # lean the aggressor toward the opening price, so prices wander but stay in the ladder
-    lean = params[F_REVERT] * (_mid(rec, nlev) - rec.center) / nlev
+    lean = params[F_REVERT] * (_mid(rec, nlev) - rec["center"]) / nlev
     p_buy = min(max(0.5 - lean, 0.1), 0.9)
     buy = uniform(rng) < p_buy
-    if buy and rec.n_ask == 0:
+    if buy and rec["n_ask"] == 0:
         buy = False
-    elif not buy and rec.n_bid == 0:
+    elif not buy and rec["n_bid"] == 0:
         buy = True
     # sized like a passive order, with a long tail: thin touches get swept, deep ones nibbled
     scale = params[F_AGGRESS_MIN] + exponential(rng, params[F_AGGRESS_MEAN])
@@ -451,27 +451,27 @@ def _aggress(inst, levels, orders, live, params, scal, rng, events, i, nlev):
     budget = min(events.shape[0], scal[S_REMAINING])  # the day's count stays exact
     fills = 0
     while qty > 0 and fills < budget:
-        j = rec.ba if buy else rec.bb
+        j = rec["ba"] if buy else rec["bb"]
         if j < 0 or j >= nlev:
             break  # swept the whole side
-        o = levels[i, j].head
+        o = levels[i, j]["head"]
         od = orders[o]
-        take = min(qty, np.int64(od.shares))
+        take = min(qty, np.int64(od["shares"]))
         ev = events[fills]
         if uniform(rng) < params[F_WITH_PRICE]:
-            ev.type = _C
-            ev.flag = _Y
-            ev.price = rec.lo + j * TICK
+            ev["type"] = _C
+            ev["flag"] = _Y
+            ev["price"] = rec["lo"] + j * TICK
         else:
-            ev.type = _E
-        ev.ref = od.ref
-        ev.shares = take
-        ev.match = scal[S_NEXT_MATCH]
+            ev["type"] = _E
+        ev["ref"] = od["ref"]
+        ev["shares"] = take
+        ev["match"] = scal[S_NEXT_MATCH]
         scal[S_NEXT_MATCH] += 1
         qty -= take
         fills += 1
         _set_last(rec, j, nlev)
-        if take == od.shares:
+        if take == od["shares"]:
             delete_order(inst, levels, orders, live, i, o)
         else:
             reduce_order(levels, orders, i, o, take)
@@ -486,42 +486,42 @@ def _trade(inst, params, scal, rng, events, i, nlev, action):
     ev = events[0]
     mid = _mid(rec, nlev)
     if action == _BROKEN and scal[S_NEXT_MATCH] > 1:
-        ev.type = _B
-        ev.match = max(np.int64(1), scal[S_NEXT_MATCH] - 1 - geometric(rng, 0.05))
+        ev["type"] = _B
+        ev["match"] = max(np.int64(1), scal[S_NEXT_MATCH] - 1 - geometric(rng, 0.05))
     elif action == _CROSS:
-        ev.type = _Q
-        ev.shares = 100 * (10 + geometric(rng, 0.02))
-        ev.price = rec.lo + mid * TICK
-        ev.match = scal[S_NEXT_MATCH]
+        ev["type"] = _Q
+        ev["shares"] = 100 * (10 + geometric(rng, 0.02))
+        ev["price"] = rec["lo"] + mid * TICK
+        ev["match"] = scal[S_NEXT_MATCH]
         scal[S_NEXT_MATCH] += 1
-        ev.flag = ord("I")  # intraday cross
+        ev["flag"] = ord("I")  # intraday cross
     elif action == _NOII:
-        price = rec.lo + mid * TICK
-        ev.type = _I
-        ev.shares = 100 * (10 + geometric(rng, 0.01))  # paired
-        ev.ref = 100 * geometric(rng, 0.05)  # imbalance
+        price = rec["lo"] + mid * TICK
+        ev["type"] = _I
+        ev["shares"] = 100 * (10 + geometric(rng, 0.01))  # paired
+        ev["ref"] = 100 * geometric(rng, 0.05)  # imbalance
         d = below(rng, 3)
-        ev.side = ord("N") if ev.ref == 0 else (ord("B") if d == 0 else (ord("S") if d == 1
+        ev["side"] = ord("N") if ev["ref"] == 0 else (ord("B") if d == 0 else (ord("S") if d == 1
                                                                            else ord("O")))
         near = max(price + (below(rng, 5) - 2) * TICK, TICK)
-        ev.match = near
-        ev.new_ref = max(near + (below(rng, 9) - 4) * TICK, TICK)  # far
-        ev.price = price
-        ev.flag = ord("C")  # closing-cross imbalance, the common NOII
-        ev.pad = ord("L") if uniform(rng) < 0.7 else ord("1") + below(rng, 3)
+        ev["match"] = near
+        ev["new_ref"] = max(near + (below(rng, 9) - 4) * TICK, TICK)  # far
+        ev["price"] = price
+        ev["flag"] = ord("C")  # closing-cross imbalance, the common NOII
+        ev["pad"] = ord("L") if uniform(rng) < 0.7 else ord("1") + below(rng, 3)
     else:  # hidden trade; also a broken trade's stand-in before any trade exists
-        if rec.bb >= 0 and rec.ba < nlev:
-            j = rec.bb + below(rng, rec.ba - rec.bb + 1)
+        if rec["bb"] >= 0 and rec["ba"] < nlev:
+            j = rec["bb"] + below(rng, rec["ba"] - rec["bb"] + 1)
         else:
-            j = rec.last
+            j = rec["last"]
         _set_last(rec, j, nlev)
         # NASDAQ sends P with order reference 0 and side 'B' whatever the resting side
-        ev.type = _P
-        ev.ref = 0
-        ev.side = _SIDE_BYTE[BUY]
-        ev.shares = _size(rng, params)
-        ev.price = rec.lo + j * TICK
-        ev.match = scal[S_NEXT_MATCH]
+        ev["type"] = _P
+        ev["ref"] = 0
+        ev["side"] = _SIDE_BYTE[BUY]
+        ev["shares"] = _size(rng, params)
+        ev["price"] = rec["lo"] + j * TICK
+        ev["match"] = scal[S_NEXT_MATCH]
         scal[S_NEXT_MATCH] += 1
     return 1
 
@@ -584,10 +584,10 @@ def generate(inst, levels, orders, live, cdf, params, mpids, scal, rng, counts, 
         else:
             a = _BROKEN
         # an action the book cannot take becomes one it can
-        if a == _ADD and rec.n_live >= rec.cap:
+        if a == _ADD and rec["n_live"] >= rec["cap"]:
             a = _DELETE
             scal[S_FULL] += 1
-        elif (a == _DELETE or a == _CANCEL or a == _REPLACE or a == _AGGRESS) and rec.n_live == 0:
+        elif (a == _DELETE or a == _CANCEL or a == _REPLACE or a == _AGGRESS) and rec["n_live"] == 0:
             a = _ADD
         if a == _ADD:
             n = _add(inst, levels, orders, live, params, mpids, scal, rng, events, i, nlev)
@@ -605,16 +605,16 @@ def generate(inst, levels, orders, live, cdf, params, mpids, scal, rng, counts, 
         # one step, one timestamp
         for k in range(n):
             ev = events[k]
-            ev.locate = rec.locate
-            ev.tracking = 0
-            ev.timestamp = scal[S_CLOCK]
-            ev.stock = rec.stock
-            if ev.type == _I:
+            ev["locate"] = rec["locate"]
+            ev["tracking"] = 0
+            ev["timestamp"] = scal[S_CLOCK]
+            ev["stock"] = rec["stock"]
+            if ev["type"] == _I:
                 m = encode_noii(buf, p + 2, ev)
             else:
                 m = encode_event(buf, p + 2, ev)
             put16(buf, p, m)
-            counts[ev.type] += 1
+            counts[ev["type"]] += 1
             p += 2 + m
         written += n
         scal[S_REMAINING] = rem - n
@@ -637,11 +637,11 @@ def check_books(inst, levels, orders, live):
     seen = np.zeros(orders.shape[0], np.bool_)
     for i in range(inst.shape[0]):
         rec = inst[i]
-        start = rec.live_start
+        start = rec["live_start"]
         # the region holds each of its own slots exactly once
-        for k in range(rec.cap):
+        for k in range(rec["cap"]):
             o = live[start + k]
-            if o < start or o >= start + rec.cap or seen[o]:
+            if o < start or o >= start + rec["cap"] or seen[o]:
                 return 7, i
             seen[o] = True
         count[:] = 0
@@ -650,41 +650,41 @@ def check_books(inst, levels, orders, live):
         na = 0
         top_bid = -1
         low_ask = nlev
-        for k in range(rec.n_live):
+        for k in range(rec["n_live"]):
             od = orders[live[start + k]]
-            if od.live_pos != k or od.index < 0 or od.index >= nlev or od.shares <= 0:
+            if od["live_pos"] != k or od["index"] < 0 or od["index"] >= nlev or od["shares"] <= 0:
                 return 5, i
-            count[od.index] += 1
-            shares[od.index] += od.shares
-            if od.side == BUY:
+            count[od["index"]] += 1
+            shares[od["index"]] += od["shares"]
+            if od["side"] == BUY:
                 nb += 1
-                top_bid = max(top_bid, od.index)
+                top_bid = max(top_bid, od["index"])
             else:
                 na += 1
-                low_ask = min(low_ask, od.index)
-        if nb != rec.n_bid or na != rec.n_ask:
+                low_ask = min(low_ask, od["index"])
+        if nb != rec["n_bid"] or na != rec["n_ask"]:
             return 6, i
         if top_bid >= low_ask:
             return 4, i
-        if top_bid != rec.bb or low_ask != rec.ba:
+        if top_bid != rec["bb"] or low_ask != rec["ba"]:
             return 3, i
         for j in range(nlev):
             lv = levels[i, j]
-            if lv.count != count[j] or lv.shares != shares[j]:
+            if lv["count"] != count[j] or lv["shares"] != shares[j]:
                 return 1, i
             # walk the queue: each order links back to the one before it, tail is the last
             n = 0
             s = 0
             prev = -1
-            o = lv.head
-            while o >= 0 and n <= lv.count:
+            o = lv["head"]
+            while o >= 0 and n <= lv["count"]:
                 od = orders[o]
-                if od.prev != prev or od.index != j or o < start or o >= start + rec.cap:
+                if od["prev"] != prev or od["index"] != j or o < start or o >= start + rec["cap"]:
                     return 2, i
                 n += 1
-                s += od.shares
+                s += od["shares"]
                 prev = o
-                o = od.next
-            if n != lv.count or s != lv.shares or lv.tail != prev:
+                o = od["next"]
+            if n != lv["count"] or s != lv["shares"] or lv["tail"] != prev:
                 return 2, i
     return CHECK_OK, -1

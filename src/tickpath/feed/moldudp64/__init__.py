@@ -60,10 +60,12 @@ def pack_packets(blocks: np.ndarray, session: str | bytes, first_seq: int = 1,
     """
     sess = session_bytes(session)
     n = blocks.shape[0]
-    # worst case one message per packet: every block gains a header
-    out = np.empty(n + HEADER_LEN * (n // 3 + 1), np.uint8)
-    bounds = np.empty(n // 3 + 2, np.int64)
-    counts = np.empty(n // 3 + 1, np.int64)
+    # worst case one message per packet, and a block may be just its 2-byte length (MoldUDP64
+    # allows empty messages): every block gains a header
+    most = n // 2 + 1
+    out = np.empty(n + HEADER_LEN * most, np.uint8)
+    bounds = np.empty(most + 1, np.int64)
+    counts = np.empty(most, np.int64)
     npk, _, p, q = _kernels.pack(blocks, 0, n, sess, first_seq, max_payload, max_messages, out,
                                  0, bounds, counts)
     if p != n:
