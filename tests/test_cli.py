@@ -108,3 +108,23 @@ def test_listen_receives_a_published_feed(tmp_path):
             listener.communicate()
     assert listener.returncode == 0, err
     assert "msgs" in out and "session TICKPATH01" in out
+
+
+def test_wire_check_lists_every_transport():
+    r = run("wire", "check")
+    for name in ("socket", "busypoll", "packet", "xdp"):
+        assert name in r.stdout
+
+
+def test_unavailable_transport_is_refused_with_reason():
+    r = run("listen", "--transport", "xdp", "--duration", "1", check=False)
+    assert r.returncode == 2
+    assert "not available in this version" in r.stderr and "busypoll" in r.stderr
+
+
+def test_demo_busypoll_books_equal(tmp_path):
+    out = tmp_path / "demo.json"
+    run("demo", "--messages", "20000", "--symbols", "20", "--rate", "50000",
+        "--transport", "busypoll", "--json", str(out))
+    rep = json.loads(out.read_text())
+    assert rep["books_equal"] is True and rep["messages_received"] == 20_000

@@ -149,6 +149,7 @@ def listen(
     iface_ip: Annotated[str, typer.Option(help="multicast: join on this interface address")] = "0.0.0.0",
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     top: Annotated[int, typer.Option(help="instruments shown (the busiest)")] = 15,
+    transport: Annotated[str, typer.Option(help="socket | busypoll (see `tickpath wire check`)")] = "socket",
 ) -> None:
     """Receive a live ITCH feed and show the best bid and offer of the busiest instruments."""
     import numpy as np
@@ -159,7 +160,7 @@ def listen(
     from .engine.listener import FeedListener
     from .feed.moldudp64 import Counter
     from .telemetry.histogram import summary_us
-    from .wire.socket import UdpReceiver
+    from .wire.transports import open_receiver
 
     handler = ItchHandler(errors="skip")
     handler.warm_up()
@@ -186,10 +187,12 @@ def listen(
         return t
 
     try:
-        rx = UdpReceiver(host, port, iface_ip=iface_ip)
-    except OSError as e:
+        rx = open_receiver(transport, host, port, iface_ip=iface_ip)
+    except (OSError, ValueError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
+    if hasattr(rx, "warm_up"):
+        rx.warm_up(handler)
     with rx, Live(console=console, auto_refresh=False) as live:
         lst = FeedListener(rx, handler)
         try:
@@ -211,14 +214,20 @@ def demo(
     symbols: Annotated[int, typer.Option(help="instruments")] = 200,
     rate: Annotated[float, typer.Option(help="publish rate, msgs/s")] = 100_000,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 7,
+    transport: Annotated[str, typer.Option(help="socket | busypoll (see `tickpath wire check`)")] = "socket",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the summary as JSON")] = None,
 ) -> None:
     """Simulator and listener together on loopback; checks the books and reports latency."""
     from .engine.demo import run_demo
 
-    rep = run_demo(messages=messages, symbols=symbols, seed=seed, rate=rate,
-                   status=lambda s: err.print(f"[dim]{s}[/]"))
-    t = Table(title="tickpath demo: venue simulator -> MoldUDP64/UDP loopback -> books")
+    try:
+        rep = run_demo(messages=messages, symbols=symbols, seed=seed, rate=rate,
+                       transport=transport, status=lambda s: err.print(f"[dim]{s}[/]"))
+    except ValueError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    t = Table(title=f"tickpath demo: venue simulator -> MoldUDP64/UDP loopback -> "
+                    f"{transport} -> books")
     t.add_column("")
     t.add_column("", justify="right")
     t.add_row("messages sent / received", f"{rep.messages_sent:,} / {rep.messages_received:,}")
@@ -240,6 +249,24 @@ def demo(
         json_out.write_text(json.dumps(rep.as_dict(), indent=2))
     if not rep.books_equal:
         raise typer.Exit(1)
+
+
+wire_app = typer.Typer(no_args_is_help=True, help="Receive transports.")
+app.add_typer(wire_app, name="wire")
+
+
+@wire_app.command("check")
+def wire_check() -> None:
+    """For every transport: can this host run it, and if not, why and what to do."""
+    from .wire.transports import TRANSPORTS, check
+
+    t = Table(title="receive transports on this host")
+    for c in ("transport", "usable", "what", "found", "to do"):
+        t.add_column(c)
+    for c in check():
+        t.add_row(c.name, "[green]yes[/]" if c.ok else "[red]no[/]", TRANSPORTS[c.name],
+                  c.detail, c.remedy)
+    console.print(t)
 
 
 def main() -> None:

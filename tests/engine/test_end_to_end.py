@@ -11,7 +11,7 @@ import pytest
 from tickpath import BookStore, ItchError, ItchHandler, Simulator, replay
 from tickpath.engine.listener import FeedListener
 from tickpath.venue.publisher import UdpPublisher
-from tickpath.wire.socket import UdpReceiver
+from tickpath.wire.transports import open_receiver
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +56,12 @@ def test_gzip_detected_by_magic_not_name(tmp_path, sim):
     assert _as_dict(handler.books) == sim.books()
 
 
-def test_udp_loopback_equals_simulator(sim):
+@pytest.mark.parametrize("transport", ["socket", "busypoll"])
+def test_udp_loopback_equals_simulator(sim, transport):
     """Publisher and listener over a real UDP socket on loopback (paced so nothing drops)."""
     handler = ItchHandler(BookStore(max_orders=1 << 14, errors="skip"), errors="skip")
     handler.warm_up()
-    with UdpReceiver("127.0.0.1", 0) as rx:
+    with open_receiver(transport, "127.0.0.1", 0) as rx:
         port = rx.sock.getsockname()[1]
         ready = threading.Event()
 

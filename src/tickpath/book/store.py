@@ -116,10 +116,9 @@ class BookStore:
 
     # -- applying ---------------------------------------------------------------------------
 
-    def apply(self, events: np.ndarray, n: int | None = None) -> int:
-        """Apply ``events[:n]`` (``EVENT_DTYPE`` records). Returns the number applied."""
+    def apply(self, events: np.ndarray, n: int | None = None, start: int = 0) -> int:
+        """Apply ``events[start:n]`` (``EVENT_DTYPE`` records). Returns the number applied."""
         end = events.shape[0] if n is None else n
-        start = 0
         applied = 0
         while start < end:
             idx, st = k.apply_batch(events, start, end, self.orders, self.mask, self.levels,

@@ -18,7 +18,7 @@ from ..book.export import diff_books
 from ..telemetry.histogram import summary_us
 from ..venue import Simulator
 from ..venue.publisher import UdpPublisher
-from ..wire.socket import UdpReceiver
+from ..wire.transports import open_receiver
 from .handler import ItchHandler
 from .listener import FeedListener
 
@@ -59,7 +59,8 @@ def _publish(blocks: np.ndarray, host: str, port: int, rate: float, cpu: int | N
 
 
 def run_demo(messages: int = 300_000, symbols: int = 200, seed: int = 7,
-             rate: float = 100_000, host: str = "127.0.0.1", status=print) -> DemoReport:
+             rate: float = 100_000, host: str = "127.0.0.1", transport: str = "socket",
+             status=print) -> DemoReport:
     """Publish ``messages`` simulated ITCH messages at ``rate`` msgs/s and listen to them."""
     status(f"simulating {messages:,} messages over {symbols} instruments (seed {seed})")
     sim = Simulator(symbols=symbols, messages=messages, seed=seed)
@@ -69,7 +70,9 @@ def run_demo(messages: int = 300_000, symbols: int = 200, seed: int = 7,
                           errors="skip")
     status("compiling the receive path (cached after the first run)")
     handler.warm_up()
-    with UdpReceiver(host, 0) as rx:
+    with open_receiver(transport, host, 0) as rx:
+        if hasattr(rx, "warm_up"):
+            rx.warm_up(handler)
         port = rx.sock.getsockname()[1]
         two_cores = len(os.sched_getaffinity(0)) >= 2
         ctx = mp.get_context("fork")

@@ -60,6 +60,9 @@ class FeedListener:
         ``idle_timeout`` seconds (after the first packet). ``on_ready`` is called once the
         loop is about to start (a sender started earlier would queue packets meanwhile and
         the backlog would show up as latency)."""
+        if getattr(self.receiver, "compiled", False):
+            return self._run_compiled(duration, idle_timeout, until_end_of_session, on_tick,
+                                      tick_s, on_ready)
         rx = self.receiver
         rx.settimeout(0.05)
         handler, session = self.handler, self.session
@@ -101,6 +104,10 @@ class FeedListener:
             if was_enabled:
                 gc.enable()
             gc.unfreeze()
+        return self._report(packets, t0)
+
+    def _report(self, packets: int, t0: float) -> ListenReport:
+        session, handler = self.session, self.handler
         return ListenReport(
             packets=packets,
             messages=handler.messages,
@@ -110,3 +117,52 @@ class FeedListener:
             kernel_ns=self.kernel[:self.samples].copy(),
             ended=bool(session.counters[Counter.END_OF_SESSION]),
         )
+
+    def _run_compiled(self, duration, idle_timeout, until_end_of_session, on_tick, tick_s,
+                      on_ready) -> ListenReport:
+        """Drive a transport whose receive loop is compiled: it returns to Python only at each
+        tick (to observe), at the end, or to settle an event the books refused."""
+        from ..wire.busypoll import BOOK, DEADLINE, END_OF_SESSION, IDLE, Rx
+
+        rx = self.receiver
+        handler, session = self.handler, self.session
+        feed = np.zeros(4, np.int64)
+        idle_ns = int(idle_timeout * 1e9) if idle_timeout else 0
+        gc.collect()
+        gc.freeze()
+        was_enabled = gc.isenabled()
+        gc.disable()
+        if on_ready is not None:
+            on_ready()
+        t0 = time.monotonic()
+        stop_ns = time.clock_gettime_ns(time.CLOCK_REALTIME) + int(duration * 1e9) \
+            if duration is not None else None
+        try:
+            while True:
+                now = time.clock_gettime_ns(time.CLOCK_REALTIME)
+                deadline = now + int(tick_s * 1e9)
+                if stop_ns is not None:
+                    deadline = min(deadline, stop_ns)
+                code = rx.poll(handler, session, deadline, idle_ns, self.latency, self.kernel,
+                               feed)
+                self.samples = int(rx.rx[Rx.SAMPLES])
+                if code == BOOK:  # let the owner grow its tables, raise or skip, then go on
+                    handler.books.apply(handler.events, int(rx.rx[Rx.EVENTS]),
+                                        start=int(rx.rx[Rx.EVENT_AT]))
+                    continue
+                if on_tick is not None:
+                    on_tick(self)
+                if code == END_OF_SESSION and until_end_of_session:
+                    break
+                if code == IDLE:
+                    break
+                if code == DEADLINE and stop_ns is not None and \
+                        time.clock_gettime_ns(time.CLOCK_REALTIME) >= stop_ns:
+                    break
+        finally:
+            if was_enabled:
+                gc.enable()
+            gc.unfreeze()
+        handler.malformed += int(feed[0])
+        handler.messages = int(session.counters[Counter.MESSAGES])
+        return self._report(int(rx.rx[Rx.PACKETS]), t0)
