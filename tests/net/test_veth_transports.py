@@ -1,0 +1,68 @@
+"""Every transport over a real veth pair: the venue publishes multicast in the "exchange"
+namespace, a receiver in the "host" namespace keeps the books; they must equal the
+simulator's own."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tickpath.wire.transports import AVAILABLE
+
+pytestmark = pytest.mark.net
+
+GROUP, PORT = "233.54.12.1", 26400
+MESSAGES, SYMBOLS, SEED = 20_000, 20, 9
+
+LISTENER = textwrap.dedent("""
+    import json, sys
+    from tickpath import BookStore, ItchHandler, Simulator
+    from tickpath.engine.listener import FeedListener
+    from tickpath.wire.transports import open_receiver
+
+    transport, group, port, iface_ip = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    messages, symbols, seed = map(int, sys.argv[5:8])
+    handler = ItchHandler(BookStore(max_orders=1 << 16, errors="skip"), errors="skip")
+    handler.warm_up()
+    rx = open_receiver(transport, group, port, iface_ip=iface_ip)
+    if hasattr(rx, "warm_up"):
+        rx.warm_up(handler)
+    print("ready", flush=True)
+    rep = FeedListener(rx, handler).run(duration=120, idle_timeout=10)
+    sim = Simulator(symbols=symbols, messages=messages, seed=seed)
+    sim.blocks()
+    got = {b["locate"]: b for b in handler.books.books()}
+    print(json.dumps({"messages": rep.messages, "gaps": rep.session["gaps"],
+                      "ended": rep.ended, "equal": got == sim.books(),
+                      "samples": int(rep.latency_ns.size)}), flush=True)
+""")
+
+
+@pytest.mark.parametrize("transport", AVAILABLE)
+def test_books_over_veth(veth_pair, transport):
+    args = [transport, GROUP, str(PORT), veth_pair.host_ip,
+            str(MESSAGES), str(SYMBOLS), str(SEED)]
+    listener = veth_pair.popen(veth_pair.host, sys.executable, "-c", LISTENER, *args,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert listener.stdout.readline().strip() == "ready", listener.stderr.read()
+        pub = veth_pair.run(veth_pair.exchange, sys.executable, "-m", "tickpath.cli", "sim",
+                            "--host", GROUP, "--port", str(PORT), "--iface-ip",
+                            veth_pair.exchange_ip, "--messages", str(MESSAGES), "--symbols",
+                            str(SYMBOLS), "--seed", str(SEED), "--rate", "50000",
+                            capture_output=True, text=True, timeout=300)
+        assert pub.returncode == 0, pub.stderr
+        out, err = listener.communicate(timeout=300)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+            listener.communicate()
+    assert listener.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["messages"] == MESSAGES
+    assert result["gaps"] == 0 and result["ended"] and result["equal"]
+    assert result["samples"] > 0
