@@ -118,6 +118,7 @@ def sim(
     port: Annotated[int, typer.Option(help="UDP port")] = 26400,
     session: Annotated[str, typer.Option(help="MoldUDP64 session name")] = "TICKPATH01",
     iface_ip: Annotated[str | None, typer.Option(help="multicast: send from this interface address")] = None,
+    max_payload: Annotated[int, typer.Option(help="largest MoldUDP64 packet in bytes (64: one message a packet)")] = 1400,
 ) -> None:
     """Run the venue simulator: publish over UDP, or write a file / pcap."""
     from .venue import Simulator
@@ -127,7 +128,8 @@ def sim(
     if write is None and pcap is None:
         console.print(f"publishing {messages:,} messages to udp://{host}:{port} "
                       f"session {session}" + (f" at {rate:,.0f} msgs/s" if rate else ""))
-        with UdpPublisher(host, port, session=session, iface_ip=iface_ip) as pub:
+        with UdpPublisher(host, port, session=session, iface_ip=iface_ip,
+                          max_payload=max_payload) as pub:
             rep = pub.publish(s.chunks(), rate=rate)
             pub.end_session()
         console.print(f"sent {rep.messages:,} messages in {rep.packets:,} packets, "
@@ -267,6 +269,45 @@ def wire_check() -> None:
         t.add_row(c.name, "[green]yes[/]" if c.ok else "[red]no[/]", TRANSPORTS[c.name],
                   c.detail, c.remedy)
     console.print(t)
+
+
+@wire_app.command("bench")
+def wire_bench(
+    transports: Annotated[str, typer.Option(help="comma-separated (default: every available)")] = "",
+    rate: Annotated[int, typer.Option(help="paced load, packets/s (one message a packet)")] = 20_000,
+    paced_messages: Annotated[int, typer.Option(help="messages in the paced run")] = 100_000,
+    burst_messages: Annotated[int, typer.Option(help="messages in the burst run")] = 200_000,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the rows as JSON")] = None,
+) -> None:
+    """Wire-to-app latency of every transport over a veth pair between two namespaces
+    (needs root): paced and burst, median to max, drops, CPU, ratio to `socket`."""
+    from .engine.wirebench import run_wire_bench
+    from .wire.netns import NetnsUnavailable
+    from .wire.transports import AVAILABLE
+
+    names = [t for t in transports.split(",") if t] or list(AVAILABLE)
+    try:
+        rows = run_wire_bench(names, rate=rate, paced_messages=paced_messages,
+                              burst_messages=burst_messages,
+                              status=lambda s: err.print(f"[dim]{s}[/]"))
+    except (NetnsUnavailable, RuntimeError, ValueError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    t = Table(title=f"wire -> book latency over veth (paced: {rate:,} packets/s)")
+    for c in ("transport", "load", "sent", "received", "drops", "p50 µs", "p90 µs", "p99 µs",
+              "p99.9 µs", "max µs", "cpu", "p50 vs socket", "p99 vs socket"):
+        t.add_column(c, justify="right")
+    for r in rows:
+        def f(v, fmt="{:.1f}"):
+            return "-" if v is None else fmt.format(v)
+        t.add_row(r["transport"], r["load"], f"{r['sent']:,}", f"{r['received']:,}",
+                  f"{r['drops']:,}", f(r["p50_us"]), f(r["p90_us"]), f(r["p99_us"]),
+                  f(r["p999_us"]), f(r["max_us"]), f(r["cpu"], "{:.0%}"),
+                  f(r["p50_x"], "{:.1f}x"), f(r["p99_x"], "{:.1f}x"))
+    console.print(t)
+    console.print("p99.9 and max carry the VM's own stalls on this kind of machine.")
+    if json_out is not None:
+        json_out.write_text(json.dumps(rows, indent=2))
 
 
 def main() -> None:

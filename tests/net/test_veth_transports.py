@@ -43,7 +43,8 @@ LISTENER = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("transport", AVAILABLE)
-def test_books_over_veth(veth_pair, transport):
+def test_books_over_veth(veth, transport):
+    veth_pair = veth
     args = [transport, GROUP, str(PORT), veth_pair.host_ip,
             str(MESSAGES), str(SYMBOLS), str(SEED)]
     listener = veth_pair.popen(veth_pair.host, sys.executable, "-c", LISTENER, *args,
@@ -66,3 +67,20 @@ def test_books_over_veth(veth_pair, transport):
     assert result["messages"] == MESSAGES
     assert result["gaps"] == 0 and result["ended"] and result["equal"]
     assert result["samples"] > 0
+
+
+def test_wire_bench_rows(veth):
+    """`tickpath wire bench`'s measurement on a small load: one row per transport and load,
+    with the fields machines read."""
+    from tickpath.engine.wirebench import run_wire_bench
+
+    rows = run_wire_bench(list(AVAILABLE), paced_messages=2000, burst_messages=2000,
+                          status=lambda s: None)
+    assert [(r["transport"], r["load"]) for r in rows] == [
+        (t, load) for load in ("paced", "burst") for t in AVAILABLE]
+    for r in rows:
+        for key in ("transport", "load", "sent", "received", "drops", "p50_us", "p90_us",
+                    "p99_us", "p999_us", "max_us"):
+            assert key in r
+        assert r["received"] + r["drops"] == r["sent"] == 2000
+        assert r["p50_us"] <= r["p99_us"] <= r["max_us"]

@@ -68,6 +68,7 @@ class FeedListener:
         handler, session = self.handler, self.session
         events = handler.events
         lat, ker, cap = self.latency, self.kernel, self.latency.shape[0]
+        feed = np.zeros(4, np.int64)
         packets = 0
         gc.collect()
         gc.freeze()
@@ -85,7 +86,8 @@ class FeedListener:
                     buf, rx_ns = got
                     packets += 1
                     last_pkt = now
-                    if handler.on_packet(session, buf, buf.shape[0]) and self.samples < cap:
+                    if handler.on_datagram(session, buf, buf.shape[0], feed) and \
+                            self.samples < cap:
                         done = time.clock_gettime_ns(time.CLOCK_REALTIME) % NS_PER_DAY
                         sent = int(events[0]["timestamp"])
                         lat[self.samples] = (done - sent) % NS_PER_DAY
@@ -104,6 +106,7 @@ class FeedListener:
             if was_enabled:
                 gc.enable()
             gc.unfreeze()
+        handler.malformed += int(feed[0])
         return self._report(packets, t0)
 
     def _report(self, packets: int, t0: float) -> ListenReport:

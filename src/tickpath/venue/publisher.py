@@ -22,6 +22,7 @@ from ..telemetry.clock import NS_PER_DAY
 from ..wire.socket import is_multicast
 
 _CHUNK_PACKETS = 4096
+_REANCHOR_NS = 1_000_000  # paced: behind schedule by more than this -> restart the schedule
 
 
 @dataclass
@@ -86,11 +87,14 @@ class UdpPublisher:
                 progress: Callable[[int], None] | None = None) -> PublishReport:
         """Send every block of ``chunks`` (uint8 arrays of whole length-prefixed blocks).
 
-        ``rate`` in messages per second (None: as fast as the socket takes them)."""
+        ``rate`` in messages per second (None: as fast as the socket takes them). A paced
+        sender that falls more than 1 ms behind starts its schedule afresh instead of
+        bursting to catch up."""
         self.warm_up()
-        t0 = time.perf_counter_ns()
+        t_start = time.perf_counter_ns()
         sent0 = self.messages
         mv = memoryview(self.out)
+        t0 = None  # the schedule starts at the first packet, after the first chunk is made
         for blocks in chunks:
             p, end = 0, blocks.shape[0]
             while p < end:
@@ -99,7 +103,15 @@ class UdpPublisher:
                                            self.counts)
                 for i in range(npk):
                     if rate:
-                        due = t0 + int((self.messages - sent0) * 1e9 / rate)
+                        now = time.perf_counter_ns()
+                        if t0 is None:
+                            t0, base = now, self.messages
+                        due = t0 + int((self.messages - base) * 1e9 / rate)
+                        if now - due > _REANCHOR_NS:
+                            # fell behind (a stall, making the next chunk): re-anchor the
+                            # schedule rather than burst to catch up, so a paced load stays
+                            # paced and queueing does not masquerade as path latency
+                            t0, base, due = now, self.messages, now
                         while True:
                             ahead = due - time.perf_counter_ns()
                             if ahead <= 0:
@@ -118,7 +130,7 @@ class UdpPublisher:
                 if progress is not None:
                     progress(self.messages)
         return PublishReport(self.messages - sent0, self.packets,
-                             (time.perf_counter_ns() - t0) / 1e9)
+                             (time.perf_counter_ns() - t_start) / 1e9)
 
     def heartbeat(self) -> None:
         end = write_header(self.out, 0, self.session, self.seq, 0)

@@ -1,0 +1,112 @@
+"""Wire-to-app latency of every transport, side by side, over a real veth pair.
+
+The venue publishes in the "exchange" namespace (pinned to core 0), one ITCH message per
+MoldUDP64 packet, stamped with its send time; a receiver in the "host" namespace (pinned to
+core 1) keeps the books and measures send stamp -> message in the book, on one clock
+(CLOCK_REALTIME; both namespaces share the host's clock). Loads: paced (a fixed packet rate)
+and burst (as fast as the sender goes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+GROUP, PORT = "233.54.12.1", 26400
+KEYS = ("transport", "load", "sent", "received", "drops", "p50_us", "p90_us", "p99_us",
+        "p999_us", "max_us", "cpu")
+
+
+def _listen(argv: Sequence[str]) -> None:
+    """Listener side, run inside the host namespace: prints 'ready', then one JSON line."""
+    from ..book import BookStore
+    from ..telemetry.histogram import summary_us
+    from ..wire.transports import open_receiver
+    from .handler import ItchHandler
+    from .listener import FeedListener
+
+    transport, group, port, iface_ip, cpu = argv[0], argv[1], int(argv[2]), argv[3], int(argv[4])
+    if cpu >= 0 and cpu in os.sched_getaffinity(0):
+        os.sched_setaffinity(0, {cpu})
+    handler = ItchHandler(BookStore(max_orders=1 << 20, errors="skip"), errors="skip")
+    handler.warm_up()
+    rx = open_receiver(transport, group, port, iface_ip=iface_ip)
+    if hasattr(rx, "warm_up"):
+        rx.warm_up(handler)
+    print("ready", flush=True)
+    t0, r0 = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF)
+    rep = FeedListener(rx, handler).run(duration=300, idle_timeout=3)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    wall = time.monotonic() - t0
+    lat = summary_us(rep.latency_ns)
+    print(json.dumps({
+        "received": rep.messages, "gap_messages": rep.session["gap_messages"],
+        "ended": rep.ended, "latency": lat,
+        "cpu": (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / max(wall, 1e-9),
+    }), flush=True)
+
+
+def run_wire_bench(transports: Sequence[str], *, loads: Sequence[str] = ("paced", "burst"),
+                   rate: int = 20_000, paced_messages: int = 100_000,
+                   burst_messages: int = 200_000, symbols: int = 100,
+                   status: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """One row per transport and load (see ``KEYS``), plus ``p50_x``/``p99_x``: the ratio of
+    ``socket``'s figure to this transport's, measured in the same run."""
+    from ..wire.netns import veth_pair
+
+    rows: list[dict[str, Any]] = []
+    with veth_pair() as pair:
+        for load in loads:
+            n = paced_messages if load == "paced" else burst_messages
+            for transport in transports:
+                status(f"{transport} / {load}: {n:,} messages")
+                lst = pair.popen(pair.host, sys.executable, "-m", "tickpath.engine.wirebench",
+                                 "listen", transport, GROUP, str(PORT), pair.host_ip, "1",
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                try:
+                    line = lst.stdout.readline().strip()
+                    if line != "ready":
+                        raise RuntimeError(f"{transport} listener failed: {lst.stderr.read()}")
+                    pub = ["taskset", "-c", "0", sys.executable, "-m", "tickpath.cli", "sim",
+                           "--host", GROUP, "--port", str(PORT), "--iface-ip", pair.exchange_ip,
+                           "--messages", str(n), "--symbols", str(symbols),
+                           "--max-payload", "64"]
+                    if load == "paced":
+                        pub += ["--rate", str(rate)]
+                    pair.run(pair.exchange, *pub, check=True, capture_output=True, timeout=600)
+                    out, err = lst.communicate(timeout=600)
+                finally:
+                    if lst.poll() is None:
+                        lst.kill()
+                        lst.communicate()
+                if lst.returncode:
+                    raise RuntimeError(f"{transport} listener failed: {err}")
+                res = json.loads(out.strip().splitlines()[-1])
+                lat = res["latency"]
+                rows.append({
+                    "transport": transport, "load": load, "sent": n,
+                    "received": res["received"], "drops": n - res["received"],
+                    **{k: lat.get(k) for k in KEYS if k.endswith("_us")},
+                    "cpu": round(res["cpu"], 3),
+                })
+    base = {r["load"]: r for r in rows if r["transport"] == "socket"}
+    for r in rows:
+        b = base.get(r["load"])
+        for k in ("p50", "p99"):
+            mine = r.get(f"{k}_us")
+            r[f"{k}_x"] = (b[f"{k}_us"] / mine) if b and mine and b.get(f"{k}_us") else None
+    return rows
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "listen":
+        _listen(sys.argv[2:])
+    else:
+        raise SystemExit("usage: python -m tickpath.engine.wirebench listen TRANSPORT GROUP "
+                         "PORT IFACE_IP CPU (used by `tickpath wire bench`)")
