@@ -3,7 +3,7 @@ PY      ?= python3.11
 VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
-DEBS    := tshark iproute2 poppler-utils
+DEBS    := tshark iproute2 poppler-utils linux-libc-dev
 
 .PHONY: demo test bench lint debs clean
 

@@ -257,6 +257,15 @@ wire_app = typer.Typer(no_args_is_help=True, help="Receive transports.")
 app.add_typer(wire_app, name="wire")
 
 
+def _tune_app() -> typer.Typer:
+    from .tune.cli import app as tune
+
+    return tune
+
+
+app.add_typer(_tune_app(), name="tune")
+
+
 @wire_app.command("check")
 def wire_check() -> None:
     """For every transport: can this host run it, and if not, why and what to do."""
