@@ -5,7 +5,7 @@ of slots; the loop never sleeps, never returns to the interpreter while packets 
 hands each datagram where it landed to the feed stage's compiled step. ``SO_BUSY_POLL`` is set
 where the kernel allows it (it makes the kernel spin on the NIC queue inside the call; veth
 and loopback ignore it). This is the path Onload accelerates without code changes: run
-``onload tickpath listen --transport busypoll`` on a Solarflare/AMD NIC (see docs/onload.md).
+``onload tickpath listen --transport busypoll`` on a Solarflare/AMD NIC (docs/onload.md).
 
 Receive timestamps are the kernel's (``SO_TIMESTAMPNS``, CLOCK_REALTIME at the socket layer).
 """
