@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from ..feed.moldudp64 import Counter, MoldSession
 from ..telemetry.clock import NS_PER_DAY
+from ._kernels import MALFORMED, N_FEED_COUNTERS
 from .handler import ItchHandler
 
 
@@ -41,6 +43,22 @@ class ListenReport:
     latency_ns: np.ndarray = field(repr=False)  # send stamp -> message in the books
     kernel_ns: np.ndarray = field(repr=False)  # send stamp -> kernel receive timestamp
     ended: bool = False
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Collect, freeze and disable the garbage collector: a collection during a measured run
+    is a millisecond stall that would show up as path latency."""
+    gc.collect()
+    gc.freeze()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.unfreeze()
 
 
 class FeedListener:
@@ -68,17 +86,13 @@ class FeedListener:
         handler, session = self.handler, self.session
         events = handler.events
         lat, ker, cap = self.latency, self.kernel, self.latency.shape[0]
-        feed = np.zeros(4, np.int64)
+        feed = np.zeros(N_FEED_COUNTERS, np.int64)
         packets = 0
-        gc.collect()
-        gc.freeze()
-        was_enabled = gc.isenabled()
-        gc.disable()  # a collection here is a millisecond stall in the measurement
-        if on_ready is not None:
-            on_ready()
-        t0 = last_pkt = time.monotonic()
-        next_tick = t0 + tick_s
-        try:
+        with _no_gc():
+            if on_ready is not None:
+                on_ready()
+            t0 = last_pkt = time.monotonic()
+            next_tick = t0 + tick_s
             while True:
                 got = rx.recv()
                 now = time.monotonic()
@@ -102,11 +116,7 @@ class FeedListener:
                 if on_tick is not None and now >= next_tick:
                     on_tick(self)
                     next_tick = now + tick_s
-        finally:
-            if was_enabled:
-                gc.enable()
-            gc.unfreeze()
-        handler.malformed += int(feed[0])
+        handler.malformed += int(feed[MALFORMED])
         return self._report(packets, t0)
 
     def _report(self, packets: int, t0: float) -> ListenReport:
@@ -129,18 +139,14 @@ class FeedListener:
 
         rx = self.receiver
         handler, session = self.handler, self.session
-        feed = np.zeros(4, np.int64)
+        feed = np.zeros(N_FEED_COUNTERS, np.int64)
         idle_ns = int(idle_timeout * 1e9) if idle_timeout else 0
-        gc.collect()
-        gc.freeze()
-        was_enabled = gc.isenabled()
-        gc.disable()
-        if on_ready is not None:
-            on_ready()
-        t0 = time.monotonic()
-        stop_ns = time.clock_gettime_ns(time.CLOCK_REALTIME) + int(duration * 1e9) \
-            if duration is not None else None
-        try:
+        with _no_gc():
+            if on_ready is not None:
+                on_ready()
+            t0 = time.monotonic()
+            stop_ns = time.clock_gettime_ns(time.CLOCK_REALTIME) + int(duration * 1e9) \
+                if duration is not None else None
             while True:
                 now = time.clock_gettime_ns(time.CLOCK_REALTIME)
                 deadline = now + int(tick_s * 1e9)
@@ -162,10 +168,6 @@ class FeedListener:
                 if code == DEADLINE and stop_ns is not None and \
                         time.clock_gettime_ns(time.CLOCK_REALTIME) >= stop_ns:
                     break
-        finally:
-            if was_enabled:
-                gc.enable()
-            gc.unfreeze()
-        handler.malformed += int(feed[0])
+        handler.malformed += int(feed[MALFORMED])
         handler.messages = int(session.counters[Counter.MESSAGES])
         return self._report(int(rx.rx[Rx.PACKETS]), t0)
