@@ -11,7 +11,6 @@ import numpy as np
 from ..book import BookStore
 from ..codec.itch50 import decode as dec
 from ..codec.itch50.layout import EVENT_DTYPE, LENGTHS
-from ..codec.itch50.message import fields
 from ..feed.moldudp64 import MoldSession
 from ..feed.moldudp64._kernels import NEW
 from ._kernels import on_datagram
@@ -123,10 +122,3 @@ class ItchHandler:
                               errors=self.errors)
         scratch.on_packet(MoldSession(), pkt, int(bounds[1]))
         scratch.on_datagram(MoldSession(), pkt, int(bounds[1]), np.zeros(4, np.int64))
-
-    def describe(self, buf: np.ndarray, offset: int) -> str:
-        """One message at ``offset`` as text, for error reports."""
-        try:
-            return repr(fields(buf, offset))
-        except ValueError as e:
-            return str(e)
