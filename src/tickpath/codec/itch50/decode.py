@@ -6,8 +6,10 @@ kernel serves replay and live feeds.
 
 Indices into the buffer are unsigned (``np.uint64``): numba then emits no negative-index
 wraparound, and LLVM merges the byte loads of a big-endian field into one load and a byte swap.
-The helpers are inlined at numba's IR level (``inline="always"``); as calls, passing the buffer
-and the record cost a fifth of the decoder's time (58 -> 75 M msg/s measured side by side).
+``decode_message`` is inlined at numba's IR level (``inline="always"``): as a call, passing
+the buffer and the record cost a fifth of the decoder's time (58 -> 75 M msg/s measured side by
+side). The byte readers are left to LLVM, which inlines them anyway: inlining them at IR level
+too made no measurable difference and quadrupled the first compile (10 s against 2.6 s).
 """
 
 from __future__ import annotations
@@ -33,22 +35,22 @@ STATUS_TEXT = {
 _ONE = np.uint64(1)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def be16(buf, i):
     return (np.uint64(buf[i]) << np.uint64(8)) | np.uint64(buf[i + _ONE])
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def be32(buf, i):
     return (be16(buf, i) << np.uint64(16)) | be16(buf, i + np.uint64(2))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def be48(buf, i):
     return (be16(buf, i) << np.uint64(32)) | be32(buf, i + np.uint64(2))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def be64(buf, i):
     return (be32(buf, i) << np.uint64(32)) | be32(buf, i + np.uint64(4))
 
