@@ -151,7 +151,7 @@ def listen(
     iface_ip: Annotated[str, typer.Option(help="multicast: join on this interface address")] = "0.0.0.0",
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     top: Annotated[int, typer.Option(help="instruments shown (the busiest)")] = 15,
-    transport: Annotated[str, typer.Option(help="socket | busypoll (see `tickpath wire check`)")] = "socket",
+    transport: Annotated[str, typer.Option(help="socket | busypoll | packet (see `tickpath wire check`)")] = "socket",
 ) -> None:
     """Receive a live ITCH feed and show the best bid and offer of the busiest instruments."""
     import numpy as np
@@ -216,7 +216,7 @@ def demo(
     symbols: Annotated[int, typer.Option(help="instruments")] = 200,
     rate: Annotated[float, typer.Option(help="publish rate, msgs/s")] = 100_000,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 7,
-    transport: Annotated[str, typer.Option(help="socket | busypoll (see `tickpath wire check`)")] = "socket",
+    transport: Annotated[str, typer.Option(help="socket | busypoll | packet (see `tickpath wire check`)")] = "socket",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the summary as JSON")] = None,
 ) -> None:
     """Simulator and listener together on loopback; checks the books and reports latency."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from dataclasses import dataclass
 
@@ -15,7 +14,7 @@ TRANSPORTS = {
     "packet": "AF_PACKET mmap ring polled from compiled code (kernel-bypass of the UDP stack)",
     "xdp": "AF_XDP socket with UMEM rings and an XDP redirect program (kernel bypass)",
 }
-AVAILABLE = ("socket", "busypoll")
+AVAILABLE = ("socket", "busypoll", "packet")
 
 
 @dataclass
@@ -37,10 +36,27 @@ def open_receiver(transport: str, host: str, port: int, iface_ip: str = "0.0.0.0
         from .busypoll import BusyPollReceiver
 
         return BusyPollReceiver(host, port, iface_ip=iface_ip)
+    if transport.partition(":")[0] == "packet":
+        return _open_packet(transport, host, port, iface_ip)
     if transport in TRANSPORTS:
         raise ValueError(f"transport {transport!r} ({TRANSPORTS[transport]}) is not available "
                          f"in this version of tickpath; use one of {', '.join(AVAILABLE)}")
     raise ValueError(f"unknown transport {transport!r}; choose from {', '.join(TRANSPORTS)}")
+
+
+def _open_packet(transport: str, host: str, port: int, iface_ip: str):
+    """``packet`` is TPACKET_V2 (latency); ``packet:v3`` asks for TPACKET_V3 (capture
+    throughput), ``packet:v2`` for V2 by name. The ring goes on the interface that owns
+    ``iface_ip``, or the group's route, or ``host`` (``lo`` for 127.0.0.0/8)."""
+    from .packet import PacketRingReceiver, interface_for
+
+    options = {"": 2, "v2": 2, "v3": 3}
+    variant = transport.partition(":")[2]
+    if variant not in options:
+        raise ValueError(f"unknown packet ring {variant!r}: use packet (TPACKET_V2), "
+                         f"packet:v2 or packet:v3")
+    iface = interface_for(host, iface_ip)
+    return PacketRingReceiver(iface, host, port, version=options[variant], iface_ip=iface_ip)
 
 
 def _read(path: str) -> str | None:
@@ -68,19 +84,22 @@ def check() -> list[TransportCheck]:
         "" if busy_read not in (None, "0") else
         "optional: sysctl -w net.core.busy_read=50 net.core.busy_poll=50 for NICs that "
         "support busy polling (veth and loopback ignore it)"))
-    root = os.geteuid() == 0
-    raw_ok = root
+    raw_err = ""
     try:
-        socket.socket(socket.AF_PACKET, socket.SOCK_RAW).close()
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
         raw_ok = True
-    except (PermissionError, OSError):
+    except OSError as e:
         raw_ok = False
+        raw_err = ("needs CAP_NET_RAW, not permitted for this user"
+                   if isinstance(e, PermissionError) else e.strerror or str(e))
     out.append(TransportCheck(
-        "packet", False,
-        ("AF_PACKET sockets can be opened here (CAP_NET_RAW)" if raw_ok else
-         "AF_PACKET needs CAP_NET_RAW: not permitted for this user")
-        + "; the transport itself is not in this version",
-        "use busypoll meanwhile" + ("" if raw_ok else "; run as root or grant CAP_NET_RAW")))
+        "packet", raw_ok,
+        "AF_PACKET sockets can be opened here (CAP_NET_RAW): TPACKET_V2 ring for latency "
+        "(packet), TPACKET_V3 for capture throughput (packet:v3)" if raw_ok else
+        f"AF_PACKET socket refused: {raw_err}",
+        "" if raw_ok else
+        "run as root or grant CAP_NET_RAW (setcap cap_net_raw+ep on the interpreter); "
+        "use busypoll meanwhile"))
     xdp_ok = True
     try:
         socket.socket(44, socket.SOCK_RAW).close()  # AF_XDP
