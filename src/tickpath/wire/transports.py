@@ -110,5 +110,5 @@ def check() -> list[TransportCheck]:
         "xdp", False,
         ("the kernel opens AF_XDP sockets" if xdp_ok else f"AF_XDP socket refused: {xdp_err}")
         + "; the transport itself is not in this version",
-        "use busypoll meanwhile"))
+        "use packet (or busypoll without CAP_NET_RAW) meanwhile"))
     return out
