@@ -19,8 +19,7 @@ import struct
 import numpy as np
 from numba import njit
 
-from ..engine._kernels import on_datagram, stamp_latency
-from ..feed.moldudp64.layout import Counter as MoldCounter
+from ..engine._kernels import BOOK, END_OF_SESSION, GO_ON, deliver
 from ..telemetry.nclock import realtime_ns
 from . import layout as L
 from .libc import recvmmsg
@@ -45,12 +44,10 @@ class Rx(enum.IntEnum):
 N_RX = len(Rx)
 
 # loop exits
+# loop exits besides END_OF_SESSION and BOOK (engine._kernels)
 DEADLINE = 0
-END_OF_SESSION = 1
-BOOK = 2  # the books refused an event: the owner settles it, then calls again
 IDLE = 3
-
-_EOS = int(MoldCounter.END_OF_SESSION)
+__all__ = ["BOOK", "DEADLINE", "END_OF_SESSION", "IDLE", "BusyPollReceiver", "Rx"]
 
 
 @njit(cache=True, nogil=True)
@@ -99,24 +96,13 @@ def poll_loop(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, deadline_
         if flags & L.MSG_TRUNC:
             rx[3] += 1
             continue
-        rx[0] += 1
-        rx[1] += length
-        rx[9] = rx_ns if rx_ns > 0 else realtime_ns()
-        st, applied, nev = on_datagram(bufs, start, start + length, session, mold, events,
-                                       orders, mask, levels, free, heads, stats, inst,
-                                       symbols, type_counts, capacity, feed)
-        if st != 0:
+        code = deliver(bufs, start, length, rx_ns, session, mold, events, orders, mask, levels,
+                       free, heads, stats, inst, symbols, type_counts, capacity, feed, rx, lat,
+                       ker)
+        if code != GO_ON:
             rx[5] = i
             rx[6] = n
-            rx[7] = applied
-            rx[8] = nev
-            return BOOK
-        if nev > 0:
-            rx[4] = stamp_latency(events, realtime_ns(), rx_ns, lat, ker, rx[4])
-        if mold[_EOS] > 0:
-            rx[5] = i
-            rx[6] = n
-            return END_OF_SESSION
+            return code
 
 
 class BusyPollReceiver:

@@ -59,8 +59,7 @@ import numpy as np
 from numba import njit
 from numba.core import config
 
-from ..engine._kernels import on_datagram, stamp_latency
-from ..feed.moldudp64.layout import Counter as MoldCounter
+from ..engine._kernels import GO_ON, deliver
 from ..telemetry.nclock import realtime_ns
 from . import frames as F
 from . import packet_layout as P
@@ -96,7 +95,6 @@ class Rx(enum.IntEnum):
 
 N_RX = len(Rx)
 
-_EOS = int(MoldCounter.END_OF_SESSION)
 _DEADLINE_EVERY = 255  # while frames flow, look at the clock every 256 frames
 
 # ---------------------------------------------------------------- acquire / release access
@@ -191,7 +189,7 @@ def poll_v2(ring, ring32, ring16, frame_size, frame_nr, dst_ip, dst_port, deadli
         mac = np.int64(ring16[(base + P.TP2_MAC) >> 1])
         rx_ns = (np.int64(ring32[(base + P.TP2_SEC) >> 2]) * 1_000_000_000
                  + np.int64(ring32[(base + P.TP2_NSEC) >> 2]))
-        code = -1
+        code = GO_ON
         if ring[base + P.TP2_SLL + P.SLL_PKTTYPE] == _OUTGOING:
             rx[11] += 1
         elif snaplen < wire or mac + snaplen > frame_size:
@@ -201,26 +199,14 @@ def poll_v2(ring, ring32, ring16, frame_size, frame_nr, dst_ip, dst_port, deadli
             if why != F.OK:
                 reasons[why] += 1
             else:
-                rx[0] += 1
-                rx[1] += size
-                rx[9] = rx_ns if rx_ns > 0 else realtime_ns()
-                st, applied, nev = on_datagram(ring, off, off + size, session, mold, events,
-                                               orders, mask, levels, free, heads, stats, inst,
-                                               symbols, type_counts, capacity, feed)
-                if st != 0:
-                    rx[7] = applied
-                    rx[8] = nev
-                    code = BOOK
-                else:
-                    if nev > 0:
-                        rx[4] = stamp_latency(events, realtime_ns(), rx_ns, lat, ker, rx[4])
-                    if mold[_EOS] > 0:
-                        code = END_OF_SESSION
+                code = deliver(ring, off, size, rx_ns, session, mold, events, orders, mask,
+                               levels, free, heads, stats, inst, symbols, type_counts,
+                               capacity, feed, rx, lat, ker)
         store_release(ring32, base >> 2, _KERNEL)  # the frame goes back to the kernel
         i += 1
         if i == frame_nr:
             i = 0
-        if code >= 0:
+        if code != GO_ON:
             rx[5] = i
             return code
         if (rx[10] & _DEADLINE_EVERY) == 0 and realtime_ns() >= deadline_ns:
@@ -265,7 +251,7 @@ def poll_v3(ring, ring32, ring16, block_size, block_nr, dst_ip, dst_port, deadli
                 if b == block_nr:
                     b = 0
                 continue
-        code = -1
+        code = GO_ON
         nxt = np.int64(0)
         if off < P.BLOCK_DESC_SIZE or off + P.TPACKET3_HDRLEN > block_size or off & 3:
             rx[3] += 1  # a packet header outside the block: give the rest of the block up
@@ -291,23 +277,9 @@ def poll_v3(ring, ring32, ring16, block_size, block_nr, dst_ip, dst_port, deadli
                 if why != F.OK:
                     reasons[why] += 1
                 else:
-                    rx[0] += 1
-                    rx[1] += size
-                    rx[9] = rx_ns if rx_ns > 0 else realtime_ns()
-                    st, applied, nev = on_datagram(ring, doff, doff + size, session, mold,
-                                                   events, orders, mask, levels, free, heads,
-                                                   stats, inst, symbols, type_counts,
-                                                   capacity, feed)
-                    if st != 0:
-                        rx[7] = applied
-                        rx[8] = nev
-                        code = BOOK
-                    else:
-                        if nev > 0:
-                            rx[4] = stamp_latency(events, realtime_ns(), rx_ns, lat, ker,
-                                                  rx[4])
-                        if mold[_EOS] > 0:
-                            code = END_OF_SESSION
+                    code = deliver(ring, doff, size, rx_ns, session, mold, events, orders,
+                                   mask, levels, free, heads, stats, inst, symbols,
+                                   type_counts, capacity, feed, rx, lat, ker)
         left -= 1
         off += nxt
         if left == 0:  # the block's last packet is done: the block goes back to the kernel
@@ -315,7 +287,7 @@ def poll_v3(ring, ring32, ring16, block_size, block_nr, dst_ip, dst_port, deadli
             b += 1
             if b == block_nr:
                 b = 0
-        if code >= 0:
+        if code != GO_ON:
             rx[5] = b
             rx[6] = left
             rx[15] = off
