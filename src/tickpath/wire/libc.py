@@ -1,9 +1,27 @@
-"""libc system calls for compiled receive loops.
+"""libc system calls for compiled loops (receive, send, wake-ups).
 
 Each function is registered with LLVM under a name of ours and called through an intrinsic,
 so the compiled loop refers to it by symbol, not by a pointer baked into the code: numba can
 then cache the loop on disk (a ctypes function object used directly would make it refuse).
 Under NUMBA_DISABLE_JIT=1 the ctypes function is called as plain Python.
+
+Every wrapper takes integers only (file descriptors, flags, lengths, and addresses from
+``array.ctypes.data``) and returns the call's result as int64 (-1 on error; read errno with
+``ctypes.get_errno()`` from Python if needed).
+
+======================================  =====================================================
+wrapper                                 libc
+======================================  =====================================================
+``recvmmsg(fd, vec, vlen, flags, ts)``  ``int recvmmsg(int, struct mmsghdr *, unsigned, int,
+                                        struct timespec *)``
+``sendmmsg(fd, vec, vlen, flags)``      ``int sendmmsg(int, struct mmsghdr *, unsigned, int)``
+``send(fd, buf, len, flags)``           ``ssize_t send(int, const void *, size_t, int)``
+``sendto(fd, buf, len, flags, addr,     ``ssize_t sendto(int, const void *, size_t, int,
+addrlen)``                              const struct sockaddr *, socklen_t)``
+``recvfrom(fd, buf, len, flags, addr,   ``ssize_t recvfrom(int, void *, size_t, int,
+addrlen_ptr)``                          struct sockaddr *, socklen_t *)``
+``poll(fds, nfds, timeout_ms)``         ``int poll(struct pollfd *, nfds_t, int)``
+======================================  =====================================================
 """
 
 from __future__ import annotations
@@ -15,17 +33,54 @@ from numba.core import config
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 
-#: int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *t)
-_recvmmsg = _libc.recvmmsg
-_recvmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int,
-                      ctypes.c_void_p]
-_recvmmsg.restype = ctypes.c_int
-SYMBOL_RECVMMSG = "tickpath_recvmmsg"
+_I, _U, _P, _L = ctypes.c_int, ctypes.c_uint, ctypes.c_void_p, ctypes.c_long
+# name -> (argument kinds, result kind); kinds: "i" int32, "p" pointer, "l" 64-bit integer
+_SIGNATURES: dict[str, tuple[str, str]] = {
+    "recvmmsg": ("ipiip", "i"),
+    "sendmmsg": ("ipii", "i"),
+    "send": ("ipli", "l"),
+    "sendto": ("iplipi", "l"),
+    "recvfrom": ("iplipp", "l"),
+    "poll": ("pli", "i"),
+}
+_CTYPES = {"i": ctypes.c_int, "p": ctypes.c_void_p, "l": ctypes.c_long}
+
+
+def _cfunc(name: str):
+    fn = getattr(_libc, name)
+    kinds, res = _SIGNATURES[name]
+    fn.argtypes = [_CTYPES[k] for k in kinds]
+    fn.restype = _CTYPES[res]
+    return fn
+
+
+def symbol(name: str) -> str:
+    """The LLVM symbol a compiled loop calls for libc's ``name``."""
+    return f"tickpath_{name}"
+
+
+SYMBOL_RECVMMSG = symbol("recvmmsg")
 
 if config.DISABLE_JIT:
 
-    def recvmmsg(fd, vec, vlen, flags, timeout):
-        return _recvmmsg(fd, vec or None, vlen, flags, timeout or None)
+    def _python(name: str):
+        fn = _cfunc(name)
+        kinds = _SIGNATURES[name][0]
+
+        def call(*args):
+            # a 0 address means NULL, which ctypes wants as None
+            return int(fn(*(None if k == "p" and not a else a
+                            for k, a in zip(kinds, args, strict=True))))
+
+        call.__name__ = name
+        return call
+
+    recvmmsg = _python("recvmmsg")
+    sendmmsg = _python("sendmmsg")
+    send = _python("send")
+    sendto = _python("sendto")
+    recvfrom = _python("recvfrom")
+    poll = _python("poll")
 
 else:
     import llvmlite.binding as _llvm
@@ -33,25 +88,40 @@ else:
     from numba.core import cgutils, types
     from numba.extending import intrinsic
 
-    _llvm.add_symbol(SYMBOL_RECVMMSG, ctypes.cast(_recvmmsg, ctypes.c_void_p).value)
-    _i32 = ir.IntType(32)
-    _i8p = ir.IntType(8).as_pointer()
+    _IR = {"i": ir.IntType(32), "p": ir.IntType(8).as_pointer(), "l": ir.IntType(64)}
 
-    def _recvmmsg_codegen(context, builder, signature, args):
-        fd, vec, vlen, flags, timeout = (
-            context.cast(builder, v, t, types.int64)
-            for v, t in zip(args, signature.args, strict=True))
-        fnty = ir.FunctionType(_i32, [_i32, _i8p, _i32, _i32, _i8p])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, SYMBOL_RECVMMSG)
-        r = builder.call(fn, [builder.trunc(fd, _i32), builder.inttoptr(vec, _i8p),
-                              builder.trunc(vlen, _i32), builder.trunc(flags, _i32),
-                              builder.inttoptr(timeout, _i8p)])
-        return builder.sext(r, ir.IntType(64))
+    def _intrinsic(name: str):
+        _llvm.add_symbol(symbol(name), ctypes.cast(_cfunc(name), ctypes.c_void_p).value)
+        kinds, res = _SIGNATURES[name]
+        fnty = ir.FunctionType(_IR[res], [_IR[k] for k in kinds])
 
-    @intrinsic
-    def recvmmsg(typingctx, fd, vec, vlen, flags, timeout):
-        """recvmmsg(fd, address of the mmsghdr vector, vlen, flags, address of a timespec
-        or 0) -> datagrams received, or -1."""
-        if not all(isinstance(a, types.Integer) for a in (fd, vec, vlen, flags, timeout)):
-            return None
-        return types.int64(fd, vec, vlen, flags, timeout), _recvmmsg_codegen
+        def codegen(context, builder, signature, args):
+            fn = cgutils.get_or_insert_function(builder.module, fnty, symbol(name))
+            vals = []
+            for k, v, t in zip(kinds, args, signature.args, strict=True):
+                v = context.cast(builder, v, t, types.int64)
+                vals.append(builder.trunc(v, _IR["i"]) if k == "i" else
+                            builder.inttoptr(v, _IR["p"]) if k == "p" else v)
+            r = builder.call(fn, vals)
+            return builder.sext(r, ir.IntType(64)) if res == "i" else r
+
+        def typer(typingctx, *args):
+            if len(args) != len(kinds) or \
+                    not all(isinstance(a, types.Integer) for a in args):
+                return None
+            return types.int64(*args), codegen
+
+        # numba's intrinsic inspects the typer's parameters: give it one per argument
+        params = ", ".join(f"a{i}" for i in range(len(kinds)))
+        ns: dict[str, object] = {"_typer": typer}
+        exec(f"def {name}(typingctx, {params}):\n    return _typer(typingctx, {params})", ns)
+        fn = intrinsic(ns[name])
+        fn.__doc__ = f"libc {name}, called by symbol from compiled code (see module doc)."
+        return fn
+
+    recvmmsg = _intrinsic("recvmmsg")
+    sendmmsg = _intrinsic("sendmmsg")
+    send = _intrinsic("send")
+    sendto = _intrinsic("sendto")
+    recvfrom = _intrinsic("recvfrom")
+    poll = _intrinsic("poll")
