@@ -146,12 +146,12 @@ def sim(
 
 @app.command()
 def listen(
-    host: Annotated[str, typer.Option(help="address to receive on (multicast groups are joined)")] = "127.0.0.1",
+    host: Annotated[str | None, typer.Option(help="address to receive on (multicast groups are joined); default 127.0.0.1, or any for a pcap file")] = None,
     port: Annotated[int, typer.Option(help="UDP port")] = 26400,
     iface_ip: Annotated[str, typer.Option(help="multicast: join on this interface address")] = "0.0.0.0",
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     top: Annotated[int, typer.Option(help="instruments shown (the busiest)")] = 15,
-    transport: Annotated[str, typer.Option(help="socket | busypoll | packet (see `tickpath wire check`)")] = "socket",
+    transport: Annotated[str, typer.Option(help="socket | busypoll | packet | pcap:FILE[?pace=fast|recorded|2x] (see `tickpath wire check`)")] = "socket",
 ) -> None:
     """Receive a live ITCH feed and show the best bid and offer of the busiest instruments."""
     import numpy as np
@@ -188,6 +188,8 @@ def listen(
                       f"{int(books.inst[loc, PerInstrument.ORDERS]):,}")
         return t
 
+    if host is None:  # a capture holds what it holds: take the port from any address
+        host = "0.0.0.0" if transport.startswith("pcap:") else "127.0.0.1"
     try:
         rx = open_receiver(transport, host, port, iface_ip=iface_ip)
     except (OSError, ValueError) as e:
@@ -197,13 +199,17 @@ def listen(
         rx.warm_up(handler)
     with rx, Live(console=console, auto_refresh=False) as live:
         lst = FeedListener(rx, handler)
-        try:
-            rep = lst.run(duration=duration,
+        try:  # a file that does not end its session ends when it is done
+            rep = lst.run(duration=duration, idle_timeout=getattr(rx, "idle_timeout_s", None),
                           on_tick=lambda x: live.update(view(x), refresh=True))
         except KeyboardInterrupt:
             rep = None
         live.update(view(lst), refresh=True)
-    if rep is not None:
+    if rep is not None and transport.startswith("pcap:"):  # recorded stamps: no latency
+        console.print(f"replayed {rep.packets:,} datagrams, {rep.messages:,} messages in "
+                      f"{rep.seconds:.2f} s ({rep.messages / max(rep.seconds, 1e-9):,.0f} "
+                      f"msgs/s)")
+    elif rep is not None:
         lat = summary_us(rep.latency_ns)
         if lat.get("count"):
             console.print(f"send -> book latency: p50 {lat['p50_us']:.1f} µs, "
@@ -253,7 +259,66 @@ def demo(
         raise typer.Exit(1)
 
 
-wire_app = typer.Typer(no_args_is_help=True, help="Receive transports.")
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="pipeline TOML file (see examples/pipeline.toml, docs/engine.md)")],
+    quiet: Annotated[bool, typer.Option("--quiet", help="no live view; print the summary only")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object (implies --quiet)")] = False,
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds (overrides pipeline.duration_s)")] = None,
+) -> None:
+    """Run a pipeline: venue -> feed stage -> ring -> strategy -> risk -> orders, with live
+    counters. Stops on Ctrl-C, SIGTERM, the simulator's end of session or --duration."""
+    from .engine.config import ConfigError, load
+    from .engine.pipeline import counters_table, run_pipeline
+
+    console, err = Console(), Console(stderr=True)
+    try:
+        cfg = load(config)
+    except ConfigError as e:
+        err.print(f"[red]{e}[/]", highlight=False)
+        raise typer.Exit(2) from e
+    if duration is not None:
+        cfg["pipeline"]["duration_s"] = duration
+    quiet = quiet or json_out
+    say = (lambda m: err.print(m, highlight=False)) if not json_out else (lambda m: None)
+    live = None
+    if not quiet:
+        from rich.live import Live
+
+        live = Live(console=err, refresh_per_second=4, transient=False)
+
+    def tick(p) -> None:
+        if live is not None:
+            live.update(counters_table(p.snapshot()))
+
+    try:
+        if live is not None:
+            live.start()
+        rep = run_pipeline(cfg, on_tick=tick, status=say)
+    except (RuntimeError, TimeoutError, OSError, ValueError) as e:
+        err.print(f"[red]{e}[/]", highlight=False)
+        raise typer.Exit(1) from e
+    finally:
+        if live is not None:
+            live.stop()
+    meta = rep.meta()
+    if json_out:
+        print(json.dumps(meta))
+    else:
+        console.print(f"stopped by {meta['stopped_by']} after {meta['seconds']:.1f} s: "
+                      f"{meta['messages']:,} messages, {meta['orders']:,} orders "
+                      f"({meta['orders_received']:,} at the sink), {meta['rejects']:,} risk "
+                      f"rejects, {meta['dropped']:,} ring drops, {meta['gaps']:,} gap messages, "
+                      f"{meta['rows']:,} stamp rows", highlight=False)
+        for n in rep.notes:
+            err.print(f"note: {n}", highlight=False)
+    if rep.errors:
+        for e in rep.errors:
+            err.print(f"[red]{e}[/]", highlight=False)
+        raise typer.Exit(1)
+
+
+wire_app = typer.Typer(no_args_is_help=True, help="Receive transports and capture.")
 app.add_typer(wire_app, name="wire")
 
 
@@ -317,6 +382,201 @@ def wire_bench(
     console.print("p99.9 and max carry the VM's own stalls on this kind of machine.")
     if json_out is not None:
         json_out.write_text(json.dumps(rows, indent=2))
+
+
+def _short_ns(v: float) -> str:
+    for unit, scale in (("ms", 1e6), ("µs", 1e3)):
+        if v >= scale:
+            return f"{v / scale:.1f} {unit}"
+    return f"{v:.0f} ns"
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.1f}x" if ratio < 10 else f"{ratio:,.0f}x"
+
+
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: each runs its baselines in the same run.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("ring")
+def bench_ring(
+    records: Annotated[int, typer.Option(help="paced records per ring mode")] = 200_000,
+    rate: Annotated[float, typer.Option(help="paced ring records per second")] = 50_000,
+    rounds: Annotated[int, typer.Option(help="interleaved latency blocks per ring mode")] = 20,
+    throughput_records: Annotated[int, typer.Option(help="unpaced records per ring mode")] = 20_000_000,
+    throughput_rounds: Annotated[int, typer.Option(help="interleaved throughput blocks per ring mode")] = 5,
+    baseline_records: Annotated[int, typer.Option(help="paced records per baseline")] = 20_000,
+    baseline_rate: Annotated[float, typer.Option(help="sleep-paced baseline records per second")] = 4_000,
+    baseline_throughput_records: Annotated[int, typer.Option(help="unpaced records per baseline")] = 200_000,
+    capacity: Annotated[int, typer.Option(help="ring slots")] = 1024,
+    slot_size: Annotated[int, typer.Option(help="bytes per slot")] = 64,
+    cores: Annotated[str | None, typer.Option(help="producer,consumer cores (default: the first two allowed)")] = None,
+    modes: Annotated[str, typer.Option(help="ring modes: slot,cursor")] = "slot,cursor",
+    pause: Annotated[bool, typer.Option(help="pause on each empty poll of the paced consumer")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON")] = None,
+) -> None:
+    """Ring one-way latency (p50, p99) and throughput across two cores, side by side with
+    multiprocessing.Queue and os.pipe in the same run."""
+    from rich import box
+
+    from .ring.bench import RingBenchConfig, run_ring_bench, transports
+
+    try:
+        cfg = RingBenchConfig(
+            records=records, rate=rate, rounds=rounds, throughput_records=throughput_records,
+            throughput_rounds=throughput_rounds, baseline_records=baseline_records,
+            baseline_rate=baseline_rate, baseline_throughput_records=baseline_throughput_records,
+            capacity=capacity, slot_size=slot_size, pause=pause,
+            cores=[int(c) for c in cores.split(",")] if cores else None,
+            modes=tuple(m for m in modes.split(",") if m))
+        res = run_ring_bench(cfg, status=lambda s: err.print(f"[dim]{s}[/]"))
+    except (ValueError, RuntimeError, OSError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    meta = res["meta"]
+    t = Table(title=f"ring vs multiprocessing.Queue vs os.pipe, cores {meta['cores'][0]} -> "
+                    f"{meta['cores'][1]}", box=box.SIMPLE_HEAD)
+    for c in ("transport", "p50", "p99", "msgs/s", "p50 ratio\nQueue, pipe",
+              "msgs/s ratio\nQueue, pipe"):
+        t.add_column(c, justify="right", no_wrap=True)
+    for key, _, r in transports(res):
+        t.add_row({"mp_queue": "mp.Queue", "pipe": "os.pipe"}.get(key, f"ring {r.get('wait_on')}"),
+                  _short_ns(r["p50_ns"]), _short_ns(r["p99_ns"]), f"{r['msgs_per_s'] / 1e6:,.2f} M",
+                  *(" ".join(_times(r[f"ratio_{what}_vs_{b}"]) for b in ("mp_queue", "pipe"))
+                    for what in ("p50", "msgs_per_s")))
+    console.print(t)
+    console.print(f"ring {capacity} x {slot_size} B paced at {rate:,.0f}/s; baselines "
+                  f"sleep-paced at {baseline_rate:,.0f}/s; p50/p99 from "
+                  f"{res['ring']['count']:,} ring and {res['mp_queue']['count']:,} baseline records")
+    console.print("p99.9 and max (in the JSON) carry the machine's own stalls (timer ticks, "
+                  "VM steals).")
+    if cores is None and meta["cores"][0] is None:
+        err.print("[yellow]only one core available: both ends share it (figures mean little)[/]")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(res, indent=2, default=float))
+        err.print(f"wrote {json_out}")
+
+
+@app.command()
+def budget(
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the budget as JSON")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="write the budget as CSV")] = None,
+    png_out: Annotated[Path | None, typer.Option("--png", help="write a percentile plot (PNG)")] = None,
+    transport: Annotated[str, typer.Option(help="receive transport (auto: veth where it can, loopback otherwise)")] = "auto",
+    messages: Annotated[int, typer.Option(help="messages the simulator sends")] = 200_000,
+    rate: Annotated[float, typer.Option(help="send rate, msgs/s")] = 20_000,
+    config: Annotated[Path | None, typer.Option(help="pipeline configuration (TOML)")] = None,
+    stamps: Annotated[Path | None, typer.Option(help="report from saved STAMPS rows (.npy) instead of running")] = None,
+    save_stamps: Annotated[Path | None, typer.Option(help="save the run's STAMPS rows (.npy)")] = None,
+) -> None:
+    """The latency budget of the path: median and p99 per stage and in total, measured by
+    running the pipeline against the simulator on this machine (or from saved stamps)."""
+    from .telemetry import budget as tb
+
+    if stamps is not None:
+        try:
+            rows, meta = tb.load_stamps(stamps)
+        except (tb.StampsError, OSError) as e:
+            err.print(f"[red]error:[/] {e}")
+            raise typer.Exit(2) from e
+        meta.setdefault("source", str(stamps))
+    else:
+        rows, meta = _run_budget(config, transport, messages, rate)
+    if save_stamps is not None:
+        tb.save_stamps(save_stamps, rows, meta)
+        err.print(f"saved {len(rows):,} rows to {save_stamps}")
+    try:
+        b = tb.Budget.from_stamps(rows, meta)
+    except tb.StampsError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    console.print(b.table())
+    facts = {k: meta[k] for k in ("messages", "orders", "rejects", "dropped") if k in meta}
+    if facts:
+        console.print(", ".join(f"{k} {v:,}" for k, v in facts.items()))
+    negative = sum(s.negative for s in [*b.stages, b.total, b.tick_to_trade])
+    if negative:
+        err.print(f"[yellow]{negative:,} negative spans (clock anomalies) left out of the "
+                  "histograms; the n column shows where[/]")
+    for path, write in ((json_out, b.to_json), (csv_out, b.to_csv), (png_out, b.to_png)):
+        if path is not None:
+            write(path)
+            err.print(f"wrote {path}")
+
+
+def _run_budget(config: Path | None, transport: str, messages: int, rate: float):
+    """Run the pipeline for `tickpath budget`: (STAMPS rows, the run's facts)."""
+    try:
+        from .engine.pipeline import run_budget
+    except ImportError as e:
+        err.print("[red]error:[/] this build has no pipeline to measure "
+                  f"(tickpath.engine.pipeline.run_budget: {e}); report from saved rows with "
+                  "--stamps FILE.npy instead")
+        raise typer.Exit(2) from e
+    if config is not None and not config.exists():
+        err.print(f"[red]error:[/] --config {config} does not exist")
+        raise typer.Exit(2)
+    cfg = None if config is None else str(config)
+    try:
+        return run_budget(cfg, transport=transport, messages=messages, rate=rate,
+                          status=lambda s: err.print(f"[dim]{s}[/]"))
+    except (ValueError, RuntimeError, OSError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+
+
+@wire_app.command("capture")
+def wire_capture(
+    out: Annotated[Path, typer.Argument(help="file to write: .pcap or .pcapng (or --format)")],
+    iface: Annotated[str, typer.Option(help="interface to capture on (see `ip link`)")],
+    host: Annotated[str, typer.Option(help="the feed's destination address or group (0.0.0.0: any)")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="the feed's UDP port; only its datagrams are written (0: every frame)")] = 26400,
+    count: Annotated[int | None, typer.Option(help="stop after this many frames")] = None,
+    seconds: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    idle: Annotated[float | None, typer.Option(help="stop when no frame came for this many seconds, after the first")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="pcap | pcapng (default: by the extension)")] = None,
+    iface_ip: Annotated[str, typer.Option(help="multicast: join the group on this interface address")] = "0.0.0.0",
+    promisc: Annotated[bool, typer.Option(help="promiscuous mode: frames addressed to other hosts too")] = False,
+    snaplen: Annotated[int, typer.Option(help="bytes kept of each frame")] = 65535,
+) -> None:
+    """Capture the feed's frames from an interface into a pcap or pcapng file, stamped by the
+    kernel in nanoseconds (CLOCK_REALTIME). A BPF filter on the socket lets in only IPv4/UDP to
+    --host/--port. Stops at --count, --seconds or --idle, or on Ctrl-C; needs CAP_NET_RAW.
+    Replay the file with `tickpath listen --transport pcap:FILE`."""
+    from .wire.capture import Capture
+    from .wire.pcap import open_writer
+
+    try:
+        cap = Capture(iface, host, port, iface_ip=iface_ip, promisc=promisc, snaplen=snaplen)
+    except (OSError, ValueError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    with cap:
+        try:
+            writer = open_writer(out, fmt, snaplen=snaplen, iface=iface)
+        except (OSError, ValueError) as e:
+            err.print(f"[red]error:[/] {e}")
+            raise typer.Exit(2) from e
+        what = f"udp {host}:{port}" if port else "every frame"
+        limits = ", ".join(f"{k} {v:g}" for k, v in
+                           (("count", count), ("seconds", seconds), ("idle", idle)) if v)
+        err.print(f"capturing {what} on {iface} to {out} ({limits or 'until Ctrl-C'})",
+                  highlight=False)
+        show = err.is_terminal
+
+        def progress(packets: int, drops: int) -> None:
+            if show:
+                err.print(f"\r{packets:,} frames, {drops:,} dropped", end="", highlight=False)
+
+        with writer:
+            rep = cap.run(writer, count=count, seconds=seconds, idle=idle, progress=progress)
+        if show:
+            err.print()
+    console.print(f"wrote {rep.packets:,} frames ({rep.bytes:,} bytes) to {out} in "
+                  f"{rep.seconds:.1f} s; kernel drops {rep.drops:,}; stopped by {rep.stopped}",
+                  highlight=False)
 
 
 def main() -> None:

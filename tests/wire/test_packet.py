@@ -74,6 +74,10 @@ C_EXPR = {
     **{f"TP_STATUS_{s}": f"TP_STATUS_{s}" for s in (
         "KERNEL", "USER", "COPY", "LOSING", "CSUMNOTREADY", "VLAN_VALID", "BLK_TMO",
         "VLAN_TPID_VALID", "CSUM_VALID", "TS_SOFTWARE", "TS_RAW_HARDWARE")},
+    "PACKET_TX_RING": "PACKET_TX_RING", "PACKET_LOSS": "PACKET_LOSS",
+    "PACKET_QDISC_BYPASS": "PACKET_QDISC_BYPASS",
+    **{f"TP_STATUS_{s}": f"TP_STATUS_{s}" for s in (
+        "AVAILABLE", "SEND_REQUEST", "SENDING", "WRONG_FORMAT")},
     "TPACKET_ALIGNMENT": "TPACKET_ALIGNMENT",
     "SOCKADDR_LL_SIZE": "sizeof(struct sockaddr_ll)",
     **{f"SLL_{f.upper()}": f"offsetof(struct sockaddr_ll, sll_{f})" for f in (

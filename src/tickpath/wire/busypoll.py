@@ -42,6 +42,7 @@ class Rx(enum.IntEnum):
 
 
 N_RX = len(Rx)
+_NO_TAP = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))  # no ring
 
 # loop exits
 # loop exits besides END_OF_SESSION and BOOK (engine._kernels)
@@ -53,7 +54,8 @@ __all__ = ["BOOK", "DEADLINE", "END_OF_SESSION", "IDLE", "BusyPollReceiver", "Rx
 @njit(cache=True, nogil=True)
 def poll_loop(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, deadline_ns, idle_ns,
               session, mold, events, orders, mask, levels, free, heads, stats, inst, symbols,
-              type_counts, capacity, feed, rx, lat, ker):
+              type_counts, capacity, feed, rx, lat, ker, tap_hdr=None, tap_words=None,
+              tap_wait=None):
     """Receive and process datagrams until the deadline, the end of the session, idleness,
     or an event the books refuse. Returns the exit code; state to resume is in ``rx``."""
     i = rx[5]
@@ -98,7 +100,7 @@ def poll_loop(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, deadline_
             continue
         code = deliver(bufs, start, length, rx_ns, session, mold, events, orders, mask, levels,
                        free, heads, stats, inst, symbols, type_counts, capacity, feed, rx, lat,
-                       ker)
+                       ker, tap_hdr, tap_words, tap_wait)
         if code != GO_ON:
             rx[5] = i
             rx[6] = n
@@ -197,15 +199,18 @@ class BusyPollReceiver:
     # -- the compiled path --------------------------------------------------------------------
 
     def poll(self, handler, session, deadline_ns: int, idle_ns: int, lat: np.ndarray,
-             ker: np.ndarray, feed: np.ndarray) -> int:
+             ker: np.ndarray, feed: np.ndarray, tap=None) -> int:
         """Run the compiled loop once (until deadline, end of session, idleness or a refused
-        event); returns its exit code."""
+        event); returns its exit code. ``tap``: ``(hdr, words, wait)`` of the hand-off ring
+        (engine._kernels.deliver), or None."""
         b = handler.books
+        tap_hdr, tap_words, tap_wait = tap if tap is not None else _NO_TAP
         return poll_loop(self.sock.fileno(), self.vec, self.vec64, self.vec32, self.vlen,
                          self.bufs, self.slot, self.ctrl64, self.ctrl32, deadline_ns, idle_ns,
                          session.session, session.counters, handler.events, b.orders, b.mask,
                          b.levels, b.free, b.heads, b.stats_array, b.inst, b.symbols,
-                         b.type_counts, b.capacity, feed, self.rx, lat, ker)
+                         b.type_counts, b.capacity, feed, self.rx, lat, ker, tap_hdr,
+                         tap_words, tap_wait)
 
     @staticmethod
     def warm_up(handler) -> None:

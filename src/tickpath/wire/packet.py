@@ -63,7 +63,7 @@ from ..engine._kernels import GO_ON, deliver
 from ..telemetry.nclock import realtime_ns
 from . import frames as F
 from . import packet_layout as P
-from .busypoll import BOOK, DEADLINE, END_OF_SESSION, IDLE
+from .busypoll import _NO_TAP, BOOK, DEADLINE, END_OF_SESSION, IDLE
 from .socket import is_multicast
 
 __all__ = ["BOOK", "DEADLINE", "END_OF_SESSION", "IDLE", "PacketRingReceiver", "Rx",
@@ -164,7 +164,8 @@ _OUTGOING = P.PACKET_OUTGOING
 @njit(cache=True, nogil=True)
 def poll_v2(ring, ring32, ring16, frame_size, frame_nr, dst_ip, dst_port, deadline_ns,
             idle_ns, session, mold, events, orders, mask, levels, free, heads, stats, inst,
-            symbols, type_counts, capacity, feed, rx, reasons, lat, ker):
+            symbols, type_counts, capacity, feed, rx, reasons, lat, ker, tap_hdr=None,
+            tap_words=None, tap_wait=None):
     """Take frames from a TPACKET_V2 ring until the deadline, the end of the session,
     idleness, or an event the books refuse. Returns the exit code; state is in ``rx``."""
     i = rx[5]
@@ -201,7 +202,7 @@ def poll_v2(ring, ring32, ring16, frame_size, frame_nr, dst_ip, dst_port, deadli
             else:
                 code = deliver(ring, off, size, rx_ns, session, mold, events, orders, mask,
                                levels, free, heads, stats, inst, symbols, type_counts,
-                               capacity, feed, rx, lat, ker)
+                               capacity, feed, rx, lat, ker, tap_hdr, tap_words, tap_wait)
         store_release(ring32, base >> 2, _KERNEL)  # the frame goes back to the kernel
         i += 1
         if i == frame_nr:
@@ -217,7 +218,8 @@ def poll_v2(ring, ring32, ring16, frame_size, frame_nr, dst_ip, dst_port, deadli
 @njit(cache=True, nogil=True)
 def poll_v3(ring, ring32, ring16, block_size, block_nr, dst_ip, dst_port, deadline_ns,
             idle_ns, session, mold, events, orders, mask, levels, free, heads, stats, inst,
-            symbols, type_counts, capacity, feed, rx, reasons, lat, ker):
+            symbols, type_counts, capacity, feed, rx, reasons, lat, ker, tap_hdr=None,
+            tap_words=None, tap_wait=None):
     """Take packets from a TPACKET_V3 ring, block by block, until the deadline, the end of
     the session, idleness, or an event the books refuse. A block is handed back to the kernel
     after its last packet. Returns the exit code; state is in ``rx``."""
@@ -279,7 +281,8 @@ def poll_v3(ring, ring32, ring16, block_size, block_nr, dst_ip, dst_port, deadli
                 else:
                     code = deliver(ring, doff, size, rx_ns, session, mold, events, orders,
                                    mask, levels, free, heads, stats, inst, symbols,
-                                   type_counts, capacity, feed, rx, lat, ker)
+                                   type_counts, capacity, feed, rx, lat, ker, tap_hdr,
+                                   tap_words, tap_wait)
         left -= 1
         off += nxt
         if left == 0:  # the block's last packet is done: the block goes back to the kernel
@@ -511,6 +514,28 @@ def interface_for(host: str, iface_ip: str = "0.0.0.0") -> str:
     return name
 
 
+def hold_feed_port(host: str, port: int, iface_ip: str, ifindex: int,
+                   who: str) -> socket.socket:
+    """The UDP socket that holds the feed's port and group membership (joined on ``ifindex``)
+    for a transport that takes the frames below the UDP stack; it drops every datagram it is
+    given (its own filter), since the ring has them."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        attach_filter(s, DROP_ALL)
+        s.bind((host, port))
+        if is_multicast(host):
+            mreqn = bytearray(P.IP_MREQN_SIZE)  # struct ip_mreqn: group, address, ifindex
+            mreqn[P.IMR_MULTIADDR:P.IMR_MULTIADDR + 4] = socket.inet_aton(host)
+            mreqn[P.IMR_ADDRESS:P.IMR_ADDRESS + 4] = socket.inet_aton(iface_ip or "0.0.0.0")
+            mreqn[P.IMR_IFINDEX:P.IMR_IFINDEX + 4] = ifindex.to_bytes(4, "little")
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, bytes(mreqn))
+    except OSError as e:
+        s.close()
+        raise OSError(e.errno, f"{who}: cannot hold UDP {host}:{port}: {e.strerror}") from e
+    return s
+
+
 # ---------------------------------------------------------------------------------- owner
 
 _NO_RAW = ("packet: opening an AF_PACKET socket needs CAP_NET_RAW: run as root, or grant "
@@ -615,31 +640,16 @@ class PacketRingReceiver:
         self._kernel = {"kernel_packets": 0, "drops": 0, "freeze_q": 0}
 
     def _helper_socket(self, host: str, port: int, iface_ip: str) -> socket.socket:
-        """The UDP socket that holds the port and the group membership; it drops every
-        datagram it is given (its own filter), since the ring has them."""
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            attach_filter(s, DROP_ALL)
-            s.bind((host, port))
-            if is_multicast(host):
-                mreqn = bytearray(P.IP_MREQN_SIZE)  # struct ip_mreqn: group, address, ifindex
-                mreqn[P.IMR_MULTIADDR:P.IMR_MULTIADDR + 4] = socket.inet_aton(host)
-                mreqn[P.IMR_ADDRESS:P.IMR_ADDRESS + 4] = socket.inet_aton(iface_ip or "0.0.0.0")
-                mreqn[P.IMR_IFINDEX:P.IMR_IFINDEX + 4] = self.ifindex.to_bytes(4, "little")
-                s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, bytes(mreqn))
-        except OSError as e:
-            s.close()
-            raise OSError(e.errno, f"packet: cannot hold UDP {host}:{port} on {self.iface}: "
-                                   f"{e.strerror}") from e
-        return s
+        return hold_feed_port(host, port, iface_ip, self.ifindex, f"packet ({self.iface})")
 
     # -- the compiled path --------------------------------------------------------------------
 
     def poll(self, handler, session, deadline_ns: int, idle_ns: int, lat: np.ndarray,
-             ker: np.ndarray, feed: np.ndarray) -> int:
+             ker: np.ndarray, feed: np.ndarray, tap=None) -> int:
         """Run the compiled loop once (until deadline, end of session, idleness or a refused
-        event); returns its exit code."""
+        event); returns its exit code. ``tap``: ``(hdr, words, wait)`` of the hand-off ring
+        (engine._kernels.deliver), or None."""
+        tap_hdr, tap_words, tap_wait = tap if tap is not None else _NO_TAP
         if self.ring is None:
             raise ValueError("packet: the receiver is closed")
         b = handler.books
@@ -649,7 +659,7 @@ class PacketRingReceiver:
                     deadline_ns, idle_ns, session.session, session.counters, handler.events,
                     b.orders, b.mask, b.levels, b.free, b.heads, b.stats_array, b.inst,
                     b.symbols, b.type_counts, b.capacity, feed, self.rx, self.reasons, lat,
-                    ker)
+                    ker, tap_hdr, tap_words, tap_wait)
 
     @staticmethod
     def warm_up(handler, version: int | None = None) -> None:

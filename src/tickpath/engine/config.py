@@ -1,0 +1,167 @@
+"""A pipeline's configuration: a TOML file, checked key by key.
+
+Every section and key is declared in :data:`SCHEMA` (type, default, and a check); a key that
+is unknown, of the wrong type or out of range is refused with its full name (``ring.capacity``)
+and what is wrong. The reference of every key is docs/engine.md; ``examples/pipeline.toml``
+runs end to end on one machine.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..ring.wait import WAIT_STRATEGIES
+
+
+class ConfigError(ValueError):
+    """A pipeline configuration that cannot run; the message names the key."""
+
+
+def _pow2(v: int) -> str | None:
+    return None if v >= 2 and v & (v - 1) == 0 else "must be a power of two >= 2"
+
+
+def _positive(v: float) -> str | None:
+    return None if v > 0 else "must be > 0"
+
+
+def _nonneg(v: float) -> str | None:
+    return None if v >= 0 else "must be >= 0"
+
+
+def _one_of(*choices: str) -> Callable[[str], str | None]:
+    def check(v: str) -> str | None:
+        return None if v in choices else f"must be one of {', '.join(choices)}"
+    return check
+
+
+def _transport(v: str) -> str | None:
+    return None if v in ("auto", "socket", "busypoll", "packet", "packet:v2", "packet:v3") \
+        else "must be auto, socket, busypoll, packet, packet:v2 or packet:v3"
+
+
+def _core(v: int) -> str | None:
+    return None if v >= -1 else "must be a core number (or -1: not pinned)"
+
+
+def _prio(v: int) -> str | None:
+    return None if 0 <= v <= 99 else "must be 0 (off) or a SCHED_FIFO priority 1..99"
+
+
+def _symbols(v: list) -> str | None:
+    if not all(isinstance(s, str) and 1 <= len(s) <= 8 and s.isascii() for s in v):
+        return "must be a list of ITCH symbols (1-8 ASCII characters each)"
+    return None
+
+
+_IDLE = _one_of(*WAIT_STRATEGIES)
+_STAGE = {"core": (int, -1, _core), "idle": (str, "busy_spin", _IDLE),
+          "realtime": (int, 0, _prio)}
+
+#: section -> key -> (type, default, check); a section default of None means optional
+SCHEMA: dict[str, dict[str, tuple[type, Any, Callable[[Any], str | None] | None]]] = {
+    "pipeline": {"name": (str, "tickpath", None), "duration_s": (float, 0.0, _nonneg)},
+    "transport": {"kind": (str, "auto", _transport)},
+    "feed": {"host": (str, "127.0.0.1", None), "port": (int, 0, _nonneg),
+             "iface_ip": (str, "0.0.0.0", None), "session": (str, "TICKPATH01", None),
+             "max_orders": (int, 1 << 20, _positive)},
+    "instruments": {"symbols": (list, [], _symbols)},
+    "ring": {"capacity": (int, 4096, _pow2), "policy": (str, "drop", _one_of("drop", "block")),
+             "block_timeout_us": (int, 1000, None)},
+    "stages.venue": dict(_STAGE),
+    "stages.feed": dict(_STAGE),
+    "stages.strategy": {**_STAGE, "idle": (str, "spin_yield", _IDLE)},
+    "strategy": {"name": (str, "market_maker", _one_of("market_maker", "observe")),
+                 "edge": (int, 100, _nonneg), "size": (int, 100, _positive)},
+    "risk": {"max_order_size": (int, 1000, _positive), "max_position": (int, 100_000, _nonneg),
+             "max_notional": (float, 10_000_000.0, _nonneg),
+             "collar_bps": (int, 500, _nonneg), "max_orders_per_s": (int, 100_000, _nonneg)},
+    "simulator": {"enabled": (bool, True, None), "symbols": (int, 20, _positive),
+                  "messages": (int, 50_000, _positive), "rate": (float, 20_000.0, _nonneg),
+                  "seed": (int, 7, _nonneg), "max_payload": (int, 64, None)},
+    "telemetry": {"max_rows": (int, 1 << 20, _nonneg), "row_every": (int, 1, _positive)},
+    "sink": {"host": (str, "127.0.0.1", None), "port": (int, 0, _nonneg)},
+}
+
+
+@dataclass
+class PipelineConfig:
+    """The checked configuration: ``cfg["ring"]["capacity"]``, ``cfg.get("stages.feed")``."""
+
+    sections: dict[str, dict[str, Any]]
+    source: str = "<defaults>"
+
+    def __getitem__(self, section: str) -> dict[str, Any]:
+        return self.sections[section]
+
+    def get(self, section: str) -> dict[str, Any]:
+        return self.sections[section]
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {k: dict(v) for k, v in self.sections.items()}
+
+
+def _check(name: str, typ: type, value: Any, check) -> Any:
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if typ is int and isinstance(value, bool) or not isinstance(value, typ):
+        raise ConfigError(f"{name}: expected {typ.__name__}, got {type(value).__name__} "
+                          f"{value!r}")
+    if check is not None and (why := check(value)) is not None:
+        raise ConfigError(f"{name} = {value!r}: {why}")
+    return value
+
+
+def from_dict(data: dict[str, Any], source: str = "<dict>") -> PipelineConfig:
+    """Check ``data`` (as ``tomllib`` parses it) and fill in the defaults."""
+    flat: dict[str, Any] = {}
+    for key, val in data.items():
+        if key == "stages" and isinstance(val, dict):
+            for stage, sub in val.items():
+                flat[f"stages.{stage}"] = sub
+        else:
+            flat[key] = val
+    out: dict[str, dict[str, Any]] = {}
+    for sec, given in flat.items():
+        if sec not in SCHEMA:
+            raise ConfigError(f"unknown section [{sec}] in {source}; known: "
+                              f"{', '.join(SCHEMA)}")
+        if not isinstance(given, dict):
+            raise ConfigError(f"[{sec}] must be a table of keys, got {given!r}")
+        for key in given:
+            if key not in SCHEMA[sec]:
+                raise ConfigError(f"unknown key {sec}.{key} in {source}; [{sec}] takes "
+                                  f"{', '.join(SCHEMA[sec])}")
+    for sec, keys in SCHEMA.items():
+        given = flat.get(sec, {})
+        out[sec] = {k: _check(f"{sec}.{k}", typ, given[k], chk) if k in given else
+                    (list(default) if isinstance(default, list) else default)
+                    for k, (typ, default, chk) in keys.items()}
+    sim, feed = out["simulator"], out["feed"]
+    if sim["enabled"] and not 1 <= sim["symbols"] <= 0xFFFF:
+        raise ConfigError(f"simulator.symbols = {sim['symbols']}: must be 1..65535")
+    if sim["enabled"] and sim["messages"] < 2 * sim["symbols"] + 6:
+        raise ConfigError(f"simulator.messages = {sim['messages']}: too few for "
+                          f"{sim['symbols']} symbols (needs >= {2 * sim['symbols'] + 6})")
+    if not sim["enabled"] and feed["port"] == 0:
+        raise ConfigError("feed.port: an external feed needs its UDP port (0 picks a free "
+                          "port, which only the built-in simulator can follow)")
+    if not 64 <= sim["max_payload"] <= 65_000:
+        raise ConfigError(f"simulator.max_payload = {sim['max_payload']}: must be 64..65000")
+    return PipelineConfig(out, source)
+
+
+def load(path: str | Path) -> PipelineConfig:
+    """Read and check a pipeline TOML file."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no pipeline config at {p}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    return from_dict(data, str(p))

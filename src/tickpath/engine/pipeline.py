@@ -1,0 +1,452 @@
+"""A pipeline assembled from configuration: venue -> feed stage -> ring -> strategy stage.
+
+The owner (this process) creates the shared memory every stage attaches to (counters, the
+hand-off ring, the stamp rows) and the order sink, starts each stage as an agent process
+(:mod:`tickpath.engine.agent`), waits until all are in their loops, lets the venue publish,
+observes the counters while they run, and stops them through the control section's STOP word
+(on Ctrl-C, SIGTERM, the simulator's end of session, or a duration). Whatever happens, it
+removes what it made: /dev/shm files, sockets, and (in :func:`run_budget`) the namespaces.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..ring import SpscRing
+from ..strategy.records import SLOT_SIZE
+from ..telemetry.stamps import N_BOUNDARIES, STAMPS
+from .agent import Agent, AgentSpec, AgentState, busy_ratio, enter_netns, wait_for
+from .config import PipelineConfig, from_dict, load
+from .counters import Agent as AgentWord
+from .counters import Control, Counters, create_array
+
+FEED_GROUP, FEED_PORT = "233.54.12.1", 26400  # over a veth pair (tickpath.wire.netns)
+
+
+@dataclass
+class PipelineReport:
+    transport: str
+    seconds: float
+    stopped_by: str
+    counters: dict[str, dict[str, int]]
+    rows: np.ndarray = field(repr=False)  # STAMPS, one per completed path (sampled)
+    orders_received: int = 0
+    orders: list[bytes] = field(default_factory=list, repr=False)  # the first ones, as sent
+    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def meta(self) -> dict[str, Any]:
+        c = self.counters
+        return {"transport": self.transport, "seconds": round(self.seconds, 3),
+                "stopped_by": self.stopped_by,
+                "messages": c["feed"]["messages"], "sent": c["venue"]["messages"],
+                "orders": c["strategy"]["orders"], "orders_received": self.orders_received,
+                "rejects": c["strategy"]["rejects"],
+                "rejects_by_reason": {k: v for k, v in c["risk"].items()
+                                      if k not in ("checked", "passed") and v},
+                "dropped": c["feed"]["ring_full"], "gaps": c["feed"]["gap_messages"],
+                "rows": int(self.rows.shape[0]), "notes": self.notes, "errors": self.errors}
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def resolve_transport(kind: str) -> str:
+    """``auto``: the best receive transport this host runs (packet, else busypoll)."""
+    if kind != "auto":
+        return kind
+    from ..wire.transports import check
+
+    ok = {c.name for c in check() if c.ok}
+    return "packet" if "packet" in ok else "busypoll"
+
+
+def _socket_in_netns(netns: str | None) -> socket.socket:
+    """A UDP socket bound to 127.0.0.1:0 in ``netns`` (made from a short-lived thread that
+    entered it: setns moves only the calling thread)."""
+    if netns is None:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        return s
+    out: list[Any] = []
+
+    def make() -> None:
+        try:
+            enter_netns(netns)
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            out.append(s)
+        except BaseException as e:  # handed to the caller below
+            out.append(e)
+
+    t = threading.Thread(target=make)
+    t.start()
+    t.join()
+    if isinstance(out[0], BaseException):
+        raise out[0]
+    return out[0]
+
+
+class Pipeline:
+    """Start, observe and stop one pipeline. Use as a context manager, or call
+    :meth:`close` in a ``finally``: it removes every file and socket made here."""
+
+    def __init__(self, cfg: PipelineConfig, *, veth=None,
+                 status: Callable[[str], None] = print) -> None:
+        self.cfg, self.veth, self.status = cfg, veth, status
+        self.transport = resolve_transport(cfg["transport"]["kind"])
+        tag = f"{cfg['pipeline']['name']}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.names = {"counters": f"tp-{tag}-counters", "ring": f"tp-{tag}-md",
+                      "rows": f"tp-{tag}-stamps"}
+        self.counters: Counters | None = None
+        self.ring: SpscRing | None = None
+        self.rows_map = None
+        self.sink: socket.socket | None = None
+        self.agents: list[Agent] = []
+        self.notes: list[str] = []
+        self.errors: list[str] = []
+        self.orders: list[bytes] = []
+        self.orders_received = 0
+        self._t0 = 0.0
+        self._status_q: Any = None
+
+    # ------------------------------------------------------------------ start
+
+    def _specs(self) -> list[AgentSpec]:
+        cfg, v = self.cfg, self.veth
+        feed, sim = cfg["feed"], cfg["simulator"]
+        if v is not None:
+            host, port, rx_ip = FEED_GROUP, FEED_PORT, v.host_ip
+        else:
+            host, rx_ip = feed["host"], feed["iface_ip"]
+            port = feed["port"] or free_udp_port(host if host.startswith("127.") else
+                                                 "0.0.0.0")
+        self.feed_address = (host, port)
+
+        def stage(name: str) -> dict[str, Any]:
+            s = cfg[f"stages.{name}"]
+            return {"core": None if s["core"] < 0 else s["core"], "idle": s["idle"],
+                    "realtime": s["realtime"] or None}
+
+        cname = self.names["counters"]
+        specs = []
+        if sim["enabled"]:
+            specs.append(AgentSpec("venue", "tickpath.engine.venue_stage:main", cname,
+                                   netns=v.exchange if v else None, **stage("venue"), params={
+                                       "symbols": sim["symbols"], "messages": sim["messages"],
+                                       "seed": sim["seed"], "rate": sim["rate"] or None,
+                                       "max_payload": sim["max_payload"], "host": host,
+                                       "port": port, "session": feed["session"],
+                                       "iface_ip": v.exchange_ip if v else None}))
+        ring = cfg["ring"]
+        specs.append(AgentSpec("feed", "tickpath.engine.feed_stage:main", cname,
+                               netns=v.host if v else None, **stage("feed"), params={
+                                   "ring": self.names["ring"], "transport": self.transport,
+                                   "host": host, "port": port, "iface_ip": rx_ip,
+                                   "max_orders": feed["max_orders"],
+                                   "ring_timeout_ns": ring["block_timeout_us"] * 1000}))
+        st = cfg["strategy"]
+        specs.append(AgentSpec("strategy", "tickpath.engine.strategy_stage:main", cname,
+                               netns=v.host if v else None, **stage("strategy"), params={
+                                   "ring": self.names["ring"], "strategy": st["name"],
+                                   "strategy_params": {"edge": st["edge"], "size": st["size"],
+                                                       "symbols": cfg["instruments"]["symbols"]},
+                                   "risk": dict(cfg["risk"]), "rows": self.names["rows"],
+                                   "row_every": cfg["telemetry"]["row_every"],
+                                   "sink": self.sink.getsockname()}))
+        return specs
+
+    def start(self, timeout: float = 180.0) -> None:
+        """Create shared memory and sink, start the stages, wait until each is in its loop,
+        then let the venue go."""
+        import multiprocessing as mp
+
+        cfg = self.cfg
+        self.counters = Counters.create(self.names["counters"])
+        self.ring = SpscRing.create(self.names["ring"], cfg["ring"]["capacity"], SLOT_SIZE,
+                                    policy=cfg["ring"]["policy"])
+        self.rows_map, self.rows = create_array(self.names["rows"],
+                                                cfg["telemetry"]["max_rows"], N_BOUNDARIES)
+        self.sink = _socket_in_netns(self.veth.host if self.veth else None)
+        self.sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.sink.setblocking(False)
+        ctx = mp.get_context("spawn")
+        self._status_q = ctx.Queue()
+        self.agents = [Agent(s, self._status_q, ctx) for s in self._specs()]
+        self.status(f"starting {', '.join(a.spec.name for a in self.agents)} "
+                    f"(transport {self.transport}, feed udp://{self.feed_address[0]}:"
+                    f"{self.feed_address[1]})")
+        for a in self.agents:
+            a.start()
+        ctl = self.counters.section("control")
+
+        def ready() -> bool:
+            self._read_status()
+            if self.errors:
+                raise RuntimeError("a stage failed to start:\n" + "\n".join(self.errors))
+            return all(self.counters.section(a.spec.name)[AgentWord.STATE]
+                       == AgentState.RUNNING for a in self.agents)
+
+        wait_for(ready, timeout, "the stages to compile and start", self.agents)
+        ctl[Control.STARTED_NS] = time.clock_gettime_ns(time.CLOCK_REALTIME)
+        ctl[Control.GO] = 1
+        self._t0 = time.monotonic()
+
+    # ------------------------------------------------------------------ observe
+
+    def _read_status(self) -> None:
+        import queue
+
+        while True:
+            try:
+                name, kind, text = self._status_q.get_nowait()
+            except queue.Empty:
+                return
+            (self.notes if kind == "note" else self.errors).append(f"{name}: {text}")
+            if kind == "note":
+                self.status(f"note: {name}: {text}")
+
+    def drain_sink(self, keep: int = 100_000) -> None:
+        """Take the orders that reached the sink (counted; the first ``keep`` kept)."""
+        if self.sink is None:
+            return
+        for _ in range(1 << 16):  # bounded: one observer tick's worth
+            try:
+                msg = self.sink.recv(256)
+            except BlockingIOError:
+                return
+            self.orders_received += 1
+            if len(self.orders) < keep:
+                self.orders.append(msg)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters by stage, plus ring occupancy, busy ratios and orders at the sink."""
+        snap: dict[str, Any] = self.counters.snapshot()
+        rc = self.ring.counters()
+        snap["ring"] = {"depth": rc["depth"], "capacity": self.ring.capacity,
+                        "full": rc["full"], "drops": rc["drops"]}
+        for a in self.agents:
+            snap[a.spec.name]["busy_ratio"] = busy_ratio(snap[a.spec.name])
+        snap["sink"] = {"orders": self.orders_received}
+        return snap
+
+    def finished(self) -> str | None:
+        """Why the pipeline should stop now, or None."""
+        self._read_status()
+        if self.errors:
+            return "error"
+        for a in self.agents:
+            if not a.alive and a.exitcode not in (0, None):
+                self.errors.append(f"{a.spec.name}: exited with code {a.exitcode}")
+                return "error"
+        c = self.counters
+        d = self.cfg["pipeline"]["duration_s"]
+        if d and time.monotonic() - self._t0 >= d:
+            return "duration"
+        if self.cfg["simulator"]["enabled"]:
+            venue_done = c.section("venue")[c.sections["venue"]["DONE"]]
+            fs = c.section("feed")
+            feed_done = fs[c.sections["feed"]["ENDED"]] or \
+                fs[AgentWord.STATE] in (AgentState.DONE, AgentState.FAILED)
+            if venue_done and feed_done and self.ring.counters()["depth"] == 0:
+                return "end of session"
+        return None
+
+    # ------------------------------------------------------------------ stop
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Set STOP, wait for every stage to leave its loop, end any that does not."""
+        if self.counters is None:
+            return
+        self.counters.section("control")[Control.STOP] = 1
+        end = time.monotonic() + timeout
+        for a in self.agents:
+            if not a.join(max(0.1, end - time.monotonic())):
+                self.notes.append(f"{a.spec.name}: did not stop within {timeout:.0f} s; "
+                                  f"terminated")
+                a.terminate()
+        self._read_status()
+        self.drain_sink()
+
+    def report(self, stopped_by: str) -> PipelineReport:
+        n = int(self.counters.section("strategy")[self.counters.sections["strategy"]["ROWS"]])
+        rows = np.ascontiguousarray(self.rows[:n]).view(STAMPS).reshape(-1)
+        return PipelineReport(self.transport, time.monotonic() - self._t0, stopped_by,
+                              self.counters.snapshot(), rows.copy(), self.orders_received,
+                              list(self.orders), list(self.notes), list(self.errors))
+
+    def close(self) -> None:
+        """Remove everything made here (idempotent)."""
+        for a in self.agents:
+            a.terminate()
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
+        if self.ring is not None:
+            self.ring.unlink()
+            self.ring.close()
+            self.ring = None
+        if self.counters is not None:
+            self.counters.unlink()
+            self.counters = None
+        if self.rows_map is not None:
+            self.rows = None
+            try:
+                self.rows_map.close()
+            except BufferError:
+                pass
+            self.rows_map = None
+        try:
+            os.unlink(f"/dev/shm/{self.names['rows']}")
+        except FileNotFoundError:
+            pass
+        if self._status_q is not None:
+            self._status_q.close()
+            self._status_q = None
+
+    def files(self) -> list[str]:
+        """The /dev/shm files this pipeline made (for tests and clean-up checks)."""
+        return [f"/dev/shm/{n}" for n in self.names.values()]
+
+    def run(self, on_tick: Callable[[Pipeline], None] | None = None, tick_s: float = 0.25,
+            stop_flag: Callable[[], bool] | None = None) -> PipelineReport:
+        """Observe until :meth:`finished` says why, or ``stop_flag()``; then stop."""
+        why = None
+        try:
+            while why is None:
+                time.sleep(tick_s)
+                self.drain_sink()
+                if on_tick is not None:
+                    on_tick(self)
+                why = "signal" if stop_flag is not None and stop_flag() else self.finished()
+        except KeyboardInterrupt:
+            why = "signal"
+        self.stop()
+        return self.report(why)
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[Callable[[], bool]]:
+    """SIGTERM and SIGINT set a flag (returned as a callable) instead of killing us, so the
+    owner stops its stages and removes its files; the old handlers come back after."""
+    hit = threading.Event()
+    old = {}
+
+    def handler(signum, frame) -> None:
+        hit.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            old[sig] = signal.signal(sig, handler)
+    try:
+        yield hit.is_set
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def run_pipeline(cfg: PipelineConfig, *, veth=None, on_tick=None, tick_s: float = 0.25,
+                 status: Callable[[str], None] = print) -> PipelineReport:
+    """Start, observe and stop a pipeline; SIGTERM/Ctrl-C stop it cleanly."""
+    with stop_on_signals() as flag, Pipeline(cfg, veth=veth, status=status) as p:
+        try:
+            p.start()
+        except BaseException:
+            p.stop(timeout=5)
+            raise
+        return p.run(on_tick=on_tick, tick_s=tick_s, stop_flag=flag)
+
+
+def run_budget(config: str | None = None, *, transport: str = "auto", messages: int = 200_000,
+               rate: float | None = 20_000, status=print) -> tuple[np.ndarray, dict]:
+    """Run the whole pipeline against the built-in simulator on this machine and return
+    ``(rows, meta)``: one ``STAMPS`` row per completed path (market data in -> order out),
+    and what ran (``transport``, ``messages``, ``orders``, ``rejects``, ``dropped``, ...).
+
+    Over a veth pair between two namespaces made (and deleted) here when root and ``ip``
+    allow, else over loopback. ``transport="auto"`` takes the best this host runs."""
+    from ..wire import netns
+
+    base = load(config).as_dict() if config else {}
+    base.setdefault("simulator", {}).update(enabled=True, messages=int(messages),
+                                           rate=float(rate or 0))
+    base.setdefault("transport", {})["kind"] = transport
+    base.setdefault("telemetry", {}).setdefault("max_rows", max(1, 2 * int(messages)))
+    base.setdefault("pipeline", {})["duration_s"] = 0.0
+    cfg = from_dict(base, config or "<run_budget>")
+    kind = resolve_transport(transport)
+    cfg["transport"]["kind"] = kind
+    try:
+        netns.check()
+        use_veth = True
+    except netns.NetnsUnavailable as e:
+        status(f"loopback: {e}")
+        use_veth = False
+    pair_cm = netns.veth_pair() if use_veth else nullcontext(None)
+    with pair_cm as pair:
+        status(f"running the pipeline: {messages:,} messages at "
+               f"{'full speed' if not rate else f'{rate:,.0f} msgs/s'}, transport {kind}, "
+               f"{'veth pair between namespaces' if pair else 'loopback'}")
+        rep = run_pipeline(cfg, veth=pair, status=status)
+    meta = rep.meta()
+    meta.update(transport=kind, path="veth" if use_veth else "loopback")
+    if rep.errors:
+        raise RuntimeError("the pipeline failed:\n" + "\n".join(rep.errors))
+    return rep.rows, meta
+
+
+def run_config(path: str, **overrides: Any) -> PipelineReport:
+    """Load ``path`` and run it (Python API of ``tickpath run``)."""
+    return run_pipeline(load(path), **overrides)
+
+
+def counters_table(snap: dict[str, Any]):
+    """The live view of ``tickpath run``: one rich table of the stages' counters."""
+    from rich.table import Table
+
+    t = Table(title="tickpath pipeline", title_justify="left")
+    for col in ("stage", "state", "busy", "counters"):
+        t.add_column(col)
+    states = {s.value: s.name.lower() for s in AgentState}
+    for name in ("venue", "feed", "strategy"):
+        c = snap.get(name)
+        if c is None:
+            continue
+        ratio = c.get("busy_ratio")
+        shown = {k: v for k, v in c.items() if k not in ("state", "work_cycles", "idle_cycles",
+                                                          "beat_ns", "busy_ratio") and v}
+        t.add_row(name, states.get(c["state"], "?"),
+                  "-" if ratio is None else f"{100 * ratio:.1f}%",
+                  "  ".join(f"{k} {v:,}" for k, v in shown.items()))
+    r = snap["ring"]
+    t.add_row("ring", "", f"{100 * r['depth'] / r['capacity']:.1f}% full",
+              f"depth {r['depth']:,}/{r['capacity']:,}  full {r['full']:,}  drops {r['drops']:,}")
+    risk = {k: v for k, v in snap["risk"].items() if v}
+    t.add_row("risk", "KILLED" if snap["control"]["kill"] else "", "",
+              "  ".join(f"{k} {v:,}" for k, v in risk.items()))
+    t.add_row("sink", "", "", f"orders {snap['sink']['orders']:,}")
+    return t
