@@ -1,8 +1,10 @@
-"""pcap and pcapng files: a streaming reader, a nanosecond pcap writer, and UDP frame helpers.
+"""pcap and pcapng files: a streaming reader, nanosecond pcap and pcapng writers, and UDP
+frame helpers.
 
 Cold path (tools, replay set-up, tests): plain Python on purpose. Files are read one record
-at a time and never loaded whole; each frame is handed on as ``bytes``. Replay at speed copies
-the frames into a buffer once and runs the compiled path over that.
+at a time and never loaded whole; each frame is handed on as ``bytes``. The ``pcap`` receive
+transport (:mod:`tickpath.wire.pcapfile`) maps the file instead and walks it from compiled
+code, handing frames on in place.
 
 pcap (libpcap) file, every number in the writer's byte order (the magic says which)::
 
@@ -49,8 +51,9 @@ import numpy as np
 
 __all__ = [
     "LINKTYPE_ETHERNET", "LINKTYPE_IPV4", "LINKTYPE_LINUX_SLL", "LINKTYPE_LINUX_SLL2",
-    "LINKTYPE_NULL", "LINKTYPE_RAW", "PcapWriter", "Record", "internet_checksum",
-    "multicast_mac", "read_packets", "read_records", "read_udp", "udp_frame", "udp_payload",
+    "LINKTYPE_NULL", "LINKTYPE_RAW", "PcapWriter", "PcapngWriter", "Record",
+    "internet_checksum", "multicast_mac", "open_writer", "read_packets", "read_records",
+    "read_udp", "udp_frame", "udp_payload",
 ]
 
 LINKTYPE_NULL = 0  # BSD loopback: 4-byte address family in the writer's byte order
@@ -71,6 +74,8 @@ _BLOCK_OPB = 2  # obsolete Packet Block
 _BLOCK_SPB = 3
 _BLOCK_EPB = 6
 _OPT_END = 0
+_OPT_SHB_USERAPPL = 4
+_OPT_IF_NAME = 2
 _OPT_IF_TSRESOL = 9
 _OPT_IF_TSOFFSET = 14
 
@@ -316,53 +321,44 @@ def _check_trailer(rest: bytes, total: int, order: str, name: str, offset: int) 
 # --------------------------------------------------------------------------------- writing
 
 
-class PcapWriter:
-    """Write a classic pcap file (little-endian), nanosecond timestamps by default.
+def _frame_view(frame: bytes | bytearray | memoryview | np.ndarray) -> memoryview:
+    if isinstance(frame, np.ndarray):
+        return memoryview(np.ascontiguousarray(frame)).cast("B")
+    return memoryview(frame).cast("B")
 
-    ``with PcapWriter(path) as w: w.write(frame, ts_ns)``. Frames longer than ``snaplen``
-    are cut to it (the record keeps the original length). In microsecond mode timestamps are
-    truncated to whole microseconds.
-    """
 
-    def __init__(self, path: str | os.PathLike[str] | BinaryIO, nanosecond: bool = True,
-                 linktype: int = LINKTYPE_ETHERNET, snaplen: int = 65535) -> None:
+def _check_ts(ts_ns: int, fmt: str) -> int:
+    ts_ns = int(ts_ns)
+    if ts_ns < 0:
+        raise ValueError(f"{fmt} timestamp {ts_ns} ns is before the epoch")
+    return ts_ns
+
+
+class _Writer:
+    """What both writers share: the file (a path they open and close, or an open binary file
+    they leave open), the snap length, the count, and the context-manager protocol."""
+
+    def __init__(self, path: str | os.PathLike[str] | BinaryIO, linktype: int,
+                 snaplen: int, fmt: str) -> None:
         if not 0 < snaplen < 1 << 32:
-            raise ValueError(f"pcap snaplen {snaplen} must be 1 to 2**32 - 1")
+            raise ValueError(f"{fmt} snaplen {snaplen} must be 1 to 2**32 - 1")
         if not 0 <= linktype <= 0xFFFF:
-            raise ValueError(f"pcap linktype {linktype} must fit 16 bits")
-        self.nanosecond = nanosecond
+            raise ValueError(f"{fmt} linktype {linktype} must fit 16 bits")
         self.linktype = linktype
         self.snaplen = snaplen
         self.count = 0
+        self._fmt = fmt
         if hasattr(path, "write"):
             self._f: BinaryIO | None = path  # type: ignore[assignment]
             self._own = False
         else:
             self._f = open(path, "wb")  # closed in close()
             self._own = True
-        magic = PCAP_MAGIC_NS if nanosecond else PCAP_MAGIC_US
-        self._f.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
-        self._rec = struct.Struct("<IIII")
 
-    def write(self, frame: bytes | bytearray | memoryview | np.ndarray, ts_ns: int) -> None:
+    def _file(self) -> BinaryIO:
         if self._f is None:
-            raise ValueError("write to a closed PcapWriter")
-        if isinstance(frame, np.ndarray):
-            view = memoryview(np.ascontiguousarray(frame)).cast("B")
-        else:
-            view = memoryview(frame).cast("B")
-        ts_ns = int(ts_ns)
-        if ts_ns < 0:
-            raise ValueError(f"pcap timestamp {ts_ns} ns is before the epoch")
-        sec, frac = divmod(ts_ns, _NS)
-        if sec >= 1 << 32:
-            raise ValueError(f"pcap timestamp {ts_ns} ns does not fit 32-bit seconds")
-        if not self.nanosecond:
-            frac //= 1000
-        incl = min(len(view), self.snaplen)
-        self._f.write(self._rec.pack(sec, frac, incl, len(view)))
-        self._f.write(view[:incl])
-        self.count += 1
+            raise ValueError(f"write to a closed {type(self).__name__}")
+        return self._f
 
     def flush(self) -> None:
         if self._f is not None:
@@ -377,11 +373,123 @@ class PcapWriter:
             self._f.flush()
         self._f = None
 
-    def __enter__(self) -> PcapWriter:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PcapWriter(_Writer):
+    """Write a classic pcap file (little-endian), nanosecond timestamps by default.
+
+    ``with PcapWriter(path) as w: w.write(frame, ts_ns)``. Frames longer than ``snaplen``
+    are cut to it (the record keeps the original length). In microsecond mode timestamps are
+    truncated to whole microseconds.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | BinaryIO, nanosecond: bool = True,
+                 linktype: int = LINKTYPE_ETHERNET, snaplen: int = 65535) -> None:
+        super().__init__(path, linktype, snaplen, "pcap")
+        self.nanosecond = nanosecond
+        magic = PCAP_MAGIC_NS if nanosecond else PCAP_MAGIC_US
+        self._file().write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
+        self._rec = struct.Struct("<IIII")
+
+    def write(self, frame: bytes | bytearray | memoryview | np.ndarray, ts_ns: int,
+              orig_len: int | None = None) -> None:
+        """One record: ``frame`` received at ``ts_ns`` (ns since the epoch). ``orig_len``
+        is the length on the wire when ``frame`` is already cut (a capture's snap length);
+        by default the frame's own length."""
+        f = self._file()
+        view = _frame_view(frame)
+        ts_ns = _check_ts(ts_ns, "pcap")
+        sec, frac = divmod(ts_ns, _NS)
+        if sec >= 1 << 32:
+            raise ValueError(f"pcap timestamp {ts_ns} ns does not fit 32-bit seconds")
+        if not self.nanosecond:
+            frac //= 1000
+        incl = min(len(view), self.snaplen)
+        f.write(self._rec.pack(sec, frac, incl, max(len(view), orig_len or 0)))
+        f.write(view[:incl])
+        self.count += 1
+
+
+class PcapngWriter(_Writer):
+    """Write a pcapng file (little-endian): one section, one interface, nanosecond stamps.
+
+    ``with PcapngWriter(path) as w: w.write(frame, ts_ns)``. The file is a Section Header
+    Block (``shb_userappl`` names the writer), one Interface Description Block (``linktype``,
+    ``snaplen``, ``if_tsresol`` = 9, i.e. 10^-9 s units, and ``if_name`` when ``iface`` is
+    given), then one Enhanced Packet Block per frame with its 64-bit nanosecond timestamp.
+    Frames longer than ``snaplen`` are cut to it (the block keeps the original length)::
+
+        EPB: type 6 | total length | interface 0 | ts high | ts low | captured len
+             | original len | frame, padded to 4 bytes | total length
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | BinaryIO,
+                 linktype: int = LINKTYPE_ETHERNET, snaplen: int = 65535,
+                 iface: str | None = None, application: str = "tickpath") -> None:
+        super().__init__(path, linktype, snaplen, "pcapng")
+        shb = struct.pack("<IHHq", PCAPNG_BYTE_ORDER_MAGIC, 1, 0, -1)  # length -1: unknown
+        shb += _ng_option(_OPT_SHB_USERAPPL, application.encode()) + _ng_option(_OPT_END, b"")
+        idb = struct.pack("<HHI", linktype, 0, snaplen)
+        if iface:
+            idb += _ng_option(_OPT_IF_NAME, iface.encode())
+        idb += _ng_option(_OPT_IF_TSRESOL, bytes([9])) + _ng_option(_OPT_END, b"")
+        f = self._file()
+        f.write(_ng_block(PCAPNG_SHB, shb))
+        f.write(_ng_block(_BLOCK_IDB, idb))
+        self._epb = struct.Struct("<IIIIIII")  # type, length, interface, ts hi/lo, lengths
+
+    def write(self, frame: bytes | bytearray | memoryview | np.ndarray, ts_ns: int,
+              orig_len: int | None = None) -> None:
+        """One Enhanced Packet Block: ``frame`` received at ``ts_ns`` (ns since the epoch);
+        ``orig_len`` as for :meth:`PcapWriter.write`."""
+        f = self._file()
+        view = _frame_view(frame)
+        ts_ns = _check_ts(ts_ns, "pcapng")
+        if ts_ns >= 1 << 64:
+            raise ValueError(f"pcapng timestamp {ts_ns} ns does not fit 64 bits")
+        incl = min(len(view), self.snaplen)
+        pad = -incl % 4
+        total = 32 + incl + pad
+        f.write(self._epb.pack(_BLOCK_EPB, total, 0, ts_ns >> 32, ts_ns & 0xFFFFFFFF, incl,
+                               max(len(view), orig_len or 0)))
+        f.write(view[:incl])
+        f.write(b"\x00" * pad + total.to_bytes(4, "little"))
+        self.count += 1
+
+
+def _ng_option(code: int, value: bytes) -> bytes:
+    return struct.pack("<HH", code, len(value)) + value + b"\x00" * (-len(value) % 4)
+
+
+def _ng_block(btype: int, body: bytes) -> bytes:
+    total = 12 + len(body)  # bodies built here are already padded to 4 bytes
+    return struct.pack("<II", btype, total) + body + struct.pack("<I", total)
+
+
+#: file formats :func:`open_writer` knows, by the name's extension
+WRITER_FORMATS = {".pcap": "pcap", ".pcapng": "pcapng"}
+
+
+def open_writer(path: str | os.PathLike[str], fmt: str | None = None, *,
+                linktype: int = LINKTYPE_ETHERNET, snaplen: int = 65535,
+                iface: str | None = None) -> PcapWriter | PcapngWriter:
+    """A nanosecond writer for ``path``: ``fmt`` ("pcap" or "pcapng"), or by the extension
+    (.pcap, .pcapng). Anything else is refused, saying which to use."""
+    if fmt is None:
+        fmt = WRITER_FORMATS.get(os.path.splitext(os.fspath(path))[1].lower())
+        if fmt is None:
+            raise ValueError(f"{os.fspath(path)}: cannot tell the format from the extension; "
+                             f"name it .pcap or .pcapng, or give the format")
+    if fmt == "pcap":
+        return PcapWriter(path, nanosecond=True, linktype=linktype, snaplen=snaplen)
+    if fmt == "pcapng":
+        return PcapngWriter(path, linktype=linktype, snaplen=snaplen, iface=iface)
+    raise ValueError(f"unknown capture format {fmt!r}: use pcap or pcapng")
 
 
 # ---------------------------------------------------------------------------- UDP frames

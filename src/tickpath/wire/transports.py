@@ -11,10 +11,12 @@ from . import layout as L
 TRANSPORTS = {
     "socket": "blocking kernel UDP socket, a Python call per datagram (the baseline)",
     "busypoll": "non-blocking UDP socket drained by a compiled recvmmsg loop, SO_BUSY_POLL",
+    "pcap": "a pcap/pcapng capture replayed from a mapped file, as fast as asked or at the "
+            "recorded pace: pcap:PATH?pace=fast|recorded|2x&dst=ADDR:PORT",
     "packet": "AF_PACKET mmap ring polled from compiled code (kernel-bypass of the UDP stack)",
     "xdp": "AF_XDP socket with UMEM rings and an XDP redirect program (kernel bypass)",
 }
-AVAILABLE = ("socket", "busypoll", "packet")
+AVAILABLE = ("socket", "busypoll", "packet", "xdp")
 
 
 @dataclass
@@ -38,10 +40,36 @@ def open_receiver(transport: str, host: str, port: int, iface_ip: str = "0.0.0.0
         return BusyPollReceiver(host, port, iface_ip=iface_ip)
     if transport.partition(":")[0] == "packet":
         return _open_packet(transport, host, port, iface_ip)
-    if transport in TRANSPORTS:
-        raise ValueError(f"transport {transport!r} ({TRANSPORTS[transport]}) is not available "
-                         f"in this version of tickpath; use one of {', '.join(AVAILABLE)}")
+    if transport.partition(":")[0] == "pcap":  # a file, not the wire: iface_ip is not used
+        from .pcapfile import open_pcap
+
+        return open_pcap(transport, host, port)
+    if transport.partition(":")[0] == "xdp":
+        return _open_xdp(transport, host, port, iface_ip)
     raise ValueError(f"unknown transport {transport!r}; choose from {', '.join(TRANSPORTS)}")
+
+
+def _open_xdp(transport: str, host: str, port: int, iface_ip: str):
+    """``xdp[:OPT,OPT...]``, options: ``copy`` (default) or ``zc`` (zero-copy), ``native`` or
+    ``generic`` (where the program runs; default: native if the driver allows, else
+    generic), ``queue=N`` (default 0). The interface is found as for ``packet``."""
+    from .packet import interface_for
+    from .xdp import XdpReceiver
+
+    kw: dict = {}
+    for opt in filter(None, transport.partition(":")[2].split(",")):
+        key, _, value = opt.partition("=")
+        if opt in ("copy", "zc"):
+            kw["copy"] = opt == "copy"
+        elif opt in ("native", "generic"):
+            kw["mode"] = opt
+        elif key == "queue" and value.isdigit():
+            kw["queue"] = int(value)
+        else:
+            raise ValueError(f"unknown xdp option {opt!r}: use copy or zc, native or generic, "
+                             f"queue=N (e.g. xdp:generic,queue=0)")
+    iface = interface_for(host, iface_ip)
+    return XdpReceiver(iface, host, port, iface_ip=iface_ip, **kw)
 
 
 def _open_packet(transport: str, host: str, port: int, iface_ip: str):
@@ -67,9 +95,46 @@ def _read(path: str) -> str | None:
         return None
 
 
+def _check_xdp() -> TransportCheck:
+    """AF_XDP sockets open, and the redirect program passes the verifier (root only)."""
+    import os
+
+    try:
+        socket.socket(44, socket.SOCK_RAW).close()  # AF_XDP
+    except OSError as e:
+        return TransportCheck("xdp", False, f"AF_XDP socket refused: {e.strerror}",
+                              "needs Linux 4.18+ with CONFIG_XDP_SOCKETS; use packet meanwhile")
+    if os.geteuid() != 0:
+        return TransportCheck("xdp", False, "AF_XDP sockets open, but loading the XDP program "
+                              "needs CAP_BPF and CAP_NET_ADMIN",
+                              "run as root; use packet (CAP_NET_RAW) or busypoll meanwhile")
+    from . import bpf
+    from .xdp_program import PROGRAM_NAME, redirect_program
+
+    fds = []
+    try:
+        fds.append(bpf.create_xskmap(1))
+        fds.append(bpf.load_xdp_program(redirect_program(fds[0], "233.54.12.1", 26400),
+                                        PROGRAM_NAME))
+    except OSError as e:
+        return TransportCheck("xdp", False, f"the XDP program cannot be loaded: {e.strerror}",
+                              "use packet meanwhile")
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return TransportCheck(
+        "xdp", True, "AF_XDP sockets open and the redirect program loads: attached native "
+        "where the driver allows, else generic; copy mode on veth and lo (no zero-copy), "
+        "xdp:zc for a NIC that has it")
+
+
 def check() -> list[TransportCheck]:
     """For every transport: can this host run it, and if not, why and what to do."""
     out = [TransportCheck("socket", True, "UDP sockets are always available")]
+    out.append(TransportCheck(
+        "pcap", True, "reads pcap and pcapng files (Ethernet, Linux SLL/SLL2, raw IPv4, BSD "
+        "loopback); needs no privileges", "replay a file: --transport pcap:PATH (record one "
+        "with `tickpath wire capture`)"))
     busy_read = _read("/proc/sys/net/core/busy_read")
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -100,15 +165,5 @@ def check() -> list[TransportCheck]:
         "" if raw_ok else
         "run as root or grant CAP_NET_RAW (setcap cap_net_raw+ep on the interpreter); "
         "use busypoll meanwhile"))
-    xdp_ok = True
-    try:
-        socket.socket(44, socket.SOCK_RAW).close()  # AF_XDP
-    except OSError as e:
-        xdp_ok = False
-        xdp_err = e.strerror
-    out.append(TransportCheck(
-        "xdp", False,
-        ("the kernel opens AF_XDP sockets" if xdp_ok else f"AF_XDP socket refused: {xdp_err}")
-        + "; the transport itself is not in this version",
-        "use packet (or busypoll without CAP_NET_RAW) meanwhile"))
+    out.append(_check_xdp())
     return out

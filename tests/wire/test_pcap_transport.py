@@ -1,0 +1,465 @@
+"""The pcap transport (tickpath.wire.pcapfile): captures replayed through the feed stage.
+
+Referees: the simulator's own books; the streaming reader and its pure-Python frame parser
+(tickpath.wire.pcap.read_udp) for every frame the compiled walk hands on; the Ethernet
+parser (frames.udp_payload_at) for the IPv4 parse of the other link types. Pacing is checked
+by order (never before the recorded offset), never by speed.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from tickpath import BookStore, ItchHandler, Simulator
+from tickpath.engine.listener import FeedListener
+from tickpath.wire import frames as F
+from tickpath.wire import pcapwalk as W
+from tickpath.wire.pcap import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
+    PcapngWriter,
+    PcapWriter,
+    read_records,
+    read_udp,
+    udp_frame,
+    udp_payload,
+)
+from tickpath.wire.pcapfile import PcapReceiver, parse_spec
+from tickpath.wire.transports import TRANSPORTS, check, open_receiver
+
+GROUP, PORT = "233.54.12.1", 26400
+MESSAGES, SYMBOLS, SEED = 20_000, 20, 11
+NS = 1_000_000_000
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    """One simulated session as pcap and as pcapng (the same records), and its books."""
+    d = tmp_path_factory.mktemp("session")
+    sim = Simulator(symbols=SYMBOLS, messages=MESSAGES, seed=SEED)
+    sim.write_pcap(d / "s.pcap", dst=(GROUP, PORT))
+    with PcapngWriter(d / "s.pcapng") as w:
+        for rec in read_records(d / "s.pcap"):
+            w.write(rec.frame, rec.ts_ns)
+    return d / "s.pcap", d / "s.pcapng", sim.books()
+
+
+def _handler() -> ItchHandler:
+    return ItchHandler(BookStore(max_orders=1 << 16, errors="skip"), errors="skip")
+
+
+def _replay(rx, handler=None):
+    handler = handler or _handler()
+    rep = FeedListener(rx, handler).run(duration=120, idle_timeout=rx.idle_timeout_s)
+    return {b["locate"]: b for b in handler.books.books()}, rep
+
+
+def _drain(rx) -> list[tuple[int, bytes]]:
+    out = []
+    for _ in range(1_000_000):
+        got = rx.recv()
+        if got is None:
+            if rx.exhausted:
+                return out
+            continue
+        out.append((got[1], got[0].tobytes()))
+    raise AssertionError("the receiver never ran dry")
+
+
+# pcapng blocks built by hand, in either byte order ``o`` ("<" or ">")
+
+
+def _pad(b: bytes) -> bytes:
+    return b + b"\x00" * (-len(b) % 4)
+
+
+def ng_block(o: str, btype: int, body: bytes) -> bytes:
+    body = _pad(body)
+    return struct.pack(o + "II", btype, 12 + len(body)) + body + struct.pack(o + "I",
+                                                                            12 + len(body))
+
+
+def ng_opt(o: str, code: int, value: bytes) -> bytes:
+    return struct.pack(o + "HH", code, len(value)) + _pad(value)
+
+
+def ng_end(o: str) -> bytes:
+    return struct.pack(o + "HH", 0, 0)
+
+
+def shb(o: str) -> bytes:
+    return ng_block(o, 0x0A0D0D0A, struct.pack(o + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+
+
+def idb(o: str, linktype: int, snaplen: int = 0, options: bytes = b"") -> bytes:
+    return ng_block(o, 1, struct.pack(o + "HHI", linktype, 0, snaplen) + options)
+
+
+def epb(o: str, iface: int, ts: int, data: bytes) -> bytes:
+    head = struct.pack(o + "IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data))
+    return ng_block(o, 6, head + data)
+
+
+# ------------------------------------------------------------------------------ books
+
+
+@pytest.mark.parametrize("kind", ["pcap", "pcapng"])
+def test_session_replayed_gives_the_simulators_books(session, kind):
+    path = session[0] if kind == "pcap" else session[1]
+    with open_receiver(f"pcap:{path}", GROUP, PORT) as rx:
+        got, rep = _replay(rx)
+        stats = rx.stats()
+    assert got == session[2]
+    assert rep.messages == MESSAGES and rep.ended and rep.session["gaps"] == 0
+    n = sum(1 for _ in read_records(path))
+    assert stats["packets"] == stats["frames"] == n
+    assert stats["bytes"] == sum(len(p) for _, p, _ in read_udp(path))
+    assert stats["malformed"] == stats["other_flows"] == 0
+
+
+def test_frames_are_views_into_the_mapping(session):
+    with PcapReceiver(session[0], GROUP, PORT) as rx:
+        view, ts = rx.recv()
+        assert view.base is not None and np.shares_memory(view, rx.buf)
+        assert view.flags.writeable  # a private mapping: the compiled stage's usual type
+        first = next(read_udp(session[0]))
+        assert (ts, view.tobytes()) == (first[0], bytes(first[1]))
+        held = view
+    assert held.tobytes() == bytes(first[1])  # a view held past close keeps the mapping
+
+
+def test_the_walk_hands_on_what_the_reader_finds(session):
+    for path in session[:2]:
+        with PcapReceiver(path) as rx:  # any address, any port
+            got = _drain(rx)
+        assert got == [(ts, bytes(p)) for ts, p, _ in read_udp(path)]
+
+
+# ------------------------------------------------------------------------------ pace
+
+
+def _paced_file(path, offsets_ns, base=1_700_000_000 * NS):
+    with PcapWriter(path) as w:
+        for i, off in enumerate(offsets_ns):
+            w.write(udp_frame(i.to_bytes(4, "big"), "10.0.0.1", GROUP, 1, PORT), base + off)
+
+
+@pytest.mark.parametrize("pace, speed", [("recorded", 1.0), ("4x", 4.0), ("0.5x", 0.5)])
+def test_paced_release_never_runs_ahead_and_keeps_order(tmp_path, pace, speed):
+    rng = np.random.default_rng(1)
+    gaps = rng.integers(0, 2_000_000, 40)  # up to 2 ms apart; one stamp going backwards
+    offsets = np.cumsum(gaps)
+    offsets[20] = offsets[19] - 500_000
+    path = tmp_path / "paced.pcap"
+    _paced_file(path, [int(o) for o in offsets])
+    with PcapReceiver(path, GROUP, PORT, pace=pace) as rx:
+        rx.settimeout(None)
+        start = time.perf_counter_ns()
+        seen = []
+        for _ in offsets:
+            view, _ts = rx.recv()
+            seen.append((int.from_bytes(view.tobytes(), "big"), time.perf_counter_ns()))
+        assert rx.recv() is None and rx.exhausted
+    assert [i for i, _ in seen] == list(range(len(offsets)))  # file order
+    released = [t for _, t in seen]
+    assert released == sorted(released)
+    due = np.maximum.accumulate(offsets - offsets[0])  # a late stamp goes at once, in order
+    for (_, t), d in zip(seen, due, strict=True):
+        assert t - start >= int(d / speed)  # never before its recorded offset
+
+
+def test_paced_recv_gives_none_while_nothing_is_due(tmp_path):
+    path = tmp_path / "gap.pcap"
+    _paced_file(path, [0, 30_000_000])  # the second frame 30 ms after the first
+    with PcapReceiver(path, GROUP, PORT, pace="recorded") as rx:
+        rx.settimeout(0.001)
+        assert rx.recv() is not None
+        nones = 0
+        for _ in range(10_000):
+            got = rx.recv()
+            if got is not None:
+                break
+            nones += 1
+        assert got is not None and int.from_bytes(got[0].tobytes(), "big") == 1
+        assert nones >= 1  # it waited in timeouts, handing back to the caller
+        assert rx.stats()["packets"] == 2
+
+
+def test_fast_pace_never_waits(tmp_path):
+    path = tmp_path / "gap.pcap"
+    _paced_file(path, [0, 3600 * NS, 7200 * NS])  # hours apart
+    with PcapReceiver(path, GROUP, PORT) as rx:
+        rx.settimeout(0)
+        got = [rx.recv() for _ in range(3)]
+        assert all(g is not None for g in got)
+        assert [g[1] for g in got] == [1_700_000_000 * NS + k * 3600 * NS for k in range(3)]
+        assert rx.recv() is None and rx.exhausted
+        assert rx.idle_timeout_s == 1.0
+    with PcapReceiver(path, GROUP, PORT, pace="2x") as rx:
+        assert rx.idle_timeout_s == pytest.approx(1801.0)  # the longest paced gap, + 1 s
+
+
+# ------------------------------------------------------------------------------ malformed
+
+
+def _bad_frames() -> list[tuple[bytes, str, int | None]]:
+    """Frames that are not one whole datagram of the feed, the reason each is counted under,
+    and the length on the wire when the record holds less (a snap length cut it)."""
+    good = udp_frame(b"\x00" * 30, "10.0.0.1", GROUP, 1, PORT)
+    ip = 14
+
+    def patched(at, value):
+        f = bytearray(good)
+        f[at:at + len(value)] = value
+        return bytes(f)
+
+    return [
+        (good[:10], "short_ethernet", None),
+        (patched(12, b"\x08\x06"), "not_ipv4", None),  # ARP
+        (good[:30], "short_ipv4", None),
+        (good[:50], "short_ipv4", len(good)),  # cut by the snap length
+        (patched(ip, b"\x65"), "bad_ipv4", None),  # version 6 in an IPv4 frame
+        (patched(ip + 6, b"\x20\x00"), "fragment", None),  # more fragments
+        (patched(ip + 9, b"\x06"), "not_udp", None),
+        (patched(ip + 20 + 4, b"\x00\x04"), "bad_udp_length", None),
+        (udp_frame(b"x", "10.0.0.1", "233.54.12.2", 1, PORT), "wrong_address", None),
+        (udp_frame(b"x", "10.0.0.1", GROUP, 1, PORT + 1), "wrong_port", None),
+    ]
+
+
+def test_malformed_frames_are_counted_and_never_reach_the_books(session, tmp_path):
+    path = tmp_path / "dirty.pcapng"
+    bad = _bad_frames()
+    want = dict.fromkeys((b[1] for b in bad), 0)
+    cut = 0
+    with PcapngWriter(path) as w:
+        for k, rec in enumerate(read_records(session[0])):
+            frame, reason, orig = bad[k % len(bad)]
+            w.write(frame, rec.ts_ns, orig_len=orig)  # before every frame of the session
+            w.write(rec.frame, rec.ts_ns)
+            want[reason] += 1
+            cut += orig is not None
+    with PcapReceiver(path, GROUP, PORT) as rx:
+        handler = _handler()
+        got, rep = _replay(rx, handler)
+        stats = rx.stats()
+    assert got == session[2]
+    assert rep.messages == MESSAGES and rep.ended and rep.session["gaps"] == 0
+    assert rep.session["malformed"] == 0 and handler.malformed == 0
+    for reason, n in want.items():
+        assert stats[reason] == n, reason
+    assert stats["truncated"] == cut
+    assert stats["frames"] == stats["packets"] + sum(want.values())
+    assert stats["malformed"] == sum(want[r] for r in ("short_ethernet", "short_ipv4",
+                                                       "bad_ipv4", "fragment",
+                                                       "bad_udp_length"))
+    assert stats["other_flows"] == sum(want[r] for r in ("not_ipv4", "not_udp",
+                                                         "wrong_address", "wrong_port"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=0, max_size=80), st.integers(0, 60), st.data())
+def test_ipv4_parse_agrees_with_the_ethernet_parser(tail, cut, draw):
+    frame = bytearray(udp_frame(tail, "10.0.0.1", GROUP, 1, PORT))
+    for _ in range(draw.draw(st.integers(0, 3))):
+        i = draw.draw(st.integers(14, len(frame) - 1))
+        frame[i] = draw.draw(st.integers(0, 255))
+    frame = frame[:max(14, len(frame) - cut)]
+    buf = np.frombuffer(bytearray(frame), np.uint8)
+    dst = int.from_bytes(bytes([233, 54, 12, 1]), "big")
+    want = F.udp_payload_at(buf, 0, buf.shape[0], dst, PORT)
+    got = W.ipv4_udp_at(buf, 14, buf.shape[0], dst, PORT)
+    assert got == want
+
+
+def test_link_types_and_sections(tmp_path):
+    """Every link type the reader knows, in a pcapng of two sections (little- and
+    big-endian) with several interfaces and resolutions: the same datagrams, stamps and
+    payloads as the reader's, and frames of an unknown link type counted, not fatal."""
+    eth = udp_frame(b"feed-eth", "10.0.0.1", GROUP, 5, PORT, vlan=7)
+    ip = udp_frame(b"feed-ip", "10.0.0.1", GROUP, 5, PORT)[14:]
+    sll = struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 6 + b"\0\0", 0x0800) + ip
+    sll2 = struct.pack("!HHIHBB8s", 0x0800, 0, 3, 1, 0, 6, b"\x02" * 8) + ip
+    null = struct.pack("<I", 2) + ip
+    le, be = "<", ">"
+    data = shb(le) + idb(le, LINKTYPE_ETHERNET, 0, ng_opt(le, 9, b"\x09") + ng_end(le))
+    data += idb(le, LINKTYPE_LINUX_SLL, 0, ng_opt(le, 9, bytes([0x80 | 20])))
+    data += idb(le, LINKTYPE_LINUX_SLL2, 0, ng_opt(le, 14, struct.pack("<q", 100)))
+    data += idb(le, 147)  # a user link type: not ours to parse
+    data += epb(le, 0, 1_692_711_000_000_059_094, eth)
+    data += epb(le, 1, 3 * (1 << 20) + (1 << 19), sll)
+    data += epb(le, 2, 1_700_000_000_123_456, sll2)
+    data += epb(le, 3, 5, eth)
+    data += ng_block(le, 3, struct.pack("<I", len(eth)) + eth)  # simple packet block
+    data += ng_block(le, 2, struct.pack("<HHIIII", 0, 0, 0, 77, len(eth), len(eth)) + eth)
+    data += shb(be) + idb(be, LINKTYPE_RAW) + idb(be, LINKTYPE_IPV4) + idb(be, LINKTYPE_NULL)
+    data += epb(be, 0, 1, ip) + epb(be, 1, 2, ip) + epb(be, 2, 3, null)
+    path = tmp_path / "links.pcapng"
+    path.write_bytes(data)
+    with PcapReceiver(path, GROUP, PORT) as rx:
+        got = _drain(rx)
+        stats = rx.stats()
+    want = []
+    for r in read_records(path):
+        found = udp_payload(r.frame, r.linktype) if r.linktype != 147 else None
+        if found is not None and found[1][1] == GROUP and found[1][3] == PORT:
+            want.append((r.ts_ns, bytes(found[0])))
+    assert got == want and len(got) == 8
+    assert stats["unsupported_link"] == 1 and stats["other_flows"] == 1
+    assert stats["frames"] == 9
+
+
+def test_a_pcap_of_an_unknown_link_type_is_refused(tmp_path):
+    path = tmp_path / "usb.pcap"
+    with PcapWriter(path, linktype=189) as w:
+        w.write(b"x" * 20, 1)
+    with pytest.raises(ValueError, match=r"offset 20: link type 189 is not supported"):
+        PcapReceiver(path)
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+def _corrupt(kind: str, session) -> tuple[bytes, int, str]:
+    """(file bytes, offset named, words of the reason)."""
+    raw = session[0].read_bytes()
+    ng = session[1].read_bytes()
+    first_len = struct.unpack_from("<I", raw, 24 + 8)[0]
+    second = 24 + 16 + first_len
+    if kind == "pcap-cut":
+        return raw[:second + 16 + 5], second + 16, "truncated record"
+    if kind == "pcap-header-cut":
+        return raw[:second + 7], second, "truncated record header"
+    if kind == "pcap-length":
+        b = bytearray(raw)
+        b[second + 8:second + 12] = struct.pack("<I", 1 << 30)
+        return bytes(b), second, "record length 1073741824 exceeds"
+    if kind == "magic":
+        return b"\x00\x01\x02\x03" + raw[4:], 0, "bad magic"
+    if kind == "empty":
+        return b"", 0, "not a pcap or pcapng file"
+    # pcapng: SHB, IDB, then EPBs; spoil the second EPB's trailing length
+    shb_len = struct.unpack_from("<I", ng, 4)[0]
+    idb_len = struct.unpack_from("<I", ng, shb_len + 4)[0]
+    e1 = shb_len + idb_len
+    e2 = e1 + struct.unpack_from("<I", ng, e1 + 4)[0]
+    e2_len = struct.unpack_from("<I", ng, e2 + 4)[0]
+    if kind == "pcapng-trailer":
+        b = bytearray(ng)
+        b[e2 + e2_len - 4:e2 + e2_len] = b"\xff\xff\xff\xff"
+        return bytes(b), e2 + e2_len - 4, "trailing length 4294967295 differ"
+    if kind == "pcapng-cut":
+        return ng[:e2 + 40], e2 + 8, "truncated pcapng block (type 6)"
+    b = bytearray(ng)  # "pcapng-length"
+    b[e2 + 4:e2 + 8] = struct.pack("<I", 13)
+    return bytes(b), e2, "bad pcapng block length 13"
+
+
+@pytest.mark.parametrize("kind", ["pcap-cut", "pcap-header-cut", "pcap-length", "magic",
+                                  "empty", "pcapng-trailer", "pcapng-cut", "pcapng-length"])
+def test_a_corrupt_file_is_refused_with_the_offset(session, tmp_path, kind):
+    data, offset, words = _corrupt(kind, session)
+    path = tmp_path / "bad.cap"
+    path.write_bytes(data)
+    with pytest.raises(ValueError) as err:
+        PcapReceiver(path, GROUP, PORT)
+    assert f"{path}: offset {offset}: " in str(err.value) and words in str(err.value)
+    if kind not in ("magic", "empty"):  # the streaming reader names the same place
+        with pytest.raises(ValueError, match=f"offset {offset}: "):
+            list(read_records(io.BytesIO(data)))
+
+
+def test_missing_file_and_bad_specs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="pcap: no such file"):
+        open_receiver(f"pcap:{tmp_path}/nope.pcap", GROUP, PORT)
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        PcapReceiver(tmp_path)
+    for spec, words in [("pcap", "the pcap transport is pcap:PATH"),
+                        ("pcap:", "the pcap transport is pcap:PATH"),
+                        ("pcap:x.pcap?pace=slow", "bad pace 'slow'"),
+                        ("pcap:x.pcap?pace=0x", "bad pace '0x'"),
+                        ("pcap:x.pcap?pace=-2", "bad pace"),
+                        ("pcap:x.pcap?dst=1.2.3:80", "bad dst"),
+                        ("pcap:x.pcap?dst=1.2.3.4:70000", "bad dst"),
+                        ("pcap:x.pcap?speed=2", "unknown option 'speed=2'"),
+                        ("pcap:?pace=fast", "no file named")]:
+        with pytest.raises(ValueError, match="pcap") as err:
+            open_receiver(spec, GROUP, PORT)
+        assert words in str(err.value), spec
+
+
+def test_spec_options():
+    assert parse_spec("pcap:/a/b.pcap") == parse_spec("pcap:/a/b.pcap?pace=fast")
+    s = parse_spec("pcap:/a/b?c.pcapng?pace=recorded&dst=233.54.12.9:1")
+    assert (s.path, s.speed, s.dst) == ("/a/b?c.pcapng", 1.0, ("233.54.12.9", 1))
+    assert parse_spec("pcap:f?pace=2.5x").speed == 2.5
+    assert parse_spec("pcap:f?pace=0.5").speed == 0.5
+    assert parse_spec("pcap:f?dst=any").dst == ("0.0.0.0", 0)
+    assert parse_spec("pcap:f?dst=:26400").dst == ("0.0.0.0", 26400)
+    assert parse_spec("pcap:f?dst=10.1.2.3").dst == ("10.1.2.3", 0)
+
+
+def test_a_capture_without_the_feed_is_refused_saying_what_to_do(session):
+    with pytest.raises(ValueError, match="holds no UDP datagram to 233.54.12.1:9") as err:
+        open_receiver(f"pcap:{session[0]}", GROUP, 9)
+    assert "dst=any" in str(err.value)
+    with open_receiver(f"pcap:{session[0]}?dst=:{PORT}", GROUP, 9) as rx:
+        assert rx.feed_frames > 0
+
+
+def test_registered_as_a_transport():
+    assert "pcap" in TRANSPORTS
+    row = [c for c in check() if c.name == "pcap"]
+    assert len(row) == 1 and row[0].ok
+
+
+# ------------------------------------------------------------------------------ real captures
+
+
+def test_real_cme_pcapng_filters_one_feed(shared_data):
+    path = shared_data / "cme-mdp3/pcaps/Mdp3.Sbe.v1.6/Cme.Mdp3.Sbe.v6.1.pcap"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    want = [(ts, bytes(p)) for ts, p, a in read_udp(path, 14340) if a[1] == "224.0.31.64"]
+    with PcapReceiver(path, "224.0.31.64", 14340) as rx:
+        got = _drain(rx)
+        stats = rx.stats()
+    assert got == want and len(got) == 5_000  # line A only; line B is another address
+    assert stats["wrong_address"] == 5_000 and stats["malformed"] == 0
+
+
+def test_real_itch_captures_tagged_and_framed(shared_data):
+    files = sorted((shared_data / "nasdaq-itch50").glob("*/*.pcap"))
+    if not files:
+        pytest.skip("no ITCH captures in the shared data")
+    for path in files:
+        with PcapReceiver(path) as rx:
+            got = _drain(rx)
+        assert got == [(ts, bytes(p)) for ts, p, _ in read_udp(path)], path
+
+
+# ------------------------------------------------------------------------------ the CLI
+
+
+def test_listen_replays_a_capture(session):
+    from tickpath.cli import app
+
+    res = CliRunner().invoke(app, ["listen", "--transport", f"pcap:{session[1]}",
+                                   "--port", str(PORT), "--duration", "120"])
+    assert res.exit_code == 0, res.output
+    assert f"msgs {MESSAGES:,}" in res.output and "gaps 0" in res.output
+    assert f"{MESSAGES:,} messages in" in res.output
+    res = CliRunner().invoke(app, ["listen", "--transport", "pcap:/no/such.pcap"])
+    assert res.exit_code == 2 and "no such file" in res.output
