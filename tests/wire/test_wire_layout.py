@@ -16,6 +16,7 @@ C = r"""
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <linux/errqueue.h>
 int main(void) {
   printf("IOVEC_SIZE %zu\nIOV_BASE %zu\nIOV_LEN %zu\n", sizeof(struct iovec),
          offsetof(struct iovec, iov_base), offsetof(struct iovec, iov_len));
@@ -33,6 +34,10 @@ int main(void) {
          offsetof(struct cmsghdr, cmsg_level), offsetof(struct cmsghdr, cmsg_type));
   printf("CMSG_DATA %zu\nTIMESPEC_SIZE %zu\nCMSG_SPACE_TIMESPEC %zu\n",
          (size_t)CMSG_LEN(0), sizeof(struct timespec), (size_t)CMSG_SPACE(sizeof(struct timespec)));
+  printf("SCM_TIMESTAMPING_SIZE %zu\nCMSG_SPACE_TIMESTAMPING %zu\n",
+         sizeof(struct scm_timestamping),
+         (size_t)CMSG_SPACE(sizeof(struct scm_timestamping)));
+  printf("SO_TIMESTAMPING %d\nSCM_TIMESTAMPING %d\n", SO_TIMESTAMPING, SCM_TIMESTAMPING);
   printf("SOL_SOCKET %d\nSO_TIMESTAMPNS %d\nSO_BUSY_POLL %d\nSO_RCVBUFFORCE %d\n",
          SOL_SOCKET, SO_TIMESTAMPNS, SO_BUSY_POLL, SO_RCVBUFFORCE);
   printf("MSG_DONTWAIT %d\nMSG_TRUNC %d\nMSG_CTRUNC %d\n", MSG_DONTWAIT, MSG_TRUNC, MSG_CTRUNC);
@@ -55,4 +60,4 @@ def test_offsets_match_system_headers(tmp_path):
         name, value = line.split()
         assert getattr(L, name) == int(value), name
         seen += 1
-    assert seen == 27
+    assert seen == 31

@@ -7,7 +7,11 @@ where the kernel allows it (it makes the kernel spin on the NIC queue inside the
 and loopback ignore it). This is the path Onload accelerates without code changes: run
 ``onload tickpath listen --transport busypoll`` on a Solarflare/AMD NIC (docs/onload.md).
 
-Receive timestamps are the kernel's (``SO_TIMESTAMPNS``, CLOCK_REALTIME at the socket layer).
+Receive timestamps come through ``SO_TIMESTAMPING``: the NIC's hardware stamp when the NIC
+gives one (a NIC with a PTP clock and hardware stamping on: ``busypoll:hwts`` turns it on,
+:mod:`tickpath.wire.hwstamp`), otherwise the kernel's software stamp (CLOCK_REALTIME, taken as
+the datagram enters the stack). Each datagram is counted by which clock stamped it
+(``hw_stamped``, ``sw_stamped``) and :meth:`BusyPollReceiver.stamp_source` says so.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from numba import njit
 
 from ..engine._kernels import BOOK, END_OF_SESSION, GO_ON, deliver
 from ..telemetry.nclock import realtime_ns
+from . import hwstamp as hw
 from . import layout as L
 from .libc import recvmmsg
 from .socket import is_multicast
@@ -39,9 +44,16 @@ class Rx(enum.IntEnum):
     EVENT_AT = 7  # state: event refused by the books (settled by the owner)
     EVENTS = 8  # state: events decoded in that datagram
     LAST_PACKET_NS = 9
+    HW_STAMPED = 10  # datagrams stamped by the NIC (raw hardware stamp)
+    SW_STAMPED = 11  # datagrams stamped by the kernel in software
 
 
 N_RX = len(Rx)
+#: counters 0..N_SHARED-1 are the same in every compiled receiver (the listener reads them)
+N_SHARED = 10
+#: SO_TIMESTAMPING flags: report the NIC's raw hardware stamp and the kernel's software stamp
+RX_STAMPS = (hw.SOF_TIMESTAMPING_RX_HARDWARE | hw.SOF_TIMESTAMPING_RAW_HARDWARE
+             | hw.SOF_TIMESTAMPING_RX_SOFTWARE | hw.SOF_TIMESTAMPING_SOFTWARE)
 _NO_TAP = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))  # no ring
 
 # loop exits
@@ -62,13 +74,13 @@ def poll_loop(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, deadline_
     n = rx[6]
     mstride64 = L.MMSGHDR_SIZE // 8
     mstride32 = L.MMSGHDR_SIZE // 4
-    cstride64 = L.CMSG_SPACE_TIMESPEC // 8
-    cstride32 = L.CMSG_SPACE_TIMESPEC // 4
+    cstride64 = L.CMSG_SPACE_TIMESTAMPING // 8
+    cstride32 = L.CMSG_SPACE_TIMESTAMPING // 4
     vptr = vec.ctypes.data
     while True:
         if i >= n:
             for j in range(vlen):  # the kernel shrinks msg_controllen to what it wrote
-                vec64[j * mstride64 + L.MSG_CONTROLLEN // 8] = L.CMSG_SPACE_TIMESPEC
+                vec64[j * mstride64 + L.MSG_CONTROLLEN // 8] = L.CMSG_SPACE_TIMESTAMPING
             r = recvmmsg(fd, vptr, vlen, L.MSG_DONTWAIT, 0)
             if r <= 0:
                 rx[2] += 1
@@ -87,12 +99,19 @@ def poll_loop(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, deadline_
         length = np.int64(vec32[i * mstride32 + L.MMSG_LEN // 4])
         flags = vec32[i * mstride32 + L.MSG_FLAGS // 4]
         rx_ns = np.int64(0)
-        if (vec64[i * mstride64 + L.MSG_CONTROLLEN // 8] >= L.CMSG_SPACE_TIMESPEC
+        if (vec64[i * mstride64 + L.MSG_CONTROLLEN // 8] >= L.CMSG_SPACE_TIMESTAMPING
                 and ctrl32[i * cstride32 + L.CMSG_LEVEL // 4] == L.SOL_SOCKET
-                and ctrl32[i * cstride32 + L.CMSG_TYPE // 4] == L.SCM_TIMESTAMPNS):
-            sec = ctrl64[i * cstride64 + L.CMSG_DATA // 8]
-            nsec = ctrl64[i * cstride64 + L.CMSG_DATA // 8 + 1]
-            rx_ns = sec * 1_000_000_000 + nsec
+                and ctrl32[i * cstride32 + L.CMSG_TYPE // 4] == L.SCM_TIMESTAMPING):
+            ts = i * cstride64 + L.CMSG_DATA // 8  # struct timespec ts[3], in int64 words
+            hw = ctrl64[ts + 2 * L.TS_RAW_HARDWARE] * 1_000_000_000 + \
+                ctrl64[ts + 2 * L.TS_RAW_HARDWARE + 1]
+            if hw > 0:
+                rx_ns = hw
+                rx[10] += 1
+            else:
+                rx_ns = ctrl64[ts + 2 * L.TS_SOFTWARE] * 1_000_000_000 + \
+                    ctrl64[ts + 2 * L.TS_SOFTWARE + 1]
+                rx[11] += 1
         start = i * slot
         i += 1
         if flags & L.MSG_TRUNC:
@@ -112,7 +131,9 @@ class BusyPollReceiver:
 
     ``vlen`` datagrams per call, each into its own ``slot``-byte buffer. ``busy_poll_us`` sets
     ``SO_BUSY_POLL`` (``busy_poll_set`` says whether the kernel took it; it needs root above
-    ``net.core.busy_read``). Also offers ``recv()`` for the generic Python listener.
+    ``net.core.busy_read``). ``hw_timestamps``: an interface whose NIC is asked to stamp
+    every frame in hardware while the receiver is open (refused, saying why, when it cannot).
+    Also offers ``recv()`` for the generic Python listener.
     """
 
     name = "busypoll"
@@ -120,8 +141,10 @@ class BusyPollReceiver:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 26400, *, iface_ip: str = "0.0.0.0",
                  vlen: int = 64, slot: int = 2048, rcvbuf: int = 32 << 20,
-                 busy_poll_us: int = 50) -> None:
+                 busy_poll_us: int = 50, hw_timestamps: str | None = None) -> None:
         self.host, self.port = host, port
+        # the NIC stamps every frame while this is open (hw_timestamps names the interface)
+        self.hw_stamps = hw.HardwareStamps(hw_timestamps) if hw_timestamps else None
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -129,7 +152,7 @@ class BusyPollReceiver:
                 self.sock.setsockopt(socket.SOL_SOCKET, L.SO_RCVBUFFORCE, rcvbuf)
             except OSError:
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            self.sock.setsockopt(socket.SOL_SOCKET, L.SO_TIMESTAMPNS, 1)
+            self.sock.setsockopt(socket.SOL_SOCKET, L.SO_TIMESTAMPING, RX_STAMPS)
             try:
                 self.sock.setsockopt(socket.SOL_SOCKET, L.SO_BUSY_POLL, busy_poll_us)
                 self.busy_poll_set = True
@@ -141,14 +164,14 @@ class BusyPollReceiver:
                 self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
             self.sock.setblocking(False)
         except OSError as e:
-            self.sock.close()
+            self.close()
             raise OSError(e.errno, f"busypoll: cannot receive UDP on {host}:{port}: "
                                    f"{e.strerror}") from e
         self.vlen, self.slot = vlen, slot
         self.vec = np.zeros(vlen * L.MMSGHDR_SIZE, np.uint8)
         self.iov = np.zeros(vlen * L.IOVEC_SIZE, np.uint8)
         self.bufs = np.zeros(vlen * slot, np.uint8)
-        self.ctrl = np.zeros(vlen * L.CMSG_SPACE_TIMESPEC, np.uint8)
+        self.ctrl = np.zeros(vlen * L.CMSG_SPACE_TIMESTAMPING, np.uint8)
         self.vec64, self.vec32 = self.vec.view(np.int64), self.vec.view(np.uint32)
         self.ctrl64, self.ctrl32 = self.ctrl.view(np.int64), self.ctrl.view(np.uint32)
         iov64 = self.iov.view(np.int64)
@@ -158,11 +181,12 @@ class BusyPollReceiver:
             m = i * L.MMSGHDR_SIZE // 8
             self.vec64[m + L.MSG_IOV // 8] = self.iov.ctypes.data + i * L.IOVEC_SIZE
             self.vec64[m + L.MSG_IOVLEN // 8] = 1
-            self.vec64[m + L.MSG_CONTROL // 8] = self.ctrl.ctypes.data + i * L.CMSG_SPACE_TIMESPEC
-            self.vec64[m + L.MSG_CONTROLLEN // 8] = L.CMSG_SPACE_TIMESPEC
+            self.vec64[m + L.MSG_CONTROL // 8] = \
+                self.ctrl.ctypes.data + i * L.CMSG_SPACE_TIMESTAMPING
+            self.vec64[m + L.MSG_CONTROLLEN // 8] = L.CMSG_SPACE_TIMESTAMPING
         self.rx = np.zeros(N_RX, np.int64)
-        self._ts = struct.Struct("@qq")
-        self._anc = socket.CMSG_SPACE(16)
+        self._ts = struct.Struct("@6q")  # struct scm_timestamping: three timespecs
+        self._anc = socket.CMSG_SPACE(L.SCM_TIMESTAMPING_SIZE)
         self._one = np.empty(slot, np.uint8)
 
     # -- the generic (Python) receiver interface --------------------------------------------
@@ -186,9 +210,12 @@ class BusyPollReceiver:
                 continue
             rx = 0
             for level, typ, data in anc:
-                if level == socket.SOL_SOCKET and typ == L.SO_TIMESTAMPNS:
-                    sec, nsec = self._ts.unpack_from(data)
-                    rx = sec * 1_000_000_000 + nsec
+                if level == socket.SOL_SOCKET and typ == L.SCM_TIMESTAMPING:
+                    ts = self._ts.unpack_from(data)
+                    hw = ts[2 * L.TS_RAW_HARDWARE] * 1_000_000_000 + ts[2 * L.TS_RAW_HARDWARE + 1]
+                    sw = ts[2 * L.TS_SOFTWARE] * 1_000_000_000 + ts[2 * L.TS_SOFTWARE + 1]
+                    rx = hw or sw
+                    self.rx[Rx.HW_STAMPED if hw else Rx.SW_STAMPED] += 1
             if flags & socket.MSG_TRUNC:
                 self.rx[Rx.TRUNCATED] += 1
                 continue
@@ -227,9 +254,18 @@ class BusyPollReceiver:
     def stats(self) -> dict[str, int]:
         return {"packets": int(self.rx[Rx.PACKETS]), "bytes": int(self.rx[Rx.BYTES]),
                 "truncated": int(self.rx[Rx.TRUNCATED]),
-                "empty_polls": int(self.rx[Rx.EMPTY_POLLS])}
+                "empty_polls": int(self.rx[Rx.EMPTY_POLLS]),
+                "hw_stamped": int(self.rx[Rx.HW_STAMPED]),
+                "sw_stamped": int(self.rx[Rx.SW_STAMPED])}
+
+    def stamp_source(self) -> str:
+        """Which clock stamped the datagrams received so far."""
+        return hw.stamp_source(int(self.rx[Rx.HW_STAMPED]), int(self.rx[Rx.SW_STAMPED]))
 
     def close(self) -> None:
+        if self.hw_stamps is not None:
+            self.hw_stamps.close()
+            self.hw_stamps = None
         self.sock.close()
 
     def __enter__(self) -> BusyPollReceiver:

@@ -47,6 +47,13 @@ KERNEL = "kernel software stamp (CLOCK_REALTIME)"
 NIC = "NIC hardware stamp (the PHC's clock)"
 
 
+def stamp_source(hw_stamped: int, sw_stamped: int) -> str:
+    """Which clock stamped the datagrams a receiver counted, in words."""
+    if hw_stamped and sw_stamped:
+        return f"{NIC} for {hw_stamped:,}, {KERNEL} for {sw_stamped:,}"
+    return NIC if hw_stamped else KERNEL
+
+
 def rx_capable(iface: str) -> tuple[bool, str]:
     """Can ``iface`` stamp received frames in hardware? ``(yes, what was found)``."""
     from ..tune.ethtool import ts_info

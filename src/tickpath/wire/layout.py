@@ -10,6 +10,15 @@ system headers and checks every offset and size below::
                       int msg_flags; }                                                 56 B
     struct mmsghdr  { struct msghdr msg_hdr; unsigned int msg_len; }                   64 B
     struct cmsghdr  { size_t cmsg_len; int cmsg_level; int cmsg_type; data... }        16 B + data
+
+The send paths also hand the kernel a destination and wait for room with ``poll``::
+
+    struct sockaddr_in  0        2        4         8
+                        +--------+--------+---------+-----------+
+                        | family | port   | addr    | zero[8]   |                     16 B
+                        | u16    | be16   | be32    |           |
+                        +--------+--------+---------+-----------+
+    struct pollfd       { int fd; short events; short revents; }                       8 B
 """
 
 from __future__ import annotations
@@ -39,11 +48,33 @@ TIMESPEC_SIZE = 16
 #: CMSG_SPACE(sizeof(struct timespec)): room for one SO_TIMESTAMPNS control message
 CMSG_SPACE_TIMESPEC = 32
 
+#: struct scm_timestamping { struct timespec ts[3]; }: software, (legacy), raw hardware
+SCM_TIMESTAMPING_SIZE = 48
+TS_SOFTWARE = 0  # index of the software stamp in ts[]
+TS_RAW_HARDWARE = 2  # index of the NIC's raw hardware stamp in ts[]
+#: CMSG_SPACE(sizeof(struct scm_timestamping)): room for one SO_TIMESTAMPING message
+CMSG_SPACE_TIMESTAMPING = 64
+
 SOL_SOCKET = 1
+SO_TIMESTAMPING = 37
+SCM_TIMESTAMPING = SO_TIMESTAMPING
 SO_TIMESTAMPNS = 35
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 SO_BUSY_POLL = 46
 SO_RCVBUFFORCE = 33
+SO_SNDBUFFORCE = 32
 MSG_DONTWAIT = 0x40
 MSG_TRUNC = 0x20
 MSG_CTRUNC = 0x08
+
+AF_INET = 2
+SOCKADDR_IN_SIZE = 16
+SIN_FAMILY = 0
+SIN_PORT = 2
+SIN_ADDR = 4
+
+POLLFD_SIZE = 8
+PFD_FD = 0
+PFD_EVENTS = 4
+PFD_REVENTS = 6
+POLLOUT = 0x4

@@ -62,6 +62,7 @@ from numba.core import config
 from ..engine._kernels import GO_ON, deliver
 from ..telemetry.nclock import realtime_ns
 from . import frames as F
+from . import hwstamp as hw
 from . import packet_layout as P
 from .busypoll import _NO_TAP, BOOK, DEADLINE, END_OF_SESSION, IDLE
 from .socket import is_multicast
@@ -91,6 +92,8 @@ class Rx(enum.IntEnum):
     BLOCKS = 13  # V3: blocks taken
     BLOCKS_TIMED_OUT = 14  # V3: of which retired by the timeout rather than full
     OFFSET = 15  # state, V3: offset of the next packet in the block held
+    HW_STAMPED = 16  # frames the NIC stamped (TP_STATUS_TS_RAW_HARDWARE)
+    SW_STAMPED = 17  # frames the kernel stamped in software (TP_STATUS_TS_SOFTWARE)
 
 
 N_RX = len(Rx)
@@ -159,6 +162,17 @@ _USER = P.TP_STATUS_USER
 _LOSING = P.TP_STATUS_LOSING
 _KERNEL = P.TP_STATUS_KERNEL
 _OUTGOING = P.PACKET_OUTGOING
+_TS_HW = P.TP_STATUS_TS_RAW_HARDWARE
+_TS_SW = P.TP_STATUS_TS_SOFTWARE
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _count_stamp(rx, status):
+    """Which clock stamped the frame, from its status word."""
+    if status & _TS_HW:
+        rx[16] += 1
+    elif status & _TS_SW:
+        rx[17] += 1
 
 
 @njit(cache=True, nogil=True)
@@ -185,6 +199,7 @@ def poll_v2(ring, ring32, ring16, frame_size, frame_nr, dst_ip, dst_port, deadli
         rx[10] += 1
         if status & _LOSING:
             rx[12] += 1
+        _count_stamp(rx, status)
         snaplen = np.int64(ring32[(base + P.TP2_SNAPLEN) >> 2])
         wire = np.int64(ring32[(base + P.TP2_LEN) >> 2])
         mac = np.int64(ring16[(base + P.TP2_MAC) >> 1])
@@ -264,6 +279,7 @@ def poll_v3(ring, ring32, ring16, block_size, block_nr, dst_ip, dst_port, deadli
             status = np.int64(ring32[(p + P.TP3_STATUS) >> 2])
             if status & _LOSING:
                 rx[12] += 1
+            _count_stamp(rx, status)
             nxt = np.int64(ring32[(p + P.TP3_NEXT_OFFSET) >> 2])
             snaplen = np.int64(ring32[(p + P.TP3_SNAPLEN) >> 2])
             wire = np.int64(ring32[(p + P.TP3_LEN) >> 2])
@@ -551,7 +567,10 @@ class PacketRingReceiver:
     throughput). The ring is ``frames`` frames of ``frame_size`` bytes (V2), or the same
     memory cut into blocks of ``block_size`` bytes (V3; V2 groups frames into blocks too).
     ``port=0`` lets the kernel choose the port (the helper socket's), as on loopback in the
-    demo. ``bpf=False`` leaves the filter off (every frame of the interface enters the ring
+    demo. ``hw_timestamps=True`` asks the NIC to stamp every frame in hardware while the
+    receiver is open (refused, saying why, where it cannot: veth, lo, virtio); either way the
+    ring carries the NIC's stamp whenever a frame has one, and ``stamp_source()`` says which
+    clock stamped. ``bpf=False`` leaves the filter off (every frame of the interface enters the ring
     and the loop sorts them out: for diagnosis and tests). ``iface_ip`` (multicast) names the
     address the group is joined on; the interface index is given as well.
 
@@ -565,7 +584,7 @@ class PacketRingReceiver:
     def __init__(self, iface: str, host: str = "127.0.0.1", port: int = 26400, *,
                  version: int = 2, frames: int = 8192, frame_size: int = 2048,
                  block_size: int | None = None, retire_ms: int = 1, iface_ip: str = "0.0.0.0",
-                 bpf: bool = True) -> None:
+                 bpf: bool = True, hw_timestamps: bool = False) -> None:
         if version not in (2, 3):
             raise ValueError(f"packet: TPACKET version {version}: choose 2 (latency) or 3 "
                              f"(capture throughput)")
@@ -589,6 +608,7 @@ class PacketRingReceiver:
         self.retire_ms = retire_ms
         self._map: mmap.mmap | None = None
         self.ring = self.ring32 = self.ring16 = None
+        self.hw_stamps: hw.HardwareStamps | None = None
         try:
             self.psock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # no protocol yet:
         except PermissionError as e:  # nothing is delivered before the filter is on
@@ -612,6 +632,12 @@ class PacketRingReceiver:
                 self.psock.setsockopt(P.SOL_PACKET, P.PACKET_IGNORE_OUTGOING, 1)
             except OSError:  # before Linux 4.20: the filter and the loop skip them
                 pass
+            # the NIC's hardware stamp in the frame header when it gives one (the status
+            # word says which clock stamped each frame), the kernel's software stamp if not
+            self.psock.setsockopt(P.SOL_PACKET, P.PACKET_TIMESTAMP,
+                                  hw.SOF_TIMESTAMPING_RAW_HARDWARE)
+            if hw_timestamps:
+                self.hw_stamps = hw.HardwareStamps(iface)
             req = np.zeros(1, P.TPACKET_REQ3)
             req[0] = (block_size, block_nr, frame_size, self.frames,
                       retire_ms if version == 3 else 0, 0, 0)
@@ -704,7 +730,8 @@ class PacketRingReceiver:
                "truncated": int(rx[Rx.TRUNCATED]), "empty_polls": int(rx[Rx.EMPTY_POLLS]),
                "frames": int(rx[Rx.FRAMES]), "outgoing": int(rx[Rx.OUTGOING]),
                "losing": int(rx[Rx.LOSING]), **self._kernel,
-               "malformed": int(self.reasons[1:].sum())}
+               "malformed": int(self.reasons[1:].sum()),
+               "hw_stamped": int(rx[Rx.HW_STAMPED]), "sw_stamped": int(rx[Rx.SW_STAMPED])}
         for r in F.Reason:
             if r != F.Reason.OK:
                 out[r.name.lower()] = int(self.reasons[r])
@@ -724,7 +751,14 @@ class PacketRingReceiver:
             self._map = None
         if self.sock is not None:
             self.sock.close()
+        if self.hw_stamps is not None:
+            self.hw_stamps.close()
+            self.hw_stamps = None
         self.psock.close()
+
+    def stamp_source(self) -> str:
+        """Which clock stamped the frames taken so far (from their status words)."""
+        return hw.stamp_source(int(self.rx[Rx.HW_STAMPED]), int(self.rx[Rx.SW_STAMPED]))
 
     def __enter__(self) -> PacketRingReceiver:
         return self

@@ -92,6 +92,12 @@ class UdpReceiver:
     def stats(self) -> dict[str, int]:
         return {"packets": self.packets, "bytes": self.bytes, "truncated": self.truncated}
 
+    def stamp_source(self) -> str:
+        """Which clock stamped the datagrams (SO_TIMESTAMPNS: the kernel, in software)."""
+        from .hwstamp import KERNEL
+
+        return KERNEL
+
     def close(self) -> None:
         self.sock.close()
 

@@ -34,10 +34,16 @@ def open_receiver(transport: str, host: str, port: int, iface_ip: str = "0.0.0.0
         from .socket import UdpReceiver
 
         return UdpReceiver(host, port, iface_ip=iface_ip)
-    if transport == "busypoll":
+    if transport.partition(":")[0] == "busypoll":
         from .busypoll import BusyPollReceiver
 
-        return BusyPollReceiver(host, port, iface_ip=iface_ip)
+        opts = _options(transport, {"hwts"})
+        iface = None
+        if "hwts" in opts:
+            from .packet import interface_for
+
+            iface = interface_for(host, iface_ip)
+        return BusyPollReceiver(host, port, iface_ip=iface_ip, hw_timestamps=iface)
     if transport.partition(":")[0] == "packet":
         return _open_packet(transport, host, port, iface_ip)
     if transport.partition(":")[0] == "pcap":  # a file, not the wire: iface_ip is not used
@@ -72,19 +78,30 @@ def _open_xdp(transport: str, host: str, port: int, iface_ip: str):
     return XdpReceiver(iface, host, port, iface_ip=iface_ip, **kw)
 
 
+def _options(transport: str, known: set[str]) -> set[str]:
+    """The comma-separated options after ``NAME:``; an unknown one is refused by name."""
+    name, _, rest = transport.partition(":")
+    opts = set(filter(None, rest.split(",")))
+    for opt in opts - known:
+        forms = ", ".join(f"{name}:{k}" for k in sorted(known))
+        raise ValueError(f"unknown {name} option {opt!r}: use {forms}"
+                         + (" (options combine with commas)" if len(known) > 1 else ""))
+    return opts
+
+
 def _open_packet(transport: str, host: str, port: int, iface_ip: str):
     """``packet`` is TPACKET_V2 (latency); ``packet:v3`` asks for TPACKET_V3 (capture
-    throughput), ``packet:v2`` for V2 by name. The ring goes on the interface that owns
-    ``iface_ip``, or the group's route, or ``host`` (``lo`` for 127.0.0.0/8)."""
+    throughput), ``packet:v2`` for V2 by name; ``hwts`` (e.g. ``packet:v2,hwts``) asks the
+    NIC to stamp frames in hardware. The ring goes on the interface that owns ``iface_ip``,
+    or the group's route, or ``host`` (``lo`` for 127.0.0.0/8)."""
     from .packet import PacketRingReceiver, interface_for
 
-    options = {"": 2, "v2": 2, "v3": 3}
-    variant = transport.partition(":")[2]
-    if variant not in options:
-        raise ValueError(f"unknown packet ring {variant!r}: use packet (TPACKET_V2), "
-                         f"packet:v2 or packet:v3")
+    opts = _options(transport, {"v2", "v3", "hwts"})
+    if {"v2", "v3"} <= opts:
+        raise ValueError("packet: choose one ring, v2 (latency) or v3 (capture throughput)")
     iface = interface_for(host, iface_ip)
-    return PacketRingReceiver(iface, host, port, version=options[variant], iface_ip=iface_ip)
+    return PacketRingReceiver(iface, host, port, version=3 if "v3" in opts else 2,
+                              iface_ip=iface_ip, hw_timestamps="hwts" in opts)
 
 
 def _read(path: str) -> str | None:

@@ -47,7 +47,7 @@ from ..telemetry.nclock import realtime_ns
 from . import bpf, rtnetlink
 from . import frames as F
 from . import xdp_layout as X
-from .busypoll import BOOK, DEADLINE, END_OF_SESSION, IDLE
+from .busypoll import _NO_TAP, BOOK, DEADLINE, END_OF_SESSION, IDLE
 from .libc import recvfrom
 from .packet import hold_feed_port, load_acquire, store_release
 from .xsk import Geo, XskSocket
@@ -87,7 +87,8 @@ _DEADLINE_EVERY = 255
 @njit(cache=True, nogil=True)
 def poll_rx(umem, rx32, rx64, fr32, fr64, geo, dst_ip, dst_port, deadline_ns, idle_ns,
             session, mold, events, orders, mask, levels, free, heads, stats, inst, symbols,
-            type_counts, capacity, feed, rx, reasons, lat, ker):
+            type_counts, capacity, feed, rx, reasons, lat, ker, tap_hdr=None, tap_words=None,
+            tap_wait=None):
     """Take frames from the RX ring until the deadline, the end of the session, idleness,
     or an event the books refuse. Returns the exit code; state is in ``rx``."""
     cons = rx[5]
@@ -125,7 +126,7 @@ def poll_rx(umem, rx32, rx64, fr32, fr64, geo, dst_ip, dst_port, deadline_ns, id
             else:
                 code = deliver(umem, off, n, now, session, mold, events, orders, mask,
                                levels, free, heads, stats, inst, symbols, type_counts,
-                               capacity, feed, rx, lat, ker)
+                               capacity, feed, rx, lat, ker, tap_hdr, tap_words, tap_wait)
             fr64[fr_desc + (fprod & fr_mask)] = addr & chunk_base  # the chunk goes back
             fprod = (fprod + 1) & _U32
             cons = (cons + 1) & _U32
@@ -292,9 +293,10 @@ class XdpReceiver:
     # -- the compiled path --------------------------------------------------------------------
 
     def poll(self, handler, session, deadline_ns: int, idle_ns: int, lat: np.ndarray,
-             ker: np.ndarray, feed: np.ndarray) -> int:
+             ker: np.ndarray, feed: np.ndarray, tap=None) -> int:
         """Run the compiled loop once (until deadline, end of session, idleness or a refused
-        event); returns its exit code."""
+        event); returns its exit code. ``tap``: ``(hdr, words, wait)`` of the hand-off ring
+        (engine._kernels.deliver), or None."""
         x = self.xsk
         if x is None:
             raise ValueError("xdp: the receiver is closed")
@@ -303,7 +305,7 @@ class XdpReceiver:
                        deadline_ns, idle_ns, session.session, session.counters,
                        handler.events, b.orders, b.mask, b.levels, b.free, b.heads,
                        b.stats_array, b.inst, b.symbols, b.type_counts, b.capacity, feed,
-                       self.rx, self.reasons, lat, ker)
+                       self.rx, self.reasons, lat, ker, *(tap if tap is not None else _NO_TAP))
 
     @staticmethod
     def warm_up(handler) -> None:
@@ -346,6 +348,10 @@ class XdpReceiver:
             if r != F.Reason.OK:
                 out[r.name.lower()] = int(self.reasons[r])
         return out
+
+    def stamp_source(self) -> str:
+        """Which clock stamped the frames: AF_XDP carries no kernel stamp."""
+        return "user space, when the loop found the frame (CLOCK_REALTIME)"
 
     def close(self) -> None:
         """Detach the program (closing its link), close the socket, unmap (idempotent)."""
