@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tickpath.book import BookStore
+from tickpath.codec import ouch50
 from tickpath.codec.itch50.layout import stock_code
 from tickpath.codec.itch50.message import encode
 from tickpath.engine._kernels import TAP_FULL, TAP_PUBLISHED, deliver
@@ -23,8 +24,8 @@ from tickpath.engine.config import ConfigError, from_dict, load
 from tickpath.engine.counters import Control
 from tickpath.engine.feed_stage import tap_wait
 from tickpath.engine.handler import ItchHandler
-from tickpath.engine.pipeline import Pipeline, run_pipeline
-from tickpath.engine.strategy_stage import enter_order_ouch50
+from tickpath.engine.pipeline import Pipeline, plan_placement, run_pipeline
+from tickpath.engine.strategy_stage import cl_ord_id_template, enter_order
 from tickpath.feed.moldudp64 import MoldSession, pack_packets
 from tickpath.ring import SpscRing
 from tickpath.risk import Reject, limits_array, new_state
@@ -123,15 +124,19 @@ def test_risk_check_refuses_by_reason_and_keeps_no_state_for_refusals():
     assert counts[Reject.POSITION] == counts[Reject.KILLED] == counts[Reject.RATE] == 1
 
 
-def test_ouch50_enter_order_bytes():
+def test_the_stage_s_enter_order_is_the_codec_s():
     buf = np.zeros(64, np.uint8)
-    n = enter_order_ouch50(buf, 1234, ord("S"), 300, stock_code("ABCD"), 1_000_500)
-    b = bytes(buf[:n])
-    assert n == 47 and b[0:1] == b"O"
-    assert int.from_bytes(b[1:5], "big") == 1234 and b[5:6] == b"S"
-    assert int.from_bytes(b[6:10], "big") == 300 and b[10:18] == b"ABCD    "
-    assert int.from_bytes(b[18:26], "big", signed=True) == 1_000_500
-    assert b[26:31] == b"0YPNN" and b[31:45] == b"TP000000001234" and b[45:47] == b"\0\0"
+    n = enter_order(buf, 1234, ord("S"), 300, stock_code("ABCD"), 1_000_500,
+                    cl_ord_id_template())
+    want = ouch50.encode("inbound", "O", {}, user_ref_num=1234, side="S", quantity=300,
+                         symbol="ABCD", price=1_000_500, time_in_force="0", display="Y",
+                         capacity="P", intermarket_sweep_eligibility="N", cross_type="N",
+                         cl_ord_id="TP000000001234")
+    assert bytes(buf[:n]) == want
+    f = ouch50.fields(bytes(buf[:n]), "inbound")
+    assert (f["type"], f["user_ref_num"], f["side"], f["quantity"], f["symbol"], f["price"],
+            f["cl_ord_id"], f["options"]) == ("O", 1234, "S", 300, "ABCD    ", 1_000_500,
+                                              "TP000000001234", {})
 
 
 @pytest.mark.parametrize("data, words", [
@@ -144,11 +149,56 @@ def test_ouch50_enter_order_bytes():
     ({"transport": {"kind": "carrier-pigeon"}}, "transport.kind"),
     ({"instruments": {"symbols": ["TOOLONGSYM"]}}, "instruments.symbols"),
     ({"simulator": {"enabled": False}}, "feed.port"),
+    ({"stages": {"strategy": {"spins": -1}}}, "stages.strategy.spins = -1: must be >= 0"),
+    ({"stages": {"feed": {"yields": 1.5}}}, "stages.feed.yields: expected int, got float"),
+    ({"stages": {"venue": {"min_park_ns": 0}}}, "stages.venue.min_park_ns = 0: must be >= 1"),
+    ({"stages": {"strategy": {"min_park_ns": 5000, "max_park_ns": 1000}}},
+     "stages.strategy.max_park_ns = 1000: must be >= stages.strategy.min_park_ns (5000)"),
+    ({"stages": {"feed": {"park_ns": 10}}}, "unknown key stages.feed.park_ns"),
+    ({"pipeline": {"placement": "anywhere"}}, "pipeline.placement = 'anywhere': must be one"),
+    ({"transport": {"kind": "xdp:turbo"}}, "unknown xdp option 'turbo'"),
+    ({"transport": {"kind": "packet:v4"}}, "unknown packet ring 'v4'"),
+    ({"transport": {"kind": "pcap:/tmp/x.pcap?pace=fast"}}, "cannot feed a pipeline"),
 ])
 def test_config_errors_name_the_key(data, words):
     with pytest.raises(ConfigError) as e:
         from_dict(data)
     assert words in str(e.value)
+
+
+def test_transports_and_idle_parameters_the_config_takes():
+    for kind in ("auto", "socket", "busypoll", "packet", "packet:v2", "packet:v3", "xdp",
+                 "xdp:generic", "xdp:native,copy,queue=0", "xdp:zc"):
+        assert from_dict({"transport": {"kind": kind}})["transport"]["kind"] == kind
+    cfg = from_dict({"stages": {"strategy": {"idle": "backoff", "spins": 10, "yields": 0,
+                                             "min_park_ns": 500, "max_park_ns": 500}}})
+    s = cfg["stages.strategy"]
+    assert (s["spins"], s["yields"], s["min_park_ns"], s["max_park_ns"]) == (10, 0, 500, 500)
+    assert cfg.was_given("stages.strategy.spins") and not cfg.was_given("stages.venue.idle")
+
+
+def test_auto_placement_gives_spinning_stages_cores_and_says_when_it_cannot():
+    sim_off = {"simulator": {"enabled": False}, "feed": {"port": 26400}}
+    big = plan_placement(from_dict({}), cores=[0, 1, 2, 3])
+    assert [big.stages[n].core for n in ("feed", "strategy", "venue")] == [3, 2, 1]
+    assert big.stages["venue"].idle == big.stages["strategy"].idle == "busy_spin"
+    assert not big.notes
+    two = plan_placement(from_dict({}), cores=[0, 1])
+    f, s, v = (two.stages[n] for n in ("feed", "strategy", "venue"))
+    assert (f.core, s.core, v.core, v.idle, v.spins) == (1, 0, 0, "backoff", False)
+    assert s.idle == "spin_yield"
+    assert len(two.notes) == 1 and "venue shares core 0" in two.notes[0]
+    # a venue told to spin where cores are short: said, not hidden
+    spin = plan_placement(from_dict({"stages": {"venue": {"idle": "busy_spin"}}}), cores=[0, 1])
+    assert any("3 stages spin" in n for n in spin.notes)
+    one = plan_placement(from_dict(sim_off), cores=[5])
+    assert one.stages["feed"].core == one.stages["strategy"].core == 5
+    assert any("2 stages spin (feed, strategy) on 1 core" in n for n in one.notes)
+    manual = plan_placement(from_dict({"pipeline": {"placement": "manual"},
+                                       "stages": {"feed": {"core": 0},
+                                                  "strategy": {"core": 0, "idle": "noop"}},
+                                       **sim_off}), cores=[0, 1])
+    assert any("feed and strategy both spin on core 0" in n for n in manual.notes)
 
 
 def test_example_config_loads():
@@ -172,9 +222,9 @@ def _small(**over) -> dict:
 
 
 def _decode(order: bytes) -> tuple:
-    return (order[0:1], int.from_bytes(order[1:5], "big"), order[5:6],
-            int.from_bytes(order[6:10], "big"), order[10:18].decode().strip(),
-            int.from_bytes(order[18:26], "big", signed=True), order[31:45])
+    f = ouch50.fields(order, "inbound")
+    return (f["type"], f["user_ref_num"], f["side"], f["quantity"], f["symbol"].strip(),
+            f["price"], f["cl_ord_id"], f["options"])
 
 
 def test_pipeline_end_to_end_with_rejects_and_the_kill_switch():
@@ -211,10 +261,10 @@ def test_pipeline_end_to_end_with_rejects_and_the_kill_switch():
     symbols = set(cfg["instruments"]["symbols"])
     refs = []
     for o in rep.orders:
-        typ, ref, side, qty, sym, price, clord = _decode(o)
-        assert len(o) == 47 and typ == b"O" and side in (b"B", b"S")
+        typ, ref, side, qty, sym, price, clord, options = _decode(o)
+        assert len(o) == 47 and typ == "O" and side in ("B", "S") and options == {}
         assert qty == cfg["strategy"]["size"] and sym in symbols and price > 0
-        assert clord == b"TP" + str(ref).zfill(12).encode()
+        assert clord == "TP" + str(ref).zfill(12)
         refs.append(ref)
     assert refs == list(range(1, len(refs) + 1))
     # the position limit refused some, the kill switch stopped the flow at once

@@ -141,6 +141,15 @@ class AgentSpec:
     realtime: int | None = None  # SCHED_FIFO priority, or None
     netns: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    #: the idle strategy's parameters: spins, yields, min_park_ns, max_park_ns (any left
+    #: out take tickpath.ring.wait's defaults)
+    idle_params: dict[str, int] = field(default_factory=dict)
+
+    def wait(self):
+        """The stage's idle strategy with its parameters (a ``ring.wait.WaitStrategy``)."""
+        from ..ring.wait import wait_strategy
+
+        return wait_strategy(self.idle, **self.idle_params)
 
 
 def _agent_main(spec: AgentSpec, status: Any) -> None:
@@ -236,9 +245,7 @@ def _idle_loop(control, section, wait_code, wait_params, deadline_ns):
 def idle_agent(spec: AgentSpec, counters: Counters) -> None:
     """An agent with nothing to do: its duty cycle only idles, until STOP. For checking a
     host's placement (pinning, SCHED_FIFO) and the agent machinery itself."""
-    from ..ring.wait import wait_strategy
-
-    ws = wait_strategy(spec.idle)
+    ws = spec.wait()
     control, section = counters.section("control"), counters.section(spec.name)
     section[AgentWord.STATE] = AgentState.RUNNING
     while _idle_loop(control, section, ws.code, ws.params,

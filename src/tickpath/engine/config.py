@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..ring.wait import WAIT_STRATEGIES
+from ..ring.wait import (
+    DEFAULT_MAX_PARK_NS,
+    DEFAULT_MIN_PARK_NS,
+    DEFAULT_SPINS,
+    DEFAULT_YIELDS,
+    WAIT_STRATEGIES,
+)
 
 
 class ConfigError(ValueError):
@@ -39,9 +45,35 @@ def _one_of(*choices: str) -> Callable[[str], str | None]:
     return check
 
 
-def _transport(v: str) -> str | None:
-    return None if v in ("auto", "socket", "busypoll", "packet", "packet:v2", "packet:v3") \
-        else "must be auto, socket, busypoll, packet, packet:v2 or packet:v3"
+_XDP_OPTIONS = ("copy", "zc", "native", "generic")
+
+
+def transport_problem(v: str) -> str | None:
+    """Why ``v`` is not a receive transport a pipeline runs (None: it is). Accepts what
+    :func:`tickpath.wire.transports.open_receiver` accepts, checked without opening anything:
+    ``auto``, ``socket``, ``busypoll``, ``packet``, ``packet:v2``, ``packet:v3``, ``xdp`` and
+    ``xdp:OPT,...`` (``copy`` | ``zc``, ``native`` | ``generic``, ``queue=N``). ``pcap:PATH``
+    is refused: see the message."""
+    kind, _, opts = v.partition(":")
+    if v in ("auto", "socket", "busypoll"):
+        return None
+    if kind == "packet":
+        return None if opts in ("", "v2", "v3") else \
+            f"unknown packet ring {opts!r}: use packet (TPACKET_V2), packet:v2 or packet:v3"
+    if kind == "xdp":
+        for opt in filter(None, opts.split(",")):
+            key, _, val = opt.partition("=")
+            if opt not in _XDP_OPTIONS and not (key == "queue" and val.isdigit()):
+                return (f"unknown xdp option {opt!r}: use copy or zc, native or generic, "
+                        f"queue=N (e.g. xdp:generic,queue=0)")
+        return None
+    if kind == "pcap":
+        return ("a pcap file cannot feed a pipeline: its receive stamps are the capture's "
+                "times, not this host's clock, so the stage boundaries would not subtract, "
+                "and the file is not paced by a venue the strategy trades against; replay it "
+                "with `tickpath listen --transport pcap:PATH` or `tickpath replay`")
+    return ("must be auto, socket, busypoll, packet, packet:v2, packet:v3, xdp or "
+            "xdp:OPTIONS (tickpath.wire.transports)")
 
 
 def _core(v: int) -> str | None:
@@ -58,14 +90,25 @@ def _symbols(v: list) -> str | None:
     return None
 
 
+def _at_least_1(v: int) -> str | None:
+    return None if v >= 1 else "must be >= 1 (nanoseconds)"
+
+
 _IDLE = _one_of(*WAIT_STRATEGIES)
+#: a stage's placement and idle strategy; spins / yields / park times are the idle
+#: strategy's parameters (tickpath.ring.wait), used by the strategies that have those phases
 _STAGE = {"core": (int, -1, _core), "idle": (str, "busy_spin", _IDLE),
-          "realtime": (int, 0, _prio)}
+          "realtime": (int, 0, _prio), "spins": (int, DEFAULT_SPINS, _nonneg),
+          "yields": (int, DEFAULT_YIELDS, _nonneg),
+          "min_park_ns": (int, DEFAULT_MIN_PARK_NS, _at_least_1),
+          "max_park_ns": (int, DEFAULT_MAX_PARK_NS, _at_least_1)}
+STAGE_NAMES = ("venue", "feed", "strategy")
 
 #: section -> key -> (type, default, check); a section default of None means optional
 SCHEMA: dict[str, dict[str, tuple[type, Any, Callable[[Any], str | None] | None]]] = {
-    "pipeline": {"name": (str, "tickpath", None), "duration_s": (float, 0.0, _nonneg)},
-    "transport": {"kind": (str, "auto", _transport)},
+    "pipeline": {"name": (str, "tickpath", None), "duration_s": (float, 0.0, _nonneg),
+                 "placement": (str, "auto", _one_of("auto", "manual"))},
+    "transport": {"kind": (str, "auto", transport_problem)},
     "feed": {"host": (str, "127.0.0.1", None), "port": (int, 0, _nonneg),
              "iface_ip": (str, "0.0.0.0", None), "session": (str, "TICKPATH01", None),
              "max_orders": (int, 1 << 20, _positive)},
@@ -74,7 +117,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Callable[[Any], str | None] | None]
              "block_timeout_us": (int, 1000, None)},
     "stages.venue": dict(_STAGE),
     "stages.feed": dict(_STAGE),
-    "stages.strategy": {**_STAGE, "idle": (str, "spin_yield", _IDLE)},
+    "stages.strategy": dict(_STAGE),
     "strategy": {"name": (str, "market_maker", _one_of("market_maker", "observe")),
                  "edge": (int, 100, _nonneg), "size": (int, 100, _positive)},
     "risk": {"max_order_size": (int, 1000, _positive), "max_position": (int, 100_000, _nonneg),
@@ -94,6 +137,8 @@ class PipelineConfig:
 
     sections: dict[str, dict[str, Any]]
     source: str = "<defaults>"
+    #: the keys the source gave (``"stages.venue.idle"``), as against defaults filled in
+    given: frozenset[str] = frozenset()
 
     def __getitem__(self, section: str) -> dict[str, Any]:
         return self.sections[section]
@@ -103,6 +148,10 @@ class PipelineConfig:
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {k: dict(v) for k, v in self.sections.items()}
+
+    def was_given(self, key: str) -> bool:
+        """Whether ``key`` (``"stages.venue.idle"``) came from the source, not a default."""
+        return key in self.given
 
 
 def _check(name: str, typ: type, value: Any, check) -> Any:
@@ -152,16 +201,26 @@ def from_dict(data: dict[str, Any], source: str = "<dict>") -> PipelineConfig:
                           "port, which only the built-in simulator can follow)")
     if not 64 <= sim["max_payload"] <= 65_000:
         raise ConfigError(f"simulator.max_payload = {sim['max_payload']}: must be 64..65000")
-    return PipelineConfig(out, source)
+    for stage in STAGE_NAMES:
+        s = out[f"stages.{stage}"]
+        if s["max_park_ns"] < s["min_park_ns"]:
+            raise ConfigError(f"stages.{stage}.max_park_ns = {s['max_park_ns']}: must be >= "
+                              f"stages.{stage}.min_park_ns ({s['min_park_ns']})")
+    given = frozenset(f"{sec}.{k}" for sec, keys in flat.items() for k in keys)
+    return PipelineConfig(out, source, given)
 
 
-def load(path: str | Path) -> PipelineConfig:
-    """Read and check a pipeline TOML file."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A pipeline TOML file as ``tomllib`` parses it (unchecked: :func:`from_dict` checks)."""
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text())
+        return tomllib.loads(p.read_text())
     except FileNotFoundError:
         raise ConfigError(f"no pipeline config at {p}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
-    return from_dict(data, str(p))
+
+
+def load(path: str | Path) -> PipelineConfig:
+    """Read and check a pipeline TOML file."""
+    return from_dict(read_toml(path), str(path))

@@ -18,7 +18,7 @@ from ..book.records import Stat
 from ..feed.moldudp64 import Counter as Mold
 from ..feed.moldudp64 import MoldSession
 from ..ring import SpscRing
-from ..ring.wait import wait_strategy
+from ..ring.wait import WaitStrategy, wait_strategy
 from ..wire.transports import open_receiver
 from ._kernels import (
     BOOK,
@@ -39,9 +39,10 @@ from .handler import ItchHandler
 F = FeedCounter
 
 
-def tap_wait(idle: str, timeout_ns: int) -> np.ndarray:
-    """The ``tap_wait`` words ``deliver`` takes: wait strategy params, code, claim timeout."""
-    ws = wait_strategy(idle)
+def tap_wait(idle: str | WaitStrategy, timeout_ns: int) -> np.ndarray:
+    """The ``tap_wait`` words ``deliver`` takes: wait strategy params, code, claim timeout.
+    ``idle``: a strategy name (default parameters) or a configured ``WaitStrategy``."""
+    ws = wait_strategy(idle) if isinstance(idle, str) else idle
     out = np.zeros(TAP_WAIT_WORDS, np.int64)
     out[:ws.params.shape[0]] = ws.params
     out[TAP_WAIT_CODE] = ws.code
@@ -56,7 +57,7 @@ class FeedStage:
         self.sect = counters.section("feed")
         self.ring = SpscRing.attach(p["ring"])
         self.tap = (self.ring.header, self.ring.words,
-                    tap_wait(spec.idle, int(p.get("ring_timeout_ns", 0))))
+                    tap_wait(spec.wait(), int(p.get("ring_timeout_ns", 0))))
         self.handler = ItchHandler(BookStore(max_orders=int(p.get("max_orders", 1 << 20)),
                                              errors="skip"), errors="skip")
         self.session = MoldSession()

@@ -27,11 +27,109 @@ from ..ring import SpscRing
 from ..strategy.records import SLOT_SIZE
 from ..telemetry.stamps import N_BOUNDARIES, STAMPS
 from .agent import Agent, AgentSpec, AgentState, busy_ratio, enter_netns, wait_for
-from .config import PipelineConfig, from_dict, load
+from .config import PipelineConfig, from_dict, load, read_toml
 from .counters import Agent as AgentWord
 from .counters import Control, Counters, create_array
 
 FEED_GROUP, FEED_PORT = "233.54.12.1", 26400  # over a veth pair (tickpath.wire.netns)
+
+#: idle strategies that keep a stage runnable while it waits (it holds its core)
+SPINNING_IDLES = ("noop", "busy_spin", "spin_yield")
+_IDLE_PARAMS = ("spins", "yields", "min_park_ns", "max_park_ns")
+
+
+@dataclass
+class StagePlace:
+    """Where a stage runs and how it waits."""
+
+    core: int | None
+    idle: str
+    realtime: int | None
+    idle_params: dict[str, int]
+    spins: bool  # holds its core while it waits (counted against the cores)
+    shares_with: str | None = None  # the stage whose core it was given (auto placement)
+
+
+@dataclass
+class Placement:
+    stages: dict[str, StagePlace]
+    cores: list[int]  # the cores this process may use
+    notes: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {n: {"core": s.core, "idle": s.idle, "spins": s.spins}
+                for n, s in self.stages.items()}
+
+    def describe(self) -> str:
+        parts = []
+        for n, s in self.stages.items():
+            where = "unpinned" if s.core is None else f"core {s.core}"
+            parts.append(f"{n} {where} ({s.idle})")
+        return "placement: " + ", ".join(parts)
+
+
+def plan_placement(cfg: PipelineConfig, cores: list[int] | None = None) -> Placement:
+    """Decide each stage's core and idle strategy, and say what the host cannot give.
+
+    ``pipeline.placement = "manual"``: exactly what ``stages.*`` say. ``"auto"`` (default):
+    a stage whose ``core`` is -1 gets a core of its own, the feed first, then the strategy,
+    then the venue, highest-numbered core first (core 0 usually takes the most interrupts
+    and housekeeping). When no core is left for the venue it shares the strategy's core
+    and, unless ``stages.venue.idle`` was given, paces by sleeping (``backoff``) instead of
+    spinning (it only has to stamp at its send call), while the strategy, unless its
+    ``idle`` was given, waits with ``spin_yield`` so that the core goes to the venue as
+    soon as it wakes; a spinning venue, or a strategy that does not yield, turns the ring
+    hop into scheduler time slices (docs/engine.md has the measurements). A host with fewer cores
+    than stages that spin gets a note: the latency it reports then includes the contention.
+    The feed stage always counts as spinning (its receive loop polls); the strategy and the
+    venue when their idle strategy is ``noop``, ``busy_spin`` or ``spin_yield``."""
+    cores = sorted(os.sched_getaffinity(0)) if cores is None else sorted(cores)
+    names = ["feed", "strategy"]
+    if cfg["simulator"]["enabled"]:
+        names.append("venue")
+    out: dict[str, StagePlace] = {}
+    for n in names:
+        s = cfg[f"stages.{n}"]
+        out[n] = StagePlace(None if s["core"] < 0 else s["core"], s["idle"],
+                            s["realtime"] or None, {k: s[k] for k in _IDLE_PARAMS}, False)
+    notes: list[str] = []
+    if cfg["pipeline"]["placement"] == "auto":
+        free = [c for c in reversed(cores) if c not in {p.core for p in out.values()}]
+        for n in names:
+            if out[n].core is None and free:
+                out[n].core = free.pop(0)
+        for n, host in (("strategy", "feed"), ("venue", "strategy")):
+            if n in out and out[n].core is None:
+                out[n].core, out[n].shares_with = out[host].core, host
+        v = out.get("venue")
+        if v is not None and v.shares_with and not cfg.was_given("stages.venue.idle"):
+            v.idle = "backoff"
+        st = out["strategy"]
+        if v is not None and v.shares_with == "strategy" and \
+                not cfg.was_given("stages.strategy.idle"):
+            st.idle = "spin_yield"  # hands the core to the venue the moment it wakes
+    for n, p in out.items():
+        p.spins = n == "feed" or p.idle in SPINNING_IDLES
+    spinning = [n for n, p in out.items() if p.spins]
+    if len(spinning) > len(cores):
+        notes.append(f"{len(spinning)} stages spin ({', '.join(spinning)}) on "
+                     f"{len(cores)} core{'s' if len(cores) != 1 else ''}: they take turns on "
+                     f"a core, and the latency measured includes that contention")
+    else:
+        by_core: dict[int, list[str]] = {}
+        for n in spinning:
+            if out[n].core is not None:
+                by_core.setdefault(out[n].core, []).append(n)
+        for core, ns in by_core.items():
+            if len(ns) > 1:
+                notes.append(f"{' and '.join(ns)} both spin on core {core}: they take turns, "
+                             f"and the latency measured includes that contention")
+    for n, p in out.items():
+        if p.shares_with and not p.spins:
+            notes.append(f"{len(cores)} core{'s' if len(cores) != 1 else ''} for "
+                         f"{len(names)} stages: the {n} shares core {p.core} with the "
+                         f"{p.shares_with} and waits by {p.idle} (not spinning)")
+    return Placement(out, cores, notes)
 
 
 @dataclass
@@ -45,6 +143,7 @@ class PipelineReport:
     orders: list[bytes] = field(default_factory=list, repr=False)  # the first ones, as sent
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    placement: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -60,7 +159,8 @@ class PipelineReport:
                 "rejects_by_reason": {k: v for k, v in c["risk"].items()
                                       if k not in ("checked", "passed") and v},
                 "dropped": c["feed"]["ring_full"], "gaps": c["feed"]["gap_messages"],
-                "rows": int(self.rows.shape[0]), "notes": self.notes, "errors": self.errors}
+                "rows": int(self.rows.shape[0]), "placement": self.placement,
+                "notes": self.notes, "errors": self.errors}
 
 
 def free_udp_port(host: str = "127.0.0.1") -> int:
@@ -113,6 +213,7 @@ class Pipeline:
                  status: Callable[[str], None] = print) -> None:
         self.cfg, self.veth, self.status = cfg, veth, status
         self.transport = resolve_transport(cfg["transport"]["kind"])
+        self.placement = plan_placement(cfg)
         tag = f"{cfg['pipeline']['name']}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.names = {"counters": f"tp-{tag}-counters", "ring": f"tp-{tag}-md",
                       "rows": f"tp-{tag}-stamps"}
@@ -142,9 +243,9 @@ class Pipeline:
         self.feed_address = (host, port)
 
         def stage(name: str) -> dict[str, Any]:
-            s = cfg[f"stages.{name}"]
-            return {"core": None if s["core"] < 0 else s["core"], "idle": s["idle"],
-                    "realtime": s["realtime"] or None}
+            s = self.placement.stages[name]
+            return {"core": s.core, "idle": s.idle, "realtime": s.realtime,
+                    "idle_params": dict(s.idle_params)}
 
         cname = self.names["counters"]
         specs = []
@@ -193,7 +294,10 @@ class Pipeline:
         self.agents = [Agent(s, self._status_q, ctx) for s in self._specs()]
         self.status(f"starting {', '.join(a.spec.name for a in self.agents)} "
                     f"(transport {self.transport}, feed udp://{self.feed_address[0]}:"
-                    f"{self.feed_address[1]})")
+                    f"{self.feed_address[1]}); {self.placement.describe()}")
+        for note in self.placement.notes:
+            self.notes.append(f"placement: {note}")
+            self.status(f"note: placement: {note}")
         for a in self.agents:
             a.start()
         ctl = self.counters.section("control")
@@ -246,6 +350,7 @@ class Pipeline:
         for a in self.agents:
             snap[a.spec.name]["busy_ratio"] = busy_ratio(snap[a.spec.name])
         snap["sink"] = {"orders": self.orders_received}
+        snap["placement"] = self.placement.as_dict()
         return snap
 
     def finished(self) -> str | None:
@@ -291,7 +396,8 @@ class Pipeline:
         rows = np.ascontiguousarray(self.rows[:n]).view(STAMPS).reshape(-1)
         return PipelineReport(self.transport, time.monotonic() - self._t0, stopped_by,
                               self.counters.snapshot(), rows.copy(), self.orders_received,
-                              list(self.orders), list(self.notes), list(self.errors))
+                              list(self.orders), list(self.notes), list(self.errors),
+                              self.placement.as_dict())
 
     def close(self) -> None:
         """Remove everything made here (idempotent)."""
@@ -391,7 +497,7 @@ def run_budget(config: str | None = None, *, transport: str = "auto", messages: 
     allow, else over loopback. ``transport="auto"`` takes the best this host runs."""
     from ..wire import netns
 
-    base = load(config).as_dict() if config else {}
+    base = read_toml(config) if config else {}
     base.setdefault("simulator", {}).update(enabled=True, messages=int(messages),
                                            rate=float(rate or 0))
     base.setdefault("transport", {})["kind"] = transport
@@ -429,8 +535,9 @@ def counters_table(snap: dict[str, Any]):
     from rich.table import Table
 
     t = Table(title="tickpath pipeline", title_justify="left")
-    for col in ("stage", "state", "busy", "counters"):
+    for col in ("stage", "core", "state", "busy", "counters"):
         t.add_column(col)
+    where = snap.get("placement", {})
     states = {s.value: s.name.lower() for s in AgentState}
     for name in ("venue", "feed", "strategy"):
         c = snap.get(name)
@@ -439,14 +546,15 @@ def counters_table(snap: dict[str, Any]):
         ratio = c.get("busy_ratio")
         shown = {k: v for k, v in c.items() if k not in ("state", "work_cycles", "idle_cycles",
                                                           "beat_ns", "busy_ratio") and v}
-        t.add_row(name, states.get(c["state"], "?"),
+        core = where.get(name, {}).get("core")
+        t.add_row(name, "-" if core is None else str(core), states.get(c["state"], "?"),
                   "-" if ratio is None else f"{100 * ratio:.1f}%",
                   "  ".join(f"{k} {v:,}" for k, v in shown.items()))
     r = snap["ring"]
-    t.add_row("ring", "", f"{100 * r['depth'] / r['capacity']:.1f}% full",
+    t.add_row("ring", "", "", f"{100 * r['depth'] / r['capacity']:.1f}% full",
               f"depth {r['depth']:,}/{r['capacity']:,}  full {r['full']:,}  drops {r['drops']:,}")
     risk = {k: v for k, v in snap["risk"].items() if v}
-    t.add_row("risk", "KILLED" if snap["control"]["kill"] else "", "",
+    t.add_row("risk", "", "KILLED" if snap["control"]["kill"] else "", "",
               "  ".join(f"{k} {v:,}" for k, v in risk.items()))
-    t.add_row("sink", "", "", f"orders {snap['sink']['orders']:,}")
+    t.add_row("sink", "", "", "", f"orders {snap['sink']['orders']:,}")
     return t

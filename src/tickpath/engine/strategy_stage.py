@@ -3,7 +3,8 @@
 One compiled loop (:func:`strategy_loop`) per process. Each turn polls the hand-off ring for
 up to a batch of top-of-book records (:mod:`tickpath.strategy.records`); for each it stamps
 ``dequeued``, asks the strategy for orders (``decided``), risk-checks them (``checked``),
-encodes the ones that passed as OUCH 5.0 Enter Order messages and hands each to ``send(2)``
+encodes the ones that passed as OUCH 5.0 Enter Order messages (the codec's compiled
+encoder, :mod:`tickpath.codec.ouch50`) and hands each to ``send(2)``
 on a connected UDP socket (``order_out`` after the last). A record whose path reached
 ``order_out`` leaves a row of the ten stamps (:data:`tickpath.telemetry.stamps.STAMPS`) in a
 shared-memory array the pipeline's owner reads (every ``row_every``-th such path, up to the
@@ -18,9 +19,10 @@ import time
 import numpy as np
 from numba import njit
 
+from ..codec.ouch50 import cl_ord_id_bytes, encode_enter_order
+from ..codec.ouch50.encode import ENTER_ORDER_LEN
 from ..ring import SpscRing, spsc
 from ..ring.atomics import load_relaxed
-from ..ring.wait import wait_strategy
 from ..risk import Reject, limits_array
 from ..risk import new_state as risk_state
 from ..risk.check import check_order
@@ -35,7 +37,8 @@ from .counters import Control, Counters, StrategyCounter
 
 #: strategy name -> code the loop dispatches on (compiled code cannot take the function)
 STRATEGIES = {"market_maker": 1, "observe": 0}
-OUCH_ENTER_ORDER_LEN = 47
+OUCH_ENTER_ORDER_LEN = ENTER_ORDER_LEN
+_TIF_DAY, _DISPLAY_Y, _CAPACITY_P, _ISO_N, _CROSS_N = (ord(c) for c in "0YPNN")
 BATCH = 64
 
 # exits
@@ -50,61 +53,38 @@ _CHECKED, _PASSED = int(Reject.CHECKED), int(Reject.PASSED)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _put_be(buf, off, value, width):
-    for k in range(width):
-        buf[off + k] = (value >> (8 * (width - 1 - k))) & 0xFF
+def cl_ord_id_digits(cl_ord_id, userref):
+    """Write UserRefNum as the 12 digits after the ``TP`` prefix of ``cl_ord_id`` (14 bytes,
+    prepared once by :func:`cl_ord_id_template`): each order's ClOrdID is unique in the
+    session and says which UserRefNum it was sent under."""
+    v = userref
+    for k in range(12):
+        cl_ord_id[13 - k] = 48 + v % 10
+        v //= 10
+
+
+def cl_ord_id_template() -> np.ndarray:
+    """The stage's 14-byte ClOrdID buffer: ``TP`` + 12 digits written per order."""
+    return cl_ord_id_bytes("TP000000000000")
 
 
 @njit(cache=True, nogil=True, inline="always")
-def enter_order_ouch50(buf, userref, side, qty, stock, price):
-    """Write an OUCH 5.0 Enter Order into ``buf[0:47]``; returns its length.
-
-    ::
-
-        off len field                 here
-        0   1   type 'O'
-        1   4   UserRefNum            ``userref`` (increasing per session)
-        5   1   Side                  'B' / 'S'
-        6   4   Quantity
-        10  8   Symbol                the 8 ITCH stock bytes, space padded
-        18  8   Price                 Price(4), signed 64-bit
-        26  1   Time In Force         '0' day
-        27  1   Display               'Y' visible
-        28  1   Capacity              'P' principal
-        29  1   InterMarket Sweep     'N'
-        30  1   CrossType             'N' continuous market
-        31  14  ClOrdID               "TP" + UserRefNum as 12 digits
-        45  2   Appendage Length      0 (no optional appendage)
-
-    All integers big-endian. The one place order bytes are made: swap for the codec's
-    encoder when ``tickpath.codec.ouch50`` offers a compiled one.
-    """
-    buf[0] = 79
-    _put_be(buf, 1, userref, 4)
-    buf[5] = side
-    _put_be(buf, 6, qty, 4)
-    _put_be(buf, 10, stock, 8)
-    _put_be(buf, 18, price, 8)
-    buf[26] = 48
-    buf[27] = 89
-    buf[28] = 80
-    buf[29] = 78
-    buf[30] = 78
-    buf[31] = 84
-    buf[32] = 80
-    v = userref
-    for k in range(12):
-        buf[44 - k] = 48 + v % 10
-        v //= 10
-    buf[45] = 0
-    buf[46] = 0
-    return OUCH_ENTER_ORDER_LEN
+def enter_order(buf, userref, side, qty, stock, price, cl_ord_id):
+    """The stage's OUCH 5.0 Enter Order at ``buf[0:47]`` through the codec's compiled encoder
+    (:func:`tickpath.codec.ouch50.encode_enter_order`): day order (TIF ``0``), displayed
+    (``Y``), principal (``P``), not an intermarket sweep (``N``), continuous market
+    (CrossType ``N``), ClOrdID ``TP`` + UserRefNum as 12 digits, no options. ``stock`` is
+    ITCH's 8 symbol bytes as a big-endian integer, which is what the encoder takes. Returns
+    the message's length."""
+    cl_ord_id_digits(cl_ord_id, userref)
+    return encode_enter_order(buf, 0, userref, side, qty, stock, price, _TIF_DAY, _DISPLAY_Y,
+                              _CAPACITY_P, _ISO_N, _CROSS_N, cl_ord_id)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
 def strategy_loop(hdr, words, control, sect, risk_counts, wait_code, wait_params, strategy,
-                  sparams, sstate, codes, orders, limits, position, rate, msg, fd, st, rows,
-                  row_every, deadline_ns):
+                  sparams, sstate, codes, orders, limits, position, rate, msg, clord, fd, st,
+                  rows, row_every, deadline_ns):
     """Run until the control section's STOP word (returns STOPPED) or ``deadline_ns``
     (DEADLINE), whichever first. State to resume is in ``st``, ``sstate``, ``position``,
     ``rate``."""
@@ -152,9 +132,9 @@ def strategy_loop(hdr, words, control, sect, risk_counts, wait_code, wait_params
             sent = 0
             for j in range(passed):
                 st[_USERREF] += 1
-                length = enter_order_ouch50(msg, st[_USERREF], orders[j, R.O_SIDE],
-                                            orders[j, R.O_QTY], orders[j, R.O_STOCK],
-                                            orders[j, R.O_PRICE])
+                length = enter_order(msg, st[_USERREF], orders[j, R.O_SIDE],
+                                     orders[j, R.O_QTY], orders[j, R.O_STOCK],
+                                     orders[j, R.O_PRICE], clord)
                 if send(fd, msg_addr, length, 0) == length:
                     sent += 1
                 else:
@@ -198,7 +178,7 @@ class StrategyStage:
         self.sect = counters.section("strategy")
         self.risk = counters.section("risk")
         self.ring = SpscRing.attach(p["ring"])
-        ws = wait_strategy(spec.idle)
+        ws = spec.wait()
         self.wait_code, self.wait_params = ws.code, ws.params
         self.code, self.sparams, self.sstate, self.codes = strategy_params(
             p["strategy"], p["strategy_params"])
@@ -208,6 +188,7 @@ class StrategyStage:
         self.position, self.rate = risk_state()
         self.orders = np.zeros((R.MAX_ORDERS_PER_DECISION, R.ORDER_WORDS), np.int64)
         self.msg = np.zeros(64, np.uint8)
+        self.clord = cl_ord_id_template()
         self.st = np.zeros(2, np.int64)
         from .counters import attach_array
 
@@ -220,7 +201,8 @@ class StrategyStage:
         return strategy_loop(self.ring.header, self.ring.words, self.control, self.sect,
                              self.risk, self.wait_code, self.wait_params, self.code,
                              self.sparams, self.sstate, self.codes, self.orders, self.limits,
-                             self.position, self.rate, self.msg, self.sock.fileno(), self.st,
+                             self.position, self.rate, self.msg, self.clord,
+                             self.sock.fileno(), self.st,
                              self.rows, self.row_every, deadline_ns)
 
     def run(self, tick_s: float = 0.2) -> None:
