@@ -119,6 +119,9 @@ def sim(
     session: Annotated[str, typer.Option(help="MoldUDP64 session name")] = "TICKPATH01",
     iface_ip: Annotated[str | None, typer.Option(help="multicast: send from this interface address")] = None,
     max_payload: Annotated[int, typer.Option(help="largest MoldUDP64 packet in bytes (64: one message a packet)")] = 1400,
+    sender: Annotated[str, typer.Option(help="socket | sendto | sendmmsg | packet (docs/transports.md, Send path)")] = "sendmmsg",
+    iface: Annotated[str | None, typer.Option(help="packet sender: the interface (default: from --iface-ip or the route)")] = None,
+    dst_mac: Annotated[str | None, typer.Option(help="packet sender, unicast: the next hop's MAC (default: the neighbour table)")] = None,
 ) -> None:
     """Run the venue simulator: publish over UDP, or write a file / pcap."""
     from .venue import Simulator
@@ -127,13 +130,21 @@ def sim(
     s = Simulator(symbols=symbols, messages=messages, seed=seed)
     if write is None and pcap is None:
         console.print(f"publishing {messages:,} messages to udp://{host}:{port} "
-                      f"session {session}" + (f" at {rate:,.0f} msgs/s" if rate else ""))
-        with UdpPublisher(host, port, session=session, iface_ip=iface_ip,
-                          max_payload=max_payload) as pub:
+                      f"session {session}" + (f" at {rate:,.0f} msgs/s" if rate else "")
+                      + f", sender {sender}")
+        try:
+            pub = UdpPublisher(host, port, session=session, iface_ip=iface_ip,
+                               max_payload=max_payload, sender=sender, iface=iface,
+                               dst_mac=dst_mac)
+        except (OSError, ValueError) as e:
+            err.print(f"[red]error:[/] {e}")
+            raise typer.Exit(2) from e
+        with pub:
             rep = pub.publish(s.chunks(), rate=rate)
             pub.end_session()
         console.print(f"sent {rep.messages:,} messages in {rep.packets:,} packets, "
-                      f"{rep.seconds:.2f} s ({rep.msgs_per_s / 1e6:.2f} M msg/s)")
+                      f"{rep.seconds:.2f} s ({rep.msgs_per_s / 1e6:.2f} M msg/s, sender "
+                      f"{rep.sender}, waited for room {rep.waits:,} times)")
         return
     if write is not None:
         t0 = time.perf_counter()
@@ -223,6 +234,7 @@ def demo(
     rate: Annotated[float, typer.Option(help="publish rate, msgs/s")] = 100_000,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 7,
     transport: Annotated[str, typer.Option(help="socket | busypoll | packet (see `tickpath wire check`)")] = "socket",
+    sender: Annotated[str, typer.Option(help="socket | sendto | sendmmsg (the packet sender needs an interface other than lo)")] = "sendmmsg",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the summary as JSON")] = None,
 ) -> None:
     """Simulator and listener together on loopback; checks the books and reports latency."""
@@ -230,11 +242,12 @@ def demo(
 
     try:
         rep = run_demo(messages=messages, symbols=symbols, seed=seed, rate=rate,
-                       transport=transport, status=lambda s: err.print(f"[dim]{s}[/]"))
-    except ValueError as e:
+                       transport=transport, sender=sender,
+                       status=lambda s: err.print(f"[dim]{s}[/]"))
+    except (OSError, ValueError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
-    t = Table(title=f"tickpath demo: venue simulator -> MoldUDP64/UDP loopback -> "
+    t = Table(title=f"tickpath demo: venue simulator ({sender}) -> MoldUDP64/UDP loopback -> "
                     f"{transport} -> books")
     t.add_column("")
     t.add_column("", justify="right")
@@ -351,6 +364,7 @@ def wire_bench(
     rate: Annotated[int, typer.Option(help="paced load, packets/s (one message a packet)")] = 20_000,
     paced_messages: Annotated[int, typer.Option(help="messages in the paced run")] = 100_000,
     burst_messages: Annotated[int, typer.Option(help="messages in the burst run")] = 200_000,
+    sender: Annotated[str, typer.Option(help="the venue's sender(s), comma-separated: socket | sendto | sendmmsg | packet (recorded in each row)")] = "sendmmsg",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the rows as JSON")] = None,
 ) -> None:
     """Wire-to-app latency of every transport over a veth pair between two namespaces
@@ -362,19 +376,19 @@ def wire_bench(
     names = [t for t in transports.split(",") if t] or list(AVAILABLE)
     try:
         rows = run_wire_bench(names, rate=rate, paced_messages=paced_messages,
-                              burst_messages=burst_messages,
+                              burst_messages=burst_messages, sender=sender,
                               status=lambda s: err.print(f"[dim]{s}[/]"))
     except (NetnsUnavailable, RuntimeError, ValueError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
     t = Table(title=f"wire -> book latency over veth (paced: {rate:,} packets/s)")
-    for c in ("transport", "load", "sent", "received", "drops", "p50 µs", "p90 µs", "p99 µs",
-              "p99.9 µs", "max µs", "cpu", "p50 vs socket", "p99 vs socket"):
+    for c in ("sender", "transport", "load", "sent", "received", "drops", "p50 µs", "p90 µs",
+              "p99 µs", "p99.9 µs", "max µs", "cpu", "p50 vs socket", "p99 vs socket"):
         t.add_column(c, justify="right")
     for r in rows:
         def f(v, fmt="{:.1f}"):
             return "-" if v is None else fmt.format(v)
-        t.add_row(r["transport"], r["load"], f"{r['sent']:,}", f"{r['received']:,}",
+        t.add_row(r["sender"], r["transport"], r["load"], f"{r['sent']:,}", f"{r['received']:,}",
                   f"{r['drops']:,}", f(r["p50_us"]), f(r["p90_us"]), f(r["p99_us"]),
                   f(r["p999_us"]), f(r["max_us"]), f(r["cpu"], "{:.0%}"),
                   f(r["p50_x"], "{:.1f}x"), f(r["p99_x"], "{:.1f}x"))
@@ -496,6 +510,8 @@ def budget(
     facts = {k: meta[k] for k in ("messages", "orders", "rejects", "dropped") if k in meta}
     if facts:
         console.print(", ".join(f"{k} {v:,}" for k, v in facts.items()))
+    for note in meta.get("notes", ()):
+        err.print(f"[yellow]note: {note}[/]", highlight=False)
     negative = sum(s.negative for s in [*b.stages, b.total, b.tick_to_trade])
     if negative:
         err.print(f"[yellow]{negative:,} negative spans (clock anomalies) left out of the "

@@ -17,7 +17,7 @@ from ..book import BookStore
 from ..book.export import diff_books
 from ..telemetry.histogram import summary_us
 from ..venue import Simulator
-from ..venue.publisher import UdpPublisher
+from ..venue.publisher import DEFAULT_SENDER, SENDERS, UdpPublisher
 from ..wire.transports import open_receiver
 from .handler import ItchHandler
 from .listener import FeedListener
@@ -34,6 +34,7 @@ class DemoReport:
     kernel_us: dict[str, float]
     session: dict[str, int]
     differences: list[str] = field(default_factory=list)
+    sender: str = DEFAULT_SENDER  # what the venue sent with (tickpath.wire.send)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -48,10 +49,10 @@ def _pin(cpu: int) -> None:
 
 
 def _publish(blocks: np.ndarray, host: str, port: int, rate: float, cpu: int | None,
-             go: Any) -> None:
+             go: Any, sender: str = DEFAULT_SENDER) -> None:
     if cpu is not None:
         _pin(cpu)
-    with UdpPublisher(host, port, session="TPDEMO") as pub:
+    with UdpPublisher(host, port, session="TPDEMO", sender=sender) as pub:
         pub.warm_up()
         go.wait(30)  # start when the listener is in its loop, not while it is still setting up
         pub.publish([blocks], rate=rate)
@@ -60,8 +61,15 @@ def _publish(blocks: np.ndarray, host: str, port: int, rate: float, cpu: int | N
 
 def run_demo(messages: int = 300_000, symbols: int = 200, seed: int = 7,
              rate: float = 100_000, host: str = "127.0.0.1", transport: str = "socket",
-             status=print) -> DemoReport:
-    """Publish ``messages`` simulated ITCH messages at ``rate`` msgs/s and listen to them."""
+             sender: str = DEFAULT_SENDER, status=print) -> DemoReport:
+    """Publish ``messages`` simulated ITCH messages at ``rate`` msgs/s with ``sender`` and
+    listen to them."""
+    if sender not in SENDERS:
+        raise ValueError(f"unknown sender {sender!r}: choose from {', '.join(SENDERS)}")
+    if sender == "packet":
+        raise ValueError("the packet sender needs a real or veth interface: frames it injects "
+                         "on lo to 127.0.0.1 are not delivered; use sendmmsg, sendto or socket "
+                         "for the demo, or `tickpath wire bench --sender packet` (veth)")
     status(f"simulating {messages:,} messages over {symbols} instruments (seed {seed})")
     sim = Simulator(symbols=symbols, messages=messages, seed=seed)
     blocks = sim.blocks()
@@ -78,10 +86,12 @@ def run_demo(messages: int = 300_000, symbols: int = 200, seed: int = 7,
         ctx = mp.get_context("fork")
         go = ctx.Event()
         proc = ctx.Process(target=_publish, args=(blocks, host, port, rate,
-                                                  0 if two_cores else None, go), daemon=True)
+                                                  0 if two_cores else None, go, sender),
+                           daemon=True)
         if two_cores:
             _pin(1)
-        status(f"publishing on udp://{host}:{port} at {rate:,.0f} msgs/s; listening")
+        status(f"publishing on udp://{host}:{port} at {rate:,.0f} msgs/s (sender {sender}); "
+               f"listening")
         proc.start()
         listener = FeedListener(rx, handler)
         report = listener.run(duration=max(30.0, 3 * messages / rate), idle_timeout=3.0,
@@ -101,4 +111,5 @@ def run_demo(messages: int = 300_000, symbols: int = 200, seed: int = 7,
         kernel_us=summary_us(report.kernel_ns),
         session=report.session,
         differences=diffs,
+        sender=sender,
     )

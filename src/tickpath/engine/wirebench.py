@@ -4,7 +4,9 @@ The venue publishes in the "exchange" namespace (pinned to core 0), one ITCH mes
 MoldUDP64 packet, stamped with its send time; a receiver in the "host" namespace (pinned to
 core 1) keeps the books and measures send stamp -> message in the book, on one clock
 (CLOCK_REALTIME; both namespaces share the host's clock). Loads: paced (a fixed packet rate)
-and burst (as fast as the sender goes).
+and burst (as fast as the sender goes). The venue's sender (``socket``: a Python sendto per
+packet, stamped in Python; ``sendto``/``sendmmsg``: compiled, stamped just before the system
+call; ``packet``: AF_PACKET TX ring) is part of what is measured, so each row names it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 GROUP, PORT = "233.54.12.1", 26400
-KEYS = ("transport", "load", "sent", "received", "drops", "p50_us", "p90_us", "p99_us",
+KEYS = ("sender", "transport", "load", "sent", "received", "drops", "p50_us", "p90_us", "p99_us",
         "p999_us", "max_us", "cpu")
 
 
@@ -55,49 +57,59 @@ def _listen(argv: Sequence[str]) -> None:
 def run_wire_bench(transports: Sequence[str], *, loads: Sequence[str] = ("paced", "burst"),
                    rate: int = 20_000, paced_messages: int = 100_000,
                    burst_messages: int = 200_000, symbols: int = 100,
+                   sender: str | Sequence[str] = "sendmmsg",
                    status: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """One row per transport and load (see ``KEYS``), plus ``p50_x``/``p99_x``: the ratio of
-    ``socket``'s figure to this transport's, measured in the same run."""
+    """One row per sender, transport and load (see ``KEYS``), plus ``p50_x``/``p99_x``: the
+    ratio of the ``socket`` transport's figure to this transport's, same sender and load,
+    measured in the same run. ``sender``: one name or several (``"socket,sendmmsg"``)."""
     from ..wire.netns import veth_pair
+    from ..wire.send import SENDERS
 
+    senders = [x for x in sender.split(",") if x] if isinstance(sender, str) else list(sender)
+    for name in senders:
+        if name not in SENDERS:
+            raise ValueError(f"unknown sender {name!r}: choose from {', '.join(SENDERS)}")
     rows: list[dict[str, Any]] = []
     with veth_pair() as pair:
-        for load in loads:
+        for load, transport, snd in ((load, t, x) for load in loads for x in senders
+                                     for t in transports):
             n = paced_messages if load == "paced" else burst_messages
-            for transport in transports:
-                status(f"{transport} / {load}: {n:,} messages")
-                lst = pair.popen(pair.host, sys.executable, "-m", "tickpath.engine.wirebench",
-                                 "listen", transport, GROUP, str(PORT), pair.host_ip, "1",
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                try:
-                    line = lst.stdout.readline().strip()
-                    if line != "ready":
-                        raise RuntimeError(f"{transport} listener failed: {lst.stderr.read()}")
-                    pub = ["taskset", "-c", "0", sys.executable, "-m", "tickpath.cli", "sim",
-                           "--host", GROUP, "--port", str(PORT), "--iface-ip", pair.exchange_ip,
-                           "--messages", str(n), "--symbols", str(symbols),
-                           "--max-payload", "64"]
-                    if load == "paced":
-                        pub += ["--rate", str(rate)]
-                    pair.run(pair.exchange, *pub, check=True, capture_output=True, timeout=600)
-                    out, err = lst.communicate(timeout=600)
-                finally:
-                    if lst.poll() is None:
-                        lst.kill()
-                        lst.communicate()
-                if lst.returncode:
-                    raise RuntimeError(f"{transport} listener failed: {err}")
-                res = json.loads(out.strip().splitlines()[-1])
-                lat = res["latency"]
-                rows.append({
-                    "transport": transport, "load": load, "sent": n,
-                    "received": res["received"], "drops": n - res["received"],
-                    **{k: lat.get(k) for k in KEYS if k.endswith("_us")},
-                    "cpu": round(res["cpu"], 3),
-                })
-    base = {r["load"]: r for r in rows if r["transport"] == "socket"}
+            status(f"{transport} / {load} / sender {snd}: {n:,} messages")
+            lst = pair.popen(pair.host, sys.executable, "-m", "tickpath.engine.wirebench",
+                             "listen", transport, GROUP, str(PORT), pair.host_ip, "1",
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                line = lst.stdout.readline().strip()
+                if line != "ready":
+                    raise RuntimeError(f"{transport} listener failed: {lst.stderr.read()}")
+                pub = ["taskset", "-c", "0", sys.executable, "-m", "tickpath.cli", "sim",
+                       "--host", GROUP, "--port", str(PORT), "--iface-ip", pair.exchange_ip,
+                       "--messages", str(n), "--symbols", str(symbols),
+                       "--max-payload", "64", "--sender", snd]
+                if load == "paced":
+                    pub += ["--rate", str(rate)]
+                sim = pair.run(pair.exchange, *pub, capture_output=True, text=True,
+                               timeout=600)
+                if sim.returncode:
+                    raise RuntimeError(f"the venue ({snd} sender) failed: {sim.stderr}")
+                out, err = lst.communicate(timeout=600)
+            finally:
+                if lst.poll() is None:
+                    lst.kill()
+                    lst.communicate()
+            if lst.returncode:
+                raise RuntimeError(f"{transport} listener failed: {err}")
+            res = json.loads(out.strip().splitlines()[-1])
+            lat = res["latency"]
+            rows.append({
+                "sender": snd, "transport": transport, "load": load, "sent": n,
+                "received": res["received"], "drops": n - res["received"],
+                **{k: lat.get(k) for k in KEYS if k.endswith("_us")},
+                "cpu": round(res["cpu"], 3),
+            })
+    base = {(r["sender"], r["load"]): r for r in rows if r["transport"] == "socket"}
     for r in rows:
-        b = base.get(r["load"])
+        b = base.get((r["sender"], r["load"]))
         for k in ("p50", "p99"):
             mine = r.get(f"{k}_us")
             r[f"{k}_x"] = (b[f"{k}_us"] / mine) if b and mine and b.get(f"{k}_us") else None

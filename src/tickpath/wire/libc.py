@@ -21,7 +21,12 @@ addrlen)``                              const struct sockaddr *, socklen_t)``
 ``recvfrom(fd, buf, len, flags, addr,   ``ssize_t recvfrom(int, void *, size_t, int,
 addrlen_ptr)``                          struct sockaddr *, socklen_t *)``
 ``poll(fds, nfds, timeout_ms)``         ``int poll(struct pollfd *, nfds_t, int)``
+``errno()``                             the calling thread's ``errno`` (``*__errno_location()``)
 ======================================  =====================================================
+
+``errno()`` lets a compiled loop tell a full queue (EAGAIN, ENOBUFS) from a real error right
+after a call returned -1; under NUMBA_DISABLE_JIT it is ctypes' copy (``ctypes.get_errno()``),
+which the wrappers above update because libc is loaded with ``use_errno=True``.
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ if config.DISABLE_JIT:
 
         def call(*args):
             # a 0 address means NULL, which ctypes wants as None
-            return int(fn(*(None if k == "p" and not a else a
+            return int(fn(*(None if k == "p" and not a else int(a)
                             for k, a in zip(kinds, args, strict=True))))
 
         call.__name__ = name
@@ -81,6 +86,10 @@ if config.DISABLE_JIT:
     sendto = _python("sendto")
     recvfrom = _python("recvfrom")
     poll = _python("poll")
+
+    def errno() -> int:
+        """The errno the last wrapped call left (ctypes' copy of it)."""
+        return ctypes.get_errno()
 
 else:
     import llvmlite.binding as _llvm
@@ -125,3 +134,16 @@ else:
     sendto = _intrinsic("sendto")
     recvfrom = _intrinsic("recvfrom")
     poll = _intrinsic("poll")
+
+    _llvm.add_symbol(symbol("__errno_location"),
+                     ctypes.cast(getattr(_libc, "__errno_location"), ctypes.c_void_p).value)
+
+    def _errno_codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(_IR["i"].as_pointer(), [])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, symbol("__errno_location"))
+        return builder.sext(builder.load(builder.call(fn, [])), ir.IntType(64))
+
+    @intrinsic
+    def errno(typingctx):
+        """The calling thread's errno, as int64 (read it right after a call returned -1)."""
+        return types.int64(), _errno_codegen

@@ -93,6 +93,15 @@ TP_STATUS_CSUM_VALID = 1 << 7
 TP_STATUS_TS_SOFTWARE = 1 << 29
 TP_STATUS_TS_RAW_HARDWARE = 1 << 31
 
+# --- transmit ring (PACKET_TX_RING): the same tpacket2_hdr, the frame's data at TP2_SLL ----
+PACKET_TX_RING = 13
+PACKET_LOSS = 14
+PACKET_QDISC_BYPASS = 20
+TP_STATUS_AVAILABLE = 0  # the frame is ours to fill
+TP_STATUS_SEND_REQUEST = 1 << 0  # filled: the kernel sends it on the next send()
+TP_STATUS_SENDING = 1 << 1  # the kernel is sending it (its skb still holds the frame)
+TP_STATUS_WRONG_FORMAT = 1 << 2  # the kernel refused it (bad tp_len); it stays in the ring
+
 TPACKET_ALIGNMENT = 16
 
 # --- struct sockaddr_ll ---------------------------------------------------------------------
