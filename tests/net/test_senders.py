@@ -49,6 +49,8 @@ CASES = [
     ("sendmmsg", "busypoll", "group"),
     ("packet", "packet", "group"),
     ("packet", "busypoll", "unicast"),  # the destination MAC from the neighbour table
+    ("xdp", "packet", "group"),
+    ("xdp", "xdp", "unicast"),
 ]
 
 

@@ -66,10 +66,11 @@ def run_demo(messages: int = 300_000, symbols: int = 200, seed: int = 7,
     listen to them."""
     if sender not in SENDERS:
         raise ValueError(f"unknown sender {sender!r}: choose from {', '.join(SENDERS)}")
-    if sender == "packet":
-        raise ValueError("the packet sender needs a real or veth interface: frames it injects "
-                         "on lo to 127.0.0.1 are not delivered; use sendmmsg, sendto or socket "
-                         "for the demo, or `tickpath wire bench --sender packet` (veth)")
+    if sender in ("packet", "xdp"):
+        raise ValueError(f"the {sender} sender needs a real or veth interface: frames it "
+                         f"injects on lo to 127.0.0.1 are not delivered; use sendmmsg, sendto "
+                         f"or socket for the demo, or `tickpath wire bench --sender {sender}` "
+                         f"(veth)")
     status(f"simulating {messages:,} messages over {symbols} instruments (seed {seed})")
     sim = Simulator(symbols=symbols, messages=messages, seed=seed)
     blocks = sim.blocks()

@@ -5,7 +5,7 @@ midnight, the ITCH timestamp) just before it leaves, so a receiver on the same h
 one-way latency from the venue's send to its own books. Packing is compiled; what sends is a
 sender (:mod:`tickpath.wire.send`): ``socket`` (a Python ``sendto`` per packet, the baseline),
 ``sendto`` and ``sendmmsg`` (compiled loops that also pace and stamp), ``packet`` (AF_PACKET
-TX ring, :mod:`tickpath.wire.packet_tx`).
+TX ring, :mod:`tickpath.wire.packet_tx`), ``xdp`` (AF_XDP TX ring, :mod:`tickpath.wire.xdp_tx`).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ import mmap
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -305,6 +306,70 @@ def _mac(text: str | bytes) -> bytes:
     return out
 
 
+@dataclass
+class Link:
+    """Where frames built in user space go out: the interface and both ends' addresses."""
+
+    iface: str
+    ifindex: int
+    src_ip: str
+    src_mac: bytes
+    dst_mac: bytes
+
+
+def resolve_link(iface: str | None, host: str, iface_ip: str | None,
+                 dst_mac: str | bytes | None, who: str) -> Link:
+    """The interface (``iface``, or the one owning ``iface_ip``, or the route's), its
+    addresses, and the destination MAC for ``host``: a group's 01:00:5e address, ``dst_mac``
+    when given, zeros on ``lo``, else the neighbour's. Raises OSError naming what is missing."""
+    dst = ipaddress.IPv4Address(host)
+    if iface is None:
+        iface, src_ip = route_for(host, iface_ip)
+    else:
+        src_ip = iface_ip or next((a for n, a in interface_addresses() if n == iface), None)
+        if src_ip is None:
+            raise OSError(E.EADDRNOTAVAIL, f"{who}: interface {iface!r} has no IPv4 address "
+                                           f"(see `ip -4 addr`)")
+    try:
+        ifindex = socket.if_nametoindex(iface)
+    except OSError as e:
+        raise OSError(E.ENODEV, f"{who}: no network interface named {iface!r} here "
+                                f"(see `ip link`)") from e
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as s:  # its hardware address
+        s.bind((iface, 0))
+        src_mac = s.getsockname()[4][:6].ljust(6, b"\0")
+    if dst_mac is not None:
+        dmac = _mac(dst_mac)
+    elif dst.is_multicast:
+        dmac = multicast_mac(host)
+    elif iface == "lo":
+        if dst.is_loopback:  # seen on Linux 6.x: IPv4 input never delivers them
+            raise OSError(E.EADDRNOTAVAIL,
+                          f"{who}: frames injected on lo to {host} are not delivered by the "
+                          f"kernel; send to a veth or real interface, or use the sendmmsg "
+                          f"sender on loopback")
+        dmac = bytes(6)
+    else:
+        dmac = neighbour_mac(host, iface)
+    return Link(iface, ifindex, src_ip, src_mac, dmac)
+
+
+def udp_template(link: Link, host: str, src_port: int, port: int, ttl: int) -> np.ndarray:
+    """Ethernet II + IPv4 + UDP headers to ``host``:``port``; the per-packet fields (IPv4
+    total length, identification, checksum; UDP length) are left 0 for :func:`build_frame`."""
+    h = bytearray(HEADERS)
+    h[0:6], h[6:12], h[12:14] = link.dst_mac, link.src_mac, P.ETH_P_IP.to_bytes(2, "big")
+    ip = IP_AT
+    h[ip] = 0x45
+    h[ip + 6:ip + 8] = (0x4000).to_bytes(2, "big")  # don't fragment
+    h[ip + 8], h[ip + 9] = ttl, socket.IPPROTO_UDP
+    h[ip + 12:ip + 16] = socket.inet_aton(link.src_ip)
+    h[ip + 16:ip + 20] = socket.inet_aton(host)
+    h[UDP_AT:UDP_AT + 2] = src_port.to_bytes(2, "big")
+    h[UDP_AT + 2:UDP_AT + 4] = port.to_bytes(2, "big")
+    return np.frombuffer(bytes(h), np.uint8).copy()
+
+
 # ---------------------------------------------------------------------------------- owner
 
 
@@ -332,14 +397,7 @@ class PacketTxSender(_Sender):
                              f"{P.TPACKET_ALIGNMENT} and at least 128")
         host = socket.gethostbyname(host)
         dst = ipaddress.IPv4Address(host)
-        if iface is None:
-            iface, src_ip = route_for(host, iface_ip)
-        else:
-            src_ip = iface_ip or next((a for n, a in interface_addresses() if n == iface), None)
-            if src_ip is None:
-                raise OSError(E.EADDRNOTAVAIL, f"packet sender: interface {iface!r} has no "
-                                               f"IPv4 address (see `ip -4 addr`)")
-        self.iface, self.host, self.port, self.src_ip = iface, host, port, src_ip
+        self.host, self.port = host, port
         self.batch = batch
         self._map: mmap.mmap | None = None
         self.ring = self.ring32 = None
@@ -349,32 +407,16 @@ class PacketTxSender(_Sender):
         except PermissionError as e:
             raise PermissionError(e.errno, _NO_RAW) from e
         try:
-            try:
-                self.ifindex = socket.if_nametoindex(iface)
-            except OSError as e:
-                raise OSError(E.ENODEV, f"packet sender: no network interface named {iface!r} "
-                                        f"here (see `ip link`)") from e
-            self.psock.bind((iface, 0))
-            src_mac = self.psock.getsockname()[4][:6].ljust(6, b"\0")
-            if dst_mac is not None:
-                dmac = _mac(dst_mac)
-            elif dst.is_multicast:
-                dmac = multicast_mac(host)
-            elif iface == "lo":
-                if dst.is_loopback:  # seen on Linux 6.x: IPv4 input never delivers them
-                    raise OSError(E.EADDRNOTAVAIL,
-                                  f"packet sender: frames injected on lo to {host} are not "
-                                  f"delivered by the kernel; send to a veth or real "
-                                  f"interface, or use the sendmmsg sender on loopback")
-                dmac = bytes(6)
-            else:
-                dmac = neighbour_mac(host, iface)
-            self.src_mac, self.dst_mac = src_mac, dmac
+            link = resolve_link(iface, host, iface_ip, dst_mac, "packet sender")
+            self.iface, self.ifindex, self.src_ip = link.iface, link.ifindex, link.src_ip
+            self.src_mac, self.dst_mac = link.src_mac, link.dst_mac
+            self.psock.bind((self.iface, 0))
             # the source port: a UDP socket holds it, so nothing else takes it meanwhile
             self.usock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.usock.bind((src_ip, 0))
+            self.usock.bind((self.src_ip, 0))
             self.src_port = self.usock.getsockname()[1]
-            self.hdr = self._template(ttl if dst.is_multicast else max(ttl, 64))
+            self.hdr = udp_template(link, host, self.src_port, port,
+                                    ttl if dst.is_multicast else max(ttl, 64))
             self.sll = self._sockaddr_ll()
             try:
                 self.psock.setsockopt(socket.SOL_SOCKET, L.SO_SNDBUFFORCE, sndbuf)
@@ -408,21 +450,6 @@ class PacketTxSender(_Sender):
         self.pfd = np.zeros(L.POLLFD_SIZE // 4, np.int32)
         self.pfd[L.PFD_FD // 4] = self.fd
         self.pfd[L.PFD_EVENTS // 4] = L.POLLOUT
-
-    def _template(self, ttl: int) -> np.ndarray:
-        """Ethernet II + IPv4 + UDP headers; the per-packet fields (IPv4 total length,
-        identification, checksum; UDP length) are left 0 for the loop."""
-        h = bytearray(HEADERS)
-        h[0:6], h[6:12], h[12:14] = self.dst_mac, self.src_mac, P.ETH_P_IP.to_bytes(2, "big")
-        ip = IP_AT
-        h[ip] = 0x45
-        h[ip + 6:ip + 8] = (0x4000).to_bytes(2, "big")  # don't fragment
-        h[ip + 8], h[ip + 9] = ttl, socket.IPPROTO_UDP
-        h[ip + 12:ip + 16] = socket.inet_aton(self.src_ip)
-        h[ip + 16:ip + 20] = socket.inet_aton(self.host)
-        h[UDP_AT:UDP_AT + 2] = self.src_port.to_bytes(2, "big")
-        h[UDP_AT + 2:UDP_AT + 4] = self.port.to_bytes(2, "big")
-        return np.frombuffer(bytes(h), np.uint8).copy()
 
     def _sockaddr_ll(self) -> np.ndarray:
         """The kick's destination: the interface, protocol IPv4, the destination MAC."""

@@ -18,6 +18,7 @@ sender         what sends                                            for
 ``sendmmsg``   compiled loop, libc ``sendmmsg``, up to ``vlen``      bursts (the default);
                packets a call                                        paced: one packet a call
 ``packet``     AF_PACKET TX ring (:mod:`tickpath.wire.packet_tx`)     bypassing the IP/UDP stack
+``xdp``        AF_XDP TX ring (:mod:`tickpath.wire.xdp_tx`)           bypassing the IP/UDP stack
 =============  ====================================================  ==========================
 
 The compiled senders take the stamp (``realtime_ns() % NS_PER_DAY``, CLOCK_REALTIME as ITCH
@@ -67,6 +68,7 @@ SENDERS = {
     "sendto": "compiled loop, libc sendto per packet, stamped just before the call",
     "sendmmsg": "compiled loop, libc sendmmsg in batches (one packet a call when paced)",
     "packet": "AF_PACKET TX ring: frames built in place, kicked with one send (needs root)",
+    "xdp": "AF_XDP TX ring: frames built in the UMEM, completions reaped (needs root)",
 }
 DEFAULT_SENDER = "sendmmsg"
 
@@ -87,6 +89,8 @@ class Tx(enum.IntEnum):
     WRONG_FORMAT = 10  # TX ring frames the kernel refused (TP_STATUS_WRONG_FORMAT)
     FRAME = 11  # state, TX ring: next frame to fill
     IDENT = 12  # state, TX ring: next IPv4 identification
+    COMPLETED = 13  # AF_XDP: chunks the kernel handed back on the COMPLETION ring
+    FREE = 14  # state, AF_XDP: free TX chunks on the sender's free list
 
 
 N_TX = len(Tx)
@@ -457,6 +461,10 @@ def open_sender(name: str, host: str, port: int, *, iface_ip: str | None = None,
 
         return PacketTxSender(iface, host, port, iface_ip=iface_ip, dst_mac=dst_mac, ttl=ttl,
                               sndbuf=sndbuf)
+    if name == "xdp":
+        from .xdp_tx import XskSender
+
+        return XskSender(iface, host, port, iface_ip=iface_ip, dst_mac=dst_mac, ttl=ttl)
     if name not in SENDERS:
         raise ValueError(f"unknown sender {name!r}: choose one of {', '.join(SENDERS)}")
     sock = udp_socket(host, iface_ip=iface_ip, ttl=ttl, sndbuf=sndbuf)
