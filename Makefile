@@ -29,8 +29,16 @@ demo: $(STAMP)
 test: $(STAMP) debs
 	$(VPY) -m pytest -q
 
-bench: $(STAMP)
+# Every benchmark runs its baseline in the same run and prints the ratio; JSON in out/bench/.
+bench: $(STAMP) debs
+	mkdir -p out/bench
 	$(VPY) bench/replay_itch.py
+	$(VENV)/bin/tickpath bench ring --json out/bench/ring.json
+	@if [ "$$(id -u)" = 0 ]; then \
+	  $(VENV)/bin/tickpath wire bench --json out/bench/wire.json && \
+	  $(VENV)/bin/tickpath budget --json out/bench/budget.json --csv out/bench/budget.csv \
+	    --png out/bench/budget.png; \
+	else echo "tickpath wire bench and budget need root (namespaces, AF_PACKET, AF_XDP): skipped"; fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
