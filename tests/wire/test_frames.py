@@ -20,7 +20,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tickpath.wire.frames import N_REASONS, Reason, parse, udp_payload_at
+from tickpath.wire.frames import (
+    N_REASONS,
+    Reason,
+    ipv4_udp_payload_at,
+    parse,
+    parse_ipv4,
+    udp_payload_at,
+)
 from tickpath.wire.pcap import internet_checksum, udp_frame, udp_payload
 
 EXAMPLES = int(os.environ.get("TICKPATH_TEST_EXAMPLES", "0")) or 400
@@ -246,6 +253,89 @@ def test_fuzz_mutated_frames_agree_with_the_reference(payload, vlan, edits, cut,
     assert (r == Reason.OK) == (ref is not None), (r, f.hex())
     if ref is not None:
         assert payload_of(f)[1] == ref
+
+
+# ---------------------------------------------------------------- the IPv4 entry point
+# ipv4_udp_payload_at reads from the IPv4 header on (links without Ethernet's shape): the
+# same answers as udp_payload_at gives for the IPv4 part of an Ethernet frame.
+
+
+def test_ipv4_entry_point_gives_the_payload_in_place():
+    f = frame()
+    assert parse_ipv4(f[14:], GROUP_INT, PORT) == (Reason.OK, 28, len(PAYLOAD))
+    g = with_ip_options(f, 3)[14:]
+    r, off, size = parse_ipv4(g, GROUP_INT, PORT)
+    assert r == Reason.OK and g[off:off + size] == PAYLOAD
+    padded = f[14:] + b"\xee" * 9  # bytes after the total length are not the datagram's
+    assert parse_ipv4(padded) == (Reason.OK, 28, len(PAYLOAD))
+
+
+def test_ipv4_entry_point_anywhere_in_a_bigger_buffer():
+    ip = frame()[14:]
+    buf = np.full(200, 0xAB, np.uint8)
+    buf[60:60 + len(ip)] = np.frombuffer(ip, np.uint8)
+    r, off, size = ipv4_udp_payload_at(buf, 60, len(ip), GROUP_INT, PORT)
+    assert (r, off, size) == (Reason.OK, 88, len(PAYLOAD))
+    assert buf[off:off + size].tobytes() == PAYLOAD
+
+
+@pytest.mark.parametrize("edit, reason", [
+    ({"ver_ihl": 0x65}, Reason.BAD_IPV4),  # an IPv6 version nibble
+    ({"ver_ihl": 0x44}, Reason.BAD_IPV4),
+    ({"total": 19}, Reason.BAD_IPV4),
+    ({"total": 20 + 8 + len(PAYLOAD) + 1}, Reason.SHORT_IPV4),
+    ({"total": 27}, Reason.BAD_UDP_LENGTH),
+    ({"frag": 0x2000}, Reason.FRAGMENT),
+    ({"frag": 0x0001}, Reason.FRAGMENT),
+    ({"proto": 6}, Reason.NOT_UDP),
+    ({"dst": "233.54.12.2"}, Reason.WRONG_ADDRESS),
+])
+def test_ipv4_entry_point_refusals(edit, reason):
+    f = patch_ip(frame(), **edit)
+    assert parse_ipv4(f[14:], GROUP_INT, PORT) == (reason, 0, 0)
+    assert parse(f, GROUP_INT, PORT) == (reason, 0, 0)  # the Ethernet entry agrees
+    assert parse_ipv4(frame()[14:], GROUP_INT, PORT + 1)[0] == Reason.WRONG_PORT
+
+
+def test_ipv4_entry_point_truncated_at_every_length():
+    ip = with_ip_options(frame(), 2)[14:]
+    for cut in range(len(ip)):
+        assert parse_ipv4(ip[:cut]) == (Reason.SHORT_IPV4, 0, 0), cut
+    assert parse_ipv4(ip)[0] == Reason.OK
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.binary(max_size=96))
+def test_fuzz_ipv4_entry_point_stays_inside_the_range(data):
+    buf = np.frombuffer(bytearray(b"\x55" * 16 + data + b"\xaa" * 16), np.uint8)
+    r, off, size = ipv4_udp_payload_at(buf, 16, len(data), 0, 0)
+    assert 0 <= r < N_REASONS and r not in (Reason.SHORT_ETHERNET, Reason.NOT_IPV4)
+    if r == Reason.OK:
+        assert 16 + 28 <= off and size >= 0 and off + size <= 16 + len(data)
+    else:
+        assert off == 0 and size == 0
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.binary(max_size=64), st.lists(st.tuples(_FIELDS, st.integers(0, 255)), max_size=4),
+       st.integers(0, 200), st.integers(0, 3), st.sampled_from([0, GROUP_INT]),
+       st.sampled_from([0, PORT, PORT + 1]))
+def test_fuzz_ipv4_entry_point_agrees_with_the_ethernet_parser(payload, edits, cut, words,
+                                                               dst_ip, dst_port):
+    """Behind an untagged Ethernet header, both entry points give the same answer, with the
+    same offsets, and the pure-Python reference agrees on what is a datagram."""
+    f = bytearray(frame(payload))
+    if words:
+        f = bytearray(with_ip_options(bytes(f), words))
+    for pos, value in edits:
+        if 14 <= pos < len(f):  # the IPv4 and UDP headers only: the ethertype stays IPv4
+            f[pos] = value
+    f = bytes(f[:max(14, len(f) - cut)])
+    buf = np.frombuffer(bytearray(f), np.uint8)
+    want = udp_payload_at(buf, 0, len(f), dst_ip, dst_port)
+    assert ipv4_udp_payload_at(buf, 14, len(f) - 14, dst_ip, dst_port) == want
+    if dst_ip == dst_port == 0:
+        assert (want[0] == Reason.OK) == (_reference(f) is not None)
 
 
 # ------------------------------------------------------------------------- as plain Python

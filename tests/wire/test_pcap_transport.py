@@ -2,15 +2,20 @@
 
 Referees: the simulator's own books; the streaming reader and its pure-Python frame parser
 (tickpath.wire.pcap.read_udp) for every frame the compiled walk hands on; the Ethernet
-parser (frames.udp_payload_at) for the IPv4 parse of the other link types. Pacing is checked
-by order (never before the recorded offset), never by speed.
+parser (frames.udp_payload_at) for the other link types; the Python receiver path for the
+compiled replay loop (the same counters and books). Pacing is checked by order (never before
+the recorded offset), never by speed.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import struct
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +24,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tickpath import BookStore, ItchHandler, Simulator
+from tickpath.codec.itch50.message import encode
+from tickpath.engine._kernels import BOOK, END_OF_SESSION, N_FEED_COUNTERS
 from tickpath.engine.listener import FeedListener
+from tickpath.feed.moldudp64 import Counter, MoldSession, pack_packets
 from tickpath.wire import frames as F
 from tickpath.wire import pcapwalk as W
 from tickpath.wire.pcap import (
@@ -37,6 +45,7 @@ from tickpath.wire.pcap import (
     udp_payload,
 )
 from tickpath.wire.pcapfile import PcapReceiver, parse_spec
+from tickpath.wire.pcapwalk import DEADLINE, END_OF_FILE, Rx
 from tickpath.wire.transports import TRANSPORTS, check, open_receiver
 
 GROUP, PORT = "233.54.12.1", 26400
@@ -54,6 +63,22 @@ def session(tmp_path_factory):
         for rec in read_records(d / "s.pcap"):
             w.write(rec.frame, rec.ts_ns)
     return d / "s.pcap", d / "s.pcapng", sim.books()
+
+
+@pytest.fixture(scope="module")
+def retimed(session, tmp_path_factory):
+    """The session restamped for a paced replay that takes well under a second: 10 µs
+    apart, with one gap of 350 ms in the middle (longer than the listener's tick, so the
+    compiled loop hands back at its deadline while it waits), as pcap and pcapng."""
+    d = tmp_path_factory.mktemp("retimed")
+    recs = list(read_records(session[0]))
+    out = (d / "r.pcap", d / "r.pcapng")
+    with PcapWriter(out[0]) as a, PcapngWriter(out[1]) as b:
+        for k, rec in enumerate(recs):
+            ts = 1_700_000_000 * NS + k * 10_000 + (350_000_000 if k >= len(recs) // 2 else 0)
+            a.write(rec.frame, ts)
+            b.write(rec.frame, ts)
+    return out
 
 
 def _handler() -> ItchHandler:
@@ -119,6 +144,7 @@ def epb(o: str, iface: int, ts: int, data: bytes) -> bytes:
 def test_session_replayed_gives_the_simulators_books(session, kind):
     path = session[0] if kind == "pcap" else session[1]
     with open_receiver(f"pcap:{path}", GROUP, PORT) as rx:
+        assert rx.compiled  # FeedListener drives the compiled replay loop
         got, rep = _replay(rx)
         stats = rx.stats()
     assert got == session[2]
@@ -127,6 +153,21 @@ def test_session_replayed_gives_the_simulators_books(session, kind):
     assert stats["packets"] == stats["frames"] == n
     assert stats["bytes"] == sum(len(p) for _, p, _ in read_udp(path))
     assert stats["malformed"] == stats["other_flows"] == 0
+
+
+@pytest.mark.parametrize("kind", [0, 1], ids=["pcap", "pcapng"])
+def test_recorded_pace_through_the_compiled_loop_gives_the_simulators_books(session, retimed,
+                                                                            kind):
+    with open_receiver(f"pcap:{retimed[kind]}?pace=recorded", GROUP, PORT) as rx:
+        t0 = time.monotonic()
+        got, rep = _replay(rx)
+        took = time.monotonic() - t0
+        stats = rx.stats()
+    assert got == session[2]
+    assert rep.messages == MESSAGES and rep.ended and rep.session["gaps"] == 0
+    assert stats["packets"] == stats["frames"] == rx.feed_frames
+    assert took >= 0.35  # the recorded gap was waited out, not skipped
+    assert stats["empty_polls"] >= 1  # ... handing back to the listener meanwhile
 
 
 def test_frames_are_views_into_the_mapping(session):
@@ -211,6 +252,164 @@ def test_fast_pace_never_waits(tmp_path):
         assert rx.idle_timeout_s == pytest.approx(1801.0)  # the longest paced gap, + 1 s
 
 
+# ------------------------------------------------------ the compiled loop, synthetic captures
+# Small captures built here (no simulator), so these also run as plain Python (see
+# test_synthetic_loop_runs_as_plain_python).
+
+BASE_NS = 1_700_000_000 * NS
+DAY_NS = 86_400 * NS
+
+
+def _adds(first: int, n: int) -> list[bytes]:
+    """``n`` add-order messages with ITCH timestamp 0 (so a latency sample, send stamp 0,
+    is the time of day the datagram reached the books)."""
+    return [encode("A", stock_locate=1, order_reference_number=first + i,
+                   buy_sell_indicator="B" if i % 2 else "S", shares=100 + i, stock="SYN",
+                   price=10_000 + (i % 7) * 100) for i in range(n)]
+
+
+def _synthetic(path, groups: list[list[bytes]], offsets_ns, ng: bool = False) -> None:
+    """A capture of MoldUDP64 packets, one per group of messages, stamped BASE_NS + offset;
+    no end-of-session packet."""
+    seq = 1
+    with (PcapngWriter if ng else PcapWriter)(path) as w:
+        for msgs, off in zip(groups, offsets_ns, strict=True):
+            blocks = np.frombuffer(b"".join(len(m).to_bytes(2, "big") + m for m in msgs),
+                                   np.uint8)
+            pkt, bounds, _ = pack_packets(blocks, "SYNTH", first_seq=seq)
+            w.write(udp_frame(pkt[:int(bounds[1])].tobytes(), "10.0.0.1", GROUP, 1, PORT),
+                    BASE_NS + int(off))
+            seq += len(msgs)
+
+
+def _drive(rx, handler, session, lat, deadline_s: float = 60.0) -> list[int]:
+    """Call the loop as FeedListener does (settle a refused event, call again) until the end
+    of the file; the exit codes seen."""
+    feed = np.zeros(N_FEED_COUNTERS, np.int64)
+    codes = []
+    for _ in range(10_000):
+        deadline = time.clock_gettime_ns(time.CLOCK_REALTIME) + int(deadline_s * NS)
+        code = rx.poll(handler, session, deadline, 0, lat, lat.copy(), feed)
+        codes.append(code)
+        if code == BOOK:
+            handler.books.apply(handler.events, int(rx.rx[Rx.EVENTS]),
+                                start=int(rx.rx[Rx.EVENT_AT]))
+        elif code == END_OF_FILE:
+            return codes
+    raise AssertionError(f"the loop never reached the end of the file: {codes[-10:]}")
+
+
+@pytest.mark.parametrize("ng", [False, True], ids=["pcap", "pcapng"])
+def test_synthetic_refused_event_resumes(tmp_path, ng):
+    """The first packet adds more orders than the books have room for: the loop stops
+    (BOOK) inside a batch of the index, the owner grows the table, and the loop goes on at
+    the next packet; index batches of 3 rows make it cross refills too."""
+    path = tmp_path / ("r.pcapng" if ng else "r.pcap")
+    _synthetic(path, [_adds(1, 30), _adds(31, 3), _adds(34, 2), _adds(36, 4), _adds(40, 1)],
+               [0, 1, 2, 3, 4], ng)
+    handler = ItchHandler(BookStore(max_orders=1024, initial_orders=16, errors="skip"),
+                          errors="skip")
+    session = MoldSession()
+    with PcapReceiver(path, GROUP, PORT, batch=3) as rx:
+        codes = _drive(rx, handler, session, np.zeros(16, np.int64))
+        stats = rx.stats()
+        assert rx.exhausted
+    assert codes[0] == BOOK and codes[-1] == END_OF_FILE and END_OF_SESSION not in codes
+    assert handler.books.stats()["live_orders"] == 40
+    assert session.counters[Counter.GAPS] == 0 and session.counters[Counter.MESSAGES] == 40
+    assert stats["packets"] == stats["frames"] == 5
+
+
+@pytest.mark.parametrize("pace, speed", [("recorded", 1.0), ("4x", 4.0)])
+def test_synthetic_recorded_pace_never_runs_ahead(tmp_path, pace, speed):
+    """Through the compiled loop, handing back every 3 ms: datagrams reach the books in file
+    order, each no earlier than its recorded offset (divided by the speed) after the loop
+    first started; a stamp going backwards goes at once, after its predecessor."""
+    rng = np.random.default_rng(2)
+    gaps = rng.integers(0, 2_000_000, 30)
+    gaps[20] = 100_000_000  # one long wait: longer than a call, even as plain Python
+    offsets = np.cumsum(gaps)
+    offsets[15] = offsets[14] - 500_000
+    path = tmp_path / "paced.pcap"
+    _synthetic(path, [_adds(1 + k, 1) for k in range(len(offsets))], offsets)
+    handler = ItchHandler(BookStore(max_orders=1024, errors="skip"), errors="skip")
+    lat = np.zeros(64, np.int64)
+    with PcapReceiver(path, GROUP, PORT, pace=pace) as rx:
+        start = time.clock_gettime_ns(time.CLOCK_REALTIME)
+        codes = _drive(rx, handler, MoldSession(), lat, deadline_s=0.003)
+        n = int(rx.rx[Rx.SAMPLES])
+    assert n == len(offsets) and DEADLINE in codes
+    # lat[k]: time of day datagram k was in the books (send stamp 0); as ns since `start`
+    released = (lat[:n] - start % DAY_NS) % DAY_NS
+    assert (np.diff(released) >= 0).all()  # in file order
+    due = np.maximum.accumulate(offsets - offsets[0]) / speed
+    # CLOCK_REALTIME measures here, the loop schedules on CLOCK_MONOTONIC: allow their
+    # rates to differ by a clock slew's worth (0.05%)
+    assert (released >= due * (1 - 5e-4)).all(), (released - due).min()
+
+
+def test_loop_counters_share_the_compiled_receivers_indices():
+    from tickpath.wire import busypoll
+
+    assert [(r.name, int(r)) for r in busypoll.Rx][:10] == [(r.name, int(r)) for r in Rx][:10]
+    assert END_OF_FILE == busypoll.IDLE and DEADLINE == busypoll.DEADLINE
+
+
+def test_synthetic_end_of_file_ends_the_listener(tmp_path):
+    """A capture without an end-of-session packet: the compiled loop's END_OF_FILE stops
+    FeedListener even with no idle timeout."""
+    path = tmp_path / "open.pcapng"
+    _synthetic(path, [_adds(1, 2), _adds(3, 2)], [0, 3600 * NS], ng=True)
+    with PcapReceiver(path, GROUP, PORT) as rx:
+        handler = ItchHandler(BookStore(max_orders=1024, errors="skip"), errors="skip")
+        rep = FeedListener(rx, handler, max_samples=16).run(duration=60)
+    assert rep.seconds < 30 and not rep.ended
+    assert rep.packets == 2 and rep.messages == 4
+
+
+def test_a_pipeline_tap_over_a_capture(tmp_path):
+    """``tap`` reaches the feed stage: one top-of-book record per datagram, in the ring."""
+    import uuid
+
+    from tickpath.engine._kernels import TAP_FULL, TAP_PUBLISHED
+    from tickpath.engine.feed_stage import tap_wait
+    from tickpath.ring import SpscRing
+    from tickpath.strategy.records import SLOT_SIZE, TOP_DTYPE
+
+    path = tmp_path / "tap.pcap"
+    _synthetic(path, [_adds(1 + 2 * k, 2) for k in range(5)], range(5))
+    ring = SpscRing.create(f"tp-pcap-{uuid.uuid4().hex[:8]}", 8, SLOT_SIZE, policy="drop")
+    try:
+        handler = ItchHandler(BookStore(max_orders=64, errors="skip"), errors="skip")
+        feed = np.zeros(N_FEED_COUNTERS, np.int64)
+        lat = np.zeros(8, np.int64)
+        tap = (ring.header, ring.words, tap_wait("busy_spin", 0))
+        with PcapReceiver(path, GROUP, PORT) as rx:
+            code = rx.poll(handler, MoldSession(), time.clock_gettime_ns(time.CLOCK_REALTIME)
+                           + 60 * NS, 0, lat, lat.copy(), feed, tap=tap)
+        assert code == END_OF_FILE
+        assert feed[TAP_PUBLISHED] == 5 and feed[TAP_FULL] == 0
+        recs = ring.records(TOP_DTYPE)[:5]
+        assert set(recs["locate"]) == {1}
+        assert list(recs["received"]) == [BASE_NS + k for k in range(5)]  # record stamps
+    finally:
+        ring.unlink()
+        ring.close()
+
+
+def test_synthetic_loop_runs_as_plain_python():
+    """DESIGN.md: kernels run under NUMBA_DISABLE_JIT=1 too (steppable in a debugger): the
+    synthetic tests above again, in a subprocess (numba reads the variable at import)."""
+    here = Path(__file__).resolve()
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+         "-W", "ignore::RuntimeWarning", "-k", "synthetic and not plain_python", str(here)],
+        env=env, capture_output=True, text=True, timeout=300, cwd=here.parents[2])
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "5 passed" in proc.stdout, proc.stdout[-2000:]
+
+
 # ------------------------------------------------------------------------------ malformed
 
 
@@ -239,8 +438,11 @@ def _bad_frames() -> list[tuple[bytes, str, int | None]]:
     ]
 
 
-def test_malformed_frames_are_counted_and_never_reach_the_books(session, tmp_path):
-    path = tmp_path / "dirty.pcapng"
+@pytest.fixture(scope="module")
+def dirty(session, tmp_path_factory):
+    """The session as pcapng with a bad frame before every frame of it; the counts wanted
+    per reason, and the records cut by a snap length."""
+    path = tmp_path_factory.mktemp("dirty") / "dirty.pcapng"
     bad = _bad_frames()
     want = dict.fromkeys((b[1] for b in bad), 0)
     cut = 0
@@ -251,6 +453,11 @@ def test_malformed_frames_are_counted_and_never_reach_the_books(session, tmp_pat
             w.write(rec.frame, rec.ts_ns)
             want[reason] += 1
             cut += orig is not None
+    return path, want, cut
+
+
+def test_malformed_frames_are_counted_and_never_reach_the_books(session, dirty):
+    path, want, cut = dirty
     with PcapReceiver(path, GROUP, PORT) as rx:
         handler = _handler()
         got, rep = _replay(rx, handler)
@@ -269,19 +476,42 @@ def test_malformed_frames_are_counted_and_never_reach_the_books(session, tmp_pat
                                                          "wrong_address", "wrong_port"))
 
 
-@settings(max_examples=300, deadline=None)
+def test_compiled_and_python_paths_agree_on_a_dirty_file(dirty):
+    results = []
+    for compiled in (True, False):
+        with PcapReceiver(dirty[0], GROUP, PORT) as rx:
+            rx.compiled = compiled  # False: FeedListener's generic loop over recv()
+            got, rep = _replay(rx)
+            stats = rx.stats()
+        stats.pop("empty_polls")
+        results.append((got, stats, rep.messages, rep.packets, rep.session, rep.ended))
+    assert results[0] == results[1]
+    assert results[0][3] == results[0][1]["packets"] > 0
+
+
+@settings(max_examples=200, deadline=None)
 @given(st.binary(min_size=0, max_size=80), st.integers(0, 60), st.data())
-def test_ipv4_parse_agrees_with_the_ethernet_parser(tail, cut, draw):
+def test_link_layers_without_ethernet_agree_with_the_ethernet_parser(tail, cut, draw):
+    """SLL2, raw IPv4 and BSD loopback frames read through frames.ipv4_udp_payload_at give
+    what the Ethernet parser gives for the same IPv4 packet behind an Ethernet header."""
     frame = bytearray(udp_frame(tail, "10.0.0.1", GROUP, 1, PORT))
     for _ in range(draw.draw(st.integers(0, 3))):
         i = draw.draw(st.integers(14, len(frame) - 1))
         frame[i] = draw.draw(st.integers(0, 255))
-    frame = frame[:max(14, len(frame) - cut)]
-    buf = np.frombuffer(bytearray(frame), np.uint8)
+    frame = bytes(frame[:max(14, len(frame) - cut)])
     dst = int.from_bytes(bytes([233, 54, 12, 1]), "big")
-    want = F.udp_payload_at(buf, 0, buf.shape[0], dst, PORT)
-    got = W.ipv4_udp_at(buf, 14, buf.shape[0], dst, PORT)
-    assert got == want
+    buf = np.frombuffer(bytearray(frame), np.uint8)
+    r, off, size = F.udp_payload_at(buf, 0, buf.shape[0], dst, PORT)
+    ip = frame[14:]
+    heads = {W.LINK_SLL2: struct.pack("!HHIHBB8s", 0x0800, 0, 3, 1, 0, 6, b"\x02" * 8),
+             W.LINK_RAW: b"", W.LINK_IPV4: b"", W.LINK_NULL: struct.pack("<I", 2)}
+    for link, head in heads.items():
+        if not head and ip[:1] and ip[0] >> 4 == 6:
+            continue  # raw IP that looks like IPv6 is counted as not IPv4, by design
+        b = np.frombuffer(bytearray(head + ip), np.uint8)
+        shift = len(head) - 14
+        got = W.frame_payload(b, 0, b.shape[0], link, dst, PORT)
+        assert got == ((r, off + shift, size) if r == F.OK else (r, 0, 0)), link
 
 
 def test_link_types_and_sections(tmp_path):
@@ -379,6 +609,19 @@ def test_a_corrupt_file_is_refused_with_the_offset(session, tmp_path, kind):
     if kind not in ("magic", "empty"):  # the streaming reader names the same place
         with pytest.raises(ValueError, match=f"offset {offset}: "):
             list(read_records(io.BytesIO(data)))
+
+
+def test_corruption_met_by_the_compiled_loop_names_the_offset(session):
+    """A mapping spoiled after the file was checked (here: written through the private
+    mapping) is refused by the loop's owner with the offset, as at open."""
+    raw = session[0].read_bytes()
+    second = 24 + 16 + struct.unpack_from("<I", raw, 24 + 8)[0]
+    with PcapReceiver(session[0], GROUP, PORT) as rx:
+        rx.buf[second + 8:second + 12] = np.frombuffer(struct.pack("<I", 1 << 30), np.uint8)
+        handler = _handler()
+        with pytest.raises(ValueError, match=f"offset {second}: record length 1073741824 "):
+            _drive(rx, handler, MoldSession(), np.zeros(4, np.int64))
+        assert rx.stats()["packets"] == 1  # the record before it went through
 
 
 def test_missing_file_and_bad_specs(tmp_path):

@@ -1,10 +1,12 @@
 """Compiled parsing of Ethernet (+ one 802.1Q tag), IPv4 and UDP headers, in place.
 
 A receive path that sees whole link-layer frames (the AF_PACKET ring, AF_XDP, a capture) finds
-the UDP payload with :func:`udp_payload_at`: it reads the headers where the frame lies, never
-copies, never raises, and answers with the payload's offset and length, or with a reason code
-saying why the frame is not one whole IPv4/UDP datagram for the feed. Callers count reasons and
-skip the frame; nothing of it reaches the books.
+the UDP payload with :func:`udp_payload_at` (Ethernet), or with :func:`ipv4_udp_payload_at`
+from an IPv4 header (a link layer of another shape in front of it, or none): each reads the
+headers where the frame lies, never copies, never raises, and answers with the payload's
+offset and length, or with a reason code saying why the frame is not one whole IPv4/UDP
+datagram for the feed. Callers count reasons and skip the frame; nothing of it reaches the
+books.
 
 Headers read, offsets from the start of the frame (all fields big-endian)::
 
@@ -105,40 +107,31 @@ def _be32(buf, i):
             | (np.int64(buf[i + 2]) << 8) | np.int64(buf[i + 3]))
 
 
-@njit(cache=True, nogil=True)
-def udp_payload_at(buf, start, length, dst_ip, dst_port):
-    """Find the UDP payload of the Ethernet frame in ``buf[start:start + length]``.
+@njit(cache=True, nogil=True, inline="always")
+def ipv4_udp_payload_at(buf, start, length, dst_ip, dst_port):
+    """Find the UDP payload of the IPv4 datagram whose header starts the bytes
+    ``buf[start:start + length]`` (a link layer without Ethernet's shape: Linux SLL2, raw IP,
+    BSD loopback; and the second half of :func:`udp_payload_at`).
 
-    ``dst_ip`` (the IPv4 address as a host-order integer) and ``dst_port`` select the feed;
-    0 accepts any. Reads only bytes inside the frame. Returns ``(reason, offset, size)``: on
-    ``OK`` the payload is ``buf[offset:offset + size]``; otherwise offset and size are 0.
+    ``dst_ip`` and ``dst_port`` select the feed as for :func:`udp_payload_at`. The same
+    checks in the same order, and the same answer that function gives for an Ethernet frame's
+    IPv4 part: ``(reason, offset, size)``, offsets into ``buf``. Bytes after the datagram's
+    total length are ignored (link-layer padding); only bytes inside the range are read.
     """
-    s = np.int64(start)
-    n = np.int64(length)
-    if n < ETH_HLEN:
-        return SHORT_ETHERNET, 0, 0
-    etype = _be16(buf, s + ETH_TYPE)
-    p = s + ETH_HLEN
-    if etype == ETHERTYPE_8021Q:
-        if n < ETH_HLEN + VLAN_HLEN:
-            return SHORT_ETHERNET, 0, 0
-        etype = _be16(buf, s + ETH_TYPE + VLAN_HLEN)
-        p += VLAN_HLEN
-    if etype != ETHERTYPE_IPV4:
-        return NOT_IPV4, 0, 0
-    end = s + n
-    if end - p < IPV4_MIN_HLEN:
+    p = np.int64(start)
+    avail = np.int64(length)
+    if avail < IPV4_MIN_HLEN:
         return SHORT_IPV4, 0, 0
     vi = np.int64(buf[p + IP_VER_IHL])
     ihl = (vi & 0x0F) * 4
     if vi >> 4 != 4 or ihl < IPV4_MIN_HLEN:
         return BAD_IPV4, 0, 0
-    if end - p < ihl:
+    if avail < ihl:
         return SHORT_IPV4, 0, 0
     total = _be16(buf, p + IP_TOTAL_LENGTH)
     if total < ihl:
         return BAD_IPV4, 0, 0
-    if end - p < total:
+    if avail < total:
         return SHORT_IPV4, 0, 0
     if _be16(buf, p + IP_FRAG) & IP_FRAG_MASK:
         return FRAGMENT, 0, 0
@@ -157,11 +150,51 @@ def udp_payload_at(buf, start, length, dst_ip, dst_port):
     return OK, u + UDP_HLEN, ulen - UDP_HLEN
 
 
+@njit(cache=True, nogil=True)
+def udp_payload_at(buf, start, length, dst_ip, dst_port):
+    """Find the UDP payload of the Ethernet frame in ``buf[start:start + length]``.
+
+    ``dst_ip`` (the IPv4 address as a host-order integer) and ``dst_port`` select the feed;
+    0 accepts any. Reads only bytes inside the frame. Returns ``(reason, offset, size)``: on
+    ``OK`` the payload is ``buf[offset:offset + size]``; otherwise offset and size are 0.
+    The IPv4/UDP part is :func:`ipv4_udp_payload_at`, inlined by numba (``inline="always"``):
+    left to LLVM it stays a call, with a reference count taken on ``buf`` around it, which
+    the AF_PACKET and AF_XDP loops would pay per frame.
+    """
+    s = np.int64(start)
+    n = np.int64(length)
+    if n < ETH_HLEN:
+        return SHORT_ETHERNET, 0, 0
+    etype = _be16(buf, s + ETH_TYPE)
+    p = s + ETH_HLEN
+    if etype == ETHERTYPE_8021Q:
+        if n < ETH_HLEN + VLAN_HLEN:
+            return SHORT_ETHERNET, 0, 0
+        etype = _be16(buf, s + ETH_TYPE + VLAN_HLEN)
+        p += VLAN_HLEN
+    if etype != ETHERTYPE_IPV4:
+        return NOT_IPV4, 0, 0
+    return ipv4_udp_payload_at(buf, p, s + n - p, dst_ip, dst_port)
+
+
+def _writable(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
+    return (data if isinstance(data, np.ndarray) and data.flags.writeable
+            else np.frombuffer(bytearray(data), np.uint8))
+
+
 def parse(frame: bytes | bytearray | memoryview | np.ndarray, dst_ip: int = 0,
           dst_port: int = 0) -> tuple[Reason, int, int]:
     """:func:`udp_payload_at` on one frame from Python (tools and tests): ``(reason, offset,
     size)`` with offsets from the start of ``frame``."""
-    buf = (frame if isinstance(frame, np.ndarray) and frame.flags.writeable
-           else np.frombuffer(bytearray(frame), np.uint8))
+    buf = _writable(frame)
     r, off, size = udp_payload_at(buf, 0, buf.shape[0], dst_ip, dst_port)
+    return Reason(r), int(off), int(size)
+
+
+def parse_ipv4(packet: bytes | bytearray | memoryview | np.ndarray, dst_ip: int = 0,
+               dst_port: int = 0) -> tuple[Reason, int, int]:
+    """:func:`ipv4_udp_payload_at` on one IPv4 packet (no link-layer header) from Python:
+    ``(reason, offset, size)`` with offsets from the start of ``packet``."""
+    buf = _writable(packet)
+    r, off, size = ipv4_udp_payload_at(buf, 0, buf.shape[0], dst_ip, dst_port)
     return Reason(r), int(off), int(size)

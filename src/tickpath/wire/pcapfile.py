@@ -9,6 +9,12 @@ that parse each frame in place (:mod:`tickpath.wire.frames`; link types Ethernet
 tags, Linux SLL and SLL2, raw IPv4, BSD loopback); frames of other flows and malformed frames
 are counted by reason and skipped, so nothing of them reaches the books.
 
+It is a compiled receiver: :meth:`PcapReceiver.poll` runs :func:`tickpath.wire.pcapwalk.replay`,
+which walks the records and hands each datagram to the feed stage's compiled step
+(``engine._kernels.deliver``) without returning to Python until the deadline, the end of the
+session, an event the books refuse, or the end of the file (``END_OF_FILE``, which a listener
+takes as the end, like ``IDLE``). ``recv()`` stays for the generic Python listener.
+
 Pace, from the first datagram handed on:
 
 * ``fast``: every datagram as soon as it is asked for;
@@ -49,6 +55,7 @@ import numpy as np
 
 from . import frames as F
 from . import pcapwalk as W
+from .busypoll import _NO_TAP
 from .pcap import (
     _OPT_IF_TSOFFSET,
     _OPT_IF_TSRESOL,
@@ -160,6 +167,7 @@ class _Walk:
         head = bytes(buf[:4])
         if len(head) < 4:
             raise self._error(0, f"not a pcap or pcapng file: only {len(head)} bytes")
+        self.scale, self.limit, self.link = 1, 0, 0  # pcap only: per interface in pcapng
         if head == b"\x0a\x0d\x0d\x0a":
             self.ng, self.big, self.pos = True, False, 0
             return
@@ -325,8 +333,14 @@ class PcapReceiver:
 
     ``host``/``port``: the feed's destination; ``0.0.0.0`` / 0 match any. ``pace``:
     ``"fast"``, ``"recorded"``, or a speed factor (``"2x"``, ``0.5``). ``batch``: index rows
-    walked per compiled call. ``recv()`` returns ``(payload view, record ts ns)``, or None
-    when nothing is due within the timeout or the file is done (``exhausted``).
+    walked per compiled call.
+
+    Two ways to drive it, sharing one position in the file, one pace schedule and one set of
+    counters: :meth:`poll`, the compiled replay loop (``compiled`` is True, so
+    :class:`~tickpath.engine.listener.FeedListener` uses it), which hands each datagram to
+    the feed stage without returning to Python; and ``recv()``, for the generic Python
+    listener, which returns ``(payload view, record ts ns)``, or None when nothing is due
+    within the timeout or the file is done (``exhausted``).
 
     The views point into a private mapping of the file (never written through; valid until
     :meth:`close`, and kept mapped while any view is held). Raises FileNotFoundError /
@@ -335,6 +349,7 @@ class PcapReceiver:
     """
 
     name = "pcap"
+    compiled = True
 
     def __init__(self, path: str | os.PathLike[str], host: str = "0.0.0.0", port: int = 0, *,
                  pace: str | float = "fast", batch: int = 4096) -> None:
@@ -374,15 +389,15 @@ class PcapReceiver:
             self.close()
             raise
         self._idx = np.zeros((batch, W.N_COLS), np.int64)
-        self._rows: list[list[int]] = []
-        self._i = 0
+        # the compiled loop's counters and state (pcapwalk.Rx); recv() shares the position,
+        # the index and the pace schedule through it, and counts in Python ints of its own
+        self.rx = np.zeros(W.N_RX, np.int64)
+        self.rx[W.Rx.POS] = self._walk.pos
         self.reasons = np.zeros(W.N_CODES, np.int64)
-        self.packets = self.bytes = self.frames = self.cut = 0
-        self.exhausted = False
+        self._rows: list[list[int]] | None = []  # recv()'s copy of the index (None: stale)
+        self._i = 0
+        self._py = [0, 0, 0, 0]  # recv(): packets, bytes, frames, truncated
         self._timeout_ns: int | None = None
-        self.anchor_ns: int | None = None  # perf_counter_ns when the first datagram went out
-        self._ts0 = 0
-        self._last_due = 0
 
     def _scan(self, batch: int) -> None:
         """Walk the whole file once (checks it; nothing kept): how many datagrams of the
@@ -414,7 +429,79 @@ class PcapReceiver:
         gap = self.max_gap_ns / self.speed if self.speed else 0
         return gap / 1e9 + 1.0
 
-    # -- the receiver interface ----------------------------------------------------------------
+    @property
+    def exhausted(self) -> bool:
+        """True once the walk reached the end of the file."""
+        return bool(self.rx[W.Rx.DONE])
+
+    @property
+    def anchor_ns(self) -> int | None:
+        """CLOCK_MONOTONIC ns when the first paced datagram went out (None before)."""
+        a = int(self.rx[W.Rx.ANCHOR_NS])
+        return a or None
+
+    # -- the compiled path --------------------------------------------------------------------
+
+    def poll(self, handler, session, deadline_ns: int, idle_ns: int, lat: np.ndarray,
+             ker: np.ndarray, feed: np.ndarray, tap=None) -> int:
+        """Run the compiled replay loop (:func:`tickpath.wire.pcapwalk.replay`) until the
+        deadline (CLOCK_REALTIME ns), the end of the session, an event the books refuse, or
+        the end of the file (``END_OF_FILE``, the number of ``IDLE``: a listener stops on
+        it); returns the exit code. ``idle_ns`` is not used: a file's gaps are the
+        recording's, and its end is known. ``tap``: ``(hdr, words, wait)`` of the hand-off
+        ring (engine._kernels.deliver), or None. Raises ValueError, with the offset, if the
+        file turns out corrupt (changed since it was opened)."""
+        if self.buf is None:
+            raise ValueError("pcap: the receiver is closed")
+        tap_hdr, tap_words, tap_wait = tap if tap is not None else _NO_TAP
+        b, w, rx = handler.books, self._walk, self.rx
+        if self._rows is not None:  # recv() ran last: hand its place in the index over
+            rx[W.Rx.NEXT], rx[W.Rx.BATCH] = self._i, len(self._rows)
+            self._rows = None
+        while True:
+            code = W.replay(self.buf, bool(w.ng), bool(w.big), int(w.scale), int(w.limit),
+                            int(w.link), MAX_BLOCK, w.iface, int(w.n_iface), self.dst_ip,
+                            self.port, self._idx, float(self.speed), deadline_ns,
+                            session.session, session.counters, handler.events, b.orders,
+                            b.mask, b.levels, b.free, b.heads, b.stats_array, b.inst,
+                            b.symbols, b.type_counts, b.capacity, feed, rx, self.reasons, lat,
+                            ker, tap_hdr, tap_words, tap_wait)
+            if code != W.WALK_STOP:
+                return code
+            self._walk_stop()
+
+    def _walk_stop(self) -> None:
+        """The compiled walk stopped at a block for Python, or at corruption."""
+        w = self._walk
+        w.pos = int(self.rx[W.Rx.POS])
+        status = int(self.rx[W.Rx.WALK_STATUS])
+        if status != W.PYTHON:
+            raise w._corrupt(status, w.pos)
+        w._ng_block()
+        self.rx[W.Rx.POS] = w.pos
+
+    @staticmethod
+    def warm_up(handler) -> None:
+        """Compile (or load from the cache) the replay loop for ``handler``'s types, on a
+        scratch capture of its own (a pcap header, no records), so nothing of the real file
+        is consumed."""
+        import tempfile
+
+        from ..engine._kernels import N_FEED_COUNTERS
+        from ..engine.handler import ItchHandler
+        from ..feed.moldudp64 import MoldSession
+
+        scratch = ItchHandler(type(handler.books)(max_orders=16), batch=16)
+        with tempfile.TemporaryDirectory(prefix="tickpath-pcap-") as d:
+            path = os.path.join(d, "scratch.pcap")
+            with open(path, "wb") as f:
+                f.write(struct.pack("<IHHiIII", PCAP_MAGIC_NS, 2, 4, 0, 0, 65535, 1))
+            with PcapReceiver(path) as rx:
+                lat = np.zeros(1, np.int64)
+                rx.poll(scratch, MoldSession(), 0, 0, lat, lat.copy(),
+                        np.zeros(N_FEED_COUNTERS, np.int64))
+
+    # -- the receiver interface (Python) --------------------------------------------------------
 
     def settimeout(self, seconds: float | None) -> None:
         self._timeout_ns = None if seconds is None else max(0, int(seconds * 1e9))
@@ -424,40 +511,48 @@ class PcapReceiver:
         timeout, or the end of the file)."""
         if self.buf is None:
             raise ValueError("pcap: the receiver is closed")
+        rows, py = self._rows, self._py
+        if rows is None:  # the compiled loop ran last: take its place in the index over
+            rows = self._rows = self._idx[:int(self.rx[W.Rx.BATCH])].tolist()
+            self._i = int(self.rx[W.Rx.NEXT])
         while True:
-            if self._i == len(self._rows):
+            if self._i == len(rows):
+                self._walk.pos = int(self.rx[W.Rx.POS])
                 n = self._walk.next(self._idx)
+                self.rx[W.Rx.POS] = self._walk.pos
                 if n == 0:
-                    self.exhausted = True
+                    self.rx[W.Rx.DONE] = 1
                     if self._timeout_ns:  # nothing more will come; do not spin the caller
                         time.sleep(self._timeout_ns / 1e9)
                     return None
-                self._rows = self._idx[:n].tolist()
+                rows = self._rows = self._idx[:n].tolist()
                 self._i = 0
-            ts, at, size, reason, cut = self._rows[self._i]
+            ts, at, size, reason, cut = rows[self._i]
             if reason != F.OK:
                 self._i += 1
-                self.frames += 1
-                self.cut += cut
+                py[2] += 1
+                py[3] += cut
                 self.reasons[reason] += 1
                 continue
             if self.speed and not self._due(ts):
                 return None
             self._i += 1
-            self.frames += 1
-            self.cut += cut
-            self.packets += 1
-            self.bytes += size
+            py[0] += 1
+            py[1] += size
+            py[2] += 1
+            py[3] += cut
             return self.buf[at:at + size], ts
 
     def _due(self, ts: int) -> bool:
-        """Wait until the datagram stamped ``ts`` is due; False when that is further off
-        than the timeout (the caller gets None and asks again)."""
-        now = time.perf_counter_ns()
-        if self.anchor_ns is None:
-            self.anchor_ns, self._ts0, self._last_due = now, ts, now
-        due = self.anchor_ns + int((ts - self._ts0) / self.speed)
-        due = max(due, self._last_due)  # a stamp going backwards: at once, in file order
+        """Wait until the datagram stamped ``ts`` is due (the compiled loop's schedule, kept
+        in ``rx``); False when that is further off than the timeout (the caller gets None and
+        asks again)."""
+        rx = self.rx
+        now = time.monotonic_ns()  # CLOCK_MONOTONIC, as the compiled loop reads it
+        if not rx[W.Rx.ANCHOR_NS]:
+            rx[W.Rx.ANCHOR_NS], rx[W.Rx.TS0], rx[W.Rx.LAST_DUE] = now, ts, now
+        due = int(rx[W.Rx.ANCHOR_NS]) + int((ts - int(rx[W.Rx.TS0])) / self.speed)
+        due = max(due, int(rx[W.Rx.LAST_DUE]))  # a stamp going backwards: at once, in order
         wait = due - now
         if wait > 0:
             if self._timeout_ns is not None and wait > self._timeout_ns:
@@ -465,9 +560,9 @@ class PcapReceiver:
                 return False
             if wait > _SPIN_NS:
                 time.sleep((wait - _SPIN_NS) / 1e9)
-            while time.perf_counter_ns() < due:
+            while time.monotonic_ns() < due:
                 pass
-        self._last_due = due
+        rx[W.Rx.LAST_DUE] = due
         return True
 
     def stats(self) -> dict[str, int]:
@@ -476,12 +571,16 @@ class PcapReceiver:
         had (snap length); one count per reason a frame was skipped (frames.Reason names,
         and ``unsupported_link``); ``malformed``: the sum of the malformed reasons (short,
         bad IPv4, fragment, bad UDP length); ``other_flows``: frames of other protocols,
-        addresses or ports."""
-        out = {"packets": self.packets, "bytes": self.bytes, "frames": self.frames,
-               "truncated": self.cut,
+        addresses or ports; ``empty_polls``: times the compiled loop handed back at its
+        deadline with the next datagram not yet due. Both paths' counts, summed."""
+        rx, py = self.rx, self._py
+        out = {"packets": py[0] + int(rx[W.Rx.PACKETS]), "bytes": py[1] + int(rx[W.Rx.BYTES]),
+               "frames": py[2] + int(rx[W.Rx.FRAMES]),
+               "truncated": py[3] + int(rx[W.Rx.TRUNCATED]),
                "malformed": int(sum(self.reasons[r] for r in _MALFORMED)),
                "other_flows": int(sum(self.reasons[r] for r in _OTHER_FLOWS))
-               + int(self.reasons[W.UNSUPPORTED_LINK])}
+               + int(self.reasons[W.UNSUPPORTED_LINK]),
+               "empty_polls": int(rx[W.Rx.EMPTY_POLLS])}
         for r in F.Reason:
             if r != F.Reason.OK:
                 out[r.name.lower()] = int(self.reasons[r])

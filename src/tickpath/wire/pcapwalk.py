@@ -2,11 +2,16 @@
 
 The ``pcap`` transport (:mod:`tickpath.wire.pcapfile`) maps a capture and calls these kernels
 in batches. Each call walks records from a byte position, finds each frame's UDP payload in
-place (:func:`frame_payload`, on top of :func:`tickpath.wire.frames.udp_payload_at`) and fills
-one row of ``out`` per record; it stops when ``out`` is full, at the end of the file, at a
+place (:func:`frame_payload`, on top of :mod:`tickpath.wire.frames`) and fills one row of
+``out`` per record; it stops when ``out`` is full, at the end of the file, at a
 block only Python handles (pcapng section and interface headers), or at corruption. It never
 raises and never allocates; the status and the byte position say what stopped it, and the
 owner turns that into a message with the offset.
+
+:func:`replay` is the transport's compiled receive loop: it fills the index a batch at a time
+with these walks and hands each datagram of the feed to the feed stage's compiled step
+(``engine._kernels.deliver``) where it lies, paced or not, until the caller's deadline, the end
+of the session, a refused event, the end of the file, or a block only Python reads.
 
 One index row, int64 (columns :class:`Col`)::
 
@@ -27,9 +32,9 @@ Link layers (what sits in front of the IPv4 header), all as the reader in
     BSD loopback (0)    address family 4 (either byte order; 2 = IPv4) | IPv4 ...
 
 SLL's last 14 bytes have Ethernet's shape (12 bytes, then the ethertype), so it is parsed as
-Ethernet two bytes in. SLL2, raw IP and loopback have no such shape: their IPv4 and UDP
-headers are read by :func:`ipv4_udp_at`, which applies the same rules and reasons as
-``udp_payload_at`` (a test checks the two agree on every Ethernet frame).
+Ethernet two bytes in. SLL2, raw IP and loopback have no such shape: after their own header
+the IPv4 and UDP headers are read by :func:`tickpath.wire.frames.ipv4_udp_payload_at`, the
+same code the Ethernet parser ends in, so every link type follows the same rules and reasons.
 """
 
 from __future__ import annotations
@@ -39,7 +44,10 @@ import enum
 import numpy as np
 from numba import njit
 
+from ..engine._kernels import GO_ON, deliver
+from ..telemetry.nclock import monotonic_ns, realtime_ns
 from . import frames as F
+from .libc import poll
 
 LINK_NULL = 0
 LINK_ETHERNET = 1
@@ -135,40 +143,6 @@ def _u32(buf, i, big):
 
 
 @njit(cache=True, nogil=True)
-def ipv4_udp_at(buf, p, end, dst_ip, dst_port):
-    """The IPv4 and UDP part of ``udp_payload_at`` for a header at ``p`` (frame ends at
-    ``end``): the same checks in the same order, the same ``(reason, offset, size)``."""
-    if end - p < F.IPV4_MIN_HLEN:
-        return F.SHORT_IPV4, 0, 0
-    vi = np.int64(buf[p + F.IP_VER_IHL])
-    ihl = (vi & 0x0F) * 4
-    if vi >> 4 != 4 or ihl < F.IPV4_MIN_HLEN:
-        return F.BAD_IPV4, 0, 0
-    if end - p < ihl:
-        return F.SHORT_IPV4, 0, 0
-    total = F._be16(buf, p + F.IP_TOTAL_LENGTH)
-    if total < ihl:
-        return F.BAD_IPV4, 0, 0
-    if end - p < total:
-        return F.SHORT_IPV4, 0, 0
-    if F._be16(buf, p + F.IP_FRAG) & F.IP_FRAG_MASK:
-        return F.FRAGMENT, 0, 0
-    if buf[p + F.IP_PROTOCOL] != F.IPPROTO_UDP:
-        return F.NOT_UDP, 0, 0
-    if total - ihl < F.UDP_HLEN:
-        return F.BAD_UDP_LENGTH, 0, 0
-    u = p + ihl
-    ulen = F._be16(buf, u + F.UDP_LENGTH)
-    if ulen < F.UDP_HLEN or ulen > total - ihl:
-        return F.BAD_UDP_LENGTH, 0, 0
-    if dst_ip != 0 and F._be32(buf, p + F.IP_DST) != dst_ip:
-        return F.WRONG_ADDRESS, 0, 0
-    if dst_port != 0 and F._be16(buf, u + F.UDP_DPORT) != dst_port:
-        return F.WRONG_PORT, 0, 0
-    return F.OK, u + F.UDP_HLEN, ulen - F.UDP_HLEN
-
-
-@njit(cache=True, nogil=True)
 def frame_payload(buf, start, length, link, dst_ip, dst_port):
     """``(reason, offset, size)`` of the frame ``buf[start:start + length]`` of link type
     ``link``: the UDP payload of the feed's datagram, in place, or why it is not one."""
@@ -185,17 +159,17 @@ def frame_payload(buf, start, length, link, dst_ip, dst_port):
             return F.SHORT_ETHERNET, 0, 0
         if F._be16(buf, s) != F.ETHERTYPE_IPV4:
             return F.NOT_IPV4, 0, 0
-        return ipv4_udp_at(buf, s + _SLL2_HLEN, s + n, dst_ip, dst_port)
+        return F.ipv4_udp_payload_at(buf, s + _SLL2_HLEN, n - _SLL2_HLEN, dst_ip, dst_port)
     if link == LINK_RAW or link == LINK_IPV4:
         if n >= 1 and (np.int64(buf[s]) >> 4) == 6:  # raw IP may carry IPv6
             return F.NOT_IPV4, 0, 0
-        return ipv4_udp_at(buf, s, s + n, dst_ip, dst_port)
+        return F.ipv4_udp_payload_at(buf, s, n, dst_ip, dst_port)
     if link == LINK_NULL:
         if n < _NULL_HLEN:
             return F.SHORT_ETHERNET, 0, 0
         if _u32(buf, s, False) != _AF_INET and _u32(buf, s, True) != _AF_INET:
             return F.NOT_IPV4, 0, 0
-        return ipv4_udp_at(buf, s + _NULL_HLEN, s + n, dst_ip, dst_port)
+        return F.ipv4_udp_payload_at(buf, s + _NULL_HLEN, n - _NULL_HLEN, dst_ip, dst_port)
     return UNSUPPORTED_LINK, 0, 0
 
 
@@ -308,3 +282,155 @@ def walk_pcapng(buf, pos, big, max_block, iface, n_iface, dst_ip, dst_port, out)
             k += 1
         p += total
     return k, FULL, p
+
+
+# ------------------------------------------------------------------------- the replay loop
+
+
+class Rx(enum.IntEnum):
+    """The replay loop's int64 counters and resume state; the first ten are those of every
+    compiled receiver (:class:`tickpath.wire.busypoll.Rx`, at the same indices)."""
+
+    PACKETS = 0  # datagrams of the feed handed on (written by ``deliver``)
+    BYTES = 1  # their payload bytes (written by ``deliver``)
+    EMPTY_POLLS = 2  # returns at the deadline with the next datagram not yet due (paced)
+    TRUNCATED = 3  # records holding fewer bytes than the wire had (snap length)
+    SAMPLES = 4  # latency samples recorded
+    NEXT = 5  # state: next row of the index
+    BATCH = 6  # state: rows in the index
+    EVENT_AT = 7  # state: event refused by the books (settled by the owner)
+    EVENTS = 8  # state: events decoded in that datagram
+    LAST_PACKET_NS = 9
+    FRAMES = 10  # records walked
+    POS = 11  # state: where the walk goes on in the file
+    ANCHOR_NS = 12  # pace: CLOCK_MONOTONIC when the first datagram went out (0: not yet)
+    TS0 = 13  # pace: that datagram's recorded stamp
+    LAST_DUE = 14  # pace: when the previous datagram was due (none goes out before it)
+    DONE = 15  # 1 once the walk reached the end of the file
+    WALK_STATUS = 16  # why the walk stopped, when the loop returned WALK_STOP
+
+
+N_RX = len(Rx)
+_EMPTY, _TRUNCATED, _NEXT, _BATCH = 2, 3, 5, 6
+_FRAMES, _POS, _ANCHOR, _TS0, _LAST_DUE, _DONE, _WALK_STATUS = 10, 11, 12, 13, 14, 15, 16
+
+# Loop exits besides END_OF_SESSION and BOOK (engine._kernels), numbered as busypoll's
+DEADLINE = 0
+IDLE = 3
+#: The end of the file. It is IDLE's number on purpose: a listener stops on IDLE, and a file
+#: that is done will never give anything again.
+END_OF_FILE = IDLE
+#: The walk stopped at a pcapng section header or interface description (the owner reads it)
+#: or at corruption; the walk status is in ``rx[Rx.WALK_STATUS]`` and the place in
+#: ``rx[Rx.POS]``. The owner handles it and calls the loop again.
+WALK_STOP = 4
+
+_SPIN_NS = 200_000  # spin, rather than sleep, the last 200 µs of a wait
+_CHECK_EVERY = 255  # read the clock for the deadline once per 256 records (fast pace)
+_MS = 1_000_000
+_MAX_SLEEP_MS = 1000  # one sleep at most (poll's timeout is a C int)
+
+
+@njit(cache=True, nogil=True)
+def wait_until(due):
+    """Return once CLOCK_MONOTONIC reaches ``due``: the long part asleep (libc ``poll`` on no
+    descriptors, whole milliseconds, so the core is given back), the last ``_SPIN_NS``
+    spinning, so a late wake-up from the scheduler does not push the datagram out late."""
+    left = due - monotonic_ns()
+    while left >= _SPIN_NS + _MS:  # woken early (a signal): sleep the rest again
+        poll(0, 0, min((left - _SPIN_NS) // _MS, _MAX_SLEEP_MS))
+        left = due - monotonic_ns()
+    while monotonic_ns() < due:
+        pass
+
+
+@njit(cache=True, nogil=True)
+def paced(ts, speed, deadline_ns, rx):
+    """Wait until the datagram stamped ``ts`` is due: ``ts``'s offset from the first
+    datagram's stamp, divided by ``speed``, after the moment that one went out; never before
+    the previous one's due time. Returns False, without waiting past it, when that is later
+    than ``deadline_ns`` (CLOCK_REALTIME): the caller hands back and asks again."""
+    now = monotonic_ns()
+    if rx[_ANCHOR] == 0:
+        rx[_ANCHOR] = now
+        rx[_TS0] = ts
+        rx[_LAST_DUE] = now
+    due = rx[_ANCHOR] + np.int64((ts - rx[_TS0]) / speed)
+    if due < rx[_LAST_DUE]:  # a stamp going backwards: at once, in file order
+        due = rx[_LAST_DUE]
+    wait = due - now
+    if wait > 0:
+        left = deadline_ns - realtime_ns()
+        if wait > left:
+            if left > 0:
+                wait_until(now + left)
+            return False
+        wait_until(due)
+    rx[_LAST_DUE] = due
+    return True
+
+
+@njit(cache=True, nogil=True)
+def replay(buf, ng, big, scale, limit, link, max_block, iface, n_iface, dst_ip, dst_port,
+           idx, speed, deadline_ns, session, mold, events, orders, mask, levels, free, heads,
+           stats, inst, symbols, type_counts, capacity, feed, rx, reasons, lat, ker,
+           tap_hdr=None, tap_words=None, tap_wait=None):
+    """Walk the mapped capture ``buf`` from ``rx[Rx.POS]`` and hand each datagram of the feed
+    to the feed stage (``engine._kernels.deliver``) where it lies, with its record's stamp,
+    until the deadline (CLOCK_REALTIME ns), the end of the session, an event the books
+    refuse, the end of the file, or a block the owner must read (``WALK_STOP``). ``speed``
+    0 is as fast as possible, else the recorded gaps are divided by it. The walk fills
+    ``idx`` a batch at a time (``walk_pcap``/``walk_pcapng``); skipped frames are counted in
+    ``reasons``. Returns the exit code; the state to resume from is in ``rx``."""
+    i = rx[_NEXT]
+    n = rx[_BATCH]
+    steps = np.int64(0)
+    while True:
+        if i >= n:
+            if ng:
+                k, status, pos = walk_pcapng(buf, rx[_POS], big, max_block, iface, n_iface,
+                                             dst_ip, dst_port, idx)
+            else:
+                k, status, pos = walk_pcap(buf, rx[_POS], big, scale, limit, link, dst_ip,
+                                           dst_port, idx)
+            rx[_POS] = pos
+            i = np.int64(0)
+            n = np.int64(k)
+            if k == 0:  # the status is about ``pos`` itself
+                rx[_NEXT] = 0
+                rx[_BATCH] = 0
+                if status == END:
+                    rx[_DONE] = 1
+                    return END_OF_FILE
+                rx[_WALK_STATUS] = status
+                return WALK_STOP
+        reason = idx[i, 3]
+        if reason != F.OK:
+            rx[_FRAMES] += 1
+            rx[_TRUNCATED] += idx[i, 4]
+            reasons[reason] += 1
+            i += 1
+        else:
+            ts = idx[i, 0]
+            if speed > 0.0 and not paced(ts, speed, deadline_ns, rx):
+                rx[_EMPTY] += 1
+                rx[_NEXT] = i
+                rx[_BATCH] = n
+                return DEADLINE
+            rx[_FRAMES] += 1
+            rx[_TRUNCATED] += idx[i, 4]
+            at = idx[i, 1]
+            size = idx[i, 2]
+            i += 1
+            code = deliver(buf, at, size, ts, session, mold, events, orders, mask, levels,
+                           free, heads, stats, inst, symbols, type_counts, capacity, feed, rx,
+                           lat, ker, tap_hdr, tap_words, tap_wait)
+            if code != GO_ON:
+                rx[_NEXT] = i
+                rx[_BATCH] = n
+                return code
+        steps += 1
+        if (steps & _CHECK_EVERY) == 0 and realtime_ns() >= deadline_ns:
+            rx[_NEXT] = i
+            rx[_BATCH] = n
+            return DEADLINE
