@@ -116,10 +116,12 @@ def test_wire_check_lists_every_transport():
         assert name in r.stdout
 
 
-def test_unavailable_transport_is_refused_with_reason():
-    r = run("listen", "--transport", "xdp", "--duration", "1", check=False)
+def test_bad_transport_is_refused_with_reason():
+    r = run("listen", "--transport", "xdp:turbo", "--duration", "1", check=False)
     assert r.returncode == 2
-    assert "not available in this version" in r.stderr and "busypoll" in r.stderr
+    assert "unknown xdp option 'turbo'" in r.stderr and "copy or zc" in r.stderr
+    r = run("listen", "--transport", "carrier-pigeon", "--duration", "1", check=False)
+    assert r.returncode == 2 and "unknown transport" in r.stderr and "busypoll" in r.stderr
 
 
 def test_demo_busypoll_books_equal(tmp_path):
