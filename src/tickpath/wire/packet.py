@@ -93,7 +93,7 @@ class Rx(enum.IntEnum):
     BLOCKS_TIMED_OUT = 14  # V3: of which retired by the timeout rather than full
     OFFSET = 15  # state, V3: offset of the next packet in the block held
     HW_STAMPED = 16  # frames the NIC stamped (TP_STATUS_TS_RAW_HARDWARE)
-    SW_STAMPED = 17  # frames the kernel stamped in software (TP_STATUS_TS_SOFTWARE)
+    SW_STAMPED = 17  # frames the kernel stamped in software (TS_SOFTWARE, or no bit)
 
 
 N_RX = len(Rx)
@@ -163,15 +163,16 @@ _LOSING = P.TP_STATUS_LOSING
 _KERNEL = P.TP_STATUS_KERNEL
 _OUTGOING = P.PACKET_OUTGOING
 _TS_HW = P.TP_STATUS_TS_RAW_HARDWARE
-_TS_SW = P.TP_STATUS_TS_SOFTWARE
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _count_stamp(rx, status):
-    """Which clock stamped the frame, from its status word."""
+    """Which clock stamped the frame, from its status word. Without TS_RAW_HARDWARE the
+    stamp is the kernel's: the skb's software stamp (TS_SOFTWARE), or, when nothing has turned
+    receive stamping on, the clock read as the frame was put in the ring (no bit)."""
     if status & _TS_HW:
         rx[16] += 1
-    elif status & _TS_SW:
+    else:
         rx[17] += 1
 
 
