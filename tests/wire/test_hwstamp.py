@@ -148,3 +148,54 @@ def test_packet_hwts_refused_on_loopback_and_nothing_left_open():
 
 def test_control_buffer_fits_the_timestamping_message():
     assert L.CMSG_SPACE_TIMESTAMPING >= L.CMSGHDR_SIZE + L.SCM_TIMESTAMPING_SIZE
+
+
+class FakeNic:
+    """Stands in for a NIC with a PTP hardware clock (none exists here): the ethtool answer
+    and the SIOCGHWTSTAMP/SIOCSHWTSTAMP ioctls, recording what was set."""
+
+    def __init__(self, monkeypatch, config=(0, 0, 0), keeps_all=True, readable=True):
+        self.config, self.sets = config, []
+        self.keeps_all, self.readable = keeps_all, readable
+        monkeypatch.setattr(hw, "rx_capable", lambda iface: (True, f"{iface}: fake PHC"))
+        monkeypatch.setattr(hw, "get_config", self.get)
+        monkeypatch.setattr(hw, "set_config", self.set)
+
+    def get(self, iface):
+        if not self.readable:
+            raise OSError(95, "set only")
+        return self.config
+
+    def set(self, iface, flags, tx, rx):
+        self.sets.append((flags, tx, rx))
+        if rx == hw.HWTSTAMP_FILTER_ALL and not self.keeps_all:
+            rx = 2  # HWTSTAMP_FILTER_SOME
+        self.config = (flags, tx, rx)
+        return self.config
+
+
+def test_nic_stamping_is_set_once_and_restored_by_the_last_user(monkeypatch):
+    nic = FakeNic(monkeypatch, config=(0, 1, 0))
+    a = hw.HardwareStamps("eth9")
+    b = hw.HardwareStamps("eth9")
+    assert nic.sets == [(0, 1, hw.HWTSTAMP_FILTER_ALL)]  # tx setting kept
+    a.close()
+    assert nic.config[2] == hw.HWTSTAMP_FILTER_ALL  # b still needs it
+    b.close()
+    assert nic.config == (0, 1, 0) and len(nic.sets) == 2
+    b.close()  # idempotent
+
+
+def test_a_driver_that_narrows_the_filter_is_refused_and_put_back(monkeypatch):
+    nic = FakeNic(monkeypatch, keeps_all=False)
+    with pytest.raises(OSError, match="only some frames"):
+        hw.HardwareStamps("eth9")
+    assert nic.config == (0, 0, 0)
+    assert "eth9" not in hw._USERS
+
+
+def test_an_unreadable_setting_is_left_on_rather_than_turned_off(monkeypatch):
+    nic = FakeNic(monkeypatch, readable=False)
+    with hw.HardwareStamps("eth9"):
+        pass
+    assert nic.sets == [(0, hw.HWTSTAMP_TX_OFF, hw.HWTSTAMP_FILTER_ALL)]

@@ -346,3 +346,29 @@ def test_zero_copy_on_veth_is_refused_with_the_way_out(veth):
     with pytest.raises(OSError, match="no zero-copy.*copy mode"):
         _receiver(veth, copy=False)
     assert _state(veth).prog_id == 0  # nothing left behind by the failed start
+
+
+def test_warm_up_compiles_the_variant_poll_runs():
+    from tickpath.wire.busypoll import _NO_TAP
+
+    XdpReceiver.warm_up(_handler())
+    sigs = poll_rx.signatures
+    assert any(len(sig) == 31 for sig in sigs), sigs  # 28 arguments and the three tap arrays
+    assert _NO_TAP[0].dtype == np.int64
+
+
+def test_deadline_is_seen_while_frames_keep_coming():
+    """A batch that carries the frame count past a multiple of 256 (here from 1 to 301)
+    makes the loop look at the clock before it polls the ring again: with the deadline
+    passed it returns straight after the batch, without an empty poll."""
+    rings = Rings(n=512)
+    handler, session = _handler(), MoldSession()
+    lat = np.zeros(8, np.int64)
+    rings.post(_frame(payload=b"x", port=PORT + 1))
+    assert rings.poll(handler, session, lat) == DEADLINE
+    empty = int(rings.state[Rx.EMPTY_POLLS])
+    for _ in range(300):
+        rings.post(_frame(payload=b"x", port=PORT + 1))
+    assert rings.poll(handler, session, lat) == DEADLINE
+    assert rings.state[Rx.FRAMES] == 301
+    assert rings.state[Rx.EMPTY_POLLS] == empty  # returned on the clock, not on an empty ring

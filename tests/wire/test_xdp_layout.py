@@ -53,6 +53,7 @@ int main(void) {
   P("XDP_MD_RX_QUEUE_INDEX", offsetof(struct xdp_md, rx_queue_index));
   P("BPF_LD", BPF_LD); P("BPF_LDX", BPF_LDX); P("BPF_ST", BPF_ST); P("BPF_STX", BPF_STX);
   P("BPF_ALU", BPF_ALU); P("BPF_JMP", BPF_JMP); P("BPF_ALU64", BPF_ALU64);
+  P("BPF_JMP32", BPF_JMP32);
   P("BPF_W", BPF_W); P("BPF_H", BPF_H); P("BPF_B", BPF_B); P("BPF_DW", BPF_DW);
   P("BPF_IMM", BPF_IMM); P("BPF_MEM", BPF_MEM); P("BPF_K", BPF_K); P("BPF_X", BPF_X);
   P("BPF_ADD", BPF_ADD); P("BPF_AND", BPF_AND); P("BPF_MOV", BPF_MOV); P("BPF_JA", BPF_JA);

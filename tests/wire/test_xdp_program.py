@@ -27,6 +27,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="bpf(2) needs root")
 EXAMPLES = int(os.environ.get("TICKPATH_TEST_EXAMPLES", "0")) or 300
 SRC, PORT = "10.1.2.3", 26400
 GROUP, UNICAST = "233.54.12.1", "10.9.8.7"
+# last octets of 128 and more: the address word's top bit is set as the program loads it
+HIGH_GROUP, HIGH_UNICAST = "239.1.1.200", "192.168.1.200"
+ADDRESSES = [GROUP, UNICAST, HIGH_GROUP, HIGH_UNICAST]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,7 @@ def programs():
     with XskSocket(socket.if_nametoindex("lo"), 0, rx_size=64) as xsk:
         bpf.map_update_u32(fds[0], 0, xsk.fileno())
         progs = {}
-        for dst in (GROUP, UNICAST):
+        for dst in ADDRESSES:
             progs[dst] = bpf.load_xdp_program(redirect_program(fds[0], dst, PORT), PROGRAM_NAME)
             fds.append(progs[dst])
         yield lambda dst, frame: bpf.test_run(progs[dst], frame)
@@ -78,7 +81,7 @@ def patch(frame: bytes, offset: int, value: bytes) -> bytes:
     return frame[:offset] + value + frame[offset + len(value):]
 
 
-@pytest.mark.parametrize("dst", [GROUP, UNICAST])
+@pytest.mark.parametrize("dst", ADDRESSES)
 def test_feed_redirected_rest_passed(programs, dst):
     feed = udp_frame(b"x" * 40, SRC, dst, 1234, PORT)
     tagged = udp_frame(b"x" * 40, SRC, dst, 1234, PORT, vlan=7)
@@ -113,7 +116,7 @@ def test_fragments_and_options(programs, dst, verdict):
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(dst=st.sampled_from([GROUP, UNICAST]), vlan=st.booleans(),
+@given(dst=st.sampled_from(ADDRESSES), vlan=st.booleans(),
        port=st.sampled_from([PORT, PORT + 1]),
        edits=st.lists(st.tuples(st.integers(0, 60), st.integers(0, 255)), max_size=4),
        cut=st.one_of(st.none(), st.integers(0, 80)), size=st.integers(0, 64))

@@ -10,8 +10,9 @@ A ``STAMPS`` record is one path through the host, one field per boundary, 0 wher
 boundary was not reached (a decision with no order, a risk reject)::
 
     venue_sent   the venue's send stamp (in the payload)
-    received     packet received: kernel/driver stamp (frame header, SO_TIMESTAMPNS), or the
-                 first user-space read where the transport has none
+    received     packet received: the kernel's software stamp (AF_PACKET frame header,
+                 SO_TIMESTAMPING), or the loop's first look where the transport carries none
+                 (xdp); a NIC's hardware stamp only when asked (``hwts``: the NIC's clock)
     parsed       frame parsed: Ethernet/IP/UDP and MoldUDP64 headers checked, sequenced
     decoded      ITCH messages decoded into events
     booked       books updated

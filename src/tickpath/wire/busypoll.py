@@ -7,10 +7,9 @@ where the kernel allows it (it makes the kernel spin on the NIC queue inside the
 and loopback ignore it). This is the path Onload accelerates without code changes: run
 ``onload tickpath listen --transport busypoll`` on a Solarflare/AMD NIC (docs/onload.md).
 
-Receive timestamps come through ``SO_TIMESTAMPING``: the NIC's hardware stamp when the NIC
-gives one (a NIC with a PTP clock and hardware stamping on: ``busypoll:hwts`` turns it on,
-:mod:`tickpath.wire.hwstamp`), otherwise the kernel's software stamp (CLOCK_REALTIME, taken as
-the datagram enters the stack). Each datagram is counted by which clock stamped it
+Receive timestamps come through ``SO_TIMESTAMPING``: the kernel's software stamp (CLOCK_REALTIME,
+taken as the datagram enters the stack); with ``busypoll:hwts`` the NIC's hardware stamp
+where it gives one (a NIC with a PTP clock; :mod:`tickpath.wire.hwstamp`), on the NIC's clock. Each datagram is counted by which clock stamped it
 (``hw_stamped``, ``sw_stamped``) and :meth:`BusyPollReceiver.stamp_source` says so.
 """
 
@@ -51,9 +50,9 @@ class Rx(enum.IntEnum):
 N_RX = len(Rx)
 #: counters 0..N_SHARED-1 are the same in every compiled receiver (the listener reads them)
 N_SHARED = 10
-#: SO_TIMESTAMPING flags: report the NIC's raw hardware stamp and the kernel's software stamp
-RX_STAMPS = (hw.SOF_TIMESTAMPING_RX_HARDWARE | hw.SOF_TIMESTAMPING_RAW_HARDWARE
-             | hw.SOF_TIMESTAMPING_RX_SOFTWARE | hw.SOF_TIMESTAMPING_SOFTWARE)
+#: SO_TIMESTAMPING flags: the kernel's software stamp; with ``hwts`` also the NIC's raw stamp
+RX_STAMPS = hw.SOF_TIMESTAMPING_RX_SOFTWARE | hw.SOF_TIMESTAMPING_SOFTWARE
+RX_HW_STAMPS = RX_STAMPS | hw.SOF_TIMESTAMPING_RX_HARDWARE | hw.SOF_TIMESTAMPING_RAW_HARDWARE
 _NO_TAP = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))  # no ring
 
 # loop exits
@@ -152,7 +151,9 @@ class BusyPollReceiver:
                 self.sock.setsockopt(socket.SOL_SOCKET, L.SO_RCVBUFFORCE, rcvbuf)
             except OSError:
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            self.sock.setsockopt(socket.SOL_SOCKET, L.SO_TIMESTAMPING, RX_STAMPS)
+            # the NIC's stamps only when asked: they are on its clock, not CLOCK_REALTIME
+            self.sock.setsockopt(socket.SOL_SOCKET, L.SO_TIMESTAMPING,
+                                 RX_HW_STAMPS if hw_timestamps else RX_STAMPS)
             try:
                 self.sock.setsockopt(socket.SOL_SOCKET, L.SO_BUSY_POLL, busy_poll_us)
                 self.busy_poll_set = True

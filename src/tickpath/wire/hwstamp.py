@@ -1,20 +1,24 @@
 """Hardware receive timestamps: whether a NIC can stamp frames, and asking it to.
 
 A NIC with a PTP hardware clock (PHC) can stamp each frame as it arrives, before any queue
-or interrupt: the truest "received" a host can have. Two switches turn it on:
+or interrupt: the truest "received" a host can have. Two switches turn it on, and tickpath
+throws both only when asked (``busypoll:hwts``, ``packet:hwts``):
 
 1. the NIC: ``SIOCSHWTSTAMP`` with ``rx_filter = HWTSTAMP_FILTER_ALL`` (a device-wide setting
-   that needs CAP_NET_ADMIN; :class:`HardwareStamps` sets it and puts the old one back);
-2. the socket: ``PACKET_TIMESTAMP`` with ``SOF_TIMESTAMPING_RAW_HARDWARE`` on AF_PACKET (the
-   ``packet`` transport always asks; a frame the NIC did not stamp carries the kernel's
-   software stamp, and the frame's status word says which: ``TP_STATUS_TS_RAW_HARDWARE`` or
-   ``TP_STATUS_TS_SOFTWARE``).
+   that needs CAP_NET_ADMIN; :class:`HardwareStamps` sets it, checks the driver kept it, and
+   puts the old one back when the last user in the process closes);
+2. the socket: ``SO_TIMESTAMPING`` with ``SOF_TIMESTAMPING_RAW_HARDWARE`` (busypoll), or
+   ``PACKET_TIMESTAMP`` on AF_PACKET (packet; each frame's status word then says which clock
+   stamped it: ``TP_STATUS_TS_RAW_HARDWARE`` or not).
 
-A hardware stamp is on the PHC's clock, not CLOCK_REALTIME: it means something next to the
-path's other stamps only when ``phc2sys`` keeps the two together (``tickpath tune audit``
-checks for it). veth, lo and virtio NICs have no PHC; there the kernel's software stamp
-(CLOCK_REALTIME, taken as the frame enters the stack) is what the transports report, and
-they say so (``stamped_by``).
+A hardware stamp is the PHC's time as it is kept, not CLOCK_REALTIME. Under ptp4l the PHC
+usually keeps TAI, 37 s ahead of UTC, while phc2sys steers CLOCK_REALTIME to UTC from it: raw
+PHC stamps then differ from the path's other stamps by that offset (run the PHC in UTC, or
+subtract the offset, before reading latencies off them). That is why a run never mixes them
+silently: without ``hwts`` every stamp is the kernel's software stamp (CLOCK_REALTIME, taken
+as the frame enters the stack), and receivers count per datagram which clock stamped
+(``hw_stamped``, ``sw_stamped``) and say so (``stamp_source()``). veth, lo and virtio NICs
+have no PHC.
 
     struct hwtstamp_config, 12 bytes (ifreq.ifr_data points at it)
     0       4         8           12
@@ -26,6 +30,7 @@ they say so (``stamped_by``).
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import socket
 import struct
@@ -96,39 +101,55 @@ def set_config(iface: str, flags: int, tx_type: int, rx_filter: int) -> tuple[in
     return HWTSTAMP_CONFIG.unpack(buf.raw)
 
 
+# interface -> [receivers using it in this process, the setting found before the first]
+_USERS: dict[str, list] = {}
+
+
 class HardwareStamps:
-    """Ask ``iface`` to stamp every received frame for as long as this is open; the setting
-    it had before is restored on close. Raises OSError naming the interface and the way on
-    when the NIC cannot (veth, lo, virtio) or the caller lacks CAP_NET_ADMIN."""
+    """Ask ``iface`` to stamp every received frame for as long as this is open. The first
+    user in the process sets it (and checks the driver kept ``rx_filter`` ALL); the last
+    one to close puts back the setting found before, if it could be read (if not, stamping
+    stays on rather than turning off what a PTP daemon may rely on). Raises OSError naming
+    the interface and the way on when the NIC cannot (veth, lo, virtio) or the caller lacks
+    CAP_NET_ADMIN."""
 
     def __init__(self, iface: str) -> None:
-        self.iface = iface
+        self.iface: str | None = None
         ok, found = rx_capable(iface)
         if not ok:
-            raise OSError(95, f"hardware timestamps asked for, but {found}; leave the option "
-                              f"off to use it")  # EOPNOTSUPP
-        try:
-            self.previous: tuple[int, int, int] | None = get_config(iface)
-        except OSError:
-            self.previous = None  # some drivers only set: restore to "off" then
-        try:
-            self.config = set_config(iface, 0, self.previous[1] if self.previous else
-                                     HWTSTAMP_TX_OFF, HWTSTAMP_FILTER_ALL)
-        except PermissionError as e:
-            raise PermissionError(e.errno, f"{iface}: turning hardware timestamps on needs "
-                                           f"CAP_NET_ADMIN (run as root)") from e
-        except OSError as e:
-            raise OSError(e.errno, f"{iface}: the driver refused hardware receive timestamps "
-                                   f"({e.strerror})") from e
+            raise OSError(errno.EOPNOTSUPP, f"hardware timestamps asked for, but {found}; "
+                                            f"leave the option off to use it")
+        entry = _USERS.get(iface)
+        if entry is None:
+            try:
+                previous: tuple[int, int, int] | None = get_config(iface)
+            except OSError:
+                previous = None  # some drivers only set
+            tx = previous[1] if previous else HWTSTAMP_TX_OFF
+            try:
+                got = set_config(iface, 0, tx, HWTSTAMP_FILTER_ALL)
+            except PermissionError as e:
+                raise PermissionError(e.errno, f"{iface}: turning hardware timestamps on "
+                                               f"needs CAP_NET_ADMIN (run as root)") from e
+            except OSError as e:
+                raise OSError(e.errno, f"{iface}: the driver refused hardware receive "
+                                       f"timestamps ({e.strerror})") from e
+            if got[2] != HWTSTAMP_FILTER_ALL:
+                _restore(iface, previous)
+                raise OSError(errno.EOPNOTSUPP, f"{iface}: the driver would stamp only some "
+                                                f"frames (rx_filter {got[2]}), not all")
+            entry = _USERS[iface] = [0, previous]
+        entry[0] += 1
+        self.iface = iface
 
     def close(self) -> None:
         if self.iface is None:
             return
-        flags, tx, rx = self.previous or (0, HWTSTAMP_TX_OFF, HWTSTAMP_FILTER_NONE)
-        try:
-            set_config(self.iface, flags, tx, rx)
-        except OSError:
-            pass  # the interface went away: nothing to restore
+        entry = _USERS[self.iface]
+        entry[0] -= 1
+        if entry[0] == 0:
+            del _USERS[self.iface]
+            _restore(self.iface, entry[1])
         self.iface = None
 
     def __enter__(self) -> HardwareStamps:
@@ -136,3 +157,12 @@ class HardwareStamps:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _restore(iface: str, previous: tuple[int, int, int] | None) -> None:
+    if previous is None:
+        return
+    try:
+        set_config(iface, *previous)
+    except OSError:
+        pass  # the interface went away: nothing to restore

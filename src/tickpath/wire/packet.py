@@ -569,9 +569,9 @@ class PacketRingReceiver:
     memory cut into blocks of ``block_size`` bytes (V3; V2 groups frames into blocks too).
     ``port=0`` lets the kernel choose the port (the helper socket's), as on loopback in the
     demo. ``hw_timestamps=True`` asks the NIC to stamp every frame in hardware while the
-    receiver is open (refused, saying why, where it cannot: veth, lo, virtio); either way the
-    ring carries the NIC's stamp whenever a frame has one, and ``stamp_source()`` says which
-    clock stamped. ``bpf=False`` leaves the filter off (every frame of the interface enters the ring
+    receiver is open (refused, saying why, where it cannot: veth, lo, virtio) and the ring to
+    carry the NIC's stamp whenever a frame has one; ``stamp_source()`` says which clock
+    stamped. ``bpf=False`` leaves the filter off (every frame of the interface enters the ring
     and the loop sorts them out: for diagnosis and tests). ``iface_ip`` (multicast) names the
     address the group is joined on; the interface index is given as well.
 
@@ -633,11 +633,12 @@ class PacketRingReceiver:
                 self.psock.setsockopt(P.SOL_PACKET, P.PACKET_IGNORE_OUTGOING, 1)
             except OSError:  # before Linux 4.20: the filter and the loop skip them
                 pass
-            # the NIC's hardware stamp in the frame header when it gives one (the status
-            # word says which clock stamped each frame), the kernel's software stamp if not
-            self.psock.setsockopt(P.SOL_PACKET, P.PACKET_TIMESTAMP,
-                                  hw.SOF_TIMESTAMPING_RAW_HARDWARE)
             if hw_timestamps:
+                # the NIC's stamp in the frame header when it gives one (the status word
+                # says which clock stamped each frame): only when asked, since it is on the
+                # NIC's clock, not CLOCK_REALTIME like every other stamp of the path
+                self.psock.setsockopt(P.SOL_PACKET, P.PACKET_TIMESTAMP,
+                                      hw.SOF_TIMESTAMPING_RAW_HARDWARE)
                 self.hw_stamps = hw.HardwareStamps(iface)
             req = np.zeros(1, P.TPACKET_REQ3)
             req[0] = (block_size, block_nr, frame_size, self.frames,

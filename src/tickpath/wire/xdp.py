@@ -34,6 +34,7 @@ ntuple rules on a NIC). tickpath's veth pairs have one queue each way.
 from __future__ import annotations
 
 import enum
+import errno
 import ipaddress
 import logging
 import os
@@ -136,7 +137,9 @@ def poll_rx(umem, rx32, rx64, fr32, fr64, geo, dst_ip, dst_port, deadline_ns, id
         store_release(rx32, geo[Geo.RX_CONS], cons)
         if code != GO_ON:
             break
-        if (rx[10] & _DEADLINE_EVERY) == 0 and realtime_ns() >= deadline_ns:
+        # while frames flow, look at the clock each time the count passes a multiple of 256
+        # (a batch adds many at once, so "is a multiple" could be skipped over for ever)
+        if ((rx[10] - avail) ^ rx[10]) & ~_DEADLINE_EVERY and realtime_ns() >= deadline_ns:
             break
     rx[5] = cons
     rx[6] = fprod
@@ -177,7 +180,15 @@ def remove_stale_program(ifindex: int, iface: str) -> int | None:
                            f"the packet transport")
     flags = {"native": X.XDP_FLAGS_DRV_MODE, "generic": X.XDP_FLAGS_SKB_MODE,
              "offload": X.XDP_FLAGS_HW_MODE}.get(state.mode, 0)
-    rtnetlink.set_xdp_fd(ifindex, -1, flags)
+    try:
+        rtnetlink.set_xdp_fd(ifindex, -1, flags)
+    except OSError as e:
+        if e.errno != errno.EBUSY:
+            raise
+        # a bpf_link holds it, in a process this one cannot see (another PID namespace)
+        raise StaleProgram(f"xdp: {iface} already runs {what}, held by a process not visible "
+                           f"from here (another container or PID namespace); stop it there, "
+                           f"or use another interface or transport") from e
     log.warning("xdp: removed a stale tickpath XDP program (id %d, %s mode) from %s, "
                 "left there by a process that is gone", state.prog_id, state.mode, iface)
     return state.prog_id
@@ -322,11 +333,12 @@ class XdpReceiver:
         geo[Geo.CHUNK_SIZE] = 2048
         lat = np.zeros(1, np.int64)
         session = MoldSession()
+        # the variant poll() runs: tap arrays always given (empty when there is no ring)
         poll_rx(u8, u32, u64, u32.copy(), u64.copy(), geo, 1, 9, 0, 0, session.session,
                 session.counters, scratch.events, b.orders, b.mask, b.levels, b.free,
                 b.heads, b.stats_array, b.inst, b.symbols, b.type_counts, b.capacity,
                 np.zeros(4, np.int64), np.zeros(N_RX, np.int64),
-                np.zeros(F.N_REASONS, np.int64), lat, lat.copy())
+                np.zeros(F.N_REASONS, np.int64), lat, lat.copy(), *_NO_TAP)
 
     # -- observing ----------------------------------------------------------------------------
 

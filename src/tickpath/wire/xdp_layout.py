@@ -133,6 +133,7 @@ BPF_LINK_TYPE_XDP = 6
 BPF_INSN = np.dtype([("code", "u1"), ("regs", "u1"), ("off", "<i2"), ("imm", "<i4")])
 # opcode parts (class | size | mode / class | op | source)
 BPF_LD, BPF_LDX, BPF_ST, BPF_STX, BPF_ALU, BPF_JMP, BPF_RET, BPF_ALU64 = range(8)
+BPF_JMP32 = 0x06  # jumps comparing the low 32 bits (class 6, where classic BPF had RET)
 BPF_W, BPF_H, BPF_B, BPF_DW = 0x00, 0x08, 0x10, 0x18
 BPF_IMM, BPF_MEM = 0x00, 0x60
 BPF_K, BPF_X = 0x00, 0x08

@@ -23,7 +23,8 @@ queue the frame arrived on: such frames go on to the kernel rather than being dr
 (bind a socket to every queue the feed can arrive on, or steer it to one).
 
 Loads of multi-byte fields compare against constants in the load's (little-endian) byte
-order, so the program never swaps bytes. Instructions are ``(label, opcode, dst, src, off,
+order, so the program never swaps bytes; the address is compared as 32 bits (JMP32: Linux
+5.1+), the immediate being signed. Instructions are ``(label, opcode, dst, src, off,
 imm, jump target)``; the assembler resolves labels into offsets.
 """
 
@@ -49,6 +50,9 @@ _AND_K = X.BPF_ALU64 | X.BPF_AND | X.BPF_K
 _JGT_X = X.BPF_JMP | X.BPF_JGT | X.BPF_X
 _JNE_K = X.BPF_JMP | X.BPF_JNE | X.BPF_K
 _JEQ_K = X.BPF_JMP | X.BPF_JEQ | X.BPF_K
+# a 32-bit compare: a 64-bit JNE would sign-extend the immediate while the word load
+# zero-extends, so an address whose last octet is 128 or more could never match
+_JNE32_K = X.BPF_JMP32 | X.BPF_JNE | X.BPF_K
 _JA = X.BPF_JMP | X.BPF_JA
 _CALL = X.BPF_JMP | X.BPF_CALL
 _EXIT = X.BPF_JMP | X.BPF_EXIT
@@ -61,10 +65,8 @@ def _le16(v: int) -> int:
 
 
 def _le32(v: int) -> int:
-    """A big-endian 32-bit field as a little-endian load sees it, as a signed immediate
-    (the JNE immediate is sign-extended to 64 bits; the load zero-extends)."""
-    u = int.from_bytes(v.to_bytes(4, "big"), "little")
-    return u
+    """A big-endian 32-bit field as a little-endian load sees it."""
+    return int.from_bytes(v.to_bytes(4, "big"), "little")
 
 
 def assemble(program: list[tuple]) -> np.ndarray:
@@ -128,7 +130,7 @@ def redirect_program(map_fd: int, dst_ip: str | int, port: int) -> np.ndarray:
             (None, _ADD_K, R4, 0, 0, n + ip_len + udp_len, None),
             (None, _JGT_X, R4, R3, 0, 0, "pass"),
             (None, _LDX_W, R5, R2, n + F.IP_DST, 0, None),
-            (None, _JNE_K, R5, 0, 0, _u32_imm(_le32(int(addr))), "pass"),
+            (None, _JNE32_K, R5, 0, 0, _u32_imm(_le32(int(addr))), "pass"),
             (None, _LDX_B, R5, R2, n + F.IP_PROTOCOL, 0, None),
             (None, _JNE_K, R5, 0, 0, F.IPPROTO_UDP, "pass"),
             (None, _LDX_B, R5, R2, n + F.IP_VER_IHL, 0, None),
