@@ -364,7 +364,7 @@ def wire_bench(
     rate: Annotated[int, typer.Option(help="paced load, packets/s (one message a packet)")] = 20_000,
     paced_messages: Annotated[int, typer.Option(help="messages in the paced run")] = 100_000,
     burst_messages: Annotated[int, typer.Option(help="messages in the burst run")] = 200_000,
-    sender: Annotated[str, typer.Option(help="the venue's sender(s), comma-separated: socket | sendto | sendmmsg | packet | xdp (recorded in each row)")] = "sendmmsg",
+    sender: Annotated[str, typer.Option(help="the venue's sender(s), comma-separated: socket | sendto | sendmmsg | packet | xdp (recorded in each row; sendto stamps every packet at its own call)")] = "sendto",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the rows as JSON")] = None,
 ) -> None:
     """Wire-to-app latency of every transport over a veth pair between two namespaces

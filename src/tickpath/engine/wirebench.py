@@ -57,11 +57,13 @@ def _listen(argv: Sequence[str]) -> None:
 def run_wire_bench(transports: Sequence[str], *, loads: Sequence[str] = ("paced", "burst"),
                    rate: int = 20_000, paced_messages: int = 100_000,
                    burst_messages: int = 200_000, symbols: int = 100,
-                   sender: str | Sequence[str] = "sendmmsg",
+                   sender: str | Sequence[str] = "sendto",
                    status: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """One row per sender, transport and load (see ``KEYS``), plus ``p50_x``/``p99_x``: the
     ratio of the ``socket`` transport's figure to this transport's, same sender and load,
-    measured in the same run. ``sender``: one name or several (``"socket,sendmmsg"``)."""
+    measured in the same run. ``sender``: one name or several (``"socket,sendmmsg"``); the
+    default, ``sendto``, stamps every packet just before its own system call (a ``sendmmsg``
+    batch shares one stamp, so in a burst its later packets carry the batch's queueing)."""
     from ..wire.netns import veth_pair
     from ..wire.send import SENDERS
 
