@@ -265,3 +265,35 @@ def test_fuzz_stream_in_pieces(chunks, step):
             dec.feed(stream[i:i + step])
     except ouch50.OuchError as e:
         assert 0 <= e.offset < len(stream) and e.reason
+
+
+def test_stream_error_hands_over_the_good_records_and_can_skip_the_bad_packet():
+    """Records decoded before a bad packet come with the error, are counted once, and after
+    skip() the decoder goes on with the packets behind it."""
+    msg = [soupbintcp.sequenced(ouch50.encode("outbound", "P", user_ref_num=k)) for k in (1, 2)]
+    bad = soupbintcp.sequenced(ouch50.encode("outbound", "P", user_ref_num=3)[:-1])
+    after = soupbintcp.sequenced(ouch50.encode("outbound", "P", user_ref_num=4))
+    hb = soupbintcp.encode_packet("H")
+    dec = ouch50.OutboundDecoder(max_records=1)  # OUT_FULL on the way: records of two batches
+    with pytest.raises(ouch50.OuchError) as e:
+        dec.feed(msg[0] + hb + msg[1] + bad + after)
+    start = len(msg[0] + hb + msg[1])
+    assert list(e.value.records["user_ref_num"]) == [1, 2]
+    assert e.value.packet_offset == start and e.value.offset == start + 3
+    assert dec.counts[ord("S")] == 2 and dec.counts[ord("H")] == 1
+    # feeding again: the same fault, nothing decoded or counted twice
+    with pytest.raises(ouch50.OuchError) as again:
+        dec.feed(b"")
+    assert again.value.offset == e.value.offset and len(again.value.records) == 0
+    assert dec.counts[ord("S")] == 2
+    assert dec.skip() == len(bad) and dec.skipped == 1
+    got = dec.feed(b"")
+    assert list(got["user_ref_num"]) == [4] and dec.counts[ord("S")] == 3
+    with pytest.raises(RuntimeError, match="no bad packet"):
+        dec.skip()
+    # a malformed packet: same hand-over, and the hint says the framing is suspect
+    dec2 = ouch50.OutboundDecoder()
+    with pytest.raises(ouch50.OuchError, match="restart the session") as e2:
+        dec2.feed(msg[0] + b"\x00\x05H....")
+    assert list(e2.value.records["user_ref_num"]) == [1]
+    assert e2.value.packet_offset == e2.value.offset == len(msg[0])

@@ -159,6 +159,9 @@ def test_the_stage_s_enter_order_is_the_codec_s():
     ({"transport": {"kind": "xdp:turbo"}}, "unknown xdp option 'turbo'"),
     ({"transport": {"kind": "packet:v4"}}, "unknown packet ring 'v4'"),
     ({"transport": {"kind": "pcap:/tmp/x.pcap?pace=fast"}}, "cannot feed a pipeline"),
+    ({"ring": {"block_timeout_us": -1}}, "ring.block_timeout_us = -1: must be >= 0"),
+    ({"sink": {"host": "orders.example"}}, "sink.host = 'orders.example': must be an IPv4"),
+    ({"sink": {"port": 70000}}, "sink.port = 70000: must be a UDP port"),
 ])
 def test_config_errors_name_the_key(data, words):
     with pytest.raises(ConfigError) as e:
@@ -199,6 +202,38 @@ def test_auto_placement_gives_spinning_stages_cores_and_says_when_it_cannot():
                                                   "strategy": {"core": 0, "idle": "noop"}},
                                        **sim_off}), cores=[0, 1])
     assert any("feed and strategy both spin on core 0" in n for n in manual.notes)
+
+
+def test_block_timeout_is_bounded_in_the_feed_too():
+    assert tap_wait("busy_spin", 0)[-1] == 0
+    with pytest.raises(ValueError, match="ring.block_timeout_us"):
+        tap_wait("busy_spin", -1)
+
+
+def test_remove_stale_files_takes_only_dead_owners_files(tmp_path):
+    from tickpath.engine.pipeline import remove_stale_files
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that was an owner's and is gone
+    names = [f"tp-x-y-{dead.pid}-abc123-counters", f"tp-x-{dead.pid}-abc123-md",
+             f"tp-x-{os.getpid()}-abc123-stamps",  # a live owner's
+             f"tp-test-{dead.pid}-counters", "other"]  # not a pipeline's name
+    for n in names:
+        (tmp_path / n).write_bytes(b"x")
+    removed = remove_stale_files(tmp_path)
+    assert sorted(removed) == sorted(str(tmp_path / n) for n in names[:2])
+    assert sorted(os.listdir(tmp_path)) == sorted(names[2:])
+
+
+def test_sink_settings_say_where_orders_go():
+    cfg = from_dict({"sink": {"host": "127.0.0.2", "port": 9999}})
+    p = Pipeline(cfg, status=lambda m: None)
+    assert p.open_sink() == ("127.0.0.2", 9999) and p.sink is None  # none of our own
+    p.close()
+    p = Pipeline(from_dict({}), status=lambda m: None)
+    host, port = p.open_sink()
+    assert p.sink is not None and host == "127.0.0.1" and port > 0
+    p.close()
 
 
 def test_example_config_loads():
@@ -327,3 +362,25 @@ def test_cli_run_example_config():
     meta = json.loads(out.strip().splitlines()[-1])
     assert meta["stopped_by"] in ("duration", "end of session") and meta["messages"] > 0
     assert not meta["errors"]
+
+
+def test_orders_go_to_the_configured_sink():
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ext:
+        ext.bind(("127.0.0.1", 0))
+        ext.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        ext.settimeout(0)
+        cfg = from_dict(_small(simulator={"messages": 2_000, "rate": 0.0},
+                               sink={"host": "127.0.0.1", "port": ext.getsockname()[1]}))
+        rep = run_pipeline(cfg, tick_s=0.05, status=lambda m: None)
+        got = []
+        while True:
+            try:
+                got.append(ext.recv(256))
+            except BlockingIOError:
+                break
+    assert rep.ok, rep.errors
+    sent = rep.counters["strategy"]["orders"]
+    assert sent > 0 and len(got) == sent and rep.orders_received == 0  # not ours to read
+    assert all(ouch50.fields(o, "inbound")["type"] == "O" for o in got)

@@ -48,7 +48,8 @@ N_FEED_COUNTERS = 4
 
 # tap_wait: the wait strategy's params (ring.wait PARAM_*), then these
 TAP_WAIT_CODE = N_PARAMS
-TAP_TIMEOUT_NS = N_PARAMS + 1  # how long a full ring may block the feed (-1: forever)
+TAP_TIMEOUT_NS = N_PARAMS + 1  # how long a full ring may block the feed (ns, >= 0: bounded,
+#                                 so the feed gets back to its stop word)
 TAP_WAIT_WORDS = N_PARAMS + 2
 _HALF_DAY = NS_PER_DAY // 2
 

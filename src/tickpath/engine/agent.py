@@ -21,6 +21,14 @@ status queue, :attr:`Agent.notes`), never ignored: a stage that could not be pin
 runs, and says so. Then it calls the stage's entry point, ``module:function`` taking
 ``(spec, counters)``, which builds its state, warms its compiled loop, sets its ``STATE`` word
 to ``RUNNING`` and loops until the control section's ``STOP`` word is set.
+
+A stage never outlives its owner: it asks the kernel for SIGTERM when the owner dies
+(``PR_SET_PDEATHSIG``; then it checks the owner is still its parent, which closes the race
+with an owner that died first), and SIGTERM raises :class:`Terminated` so the stage's
+``finally`` blocks run (receivers closed, an XDP link with them). A stage that finds
+its owner gone removes the pipeline's /dev/shm files (:attr:`AgentSpec.files`) as it exits;
+the next pipeline's start-up also removes what dead owners left
+(:func:`tickpath.engine.pipeline.remove_stale_files`).
 """
 
 from __future__ import annotations
@@ -144,6 +152,10 @@ class AgentSpec:
     #: the idle strategy's parameters: spins, yields, min_park_ns, max_park_ns (any left
     #: out take tickpath.ring.wait's defaults)
     idle_params: dict[str, int] = field(default_factory=dict)
+    #: pid of the process that starts the stage (set by :class:`Agent`)
+    owner_pid: int | None = None
+    #: /dev/shm paths of the pipeline, removed by a stage that finds its owner dead
+    files: list[str] = field(default_factory=list)
 
     def wait(self):
         """The stage's idle strategy with its parameters (a ``ring.wait.WaitStrategy``)."""
@@ -152,10 +164,61 @@ class AgentSpec:
         return wait_strategy(self.idle, **self.idle_params)
 
 
+class Terminated(SystemExit):
+    """SIGTERM reached a stage process (from its owner, or because the owner died): raised
+    by the signal handler so that the stage's ``finally`` blocks run before it exits."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one clean-up, not one per signal
+    raise Terminated(128 + signum)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def tie_to_owner(owner_pid: int | None) -> None:
+    """Have the kernel send this process SIGTERM when its parent dies, then make sure the
+    parent is still ``owner_pid`` (it may have died before the request): raises
+    :class:`Terminated` when it is not. The signal follows the parent *thread*: the owner
+    must start stages from a thread that lives as long as they do (its main thread)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl(PR_SET_PDEATHSIG): {os.strerror(err)}; a stage must not "
+                           f"outlive its owner, so it does not start without it")
+    if owner_pid is not None and os.getppid() != owner_pid:
+        raise Terminated(128 + int(signal.SIGTERM))
+
+
+def owner_gone(spec: AgentSpec) -> bool:
+    """Whether the process that started this stage has died (the stage was re-parented)."""
+    return spec.owner_pid is not None and os.getppid() != spec.owner_pid
+
+
+def remove_files(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:  # another stage of the pipeline was first
+            pass
+
+
 def _agent_main(spec: AgentSpec, status: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner stops us (Ctrl-C reaches it too)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        _run_stage(spec, status)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the clean-up below finish
+        if owner_gone(spec):  # nobody else will remove the pipeline's shared memory
+            remove_files(spec.files)
+
+
+def _run_stage(spec: AgentSpec, status: Any) -> None:
     section = None
     try:
+        tie_to_owner(spec.owner_pid)
         if spec.netns:
             enter_netns(spec.netns)
         for note in (pin(spec.core), set_realtime(spec.realtime)):
@@ -167,10 +230,15 @@ def _agent_main(spec: AgentSpec, status: Any) -> None:
         module, _, fn = spec.entry.partition(":")
         getattr(importlib.import_module(module), fn)(spec, counters)
         section[AgentWord.STATE] = AgentState.DONE
+    except Terminated:  # ended from outside: the exit code says so, it is no stage error
+        if section is not None:
+            section[AgentWord.STATE] = AgentState.FAILED
+        raise
     except BaseException:
         if section is not None:
             section[AgentWord.STATE] = AgentState.FAILED
-        status.put((spec.name, "error", traceback.format_exc()))
+        if not owner_gone(spec):  # a dead owner's queue has no reader
+            status.put((spec.name, "error", traceback.format_exc()))
         raise SystemExit(1) from None
 
 
@@ -179,6 +247,8 @@ class Agent:
     ``join()`` waits, ``terminate()`` is the last resort."""
 
     def __init__(self, spec: AgentSpec, status: Any, context: Any = None) -> None:
+        if spec.owner_pid is None:
+            spec.owner_pid = os.getpid()
         self.spec = spec
         self._ctx = context if context is not None else mp.get_context("spawn")
         self.status = status

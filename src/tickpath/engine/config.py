@@ -8,6 +8,7 @@ runs end to end on one machine.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,8 +91,27 @@ def _symbols(v: list) -> str | None:
     return None
 
 
+def _ipv4(v: str) -> str | None:
+    try:
+        ipaddress.IPv4Address(v)
+    except ValueError:
+        return "must be an IPv4 address (orders go out as UDP datagrams over IPv4)"
+    return None
+
+
+def _port(v: int) -> str | None:
+    return None if 0 <= v <= 65535 else "must be a UDP port 0..65535 (0: the built-in sink)"
+
+
 def _at_least_1(v: int) -> str | None:
     return None if v >= 1 else "must be >= 1 (nanoseconds)"
+
+
+def _block_timeout(v: int) -> str | None:
+    # a negative timeout would make the feed wait forever on a full ring, and the ring's
+    # claim does not look at the stop word: a dead strategy stage would hang the feed
+    return None if v >= 0 else ("must be >= 0 microseconds (0: give up at once, after a "
+                                "few idle rounds; the record is counted as ring_full)")
 
 
 _IDLE = _one_of(*WAIT_STRATEGIES)
@@ -114,7 +134,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Callable[[Any], str | None] | None]
              "max_orders": (int, 1 << 20, _positive)},
     "instruments": {"symbols": (list, [], _symbols)},
     "ring": {"capacity": (int, 4096, _pow2), "policy": (str, "drop", _one_of("drop", "block")),
-             "block_timeout_us": (int, 1000, None)},
+             "block_timeout_us": (int, 1000, _block_timeout)},
     "stages.venue": dict(_STAGE),
     "stages.feed": dict(_STAGE),
     "stages.strategy": dict(_STAGE),
@@ -127,7 +147,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Callable[[Any], str | None] | None]
                   "messages": (int, 50_000, _positive), "rate": (float, 20_000.0, _nonneg),
                   "seed": (int, 7, _nonneg), "max_payload": (int, 64, None)},
     "telemetry": {"max_rows": (int, 1 << 20, _nonneg), "row_every": (int, 1, _positive)},
-    "sink": {"host": (str, "127.0.0.1", None), "port": (int, 0, _nonneg)},
+    "sink": {"host": (str, "127.0.0.1", _ipv4), "port": (int, 0, _port)},
 }
 
 

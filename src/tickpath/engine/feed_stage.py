@@ -40,8 +40,12 @@ F = FeedCounter
 
 
 def tap_wait(idle: str | WaitStrategy, timeout_ns: int) -> np.ndarray:
-    """The ``tap_wait`` words ``deliver`` takes: wait strategy params, code, claim timeout.
-    ``idle``: a strategy name (default parameters) or a configured ``WaitStrategy``."""
+    """The ``tap_wait`` words ``deliver`` takes: wait strategy params, code, claim timeout
+    (>= 0 ns; 0: a few idle rounds, then the record is dropped and counted). ``idle``: a
+    strategy name (default parameters) or a configured ``WaitStrategy``."""
+    if timeout_ns < 0:  # the claim would wait forever and never see the stop word
+        raise ValueError(f"ring claim timeout {timeout_ns} ns: must be >= 0 "
+                         f"(ring.block_timeout_us)")
     ws = wait_strategy(idle) if isinstance(idle, str) else idle
     out = np.zeros(TAP_WAIT_WORDS, np.int64)
     out[:ws.params.shape[0]] = ws.params

@@ -11,6 +11,7 @@ removes what it made: /dev/shm files, sockets, and (in :func:`run_budget`) the n
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import threading
@@ -28,8 +29,8 @@ from ..strategy.records import SLOT_SIZE
 from ..telemetry.stamps import N_BOUNDARIES, STAMPS
 from .agent import Agent, AgentSpec, AgentState, busy_ratio, enter_netns, wait_for
 from .config import PipelineConfig, from_dict, load, read_toml
+from .counters import DIRECTORY, Control, Counters, create_array
 from .counters import Agent as AgentWord
-from .counters import Control, Counters, create_array
 
 FEED_GROUP, FEED_PORT = "233.54.12.1", 26400  # over a veth pair (tickpath.wire.netns)
 
@@ -163,6 +164,39 @@ class PipelineReport:
                 "notes": self.notes, "errors": self.errors}
 
 
+#: /dev/shm names a pipeline makes: tp-NAME-OWNERPID-TAG-{counters,md,stamps}
+_SHM_NAME = re.compile(r"^tp-.+-(\d+)-[0-9a-f]{6}-(?:counters|md|stamps)$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_files(directory: str | os.PathLike = DIRECTORY) -> list[str]:
+    """Remove the /dev/shm files of pipelines whose owner process is dead (killed before its
+    clean-up: SIGKILL, OOM, a crash), recognised by their name, which carries the owner's pid.
+    Returns the paths removed. A pid reused by a live process keeps its files (never a
+    running pipeline's); a pipeline run from another pid namespace sharing /dev/shm would
+    look dead, but removing a name does not disturb the processes that have it mapped."""
+    removed = []
+    for entry in os.scandir(directory):
+        m = _SHM_NAME.match(entry.name)
+        if m is None or _pid_alive(int(m.group(1))):
+            continue
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:  # a stage of that pipeline removed it meanwhile
+            continue
+        removed.append(entry.path)
+    return removed
+
+
 def free_udp_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((host, 0))
@@ -179,12 +213,12 @@ def resolve_transport(kind: str) -> str:
     return "packet" if "packet" in ok else "busypoll"
 
 
-def _socket_in_netns(netns: str | None) -> socket.socket:
-    """A UDP socket bound to 127.0.0.1:0 in ``netns`` (made from a short-lived thread that
+def _socket_in_netns(netns: str | None, host: str = "127.0.0.1") -> socket.socket:
+    """A UDP socket bound to ``host``:0 in ``netns`` (made from a short-lived thread that
     entered it: setns moves only the calling thread)."""
     if netns is None:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s
     out: list[Any] = []
 
@@ -192,7 +226,7 @@ def _socket_in_netns(netns: str | None) -> socket.socket:
         try:
             enter_netns(netns)
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind(("127.0.0.1", 0))
+            s.bind((host, 0))
             out.append(s)
         except BaseException as e:  # handed to the caller below
             out.append(e)
@@ -221,6 +255,8 @@ class Pipeline:
         self.ring: SpscRing | None = None
         self.rows_map = None
         self.sink: socket.socket | None = None
+        #: where the strategy stage sends orders: the configured sink, else the built-in one
+        self.sink_address: tuple[str, int] | None = None
         self.agents: list[Agent] = []
         self.notes: list[str] = []
         self.errors: list[str] = []
@@ -272,8 +308,22 @@ class Pipeline:
                                                        "symbols": cfg["instruments"]["symbols"]},
                                    "risk": dict(cfg["risk"]), "rows": self.names["rows"],
                                    "row_every": cfg["telemetry"]["row_every"],
-                                   "sink": self.sink.getsockname()}))
+                                   "sink": self.sink_address}))
         return specs
+
+    def open_sink(self) -> tuple[str, int]:
+        """Decide where orders go: ``sink.host``:``sink.port`` when a port is configured (the
+        owner then sees none of them), else a UDP socket of our own bound to ``sink.host`` on
+        a free port, in the strategy stage's namespace, which the owner reads and counts."""
+        conf = self.cfg["sink"]
+        if conf["port"]:
+            self.sink_address = (conf["host"], conf["port"])
+        else:
+            self.sink = _socket_in_netns(self.veth.host if self.veth else None, conf["host"])
+            self.sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+            self.sink.setblocking(False)
+            self.sink_address = self.sink.getsockname()
+        return self.sink_address
 
     def start(self, timeout: float = 180.0) -> None:
         """Create shared memory and sink, start the stages, wait until each is in its loop,
@@ -281,17 +331,22 @@ class Pipeline:
         import multiprocessing as mp
 
         cfg = self.cfg
+        stale = remove_stale_files()
+        if stale:
+            self.status(f"removed {len(stale)} /dev/shm file{'s' if len(stale) != 1 else ''} "
+                        f"left by pipelines whose owner died: {', '.join(stale)}")
         self.counters = Counters.create(self.names["counters"])
         self.ring = SpscRing.create(self.names["ring"], cfg["ring"]["capacity"], SLOT_SIZE,
                                     policy=cfg["ring"]["policy"])
         self.rows_map, self.rows = create_array(self.names["rows"],
                                                 cfg["telemetry"]["max_rows"], N_BOUNDARIES)
-        self.sink = _socket_in_netns(self.veth.host if self.veth else None)
-        self.sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        self.sink.setblocking(False)
+        self.open_sink()
         ctx = mp.get_context("spawn")
         self._status_q = ctx.Queue()
-        self.agents = [Agent(s, self._status_q, ctx) for s in self._specs()]
+        specs = self._specs()
+        for spec in specs:  # a stage that outlives this process removes them
+            spec.files = self.files()
+        self.agents = [Agent(s, self._status_q, ctx) for s in specs]
         self.status(f"starting {', '.join(a.spec.name for a in self.agents)} "
                     f"(transport {self.transport}, feed udp://{self.feed_address[0]}:"
                     f"{self.feed_address[1]}); {self.placement.describe()}")

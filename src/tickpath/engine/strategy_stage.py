@@ -1,11 +1,11 @@
 """The strategy stage: ring -> strategy -> pre-trade risk -> order bytes -> sender.
 
 One compiled loop (:func:`strategy_loop`) per process. Each turn polls the hand-off ring for
-up to a batch of top-of-book records (:mod:`tickpath.strategy.records`); for each it stamps
-``dequeued``, asks the strategy for orders (``decided``), risk-checks them (``checked``),
-encodes the ones that passed as OUCH 5.0 Enter Order messages (the codec's compiled
-encoder, :mod:`tickpath.codec.ouch50`) and hands each to ``send(2)``
-on a connected UDP socket (``order_out`` after the last). A record whose path reached
+up to a batch of top-of-book records (:mod:`tickpath.strategy.records`) and stamps
+``dequeued`` once for the batch; for each record it asks the strategy for orders
+(``decided``), risk-checks them (``checked``), encodes the ones that passed as OUCH 5.0 Enter
+Order messages (the codec's compiled encoder, :mod:`tickpath.codec.ouch50`) and hands each to
+``send(2)`` on a connected UDP socket (``order_out`` after the last). A record whose path reached
 ``order_out`` leaves a row of the ten stamps (:data:`tickpath.telemetry.stamps.STAMPS`) in a
 shared-memory array the pipeline's owner reads (every ``row_every``-th such path, up to the
 array's size).
@@ -100,11 +100,14 @@ def strategy_loop(hdr, words, control, sect, risk_counts, wait_code, wait_params
                 return DEADLINE
             continue
         rounds = duty_cycle(sect, n, rounds, wait_code, wait_params)
+        # one dequeued stamp for the whole batch, taken as the poll hands it over: stamping
+        # each record later would charge the ring row with the earlier records' strategy,
+        # risk and send(2) (docs/engine.md, Stamps and clocks)
+        t_deq = realtime_ns()
         seq = spsc.consumer_position(hdr)
         sect[_DEPTH] = spsc.producer_position(hdr) - seq
         for i in range(n):
             b = spsc.slot_base(hdr, seq + i) + 1
-            t_deq = realtime_ns()
             locate = words[b + R.LOCATE]
             bid = words[b + R.BID_PRICE]
             ask = words[b + R.ASK_PRICE]
@@ -137,6 +140,8 @@ def strategy_loop(hdr, words, control, sect, risk_counts, wait_code, wait_params
                                      orders[j, R.O_PRICE], clord)
                 if send(fd, msg_addr, length, 0) == length:
                     sent += 1
+                    if strategy == 1:  # quoted only once past risk and out
+                        mm.quoted(sstate, locate, orders[j, R.O_SIDE], orders[j, R.O_PRICE])
                 else:
                     sect[_SEND_ERRORS] += 1
             if sent == 0:

@@ -2,7 +2,9 @@
 
 On every top-of-book update of an instrument it trades, it wants a bid ``edge`` below the best
 bid and an offer ``edge`` above the best offer, ``size`` shares each, and sends a new order
-for a side only when that price changed since its last quote there (no book, no quote). Prices
+for a side only when that price changed since its last quote there (no book, no quote). A
+quote counts as made only once the stage has it past risk and sent (:func:`quoted`): an order
+refused or not sent is asked for again on the next update, even at the same price. Prices
 in Price(4) units (1 = $0.0001). Instruments are chosen by symbol (their 8 ITCH bytes);
 an empty list trades every instrument. State: per stock locate, the last quoted prices and
 whether the locate is one of ours (learnt the first time it is seen).
@@ -52,7 +54,8 @@ def _mine(state, codes, locate, stock):
 
 @njit(cache=True, nogil=True, inline="always")
 def decide(locate, stock, bid, bid_shares, ask, ask_shares, p, state, codes, out):
-    """Orders (rows of ``out``) for one top-of-book update; returns how many."""
+    """Orders (rows of ``out``) for one top-of-book update; returns how many. Changes no
+    quote state: the caller reports each order it sent with :func:`quoted`."""
     if bid <= 0 or ask <= 0 or not _mine(state, codes, locate, stock):
         return 0
     n = 0
@@ -64,7 +67,6 @@ def decide(locate, stock, bid, bid_shares, ask, ask_shares, p, state, codes, out
         out[n, O_PRICE] = want_bid
         out[n, O_LOCATE] = locate
         out[n, O_STOCK] = stock
-        state[locate, _LAST_BID] = want_bid
         n += 1
     if want_ask != state[locate, _LAST_ASK]:
         out[n, O_SIDE] = 83
@@ -72,6 +74,16 @@ def decide(locate, stock, bid, bid_shares, ask, ask_shares, p, state, codes, out
         out[n, O_PRICE] = want_ask
         out[n, O_LOCATE] = locate
         out[n, O_STOCK] = stock
-        state[locate, _LAST_ASK] = want_ask
         n += 1
     return n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def quoted(state, locate, side, price):
+    """Record that the order ``side`` (ord('B') / ord('S')) at ``price`` passed risk and was
+    sent. Only then is the side quoted at that price: recording it in :func:`decide` would
+    leave a refused or unsent quote unrepeated until the price moved."""
+    if side == 66:
+        state[locate, _LAST_BID] = price
+    else:
+        state[locate, _LAST_ASK] = price

@@ -236,3 +236,17 @@ def decode_stream(buf, start, end, soup_lengths, lengths, appendage, widths, out
         counts[t] += 1
         p += 2 + length
     return n, OK, p
+
+
+@njit(cache=True, nogil=True)
+def packet_start(buf, start, fault):
+    """Offset of the SoupBinTCP packet that holds byte ``fault``, walking whole packets from
+    ``start`` (the packets before a fault :func:`decode_stream` reported are well formed).
+    Returns ``fault`` itself when no packet boundary lies before it."""
+    p = start
+    while p + 2 <= fault:
+        nxt = p + 2 + ((np.int64(buf[p]) << 8) | np.int64(buf[p + 1]))
+        if nxt > fault:
+            return p
+        p = nxt
+    return p if p <= fault else fault

@@ -19,12 +19,17 @@ from .layout import (
 
 
 class OuchError(ValueError):
-    """A malformed OUCH message: ``offset`` is the faulty byte, ``reason`` what is wrong."""
+    """A malformed OUCH message: ``offset`` is the faulty byte, ``reason`` what is wrong.
+    From :class:`~tickpath.codec.ouch50.OutboundDecoder` also ``records`` (what the same call
+    decoded before the fault) and ``packet_offset`` (where the bad packet starts); else None."""
 
-    def __init__(self, offset: int, reason: str) -> None:
+    def __init__(self, offset: int, reason: str, records: Any = None,
+                 packet_offset: int | None = None) -> None:
         super().__init__(f"OUCH 5.0 at offset {offset}: {reason}")
         self.offset = offset
         self.reason = reason
+        self.records = records
+        self.packet_offset = packet_offset
 
 
 def lookup(direction: str, type_: str | int) -> Message:

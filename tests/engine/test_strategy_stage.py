@@ -1,0 +1,97 @@
+"""The strategy stage's loop, driven in this process through its owner: quotes refused by
+risk are asked for again, and every record of a polled batch carries one dequeued stamp."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+import numpy as np
+import pytest
+
+from tickpath.codec import ouch50
+from tickpath.codec.itch50.layout import stock_code
+from tickpath.engine.agent import AgentSpec
+from tickpath.engine.counters import Control, Counters, create_array
+from tickpath.engine.strategy_stage import StrategyStage
+from tickpath.ring import SpscRing
+from tickpath.strategy.records import N_CARRIED, SLOT_SIZE, TOP_DTYPE
+from tickpath.telemetry.stamps import N_BOUNDARIES
+
+RISK = {"max_order_size": 1000, "max_position": 100_000, "max_notional": 1e7,
+        "collar_bps": 500, "max_orders_per_s": 100_000}
+
+
+@pytest.fixture
+def stage():
+    tag = f"tp-test-{uuid.uuid4().hex[:8]}"
+    names = {"counters": f"{tag}-counters", "ring": f"{tag}-md", "rows": f"{tag}-stamps"}
+    counters = Counters.create(names["counters"])
+    ring = SpscRing.create(names["ring"], 256, SLOT_SIZE, policy="drop")
+    rows_map, _ = create_array(names["rows"], 64, N_BOUNDARIES)
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(2)
+    spec = AgentSpec("strategy", "", names["counters"], idle="noop", params={
+        "ring": names["ring"], "strategy": "market_maker",
+        "strategy_params": {"edge": 100, "size": 100, "symbols": []}, "risk": RISK,
+        "rows": names["rows"], "row_every": 1, "sink": sink.getsockname()})
+    st = StrategyStage(spec, counters)
+    st.test_ring, st.test_sink = ring, sink
+    try:
+        yield st
+    finally:
+        st.close()
+        sink.close()
+        ring.unlink()
+        ring.close()
+        counters.unlink()
+        os.unlink(f"/dev/shm/{names['rows']}")
+        del rows_map
+
+
+def _offer(ring: SpscRing, locate: int, bid: int, ask: int) -> None:
+    rec = np.zeros(1, TOP_DTYPE)
+    rec["locate"], rec["stock"] = locate, np.uint64(stock_code("ABCD")).view(np.int64)
+    rec["bid_price"], rec["ask_price"] = bid, ask
+    rec["bid_shares"] = rec["ask_shares"] = 100
+    for k, name in enumerate(("venue_sent", "received", "parsed", "decoded", "booked",
+                              "enqueued")):
+        rec[name] = 1_000 + k
+    assert ring.offer(rec.tobytes()) is not None
+
+
+def _run(st: StrategyStage) -> dict[str, dict[str, int]]:
+    st._loop(0)  # returns after the batch it polled (deadline already past)
+    assert st.test_ring.counters()["depth"] == 0
+    return st.counters.snapshot()
+
+
+def test_a_quote_refused_by_risk_is_asked_for_again_at_the_same_price(stage):
+    control = stage.counters.section("control")
+    control[Control.KILL] = 1
+    _offer(stage.test_ring, 1, 100_000, 100_200)
+    c = _run(stage)
+    assert c["strategy"]["orders"] == 0 and c["risk"]["killed"] == 2
+    control[Control.KILL] = 0
+    _offer(stage.test_ring, 1, 100_000, 100_200)  # the same book
+    c = _run(stage)
+    assert c["strategy"]["orders"] == 2 and c["risk"]["passed"] == 2
+    got = sorted((f["side"], f["price"]) for f in
+                 (ouch50.fields(stage.test_sink.recv(256), "inbound") for _ in range(2)))
+    assert got == [("B", 99_900), ("S", 100_300)]
+    _offer(stage.test_ring, 1, 100_000, 100_200)  # quoted now: nothing new to send
+    c = _run(stage)
+    assert c["strategy"]["orders"] == 2 and c["strategy"]["records"] == 3
+
+
+def test_every_record_of_a_batch_carries_the_batch_s_dequeued_stamp(stage):
+    for locate in (1, 2, 3):
+        _offer(stage.test_ring, locate, 100_000 + locate, 100_200 + locate)
+    c = _run(stage)
+    assert c["strategy"]["rows"] == 3 and c["strategy"]["orders"] == 6
+    deq = stage.rows[:3, N_CARRIED]
+    assert (deq == deq[0]).all() and deq[0] > 1_005
+    # later boundaries of later records still move on: the work is in the strategy rows
+    assert (stage.rows[:3, N_CARRIED + 1] >= deq).all()
