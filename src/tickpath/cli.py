@@ -320,7 +320,10 @@ def run(
     else:
         console.print(f"stopped by {meta['stopped_by']} after {meta['seconds']:.1f} s: "
                       f"{meta['messages']:,} messages, {meta['orders']:,} orders "
-                      f"({meta['orders_received']:,} at the sink), {meta['rejects']:,} risk "
+                      + (f"({meta['orders_received']:,} at the sink), "
+                         if meta.get("sink", "built-in") == "built-in" else
+                         f"(sent to {meta['sink']}), ")
+                      + f"{meta['rejects']:,} risk "
                       f"rejects, {meta['dropped']:,} ring drops, {meta['gaps']:,} gap messages, "
                       f"{meta['rows']:,} stamp rows", highlight=False)
         for n in rep.notes:

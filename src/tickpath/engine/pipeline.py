@@ -145,6 +145,7 @@ class PipelineReport:
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     placement: dict[str, Any] = field(default_factory=dict)
+    sink: str = "built-in"  # where orders went: the owner's own sink, or "host:port"
 
     @property
     def ok(self) -> bool:
@@ -156,6 +157,7 @@ class PipelineReport:
                 "stopped_by": self.stopped_by,
                 "messages": c["feed"]["messages"], "sent": c["venue"]["messages"],
                 "orders": c["strategy"]["orders"], "orders_received": self.orders_received,
+                "sink": self.sink,
                 "rejects": c["strategy"]["rejects"],
                 "rejects_by_reason": {k: v for k, v in c["risk"].items()
                                       if k not in ("checked", "passed") and v},
@@ -452,7 +454,9 @@ class Pipeline:
         return PipelineReport(self.transport, time.monotonic() - self._t0, stopped_by,
                               self.counters.snapshot(), rows.copy(), self.orders_received,
                               list(self.orders), list(self.notes), list(self.errors),
-                              self.placement.as_dict())
+                              self.placement.as_dict(),
+                              "built-in" if self.sink is not None else
+                              ":".join(map(str, self.sink_address or ("?", 0))))
 
     def close(self) -> None:
         """Remove everything made here (idempotent)."""
