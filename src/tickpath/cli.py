@@ -396,6 +396,12 @@ def wire_bench(
                   f(r["p999_us"]), f(r["max_us"]), f(r["cpu"], "{:.0%}"),
                   f(r["p50_x"], "{:.1f}x"), f(r["p99_x"], "{:.1f}x"))
     console.print(t)
+    for r in rows:  # where the median goes: before the receive stamp, and after it
+        if r.get("to_stamp_p50_us") is not None:
+            console.print(f"{r['transport']} / {r['load']}: send -> receive stamp "
+                          f"{r['to_stamp_p50_us']:.1f} µs, stamp -> book "
+                          f"{r['from_stamp_p50_us']:.1f} µs (p50; stamped by "
+                          f"{r['stamped_by'] or '?'})", highlight=False)
     console.print("p99.9 and max carry the VM's own stalls on this kind of machine.")
     if json_out is not None:
         json_out.write_text(json.dumps(rows, indent=2))

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 GROUP, PORT = "233.54.12.1", 26400
 KEYS = ("sender", "transport", "load", "sent", "received", "drops", "p50_us", "p90_us", "p99_us",
         "p999_us", "max_us", "cpu")
@@ -47,9 +49,17 @@ def _listen(argv: Sequence[str]) -> None:
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     wall = time.monotonic() - t0
     lat = summary_us(rep.latency_ns)
+    # the split at the receive stamp: send -> stamp (the sender's system call, veth, the
+    # kernel) and stamp -> book (this host's receive path); for xdp the stamp is the loop's
+    ker = rep.kernel_ns
+    ok = ker > 0
+    split = {"to_stamp_p50_us": float(np.median(ker[ok])) / 1e3,
+             "from_stamp_p50_us": float(np.median(rep.latency_ns[ok] - ker[ok])) / 1e3} \
+        if ok.any() else {}
     print(json.dumps({
         "received": rep.messages, "gap_messages": rep.session["gap_messages"],
-        "ended": rep.ended, "latency": lat,
+        "ended": rep.ended, "latency": lat, "split": split,
+        "stamped_by": rx.stamp_source() if hasattr(rx, "stamp_source") else "",
         "cpu": (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / max(wall, 1e-9),
     }), flush=True)
 
@@ -107,6 +117,8 @@ def run_wire_bench(transports: Sequence[str], *, loads: Sequence[str] = ("paced"
                 "sender": snd, "transport": transport, "load": load, "sent": n,
                 "received": res["received"], "drops": n - res["received"],
                 **{k: lat.get(k) for k in KEYS if k.endswith("_us")},
+                **{k: round(v, 2) for k, v in res.get("split", {}).items()},
+                "stamped_by": res.get("stamped_by", ""),
                 "cpu": round(res["cpu"], 3),
             })
     base = {(r["sender"], r["load"]): r for r in rows if r["transport"] == "socket"}
