@@ -8,40 +8,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 
 import pytest
+from test_veth_transports import LISTENER  # the same listener, in the host namespace
 
 pytestmark = pytest.mark.net
 
 GROUP, PORT = "233.54.12.1", 26400
 MESSAGES, SYMBOLS, SEED = 20_000, 20, 11
 
-LISTENER = textwrap.dedent("""
-    import json, sys
-    from tickpath import BookStore, ItchHandler, Simulator
-    from tickpath.engine.listener import FeedListener
-    from tickpath.wire.transports import open_receiver
-
-    transport, host, port, iface_ip = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    messages, symbols, seed = map(int, sys.argv[5:8])
-    handler = ItchHandler(BookStore(max_orders=1 << 16, errors="skip"), errors="skip")
-    handler.warm_up()
-    rx = open_receiver(transport, host, port, iface_ip=iface_ip)
-    if hasattr(rx, "warm_up"):
-        rx.warm_up(handler)
-    print("ready", flush=True)
-    rep = FeedListener(rx, handler).run(duration=120, idle_timeout=10)
-    stats = rx.stats() if hasattr(rx, "stats") else {}
-    sim = Simulator(symbols=symbols, messages=messages, seed=seed)
-    sim.blocks()
-    got = {b["locate"]: b for b in handler.books.books()}
-    print(json.dumps({"messages": rep.messages, "gaps": rep.session["gaps"],
-                      "ended": rep.ended, "equal": got == sim.books(),
-                      "samples": int(rep.latency_ns.size),
-                      "malformed": stats.get("malformed", 0),
-                      "truncated": stats.get("truncated", 0)}), flush=True)
-""")
 
 CASES = [
     ("socket", "busypoll", "group"),

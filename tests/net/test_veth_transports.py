@@ -33,12 +33,15 @@ LISTENER = textwrap.dedent("""
         rx.warm_up(handler)
     print("ready", flush=True)
     rep = FeedListener(rx, handler).run(duration=120, idle_timeout=10)
+    stats = rx.stats() if hasattr(rx, "stats") else {}
     sim = Simulator(symbols=symbols, messages=messages, seed=seed)
     sim.blocks()
     got = {b["locate"]: b for b in handler.books.books()}
     print(json.dumps({"messages": rep.messages, "gaps": rep.session["gaps"],
                       "ended": rep.ended, "equal": got == sim.books(),
-                      "samples": int(rep.latency_ns.size)}), flush=True)
+                      "samples": int(rep.latency_ns.size),
+                      "malformed": stats.get("malformed", 0),
+                      "truncated": stats.get("truncated", 0)}), flush=True)
 """)
 
 

@@ -156,6 +156,27 @@ def account(tx, counts, bounds, i, n):
 # ------------------------------------------------------------------------ compiled senders
 
 
+_AGAIN = -1  # settle(): send the same packet again
+
+
+@njit(cache=True, nogil=True, inline="always")
+def settle(e, pptr, tx, since, refused, stall_ns):
+    """After a send failed with errno ``e``: wait for room (EAGAIN, ENOBUFS), count a
+    refusal the first time in a row (ECONNREFUSED), go on after EINTR. Returns ``(_AGAIN or
+    an exit, since, refused)``."""
+    if e == _EAGAIN or e == _ENOBUFS:
+        since = wait_room(pptr, tx, since, stall_ns)
+        if since < 0:
+            return STALLED, since, refused
+    elif e == _ECONNREFUSED and refused == 0:
+        tx[5] += 1
+        refused = 1
+    elif e != _EINTR:
+        tx[6] = e
+        return FAILED, since, refused
+    return _AGAIN, since, refused
+
+
 @njit(cache=True, nogil=True)
 def send_each(fd, out, bounds, counts, npk, addr, addrlen, rate, restamp, tx, pfd, stall_ns):
     """Send packets ``0 .. npk-1`` one ``sendto`` each (``addr`` 0: a connected socket).
@@ -175,17 +196,9 @@ def send_each(fd, out, bounds, counts, npk, addr, addrlen, rate, restamp, tx, pf
             r = sendto(fd, base + a, b - a, L.MSG_DONTWAIT, addr, addrlen)
             if r >= 0:
                 break
-            e = errno()
-            if e == _EAGAIN or e == _ENOBUFS:
-                since = wait_room(pptr, tx, since, stall_ns)
-                if since < 0:
-                    return STALLED, i
-            elif e == _ECONNREFUSED and refused == 0:
-                tx[5] += 1
-                refused = 1
-            elif e != _EINTR:
-                tx[6] = e
-                return FAILED, i
+            code, since, refused = settle(errno(), pptr, tx, since, refused, stall_ns)
+            if code != _AGAIN:
+                return code, i
         tx[3] += 1
         account(tx, counts, bounds, i, 1)
     return SENT, npk
@@ -223,17 +236,9 @@ def send_batches(fd, out, bounds, counts, npk, vec64, iov64, vlen, rate, restamp
             since = 0
             refused = 0
             continue
-        e = errno()
-        if e == _EAGAIN or e == _ENOBUFS:
-            since = wait_room(pptr, tx, since, stall_ns)
-            if since < 0:
-                return STALLED, i
-        elif e == _ECONNREFUSED and refused == 0:
-            tx[5] += 1
-            refused = 1
-        elif e != _EINTR:
-            tx[6] = e
-            return FAILED, i
+        code, since, refused = settle(errno(), pptr, tx, since, refused, stall_ns)
+        if code != _AGAIN:
+            return code, i
     return SENT, npk
 
 
