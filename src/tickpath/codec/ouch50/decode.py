@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..soupbintcp.framing import NEED_MORE as SOUP_NEED_MORE
+from ..soupbintcp.framing import OK as SOUP_OK
+from ..soupbintcp.framing import next_packet
 from ..soupbintcp.layout import HEADER_LEN as SOUP_HEADER
-from ..soupbintcp.layout import UNKNOWN as SOUP_UNKNOWN
-from ..soupbintcp.layout import VARIABLE as SOUP_VARIABLE
 
 OK = 0
 EMPTY = 1            # no bytes at all: not even the type
@@ -214,16 +215,10 @@ def decode_stream(buf, start, end, soup_lengths, lengths, appendage, widths, out
     p = start
     n = 0
     while p < end:
-        if end - p < 2:  # the length field itself is split
+        framed, t, length = next_packet(buf, p, end, soup_lengths)
+        if framed == SOUP_NEED_MORE:
             return n, NEED_MORE, p
-        length = (np.int64(buf[p]) << 8) | np.int64(buf[p + 1])
-        if length == 0:
-            return n, BAD_PACKET, p
-        if p + 2 + length > end:
-            return n, NEED_MORE, p
-        t = buf[p + 2]
-        want = soup_lengths[t]
-        if want == SOUP_UNKNOWN or (want != SOUP_VARIABLE and length - 1 != want):
+        if framed != SOUP_OK:
             return n, BAD_PACKET, p
         if t == 83:  # 'S' sequenced data: one OUCH message
             if n >= out.shape[0]:

@@ -28,6 +28,28 @@ STATUS_TEXT = {
 }
 
 
+@njit(cache=True, nogil=True, inline="always")
+def next_packet(buf, p, end, payload_lengths):
+    """The packet whose length field is at ``buf[p]``, checked: ``(status, type, length)``
+    with status OK, NEED_MORE, EMPTY_PACKET, UNKNOWN_TYPE or LENGTH_MISMATCH; on OK the packet
+    is ``buf[p:p + 2 + length]`` and its payload starts at ``p + HEADER_LEN``. Every walker of
+    a SoupBinTCP stream (here, and OUCH's) frames through this."""
+    if end - p < 2:  # the length field itself is split
+        return NEED_MORE, 0, 0
+    length = (np.int64(buf[p]) << 8) | np.int64(buf[p + 1])
+    if length == 0:
+        return EMPTY_PACKET, 0, 0
+    if p + 2 + length > end:
+        return NEED_MORE, 0, length
+    t = np.int64(buf[p + 2])
+    want = payload_lengths[t]
+    if want == UNKNOWN:
+        return UNKNOWN_TYPE, t, length
+    if want != VARIABLE and length - 1 != want:
+        return LENGTH_MISMATCH, t, length
+    return OK, t, length
+
+
 @njit(cache=True, nogil=True)
 def scan_packets(buf, start, end, payload_lengths, out):
     """Walk the packets of ``buf[start:end]`` into ``out`` (PACKET_DTYPE records).
@@ -37,19 +59,9 @@ def scan_packets(buf, start, end, payload_lengths, out):
     p = start
     n = 0
     while p < end:
-        if end - p < 2:  # the length field itself is split
-            return n, NEED_MORE, p
-        length = (np.int64(buf[p]) << 8) | np.int64(buf[p + 1])
-        if length == 0:
-            return n, EMPTY_PACKET, p
-        if p + 2 + length > end:
-            return n, NEED_MORE, p
-        t = buf[p + 2]
-        want = payload_lengths[t]
-        if want == UNKNOWN:
-            return n, UNKNOWN_TYPE, p
-        if want != VARIABLE and length - 1 != want:
-            return n, LENGTH_MISMATCH, p
+        status, t, length = next_packet(buf, p, end, payload_lengths)
+        if status != OK:
+            return n, status, p
         if n >= out.shape[0]:
             return n, OUT_FULL, p
         out[n]["type"] = t
