@@ -27,7 +27,7 @@ from ..telemetry.nclock import realtime_ns
 from . import hwstamp as hw
 from . import layout as L
 from .libc import recvmmsg
-from .socket import is_multicast
+from .socket import is_multicast, udp_drops
 
 
 class Rx(enum.IntEnum):
@@ -257,7 +257,8 @@ class BusyPollReceiver:
                 "truncated": int(self.rx[Rx.TRUNCATED]),
                 "empty_polls": int(self.rx[Rx.EMPTY_POLLS]),
                 "hw_stamped": int(self.rx[Rx.HW_STAMPED]),
-                "sw_stamped": int(self.rx[Rx.SW_STAMPED])}
+                "sw_stamped": int(self.rx[Rx.SW_STAMPED]),
+                "drops": udp_drops(self.sock)}
 
     def stamp_source(self) -> str:
         """Which clock stamped the datagrams received so far."""

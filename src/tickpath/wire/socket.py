@@ -8,6 +8,7 @@ receiver makes a Python call per packet; it is the yardstick the faster transpor
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import struct
 
@@ -26,6 +27,23 @@ def is_multicast(host: str) -> bool:
         return ipaddress.ip_address(host).is_multicast
     except ValueError:
         return False
+
+
+def udp_drops(sock: socket.socket) -> int:
+    """Datagrams the kernel dropped for this UDP socket (its receive buffer was full, or a
+    filter refused them): the ``drops`` column of this namespace's /proc/net/udp for the
+    socket's inode. -1 when it cannot be read. Cold path: for stats(), not per packet."""
+    try:
+        inode = str(os.fstat(sock.fileno()).st_ino)
+        with open("/proc/thread-self/net/udp") as f:
+            next(f)
+            for line in f:
+                cols = line.split()
+                if len(cols) > 12 and cols[9] == inode:
+                    return int(cols[12])
+    except (OSError, ValueError, StopIteration):
+        pass
+    return -1
 
 
 class UdpReceiver:
@@ -90,7 +108,8 @@ class UdpReceiver:
         return self.buf[:n], rx or now_ns()
 
     def stats(self) -> dict[str, int]:
-        return {"packets": self.packets, "bytes": self.bytes, "truncated": self.truncated}
+        return {"packets": self.packets, "bytes": self.bytes, "truncated": self.truncated,
+                "drops": udp_drops(self.sock)}
 
     def stamp_source(self) -> str:
         """Which clock stamped the datagrams (SO_TIMESTAMPNS: the kernel, in software)."""
