@@ -30,7 +30,7 @@ from ..strategy import records as R
 from ..telemetry.nclock import realtime_ns
 from ..telemetry.stamps import NS_PER_DAY
 
-_LENGTHS = LENGTHS.copy()  # a module global: numba freezes it into the code as a constant
+_LENGTHS = LENGTHS  # a module global: numba freezes it into the code as a constant
 
 # What a receive loop does after handing on a datagram (the loops' exit codes share these)
 GO_ON = -1
@@ -66,10 +66,12 @@ def on_datagram(buf, start, end, session, mold, events, orders, mask, levels, fr
     verdict, off, count = accept(buf, start, end, session, mold)
     if verdict != NEW:
         return BOOK_OK, 0, 0
-    n, st, nxt = decode_batch(buf, off, end, _LENGTHS, events, 0, 0)
+    zero = np.int64(0)  # not the literal 0: a literal argument would compile another
+    # specialization of the decoder and the books (seconds each) beside the int64 one
+    n, st, nxt = decode_batch(buf, off, end, _LENGTHS, events, zero, zero)
     if st != DECODE_OK:
         feed[MALFORMED] += 1
-    idx, ast = apply_batch(events, 0, n, orders, mask, levels, free, heads, stats, inst,
+    idx, ast = apply_batch(events, zero, n, orders, mask, levels, free, heads, stats, inst,
                            symbols, type_counts, capacity)
     return ast, idx, n
 
@@ -83,11 +85,12 @@ def on_datagram_timed(buf, start, end, session, mold, events, orders, mask, leve
     if verdict != NEW:
         return BOOK_OK, 0, 0, np.int64(0), np.int64(0)
     t_parsed = realtime_ns()
-    n, st, nxt = decode_batch(buf, off, end, _LENGTHS, events, 0, 0)
+    zero = np.int64(0)  # one specialization, as in on_datagram
+    n, st, nxt = decode_batch(buf, off, end, _LENGTHS, events, zero, zero)
     if st != DECODE_OK:
         feed[MALFORMED] += 1
     t_decoded = realtime_ns()
-    idx, ast = apply_batch(events, 0, n, orders, mask, levels, free, heads, stats, inst,
+    idx, ast = apply_batch(events, zero, n, orders, mask, levels, free, heads, stats, inst,
                            symbols, type_counts, capacity)
     return ast, idx, n, t_parsed, t_decoded
 

@@ -188,6 +188,9 @@ MESSAGES: dict[str, Message] = {
 LENGTHS = np.zeros(256, dtype=np.uint16)
 for _m in MESSAGES.values():
     LENGTHS[ord(_m.type)] = _m.length
+# read-only: compiled code that takes the table as a global sees a read-only constant, so
+# Python callers passing it give the decoder the same signature (one compile, not two)
+LENGTHS.setflags(write=False)
 
 #: Types that change an order book.
 BOOK_TYPES = frozenset("AFECXDU")
