@@ -368,6 +368,7 @@ def wire_bench(
     paced_messages: Annotated[int, typer.Option(help="messages in the paced run")] = 100_000,
     burst_messages: Annotated[int, typer.Option(help="messages in the burst run")] = 200_000,
     sender: Annotated[str, typer.Option(help="the venue's sender(s), comma-separated: socket | sendto | sendmmsg | packet | xdp (recorded in each row; sendto stamps every packet at its own call)")] = "sendto",
+    loads: Annotated[str, typer.Option(help="paced, burst or both, comma-separated")] = "paced,burst",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the rows as JSON")] = None,
 ) -> None:
     """Wire-to-app latency of every transport over a veth pair between two namespaces
@@ -378,7 +379,11 @@ def wire_bench(
 
     names = [t for t in transports.split(",") if t] or list(AVAILABLE)
     try:
-        rows = run_wire_bench(names, rate=rate, paced_messages=paced_messages,
+        load_names = tuple(x for x in loads.split(",") if x)
+        if not load_names or set(load_names) - {"paced", "burst"}:
+            raise ValueError(f"--loads {loads!r}: paced, burst or both (comma-separated)")
+        rows = run_wire_bench(names, loads=load_names, rate=rate,
+                              paced_messages=paced_messages,
                               burst_messages=burst_messages, sender=sender,
                               status=lambda s: err.print(f"[dim]{s}[/]"))
     except (NetnsUnavailable, RuntimeError, ValueError) as e:
