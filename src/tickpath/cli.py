@@ -225,6 +225,8 @@ def listen(
         if lat.get("count"):
             console.print(f"send -> book latency: p50 {lat['p50_us']:.1f} µs, "
                           f"p99 {lat['p99_us']:.1f} µs, max {lat['max_us']:.1f} µs")
+        if hasattr(rx, "stamp_source"):
+            console.print(f"receive stamps: {rx.stamp_source()}", highlight=False)
 
 
 @app.command()
