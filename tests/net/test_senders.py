@@ -5,12 +5,8 @@ parses every header itself and counts anything malformed."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
-from test_veth_transports import LISTENER  # the same listener, in the host namespace
+from test_veth_transports import books_over_veth  # the same venue and listener
 
 pytestmark = pytest.mark.net
 
@@ -33,25 +29,9 @@ CASES = [
                          ids=["-".join(c) for c in CASES])
 def test_each_sender_delivers_books_equal_to_the_simulator(veth, sender, transport, dest):
     host = GROUP if dest == "group" else veth.host_ip
-    args = [transport, host, str(PORT), veth.host_ip, str(MESSAGES), str(SYMBOLS), str(SEED)]
-    listener = veth.popen(veth.host, sys.executable, "-c", LISTENER, *args,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert listener.stdout.readline().strip() == "ready", listener.stderr.read()
-        pub = veth.run(veth.exchange, sys.executable, "-m", "tickpath.cli", "sim",
-                       "--host", host, "--port", str(PORT), "--iface-ip", veth.exchange_ip,
-                       "--messages", str(MESSAGES), "--symbols", str(SYMBOLS), "--seed",
-                       str(SEED), "--sender", sender, capture_output=True, text=True,
-                       timeout=300)
-        assert pub.returncode == 0, pub.stderr + pub.stdout
-        assert f"sender {sender}" in pub.stdout
-        out, err = listener.communicate(timeout=300)
-    finally:
-        if listener.poll() is None:
-            listener.kill()
-            listener.communicate()
-    assert listener.returncode == 0, err
-    result = json.loads(out.strip().splitlines()[-1])
+    result, venue = books_over_veth(veth, transport, host, MESSAGES, SYMBOLS, SEED,
+                                    "--sender", sender)
+    assert f"sender {sender}" in venue
     assert result["messages"] == MESSAGES
     assert result["gaps"] == 0 and result["ended"] and result["equal"]
     assert result["samples"] > 0

@@ -45,28 +45,34 @@ LISTENER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("transport", AVAILABLE)
-def test_books_over_veth(veth, transport):
-    veth_pair = veth
-    args = [transport, GROUP, str(PORT), veth_pair.host_ip,
-            str(MESSAGES), str(SYMBOLS), str(SEED)]
-    listener = veth_pair.popen(veth_pair.host, sys.executable, "-c", LISTENER, *args,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def books_over_veth(veth, transport: str, host: str, messages: int, symbols: int, seed: int,
+                    *venue_args: str) -> tuple[dict, str]:
+    """The simulator's session published by `tickpath sim` (with ``venue_args``) from the
+    exchange namespace to ``host``, received by ``transport`` in the host namespace: the
+    listener's JSON result, and what the venue printed."""
+    args = [transport, host, str(PORT), veth.host_ip, str(messages), str(symbols), str(seed)]
+    listener = veth.popen(veth.host, sys.executable, "-c", LISTENER, *args,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert listener.stdout.readline().strip() == "ready", listener.stderr.read()
-        pub = veth_pair.run(veth_pair.exchange, sys.executable, "-m", "tickpath.cli", "sim",
-                            "--host", GROUP, "--port", str(PORT), "--iface-ip",
-                            veth_pair.exchange_ip, "--messages", str(MESSAGES), "--symbols",
-                            str(SYMBOLS), "--seed", str(SEED), "--rate", "50000",
-                            capture_output=True, text=True, timeout=300)
-        assert pub.returncode == 0, pub.stderr
+        pub = veth.run(veth.exchange, sys.executable, "-m", "tickpath.cli", "sim",
+                       "--host", host, "--port", str(PORT), "--iface-ip", veth.exchange_ip,
+                       "--messages", str(messages), "--symbols", str(symbols), "--seed",
+                       str(seed), *venue_args, capture_output=True, text=True, timeout=300)
+        assert pub.returncode == 0, pub.stderr + pub.stdout
         out, err = listener.communicate(timeout=300)
     finally:
         if listener.poll() is None:
             listener.kill()
             listener.communicate()
     assert listener.returncode == 0, err
-    result = json.loads(out.strip().splitlines()[-1])
+    return json.loads(out.strip().splitlines()[-1]), pub.stdout
+
+
+@pytest.mark.parametrize("transport", AVAILABLE)
+def test_books_over_veth(veth, transport):
+    result, _ = books_over_veth(veth, transport, GROUP, MESSAGES, SYMBOLS, SEED,
+                                "--rate", "50000")
     assert result["messages"] == MESSAGES
     assert result["gaps"] == 0 and result["ended"] and result["equal"]
     assert result["samples"] > 0

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..ring.mapping import unmap
+
 DIRECTORY = Path("/dev/shm")
 MAGIC = int.from_bytes(b"tpcount1", "little")
 LINE_WORDS = 16  # 128 bytes
@@ -163,10 +165,7 @@ class Counters:
 
     def close(self) -> None:
         self.words = None  # type: ignore[assignment]
-        try:
-            self._mm.close()
-        except BufferError:  # views handed out keep the mapping alive until they go
-            pass
+        unmap(self._mm)
 
     def unlink(self) -> None:
         try:

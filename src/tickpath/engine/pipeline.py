@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..ring import SpscRing
+from ..ring.mapping import unmap
 from ..strategy.records import SLOT_SIZE
 from ..telemetry.stamps import N_BOUNDARIES, STAMPS
 from .agent import Agent, AgentSpec, AgentState, busy_ratio, enter_netns, wait_for
@@ -474,10 +475,7 @@ class Pipeline:
             self.counters = None
         if self.rows_map is not None:
             self.rows = None
-            try:
-                self.rows_map.close()
-            except BufferError:
-                pass
+            unmap(self.rows_map)
             self.rows_map = None
         try:
             os.unlink(f"/dev/shm/{self.names['rows']}")

@@ -34,6 +34,7 @@ import numpy as np
 
 from . import layout as L
 from . import spsc
+from .mapping import unmap
 from .wait import wait_strategy
 
 DEFAULT_DIRECTORY = Path("/dev/shm")
@@ -295,10 +296,7 @@ class SpscRing:
             return
         mm, self._mm = self._mm, None
         self.header = self.words = None  # type: ignore[assignment]
-        try:
-            mm.close()
-        except BufferError:
-            pass  # someone still holds a view: the mapping goes when the last view does
+        unmap(mm)
 
     def unlink(self) -> None:
         """Remove the ring's name; processes that have it mapped keep using it."""

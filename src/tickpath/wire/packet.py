@@ -60,6 +60,7 @@ from numba import njit
 from numba.core import config
 
 from ..engine._kernels import GO_ON, deliver
+from ..ring.mapping import unmap
 from ..telemetry.nclock import realtime_ns
 from . import frames as F
 from . import hwstamp as hw
@@ -745,12 +746,8 @@ class PacketRingReceiver:
     def close(self) -> None:
         """Unmap the ring and close both sockets (idempotent)."""
         self.ring = self.ring32 = self.ring16 = None
-        if self._map is not None:
-            try:
-                self._map.close()
-            except BufferError:  # someone still holds a view: unmapped when it goes
-                pass
-            self._map = None
+        unmap(self._map)
+        self._map = None
         if self.sock is not None:
             self.sock.close()
         if self.hw_stamps is not None:

@@ -48,6 +48,7 @@ from numba import njit
 
 from ..codec.itch50.encoder import restamp_blocks
 from ..feed.moldudp64.layout import HEADER_LEN
+from ..ring.mapping import unmap
 from ..telemetry.clock import NS_PER_DAY
 from ..telemetry.nclock import realtime_ns
 from . import layout as L
@@ -498,12 +499,8 @@ class PacketTxSender(_Sender):
     def close(self) -> None:
         """Unmap the ring and close both sockets (idempotent)."""
         self.ring = self.ring32 = None
-        if self._map is not None:
-            try:
-                self._map.close()
-            except BufferError:  # a view is still held: unmapped when it goes
-                pass
-            self._map = None
+        unmap(self._map)
+        self._map = None
         if self.usock is not None:
             self.usock.close()
         self.psock.close()

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..ring.mapping import unmap
 from . import frames as F
 from . import pcapwalk as W
 from .busypoll import _NO_TAP
@@ -594,12 +595,8 @@ class PcapReceiver:
         self._rows = []
         if hasattr(self, "_walk"):
             self._walk.buf = None  # type: ignore[assignment]
-        if self._map is not None:
-            try:
-                self._map.close()
-            except BufferError:  # someone still holds a view: unmapped when it goes
-                pass
-            self._map = None
+        unmap(self._map)
+        self._map = None
 
     def __enter__(self) -> PcapReceiver:
         return self

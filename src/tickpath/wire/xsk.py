@@ -22,6 +22,7 @@ import socket
 
 import numpy as np
 
+from ..ring.mapping import unmap
 from . import xdp_layout as X
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
@@ -204,21 +205,14 @@ class XskSocket:
     def close(self) -> None:
         """Unmap the rings and the UMEM, close the socket (idempotent)."""
         for name in list(self._maps):
-            try:
-                self._maps.pop(name).close()
-            except BufferError:  # a view is still held: unmapped when it goes
-                pass
+            unmap(self._maps.pop(name))
         self.rx32 = self.rx64 = self.tx32 = self.tx64 = None
         self.fr32 = self.fr64 = self.cr32 = self.cr64 = None
         if getattr(self, "sock", None) is not None:
             self.sock.close()
         self.umem = None
-        if self._umem_map is not None:
-            try:
-                self._umem_map.close()
-            except BufferError:
-                pass
-            self._umem_map = None
+        unmap(self._umem_map)
+        self._umem_map = None
 
     def __enter__(self) -> XskSocket:
         return self

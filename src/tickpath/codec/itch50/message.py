@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fields import put_field
 from .layout import MESSAGES, Message, wire_dtype
 
 
@@ -57,16 +58,7 @@ def encode(type_: str, **values: Any) -> bytes:
             out[0] = ord(msg.type)
             continue
         v = values.get(f.name)
-        if f.kind == "alpha":
-            raw = b"" if v is None else (v.encode("latin-1") if isinstance(v, str) else bytes(v))
-            if len(raw) > f.width:
-                raise ValueError(f"{msg.type}.{f.name}: {v!r} is longer than {f.width} bytes")
-            out[f.offset:f.offset + f.width] = raw.ljust(f.width, b" ")
-        else:
-            iv = int(v or 0)
-            if not 0 <= iv < 1 << (8 * f.width):
-                raise ValueError(f"{msg.type}.{f.name}: {iv} does not fit {f.width} bytes")
-            out[f.offset:f.offset + f.width] = iv.to_bytes(f.width, "big")
+        put_field(out, f"{msg.type}.{f.name}", f.offset, f.width, f.kind, v)
     return bytes(out)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..fields import put_field
 from .layout import (
     NONE,
     OPTION_BY_NAME,
@@ -155,16 +156,7 @@ def encode(direction: str, type_: str, options: dict[str, Any] | None = None, *,
             out[0] = ord(msg.type)
             continue
         v = len(app) if f.name == "appendage_length" else values.get(f.name)
-        if f.kind == "alpha":
-            raw = b"" if v is None else (v.encode("latin-1") if isinstance(v, str) else bytes(v))
-            if len(raw) > f.width:
-                raise ValueError(f"{msg.type}.{f.name}: {v!r} is longer than {f.width} bytes")
-            out[f.offset:f.offset + f.width] = raw.ljust(f.width, b" ")
-        else:
-            iv = int(v or 0)
-            if not 0 <= iv < 1 << (8 * f.width):
-                raise ValueError(f"{msg.type}.{f.name}: {iv} does not fit {f.width} bytes")
-            out[f.offset:f.offset + f.width] = iv.to_bytes(f.width, "big")
+        put_field(out, f"{msg.type}.{f.name}", f.offset, f.width, f.kind, v)
     if not appendage:
         return bytes(out[:msg.length - 2])
     return bytes(out) + app
