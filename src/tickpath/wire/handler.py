@@ -1,0 +1,77 @@
+"""The seam between a transport and a feed handler: one compiled call per datagram.
+
+A receive loop (one per transport) owns its socket or ring and its clock. For each datagram it
+calls :func:`on_datagram` with the handler's state, a view where the datagram landed and its
+receive stamp, and acts on the status that comes back; it never learns what a message is::
+
+    transport loop                              feed handler (feed/itch, feed/...)
+    ─────────────                               ──────────────────────────────────
+    frame lands in ring/slot/UMEM ──► on_datagram(state, buf, off, n, rx_ns) ──► session,
+                                       ◄── GO_ON | END_OF_SESSION | SETTLE    decoder, books
+
+How the call is dispatched: ``on_datagram`` here is a stub; each feed handler registers its
+implementation with ``numba.extending.overload``, chosen by the *type* of ``state`` (a
+namedtuple of the handler's arrays). numba specializes the loop for that type, inlines the
+handler's step and caches the result on disk like any other function. The alternative,
+passing the handler's jitted function as an argument, specializes as well but misses the
+on-disk cache in every new process (a full recompile at each start, measured), so the seam is
+a type, not a function value.
+
+A handler module registers its overload when it is imported, and it is imported wherever its
+state type is built, so a loop is never typed against a state whose implementation is
+missing. (A loop loaded from the cache needs no typing at all.)
+
+Statuses (what the loop does next):
+
+- ``GO_ON``: the next datagram.
+- ``END_OF_SESSION``: the feed said the session is over; the loop returns it.
+- ``SETTLE``: the handler needs its owner in Python (a table to grow, a refused message to
+  raise or skip); the loop returns it with its resume state saved, the owner settles and calls
+  the loop again. Nothing is lost: the datagram was consumed, the handler kept what is left.
+
+A loop's own exits are ``DEADLINE`` (``realtime_ns() >= deadline_ns``) and ``IDLE`` (nothing
+for ``idle_ns`` since the last datagram, once one came); every loop numbers them the same way.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from ..telemetry.nclock import realtime_ns
+
+GO_ON = -1
+DEADLINE = 0
+END_OF_SESSION = 1
+SETTLE = 2
+IDLE = 3
+
+EXIT_NAMES = {DEADLINE: "deadline", END_OF_SESSION: "end of session", SETTLE: "settle",
+              IDLE: "idle"}
+
+# The receive counters every compiled loop keeps first in its ``rx`` array, in this order, so
+# the owner reads any transport the same way (a transport's own counters follow them).
+RX_PACKETS = 0  # datagrams handed to the handler
+RX_BYTES = 1  # their bytes
+RX_LAST_NS = 2  # receive stamp (or clock) of the last datagram: idleness is measured from it
+N_RX_COMMON = 3
+
+__all__ = ["DEADLINE", "END_OF_SESSION", "GO_ON", "IDLE", "N_RX_COMMON", "RX_BYTES",
+           "RX_LAST_NS", "RX_PACKETS", "SETTLE", "count_datagram", "on_datagram"]
+
+
+def on_datagram(state, buf, start, size, rx_ns):  # pragma: no cover - replaced when compiled
+    """Hand the datagram ``buf[start:start+size]`` (received at ``rx_ns`` epoch ns, 0 when the
+    transport has no stamp) to the handler whose state is ``state``; return a status.
+
+    Only compiled code calls this: each handler overloads it for its state type."""
+    raise TypeError(f"no feed handler is registered for a state of type {type(state).__name__}"
+                    " (on_datagram is called from compiled receive loops)")
+
+
+@njit(cache=True, nogil=True, inline="always")
+def count_datagram(rx, size, rx_ns):
+    """Count one datagram in the loop's common counters (before handing it on)."""
+    rx[RX_PACKETS] += 1
+    rx[RX_BYTES] += size
+    rx[RX_LAST_NS] = rx_ns if rx_ns > 0 else realtime_ns()
+
