@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from tickpath.apps.replay import replay
 from tickpath.book import BookStore
 from tickpath.codec.itch50 import EVENT_DTYPE, LENGTHS
 from tickpath.codec.itch50.decode import OK, OUT_FULL, decode_batch
-from tickpath.engine.handler import ItchHandler
-from tickpath.engine.replay import replay
+from tickpath.feed.itch import ItchHandler
 from tickpath.venue import Simulator
 
 OUT = Path(__file__).resolve().parent.parent / "out" / "bench"

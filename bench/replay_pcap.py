@@ -65,17 +65,16 @@ def capture(kind: str, messages: int, symbols: int, seed: int) -> Path:
 
 def listener_run(path: Path, compiled: bool) -> tuple[float, int, int, dict]:
     """One replay through FeedListener: (msgs/s, messages, datagrams, books)."""
-    from tickpath.engine.handler import ItchHandler
-    from tickpath.engine.listener import FeedListener
+    from tickpath.apps.listener import FeedListener
+    from tickpath.feed.itch import ItchHandler
     from tickpath.wire.pcapfile import PcapReceiver
 
     handler = ItchHandler(errors="skip")
-    handler.warm_up()
     with PcapReceiver(path) as rx:
         rx.compiled = compiled  # an instance flag: False sends FeedListener to recv()
-        if compiled:
-            rx.warm_up(handler)
-        rep = FeedListener(rx, handler).run(idle_timeout=rx.idle_timeout_s)
+        lst = FeedListener(rx, handler)
+        lst.warm_up()
+        rep = lst.run(idle_timeout=rx.idle_timeout_s)
     books = {b["locate"]: b for b in handler.books.books()}
     return rep.messages / rep.seconds, rep.messages, rep.packets, books
 

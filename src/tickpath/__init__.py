@@ -1,12 +1,12 @@
 """tickpath: a low-latency market-data and trading path for Python.
 
 The friendly entry points; everything else lives in its room (``codec``, ``feed``, ``book``,
-``venue``, ``wire``, ``engine``, ``telemetry``).
+``venue``, ``wire``, ``engine``, ``apps``, ``telemetry``).
 """
 
+from .apps.replay import ReplayReport, replay
 from .book import BookError, BookStore
-from .engine.handler import ItchError, ItchHandler
-from .engine.replay import ReplayReport, replay
+from .feed.itch import ItchError, ItchHandler
 from .venue import Simulator
 
 __version__ = "0.1.0"

@@ -66,9 +66,9 @@ def replay(
     """Replay a binary ITCH 5.0 file through the decoder and books."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+    from .apps.replay import replay as run_replay
     from .book.export import write_books_json
-    from .engine.handler import ItchError
-    from .engine.replay import replay as run_replay
+    from .feed.itch import ItchError
 
     if not file.exists():
         err.print(f"[red]error:[/] {file} does not exist")
@@ -168,15 +168,14 @@ def listen(
     import numpy as np
     from rich.live import Live
 
+    from .apps.listener import FeedListener
     from .book.records import PerInstrument
-    from .engine.handler import ItchHandler
-    from .engine.listener import FeedListener
+    from .feed.itch import ItchHandler
     from .feed.moldudp64 import Counter
     from .telemetry.histogram import summary_us
     from .wire.transports import open_receiver
 
     handler = ItchHandler(errors="skip")
-    handler.warm_up()
 
     def view(lst: FeedListener) -> Table:
         books = lst.handler.books
@@ -184,7 +183,7 @@ def listen(
         t = Table(title=f"udp://{host}:{port}  session {lst.session.name or '-'}  "
                         f"msgs {int(c[Counter.MESSAGES]):,}  gaps {int(c[Counter.GAPS]):,} "
                         f"({int(c[Counter.GAP_MESSAGES]):,} msgs)  dups {int(c[Counter.DUPLICATE_PACKETS]):,}  "
-                        f"malformed {lst.handler.malformed + int(c[Counter.MALFORMED]):,}")
+                        f"malformed {lst.feed.malformed + int(c[Counter.MALFORMED]):,}")
         for col in ("symbol", "msgs", "bid size", "bid", "ask", "ask size", "orders"):
             t.add_column(col, justify="right")
         busiest = np.argsort(-books.inst[:, PerInstrument.MESSAGES])[:top]
@@ -206,10 +205,9 @@ def listen(
     except (OSError, ValueError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
-    if hasattr(rx, "warm_up"):
-        rx.warm_up(handler)
+    lst = FeedListener(rx, handler)
+    lst.warm_up()
     with rx, Live(console=console, auto_refresh=False) as live:
-        lst = FeedListener(rx, handler)
         try:  # a file that does not end its session ends when it is done
             rep = lst.run(duration=duration, idle_timeout=getattr(rx, "idle_timeout_s", None),
                           on_tick=lambda x: live.update(view(x), refresh=True))
@@ -227,6 +225,26 @@ def listen(
                           f"p99 {lat['p99_us']:.1f} µs, max {lat['max_us']:.1f} µs")
         if hasattr(rx, "stamp_source"):
             console.print(f"receive stamps: {rx.stamp_source()}", highlight=False)
+    if rep is not None:
+        _receive_trouble(rx.stats())
+
+
+def _receive_trouble(stats: dict[str, int]) -> None:
+    """Say what the receiver counted that was not a datagram handed on: datagrams cut to the
+    slot (MSG_TRUNC) and failed receive calls, with the errno."""
+    import errno as E
+    import os
+
+    if stats.get("truncated"):
+        err.print(f"[yellow]{stats['truncated']:,} datagrams were larger than a receive slot "
+                  f"and were dropped (MSG_TRUNC)[/]")
+    if stats.get("recv_errors"):
+        e = stats.get("last_errno", 0)
+        err.print(f"[yellow]{stats['recv_errors']:,} receive calls failed; the last with "
+                  f"{E.errorcode.get(e, e)} ({os.strerror(e)})[/]")
+    if stats.get("drops"):
+        err.print(f"[yellow]the kernel dropped {stats['drops']:,} datagrams for this socket "
+                  f"(receive buffer full)[/]")
 
 
 @app.command()
@@ -240,7 +258,7 @@ def demo(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the summary as JSON")] = None,
 ) -> None:
     """Simulator and listener together on loopback; checks the books and reports latency."""
-    from .engine.demo import run_demo
+    from .apps.demo import run_demo
 
     try:
         rep = run_demo(messages=messages, symbols=symbols, seed=seed, rate=rate,
@@ -375,7 +393,7 @@ def wire_bench(
 ) -> None:
     """Wire-to-app latency of every transport over a veth pair between two namespaces
     (needs root): paced and burst, median to max, drops, CPU, ratio to `socket`."""
-    from .engine.wirebench import run_wire_bench
+    from .apps.wirebench import run_wire_bench
     from .wire.netns import NetnsUnavailable
     from .wire.transports import AVAILABLE
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tickpath import BookStore, ItchError, ItchHandler, Simulator, replay
-from tickpath.engine.listener import FeedListener
+from tickpath.apps.listener import FeedListener
 from tickpath.venue.publisher import UdpPublisher
 from tickpath.wire.transports import open_receiver
 

@@ -21,7 +21,7 @@ from reference.harness import A, C, D, E, F, R, S, U, X, assert_same, new_store 
 from tickpath.book import BookError  # noqa: E402
 from tickpath.codec.itch50 import decode as dec  # noqa: E402
 from tickpath.codec.itch50.message import encode  # noqa: E402
-from tickpath.engine.handler import ItchError, ItchHandler  # noqa: E402
+from tickpath.feed.itch import ItchError, ItchHandler  # noqa: E402
 from tickpath.feed.moldudp64 import MoldSession, pack_packets  # noqa: E402
 
 GOOD = [

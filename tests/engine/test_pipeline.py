@@ -19,13 +19,13 @@ from tickpath.book import BookStore
 from tickpath.codec import ouch50
 from tickpath.codec.itch50.layout import stock_code
 from tickpath.codec.itch50.message import encode
-from tickpath.engine._kernels import TAP_FULL, TAP_PUBLISHED, deliver
 from tickpath.engine.config import ConfigError, from_dict, load
 from tickpath.engine.counters import Control
 from tickpath.engine.feed_stage import tap_wait
-from tickpath.engine.handler import ItchHandler
 from tickpath.engine.pipeline import Pipeline, plan_placement, run_pipeline
 from tickpath.engine.strategy_stage import cl_ord_id_template, enter_order
+from tickpath.feed.itch import ItchFeed, ItchHandler
+from tickpath.feed.itch.step import TAP_FULL, TAP_PUBLISHED
 from tickpath.feed.moldudp64 import MoldSession, pack_packets
 from tickpath.ring import SpscRing
 from tickpath.risk import Reject, limits_array, new_state
@@ -43,13 +43,8 @@ def _datagram(msgs: list[bytes], session: str = "TAPTEST", seq: int = 1):
     return pkt[:int(bounds[1])].copy()
 
 
-def _deliver(h, s, buf, feed, tap):
-    b = h.books
-    rx = np.zeros(16, np.int64)
-    lat = np.zeros(4, np.int64)
-    return deliver(buf, 0, buf.shape[0], 0, s.session, s.counters, h.events, b.orders, b.mask,
-                   b.levels, b.free, b.heads, b.stats_array, b.inst, b.symbols, b.type_counts,
-                   b.capacity, feed, rx, lat, lat.copy(), *tap)
+def _deliver(feed, buf):
+    return feed.on_datagram(buf, buf.shape[0], 0)
 
 
 @pytest.fixture
@@ -63,15 +58,16 @@ def ring():
 def test_deliver_hands_the_top_of_the_changed_book_to_the_ring(ring):
     h = ItchHandler(BookStore(max_orders=64, errors="skip"), errors="skip")
     s = MoldSession()
-    feed = np.zeros(4, np.int64)
     tap = (ring.header, ring.words, tap_wait("busy_spin", 0))
+    handler = ItchFeed(h, s, tap=tap, max_samples=4)
+    feed = handler.feed
     first = _datagram([
         encode("R", stock_locate=7, stock="ABCD"),
         encode("A", stock_locate=7, order_reference_number=1, buy_sell_indicator="B",
                shares=300, stock="ABCD", price=1_000_000),
         encode("A", stock_locate=7, order_reference_number=2, buy_sell_indicator="S",
                shares=200, stock="ABCD", price=1_000_500)])
-    _deliver(h, s, first, feed, tap)
+    _deliver(handler, first)
     assert feed[TAP_PUBLISHED] == 1
     rec = ring.records(TOP_DTYPE)[0]
     assert (rec["locate"], rec["bid_price"], rec["bid_shares"], rec["ask_price"],
@@ -80,19 +76,19 @@ def test_deliver_hands_the_top_of_the_changed_book_to_the_ring(ring):
     stamps = [int(rec[b]) for b in BOUNDARIES[:6]]
     assert all(x > 0 for x in stamps) and stamps[1:] == sorted(stamps[1:])
     # a datagram that changes no book hands nothing on
-    _deliver(h, s, _datagram([encode("S", event_code="Q")], seq=4), feed, tap)
+    _deliver(handler, _datagram([encode("S", event_code="Q")], seq=4))
     assert feed[TAP_PUBLISHED] == 1
     # a full ring (capacity 2, drop policy) drops and counts, the books still apply
     for k in range(3):
-        _deliver(h, s, _datagram([encode("X", stock_locate=7, order_reference_number=1,
-                                          cancelled_shares=10)], seq=5 + k), feed, tap)
+        _deliver(handler, _datagram([encode("X", stock_locate=7, order_reference_number=1,
+                                            cancelled_shares=10)], seq=5 + k))
     assert feed[TAP_PUBLISHED] == 2 and feed[TAP_FULL] == 2
     assert h.books.best_bid(7)[1] == 270
-    # without a ring (0-length arrays, or the arguments left out) nothing is handed on
-    none = (np.zeros(0, np.int64),) * 3
-    _deliver(h, s, _datagram([encode("X", stock_locate=7, order_reference_number=1,
-                                      cancelled_shares=10)], seq=8), feed, none)
-    assert feed[TAP_PUBLISHED] == 2 and h.books.best_bid(7)[1] == 260
+    # without a ring (0-length arrays) nothing is handed on
+    bare = ItchFeed(h, s, max_samples=4)
+    _deliver(bare, _datagram([encode("X", stock_locate=7, order_reference_number=1,
+                                     cancelled_shares=10)], seq=8))
+    assert bare.feed[TAP_PUBLISHED] == 0 and h.books.best_bid(7)[1] == 260
 
 
 def test_risk_check_refuses_by_reason_and_keeps_no_state_for_refusals():

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tickpath import BookStore, ItchHandler, Simulator
-from tickpath.engine.listener import FeedListener
+from tickpath.apps.listener import FeedListener
 from tickpath.wire.pcap import read_records
 from tickpath.wire.pcapfile import PcapReceiver
 

@@ -41,7 +41,7 @@ def netns():
 SCRIPT = textwrap.dedent(f"""
     import json, threading
     from tickpath import BookStore, ItchHandler, Simulator
-    from tickpath.engine.listener import FeedListener
+    from tickpath.apps.listener import FeedListener
     from tickpath.venue.publisher import UdpPublisher
     from tickpath.wire.socket import UdpReceiver
 

@@ -39,7 +39,7 @@ def test_each_sender_delivers_books_equal_to_the_simulator(veth, sender, transpo
 
 
 def test_wire_bench_records_the_sender(veth):
-    from tickpath.engine.wirebench import run_wire_bench
+    from tickpath.apps.wirebench import run_wire_bench
 
     rows = run_wire_bench(["busypoll"], loads=("paced",), paced_messages=1000,
                           sender="socket,sendmmsg", status=lambda s: None)

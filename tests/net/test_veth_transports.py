@@ -21,18 +21,17 @@ MESSAGES, SYMBOLS, SEED = 20_000, 20, 9
 LISTENER = textwrap.dedent("""
     import json, sys
     from tickpath import BookStore, ItchHandler, Simulator
-    from tickpath.engine.listener import FeedListener
+    from tickpath.apps.listener import FeedListener
     from tickpath.wire.transports import open_receiver
 
     transport, group, port, iface_ip = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     messages, symbols, seed = map(int, sys.argv[5:8])
     handler = ItchHandler(BookStore(max_orders=1 << 16, errors="skip"), errors="skip")
-    handler.warm_up()
     rx = open_receiver(transport, group, port, iface_ip=iface_ip)
-    if hasattr(rx, "warm_up"):
-        rx.warm_up(handler)
+    lst = FeedListener(rx, handler)
+    lst.warm_up()
     print("ready", flush=True)
-    rep = FeedListener(rx, handler).run(duration=120, idle_timeout=10)
+    rep = lst.run(duration=120, idle_timeout=10)
     stats = rx.stats() if hasattr(rx, "stats") else {}
     sim = Simulator(symbols=symbols, messages=messages, seed=seed)
     sim.blocks()
@@ -81,7 +80,7 @@ def test_books_over_veth(veth, transport):
 def test_wire_bench_rows(veth):
     """`tickpath wire bench`'s measurement on a small load: one row per transport and load,
     with the fields machines read."""
-    from tickpath.engine.wirebench import run_wire_bench
+    from tickpath.apps.wirebench import run_wire_bench
 
     rows = run_wire_bench(list(AVAILABLE), paced_messages=2000, burst_messages=2000,
                           status=lambda s: None)

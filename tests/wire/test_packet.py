@@ -31,20 +31,20 @@ import numpy as np
 import pytest
 
 from tickpath import BookStore, ItchHandler, Simulator
+from tickpath.apps.listener import FeedListener
 from tickpath.codec.itch50.message import encode
-from tickpath.engine.listener import FeedListener
+from tickpath.feed.itch import ItchFeed
 from tickpath.feed.moldudp64 import Counter, MoldSession, pack_packets
 from tickpath.venue.publisher import UdpPublisher
-from tickpath.wire import busypoll
 from tickpath.wire import frames as F
 from tickpath.wire import packet_layout as P
 from tickpath.wire.netns import NetnsUnavailable, veth_pair
 from tickpath.wire.netns import check as netns_check
 from tickpath.wire.packet import (
-    BOOK,
     DEADLINE,
     END_OF_SESSION,
     N_RX,
+    SETTLE,
     PacketRingReceiver,
     Rx,
     attach_filter,
@@ -190,14 +190,6 @@ def test_dtypes_agree_with_the_offsets():
     assert P.TPACKET_REQ3.itemsize == P.TPACKET_REQ3_SIZE
     assert P.SOCK_FILTER.itemsize == P.SOCK_FILTER_SIZE
     assert P.tpacket_align(P.TPACKET2_HDR_SIZE) + P.SOCKADDR_LL_SIZE == P.TPACKET2_HDRLEN
-
-
-def test_rx_counters_extend_the_busypoll_ones():
-    """The feed listener reads every compiled receiver through busypoll's Rx indices."""
-    for r in busypoll.Rx:
-        if r < busypoll.N_SHARED:
-            assert Rx[r.name] == r
-    assert N_RX == len(Rx) and len(set(Rx)) == N_RX
 
 
 # ==================================================================== the BPF program
@@ -378,9 +370,9 @@ def _poll_all(rx: PacketRingReceiver, handler: ItchHandler | None = None,
     """Run the compiled loop over whatever is in the ring (until a short deadline)."""
     handler = handler or ItchHandler(BookStore(max_orders=64, errors="skip"), errors="skip")
     session = session or MoldSession()
-    lat = np.zeros(64, np.int64)
+    feed = ItchFeed(handler, session, max_samples=64)
     deadline = time.clock_gettime_ns(time.CLOCK_REALTIME) + ms * 1_000_000
-    return rx.poll(handler, session, deadline, 0, lat, lat.copy(), np.zeros(4, np.int64))
+    return rx.poll(feed.state, deadline, 0)
 
 
 def _wait_kernel_packets(rx: PacketRingReceiver, n: int) -> dict[str, int]:
@@ -436,7 +428,7 @@ def test_warm_up_leaves_the_real_feed_in_the_ring(raw):
         tx.sendto(_mold([_adds(1, 1)], session="WARMED")[0], ("127.0.0.1", rx.port))
         tx.close()
         _wait_kernel_packets(rx, 1)
-        PacketRingReceiver.warm_up(handler)
+        PacketRingReceiver.warm_up(ItchFeed(handler).scratch().state)
         _poll_all(rx, handler)
         assert rx.stats()["packets"] == 1
     assert handler.books.stats()["live_orders"] == 1
@@ -451,7 +443,7 @@ def test_warm_up_without_a_usable_loopback(monkeypatch):
 
     monkeypatch.setattr(packet.PacketRingReceiver, "__init__", refuse)
     handler = ItchHandler(BookStore(max_orders=64, errors="skip"), errors="skip")
-    packet.PacketRingReceiver.warm_up(handler)
+    packet.PacketRingReceiver.warm_up(ItchFeed(handler).scratch().state)
 
 
 # ============================================================ synthetic rings (no kernel)
@@ -490,18 +482,14 @@ def _put_v2(ring, i, frame_size, frame, pkttype=P.PACKET_MULTICAST, status=P.TP_
 def _drive(rx_state, loop, ring, size, count, handler, session, lat):
     """Call a loop the way FeedListener does: settle refused events, call again."""
     reasons = np.zeros(F.N_REASONS, np.int64)
-    b = handler.books
+    feed = ItchFeed(handler, session, max_samples=lat.shape[0])
     codes = []
     for _ in range(20):
         code = loop(ring, ring.view(np.uint32), ring.view(np.uint16), size, count, 0, PORT, 0, 0,
-                    session.session, session.counters, handler.events, b.orders, b.mask,
-                    b.levels, b.free, b.heads, b.stats_array, b.inst, b.symbols, b.type_counts,
-                    b.capacity, np.zeros(4, np.int64), rx_state, reasons, lat, lat.copy())
+                    feed.state, rx_state, reasons)
         codes.append(code)
-        if code == BOOK:
-            b = handler.books
-            b.apply(handler.events, int(rx_state[Rx.EVENTS]), start=int(rx_state[Rx.EVENT_AT]))
-            b = handler.books
+        if code == SETTLE:
+            feed.settle()
             continue
         if code in (DEADLINE, END_OF_SESSION):
             break
@@ -553,7 +541,7 @@ def _put_v3_block(ring, b, block_size, frames, timed_out=False):
 
 def test_v3_loop_walks_blocks_and_resumes_after_a_refused_event():
     """Three packets in one block, one in the next. The first packet adds more orders than
-    the books have room for, so the loop stops mid-block (BOOK), the owner grows the table,
+    the books have room for, so the loop stops mid-block (SETTLE), the owner grows the table,
     and the loop resumes at the next packet of the same block."""
     bs, nb = 4096, 3
     ring = np.zeros(bs * nb, np.uint8)
@@ -565,7 +553,7 @@ def test_v3_loop_walks_blocks_and_resumes_after_a_refused_event():
     session = MoldSession()
     rx = np.zeros(N_RX, np.int64)
     codes, reasons = _drive(rx, poll_v3, ring, bs, nb, handler, session, np.zeros(8, np.int64))
-    assert codes[0] == BOOK and codes[-1] == DEADLINE
+    assert codes[0] == SETTLE and codes[-1] == DEADLINE
     assert rx[Rx.PACKETS] == 4 and rx[Rx.BLOCKS] == 2 and rx[Rx.BLOCKS_TIMED_OUT] == 1
     assert rx[Rx.NEXT] == 2 and rx[Rx.BATCH] == 0
     for b in range(2):
@@ -634,7 +622,7 @@ def test_feed_over_veth_books_equal_the_simulator(veth, transport):
         pub = UdpPublisher(GROUP, PORT, session="TPVETH", iface_ip=veth.exchange_ip)
     with rx, pub:
         assert rx.iface == veth.host_if and rx.version == (3 if transport.endswith("v3") else 2)
-        rx.warm_up(handler, rx.version)
+        rx.warm_up(ItchFeed(handler).scratch().state, rx.version)
         pub.warm_up()
         ready = threading.Event()
 

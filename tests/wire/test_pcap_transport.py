@@ -24,12 +24,13 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tickpath import BookStore, ItchHandler, Simulator
+from tickpath.apps.listener import FeedListener
 from tickpath.codec.itch50.message import encode
-from tickpath.engine._kernels import BOOK, END_OF_SESSION, N_FEED_COUNTERS
-from tickpath.engine.listener import FeedListener
+from tickpath.feed.itch import ItchFeed
 from tickpath.feed.moldudp64 import Counter, MoldSession, pack_packets
 from tickpath.wire import frames as F
 from tickpath.wire import pcapwalk as W
+from tickpath.wire.handler import END_OF_SESSION, SETTLE
 from tickpath.wire.pcap import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IPV4,
@@ -299,15 +300,14 @@ def _synthetic(path, groups: list[list[bytes]], offsets_ns, ng: bool = False) ->
 def _drive(rx, handler, session, lat, deadline_s: float = 60.0) -> list[int]:
     """Call the loop as FeedListener does (settle a refused event, call again) until the end
     of the file; the exit codes seen."""
-    feed = np.zeros(N_FEED_COUNTERS, np.int64)
+    feed = ItchFeed(handler, session, max_samples=lat.shape[0])
     codes = []
     for _ in range(10_000):
         deadline = time.clock_gettime_ns(time.CLOCK_REALTIME) + int(deadline_s * NS)
-        code = rx.poll(handler, session, deadline, 0, lat, lat.copy(), feed)
+        code = rx.poll(feed.state, deadline, 0)
         codes.append(code)
-        if code == BOOK:
-            handler.books.apply(handler.events, int(rx.rx[Rx.EVENTS]),
-                                start=int(rx.rx[Rx.EVENT_AT]))
+        if code == SETTLE:
+            feed.settle()
         elif code == END_OF_FILE:
             return codes
     raise AssertionError(f"the loop never reached the end of the file: {codes[-10:]}")
@@ -316,7 +316,7 @@ def _drive(rx, handler, session, lat, deadline_s: float = 60.0) -> list[int]:
 @pytest.mark.parametrize("ng", [False, True], ids=["pcap", "pcapng"])
 def test_synthetic_refused_event_resumes(tmp_path, ng):
     """The first packet adds more orders than the books have room for: the loop stops
-    (BOOK) inside a batch of the index, the owner grows the table, and the loop goes on at
+    (SETTLE) inside a batch of the index, the owner grows the table, and the loop goes on at
     the next packet; index batches of 3 rows make it cross refills too."""
     path = tmp_path / ("r.pcapng" if ng else "r.pcap")
     _synthetic(path, [_adds(1, 30), _adds(31, 3), _adds(34, 2), _adds(36, 4), _adds(40, 1)],
@@ -328,7 +328,7 @@ def test_synthetic_refused_event_resumes(tmp_path, ng):
         codes = _drive(rx, handler, session, np.zeros(16, np.int64))
         stats = rx.stats()
         assert rx.exhausted
-    assert codes[0] == BOOK and codes[-1] == END_OF_FILE and END_OF_SESSION not in codes
+    assert codes[0] == SETTLE and codes[-1] == END_OF_FILE and END_OF_SESSION not in codes
     assert handler.books.stats()["live_orders"] == 40
     assert session.counters[Counter.GAPS] == 0 and session.counters[Counter.MESSAGES] == 40
     assert stats["packets"] == stats["frames"] == 5
@@ -349,18 +349,17 @@ def test_synthetic_recorded_pace_holds_back_and_keeps_order(tmp_path, pace):
     _synthetic(path, [_adds(1 + k, 1) for k in range(len(offsets))], offsets)
     handler = ItchHandler(BookStore(max_orders=1024, errors="skip"), errors="skip")
     session = MoldSession()
-    lat = np.zeros(64, np.int64)
-    feed = np.zeros(N_FEED_COUNTERS, np.int64)
+    feed = ItchFeed(handler, session, max_samples=64)
     delivered_at_deadline = []
     with PcapReceiver(path, GROUP, PORT, pace=pace) as rx:
         for _ in range(100_000):  # bounded; 3 ms a call
             deadline = time.clock_gettime_ns(time.CLOCK_REALTIME) + 3_000_000
-            code = rx.poll(handler, session, deadline, 0, lat, lat.copy(), feed)
+            code = rx.poll(feed.state, deadline, 0)
             if code == DEADLINE:
                 delivered_at_deadline.append(int(session.counters[Counter.MESSAGES]))
             elif code == END_OF_FILE:
                 break
-        n = int(rx.rx[Rx.SAMPLES])
+        n = feed.samples
     assert n == len(offsets) and session.counters[Counter.MESSAGES] == len(offsets)
     assert 20 in delivered_at_deadline  # held back at the gap, the 20 before it in
     # MoldUDP64 sequence numbers follow the file: no gap means the books saw file order
@@ -371,7 +370,7 @@ def test_synthetic_recorded_pace_holds_back_and_keeps_order(tmp_path, pace):
 def test_loop_counters_share_the_compiled_receivers_indices():
     from tickpath.wire import busypoll
 
-    assert [(r.name, int(r)) for r in busypoll.Rx][:10] == [(r.name, int(r)) for r in Rx][:10]
+    assert [(r.name, int(r)) for r in busypoll.Rx][:7] == [(r.name, int(r)) for r in Rx][:7]
     assert END_OF_FILE == busypoll.IDLE and DEADLINE == busypoll.DEADLINE
 
 
@@ -391,8 +390,8 @@ def test_a_pipeline_tap_over_a_capture(tmp_path):
     """``tap`` reaches the feed stage: one top-of-book record per datagram, in the ring."""
     import uuid
 
-    from tickpath.engine._kernels import TAP_FULL, TAP_PUBLISHED
     from tickpath.engine.feed_stage import tap_wait
+    from tickpath.feed.itch.step import TAP_FULL, TAP_PUBLISHED
     from tickpath.ring import SpscRing
     from tickpath.strategy.records import SLOT_SIZE, TOP_DTYPE
 
@@ -401,14 +400,12 @@ def test_a_pipeline_tap_over_a_capture(tmp_path):
     ring = SpscRing.create(f"tp-pcap-{uuid.uuid4().hex[:8]}", 8, SLOT_SIZE, policy="drop")
     try:
         handler = ItchHandler(BookStore(max_orders=64, errors="skip"), errors="skip")
-        feed = np.zeros(N_FEED_COUNTERS, np.int64)
-        lat = np.zeros(8, np.int64)
         tap = (ring.header, ring.words, tap_wait("busy_spin", 0))
+        feed = ItchFeed(handler, MoldSession(), tap=tap, max_samples=8)
         with PcapReceiver(path, GROUP, PORT) as rx:
-            code = rx.poll(handler, MoldSession(), time.clock_gettime_ns(time.CLOCK_REALTIME)
-                           + 60 * NS, 0, lat, lat.copy(), feed, tap=tap)
+            code = rx.poll(feed.state, time.clock_gettime_ns(time.CLOCK_REALTIME) + 60 * NS, 0)
         assert code == END_OF_FILE
-        assert feed[TAP_PUBLISHED] == 5 and feed[TAP_FULL] == 0
+        assert feed.feed[TAP_PUBLISHED] == 5 and feed.feed[TAP_FULL] == 0
         recs = ring.records(TOP_DTYPE)[:5]
         assert set(recs["locate"]) == {1}
         assert list(recs["received"]) == [BASE_NS + k for k in range(5)]  # record stamps

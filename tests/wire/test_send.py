@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 
 from tickpath.feed.moldudp64 import HEADER_LEN, pack_packets
-from tickpath.telemetry.clock import NS_PER_DAY
+from tickpath.telemetry.feedtime import FeedTime
 from tickpath.venue import Simulator
 from tickpath.venue.publisher import UdpPublisher
 from tickpath.wire import layout as L
 from tickpath.wire.send import SendmmsgSender, SendtoSender, SocketSender, Tx
+from tickpath.wire.stamping import NO_STAMP
 
 SESSION = "TPSEND"
 COMPILED = ("sendto", "sendmmsg")
@@ -67,9 +68,12 @@ def _expected(blocks: np.ndarray, max_payload: int) -> list[bytes]:
     return [out[bounds[i]:bounds[i + 1]].tobytes() for i in range(counts.shape[0])]
 
 
+_NEW_YORK = FeedTime()  # the venue stamps ITCH time: ns since midnight US/Eastern
+
+
 def _within(stamp: int, t0: int, t1: int) -> bool:
-    """``stamp`` (ns since midnight) lies between the clock readings t0 and t1."""
-    return (stamp - t0 % NS_PER_DAY) % NS_PER_DAY <= t1 - t0
+    """``stamp`` (ns since midnight in New York) lies between the clock readings t0 and t1."""
+    return t0 <= _NEW_YORK.to_utc(stamp, t0) <= t1
 
 
 @pytest.mark.parametrize("sender", ["socket", *COMPILED])
@@ -157,7 +161,7 @@ def test_a_full_queue_is_waited_out_never_dropped(cls):
     t.start()
     with cls(a, None) as tx:
         tx.warm_up()
-        tx.send(out, bounds, counts, counts.shape[0], None, False)
+        tx.send(out, bounds, counts, counts.shape[0], None, NO_STAMP)
         t.join(30)
         assert tx.tx[Tx.WAITS] > 0 and tx.tx[Tx.PACKETS] == len(want)
     b.close()
@@ -170,7 +174,7 @@ def test_a_peer_that_is_gone_stops_the_run_with_the_reason(cls):
     a, b = _pair()
     b.close()
     with cls(a, None) as tx, pytest.raises(OSError, match="ECONNREFUSED|ENOTCONN") as e:
-        tx.send(out, bounds, counts, counts.shape[0], None, False)
+        tx.send(out, bounds, counts, counts.shape[0], None, NO_STAMP)
     assert f"{cls.name}: stopped after 0 of {counts.shape[0]} packets" in str(e.value)
 
 
@@ -193,6 +197,7 @@ NOJIT = textwrap.dedent("""
     from tickpath.feed.moldudp64 import pack_packets
     from tickpath.venue import Simulator
     from tickpath.wire.send import SendmmsgSender, SendtoSender
+    from tickpath.venue.stamping import itch_stamper
     from tickpath.wire.packet_tx import build_frame
     from tickpath.wire.pcap import udp_frame
     out, bounds, counts = pack_packets(Simulator(symbols=3, messages=60, seed=1).blocks(),
@@ -203,7 +208,7 @@ NOJIT = textwrap.dedent("""
         rx.bind(("127.0.0.1", 0))
         rx.settimeout(5)
         with cls(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), rx.getsockname()) as tx:
-            tx.send(out, bounds, counts, n, 1e6, True)
+            tx.send(out, bounds, counts, n, 1e6, itch_stamper())
         got = [rx.recv(2048) for _ in range(n)]
         assert [len(g) for g in got] == list(np.diff(bounds)), cls
     hdr = np.frombuffer(udp_frame(b"", "10.0.0.1", "10.0.0.2", 1, 2, udp_checksum=False)[:42],

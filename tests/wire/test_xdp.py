@@ -26,6 +26,7 @@ import pytest
 from test_packet import _adds, _frame, _mold, _poll_all, inside
 
 from tickpath import BookStore, ItchHandler
+from tickpath.feed.itch import ItchFeed
 from tickpath.feed.moldudp64 import MoldSession
 from tickpath.wire import bpf, rtnetlink
 from tickpath.wire import frames as F
@@ -34,9 +35,9 @@ from tickpath.wire.netns import NetnsUnavailable, veth_pair
 from tickpath.wire.netns import check as netns_check
 from tickpath.wire.transports import open_receiver
 from tickpath.wire.xdp import (
-    BOOK,
     DEADLINE,
     N_RX,
+    SETTLE,
     Rx,
     StaleProgram,
     XdpReceiver,
@@ -87,12 +88,10 @@ class Rings:
         return addr
 
     def poll(self, handler, session, lat):
-        b = handler.books
+        feed = ItchFeed(handler, session, max_samples=lat.shape[0])
         return poll_rx(self.umem, self.rx32, self.rx, self.fr32, self.fr, self.geo,
-                       int(np.uint32(0xE9360C01)), PORT, 0, 0, session.session,
-                       session.counters, handler.events, b.orders, b.mask, b.levels, b.free,
-                       b.heads, b.stats_array, b.inst, b.symbols, b.type_counts, b.capacity,
-                       np.zeros(4, np.int64), self.state, self.reasons, lat, lat.copy())
+                       int(np.uint32(0xE9360C01)), PORT, 0, 0, feed.state, self.state,
+                       self.reasons)
 
 
 def _handler():
@@ -129,7 +128,7 @@ def test_loop_stops_at_a_refused_event_and_resumes():
     first = _mold([_adds(1, 1), _adds(1, 1), _adds(2, 1)], session="DUP")
     for p in first:
         rings.post(_frame(payload=p))
-    assert rings.poll(handler, session, lat) == BOOK  # order 1 added twice: refused
+    assert rings.poll(handler, session, lat) == SETTLE  # order 1 added twice: refused
     assert rings.state[Rx.FRAMES] == 2
     assert rings.poll(handler, session, lat) == DEADLINE  # the rest, after the owner settles
     assert rings.state[Rx.FRAMES] == 3 and handler.books.stats()["live_orders"] == 2
@@ -349,12 +348,12 @@ def test_zero_copy_on_veth_is_refused_with_the_way_out(veth):
 
 
 def test_warm_up_compiles_the_variant_poll_runs():
-    from tickpath.wire.busypoll import _NO_TAP
-
-    XdpReceiver.warm_up(_handler())
-    sigs = poll_rx.signatures
-    assert any(len(sig) == 31 for sig in sigs), sigs  # 28 arguments and the three tap arrays
-    assert _NO_TAP[0].dtype == np.int64
+    """After warm_up with a scratch feed's state, polling with the real feed's state (and a
+    real ring's arrays) compiles nothing more: the scratch has the same types."""
+    XdpReceiver.warm_up(ItchFeed(_handler()).scratch().state)
+    n = len(poll_rx.signatures)
+    Rings(n=4).poll(_handler(), MoldSession(), np.zeros(4, np.int64))
+    assert len(poll_rx.signatures) == n, poll_rx.signatures
 
 
 def test_deadline_is_seen_while_frames_keep_coming():

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..ring.mapping import unmap
+from ..risk.layout import KILL_WORD
 
 DIRECTORY = Path("/dev/shm")
 MAGIC = int.from_bytes(b"tpcount1", "little")
@@ -39,7 +40,7 @@ class Control(enum.IntEnum):
     """Written by the pipeline's owner, read by every stage."""
 
     STOP = 0  # 1: every stage leaves its loop at its next check
-    KILL = 1  # 1: kill switch, the risk check refuses every order from now on
+    KILL = KILL_WORD  # 1: kill switch, the risk check refuses every order from now on
     STARTED_NS = 2  # CLOCK_REALTIME when the stages were started
     GO = 3  # 1: the stages are ready, the venue may publish
 

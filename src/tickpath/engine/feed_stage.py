@@ -1,10 +1,11 @@
-"""The feed stage: a transport's receive loop -> MoldUDP64 -> ITCH -> books -> hand-off ring.
+"""The feed stage: a transport's receive loop -> the ITCH feed handler -> hand-off ring.
 
-Compiled transports (busypoll, packet) run their receive loop, which calls
-``engine._kernels.deliver`` with the ring for every datagram and returns to this owner only
-every ``tick_s`` (to publish counters and look at the stop word) or to settle an event the
-books refused. The ``socket`` transport (the baseline) calls ``deliver`` from Python, one
-call per datagram.
+The stage owns an :class:`~tickpath.feed.itch.ItchFeed` whose state carries the hand-off ring,
+and a receiver. A compiled transport runs its receive loop with that state
+(:mod:`tickpath.wire.handler`); the loop returns to this owner only every ``tick_s`` (to
+publish counters and look at the stop word) or when the handler asks to settle (the books
+refused an event). The ``socket`` transport (the baseline) calls the handler's compiled step
+from Python, one call per datagram.
 """
 
 from __future__ import annotations
@@ -15,26 +16,22 @@ import numpy as np
 
 from ..book import BookStore
 from ..book.records import Stat
-from ..feed.moldudp64 import Counter as Mold
-from ..feed.moldudp64 import MoldSession
-from ..ring import SpscRing
-from ..ring.wait import WaitStrategy, wait_strategy
-from ..wire.transports import open_receiver
-from ._kernels import (
-    BOOK,
-    END_OF_SESSION,
+from ..feed.itch import ItchFeed, ItchHandler
+from ..feed.itch.step import (
     MALFORMED,
-    N_FEED_COUNTERS,
     TAP_FULL,
     TAP_PUBLISHED,
     TAP_TIMEOUT_NS,
     TAP_WAIT_CODE,
     TAP_WAIT_WORDS,
-    deliver,
 )
+from ..feed.moldudp64 import Counter as Mold
+from ..ring import SpscRing
+from ..ring.wait import WaitStrategy, wait_strategy
+from ..wire.handler import END_OF_SESSION, SETTLE
+from ..wire.transports import open_receiver
 from .agent import AgentState
 from .counters import Control, Counters, FeedCounter
-from .handler import ItchHandler
 
 F = FeedCounter
 
@@ -60,21 +57,18 @@ class FeedStage:
         self.control = counters.section("control")
         self.sect = counters.section("feed")
         self.ring = SpscRing.attach(p["ring"])
-        self.tap = (self.ring.header, self.ring.words,
-                    tap_wait(spec.wait(), int(p.get("ring_timeout_ns", 0))))
-        self.handler = ItchHandler(BookStore(max_orders=int(p.get("max_orders", 1 << 20)),
-                                             errors="skip"), errors="skip")
-        self.session = MoldSession()
+        tap = (self.ring.header, self.ring.words,
+               tap_wait(spec.wait(), int(p.get("ring_timeout_ns", 0))))
+        books = BookStore(max_orders=int(p.get("max_orders", 1 << 20)), errors="skip")
+        self.feed = ItchFeed(ItchHandler(books, errors="skip"), tap=tap)
+        self.handler, self.session = self.feed.handler, self.feed.session
         self.rx = open_receiver(p["transport"], p["host"], int(p["port"]),
                                 iface_ip=p.get("iface_ip", "0.0.0.0"))
         self.compiled = bool(getattr(self.rx, "compiled", False))
-        self.feed = np.zeros(N_FEED_COUNTERS, np.int64)
-        self.lat = np.zeros(1 << 16, np.int64)  # the listener's own latency samples (unused)
-        self.ker = np.zeros(1 << 16, np.int64)
         self.ended = False
 
     def publish_counters(self) -> None:
-        s, m, rx = self.sect, self.session.counters, self.rx
+        s, m, rx, fc = self.sect, self.session.counters, self.rx, self.feed.feed
         st = rx.stats()
         s[F.PACKETS] = st.get("packets", 0)
         s[F.BYTES] = st.get("bytes", 0)
@@ -84,48 +78,31 @@ class FeedStage:
         s[F.GAPS] = m[Mold.GAPS]
         s[F.GAP_MESSAGES] = m[Mold.GAP_MESSAGES]
         s[F.DUPLICATE_PACKETS] = m[Mold.DUPLICATE_PACKETS]
-        s[F.MALFORMED] = self.feed[MALFORMED] + m[Mold.MALFORMED]
+        s[F.MALFORMED] = fc[MALFORMED] + m[Mold.MALFORMED]
         s[F.BOOK_REJECTS] = self.handler.books.stats_array[Stat.REJECTED]
-        s[F.PUBLISHED] = self.feed[TAP_PUBLISHED]
-        s[F.RING_FULL] = self.feed[TAP_FULL]
+        s[F.PUBLISHED] = fc[TAP_PUBLISHED]
+        s[F.RING_FULL] = fc[TAP_FULL]
         s[F.ENDED] = int(self.ended)
         s[F.WORK_CYCLES] = st.get("packets", 0)
         s[F.IDLE_CYCLES] = st.get("empty_polls", 0)
         s[F.BEAT_NS] = time.clock_gettime_ns(time.CLOCK_REALTIME)
 
     def warm_up(self) -> None:
-        self.handler.warm_up()
+        """Compile (or load) the handler and the receive loop for the state's exact type."""
+        self.feed.warm_up()
         if self.compiled:
-            self.rx.warm_up(self.handler)
-        else:  # compile deliver for these exact types on a scratch datagram
-            from ..feed.moldudp64 import MoldSession as S
-
-            buf = np.zeros(64, np.uint8)
-            rx = np.zeros(16, np.int64)
-            h = ItchHandler(BookStore(max_orders=16), batch=16)
-            b = h.books
-            deliver(buf, 0, 0, 0, S().session, S().counters, h.events, b.orders, b.mask,
-                    b.levels, b.free, b.heads, b.stats_array, b.inst, b.symbols,
-                    b.type_counts, b.capacity, np.zeros(N_FEED_COUNTERS, np.int64), rx,
-                    self.lat, self.ker, np.zeros(0, np.int64), np.zeros(0, np.int64),
-                    np.zeros(0, np.int64))
-
-    def _settle(self, at: int, n: int) -> None:
-        self.handler.books.apply(self.handler.events, n, start=at)
+            self.rx.warm_up(self.feed.scratch().state)
 
     def run(self, tick_s: float = 0.05) -> None:
         self.warm_up()
         self.sect[F.STATE] = AgentState.RUNNING
         stop = int(Control.STOP)
         if self.compiled:
-            from ..wire.busypoll import Rx
-
             while not self.control[stop] and not self.ended:
                 deadline = time.clock_gettime_ns(time.CLOCK_REALTIME) + int(tick_s * 1e9)
-                code = self.rx.poll(self.handler, self.session, deadline, 0, self.lat,
-                                    self.ker, self.feed, tap=self.tap)
-                if code == BOOK:
-                    self._settle(int(self.rx.rx[Rx.EVENT_AT]), int(self.rx.rx[Rx.EVENTS]))
+                code = self.rx.poll(self.feed.state, deadline, 0)
+                if code == SETTLE:
+                    self.feed.settle()
                 self.ended = code == END_OF_SESSION
                 self.publish_counters()
         else:
@@ -133,22 +110,14 @@ class FeedStage:
         self.publish_counters()
 
     def _run_python(self, tick_s: float) -> None:
-        h, b, s, rx = self.handler, self.handler.books, self.session, self.rx
-        rxc = np.zeros(16, np.int64)  # deliver's receive counters (samples, refused event)
+        feed, rx = self.feed, self.rx
         rx.settimeout(tick_s)
-        hdr, words, tw = self.tap
         next_tick = time.monotonic() + tick_s
         while not self.control[int(Control.STOP)] and not self.ended:
             got = rx.recv()
             if got is not None:
                 buf, rx_ns = got
-                code = deliver(buf, 0, buf.shape[0], rx_ns, s.session, s.counters, h.events,
-                               b.orders, b.mask, b.levels, b.free, b.heads, b.stats_array,
-                               b.inst, b.symbols, b.type_counts, b.capacity, self.feed, rxc,
-                               self.lat, self.ker, hdr, words, tw)
-                if code == BOOK:
-                    self._settle(int(rxc[7]), int(rxc[8]))
-                self.ended = code == END_OF_SESSION
+                self.ended = feed.on_datagram(buf, buf.shape[0], rx_ns) == END_OF_SESSION
             if time.monotonic() >= next_tick:
                 self.publish_counters()
                 next_tick = time.monotonic() + tick_s

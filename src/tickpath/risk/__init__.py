@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layout import REASONS, Limit, Reject, limits_array, new_state
+from .layout import KILL_WORD, REASONS, Limit, Reject, limits_array, new_state
 
 __all__ = ["REASONS", "Limit", "Reject", "kill", "limits_array", "new_state"]
 
@@ -15,6 +15,4 @@ __all__ = ["REASONS", "Limit", "Reject", "kill", "limits_array", "new_state"]
 def kill(control: np.ndarray, on: bool = True) -> None:
     """Throw (or reset) the kill switch in a pipeline's ``control`` counters section: the
     next risk check refuses every order."""
-    from ..engine.counters import Control
-
-    control[Control.KILL] = 1 if on else 0
+    control[KILL_WORD] = 1 if on else 0

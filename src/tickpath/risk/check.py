@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from ..ring.atomics import load_relaxed
-from .layout import RATE_COUNT, RATE_WINDOW_START, Limit, Reject
+from .layout import KILL_WORD, RATE_COUNT, RATE_WINDOW_START, Limit, Reject
 
 OK = 0
 # plain ints for compiled code (the IntEnums name them for Python)
@@ -20,7 +20,7 @@ _CHECKED, _PASSED, _KILLED, _SIZE, _POSITION, _NOTIONAL, _COLLAR, _RATE, _NO_BOO
                      Reject.POSITION, Reject.NOTIONAL, Reject.COLLAR, Reject.RATE,
                      Reject.NO_BOOK))
 _L_SIZE, _L_POS, _L_NOTIONAL, _L_COLLAR, _L_RATE, _L_WINDOW = (int(x) for x in Limit)
-_KILL = 1  # engine.counters.Control.KILL (the control section is passed in)
+_KILL = KILL_WORD  # the control section's kill switch (the section is passed in)
 _BUY = 66
 
 

@@ -44,6 +44,9 @@ class Reject(enum.IntEnum):
 
 REASONS = tuple(r for r in Reject if r >= Reject.KILLED)
 RATE_WINDOW_START, RATE_COUNT = 0, 1
+#: the kill switch: this word of the pipeline's control section (engine.counters.Control.KILL
+#: is defined from it), 1 = refuse every order
+KILL_WORD = 1
 
 
 def limits_array(max_order_size: int, max_position: int, max_notional: float,

@@ -1,7 +1,7 @@
 """The venue's feed publisher: ITCH blocks -> MoldUDP64 packets -> UDP, paced, stamped.
 
 Each packet's messages are stamped with the send time (CLOCK_REALTIME as nanoseconds since
-midnight, the ITCH timestamp) just before it leaves, so a receiver on the same host measures
+midnight US/Eastern, the ITCH timestamp; :mod:`tickpath.venue.stamping`) just before it leaves, so a receiver on the same host measures
 one-way latency from the venue's send to its own books. Packing is compiled; what sends is a
 sender (:mod:`tickpath.wire.send`): ``socket`` (a Python ``sendto`` per packet, the baseline),
 ``sendto`` and ``sendmmsg`` (compiled loops that also pace and stamp), ``packet`` (AF_PACKET
@@ -16,11 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codec.itch50.encoder import restamp_blocks
 from ..feed.moldudp64 import session_bytes
 from ..feed.moldudp64._kernels import pack, write_header
-from ..feed.moldudp64.layout import DEFAULT_MAX_PAYLOAD, END_OF_SESSION, HEADER_LEN
-from ..wire.send import DEFAULT_SENDER, SENDERS, Tx, open_sender
+from ..feed.moldudp64.layout import DEFAULT_MAX_PAYLOAD, END_OF_SESSION
+from ..telemetry.feedtime import NASDAQ_ZONE
+from ..wire.send import Tx
+from ..wire.senders import DEFAULT_SENDER, SENDERS, open_sender
+from ..wire.stamping import NO_STAMP
+from .stamping import itch_stamper
 
 __all__ = ["DEFAULT_SENDER", "SENDERS", "PublishReport", "UdpPublisher"]
 
@@ -45,14 +48,15 @@ class UdpPublisher:
 
     ``sender`` chooses what sends (``SENDERS``; default ``sendmmsg``). ``iface`` and
     ``dst_mac`` are for ``packet`` (the interface is otherwise found from ``iface_ip`` or the
-    route to ``host``)."""
+    route to ``host``). ``zone``: the time zone of the ITCH timestamps (NASDAQ's)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 26400, *,
                  session: str = "TICKPATH01", iface_ip: str | None = None, ttl: int = 1,
                  max_payload: int = DEFAULT_MAX_PAYLOAD, first_seq: int = 1,
                  sndbuf: int = 8 << 20, sender: str = DEFAULT_SENDER, iface: str | None = None,
-                 dst_mac: str | None = None) -> None:
+                 dst_mac: str | None = None, zone: str = NASDAQ_ZONE) -> None:
         self.dst = (host, port)
+        self.stamper = itch_stamper(zone)
         self.session = session_bytes(session)
         self.seq = first_seq
         self.max_payload = max_payload
@@ -74,9 +78,8 @@ class UdpPublisher:
         blocks = np.frombuffer(len(m).to_bytes(2, "big") + m, np.uint8)
         pack(blocks, 0, blocks.shape[0], self.session, 1, self.max_payload, 1, self.out, 0,
              self.bounds, self.counts)
-        restamp_blocks(self.out, HEADER_LEN, int(self.bounds[1]), 0)
         write_header(self.out, 0, self.session, self.seq, 0)
-        self.sender.warm_up()
+        self.sender.warm_up(self.stamper)
 
     def publish(self, chunks: Iterable[np.ndarray], rate: float | None = None, *,
                 restamp: bool = True, should_stop: Callable[[], bool] | None = None,
@@ -95,7 +98,8 @@ class UdpPublisher:
                 npk, self.seq, p, _ = pack(blocks, p, end, self.session, self.seq,
                                            self.max_payload, 0xFFFE, self.out, 0, self.bounds,
                                            self.counts)
-                self.sender.send(self.out, self.bounds, self.counts, npk, rate, restamp)
+                self.sender.send(self.out, self.bounds, self.counts, npk, rate,
+                                 self.stamper if restamp else NO_STAMP)
                 self.messages += int(self.counts[:npk].sum())
                 self.packets += npk
                 if should_stop is not None and should_stop():

@@ -16,59 +16,52 @@ where it gives one (a NIC with a PTP clock; :mod:`tickpath.wire.hwstamp`), on th
 from __future__ import annotations
 
 import enum
+import errno as E
 import socket
 import struct
 
 import numpy as np
 from numba import njit
 
-from ..engine._kernels import BOOK, END_OF_SESSION, GO_ON, deliver
 from ..telemetry.nclock import realtime_ns
 from . import hwstamp as hw
 from . import layout as L
-from .libc import recvmmsg
+from .handler import DEADLINE, END_OF_SESSION, GO_ON, IDLE, SETTLE, count_datagram, on_datagram
+from .libc import errno, recvmmsg
 from .socket import is_multicast, udp_drops
 
 
 class Rx(enum.IntEnum):
-    """The receive loop's int64 counters and resume state."""
+    """The receive loop's int64 counters and resume state (the first three are the seam's
+    common counters, :mod:`tickpath.wire.handler`)."""
 
-    PACKETS = 0
+    PACKETS = 0  # datagrams handed to the feed handler
     BYTES = 1
-    EMPTY_POLLS = 2  # recvmmsg calls that found nothing
-    TRUNCATED = 3  # datagrams larger than a slot
-    SAMPLES = 4  # latency samples recorded
+    LAST_PACKET_NS = 2
+    EMPTY_POLLS = 3  # recvmmsg calls that found nothing (EAGAIN)
+    TRUNCATED = 4  # datagrams larger than a slot (MSG_TRUNC): counted, not handed on
     NEXT = 5  # state: next datagram of the current batch
     BATCH = 6  # state: datagrams in the current batch
-    EVENT_AT = 7  # state: event refused by the books (settled by the owner)
-    EVENTS = 8  # state: events decoded in that datagram
-    LAST_PACKET_NS = 9
-    HW_STAMPED = 10  # datagrams stamped by the NIC (raw hardware stamp)
-    SW_STAMPED = 11  # datagrams stamped by the kernel in software
+    HW_STAMPED = 7  # datagrams stamped by the NIC (raw hardware stamp)
+    SW_STAMPED = 8  # datagrams stamped by the kernel in software
+    RECV_ERRORS = 9  # recvmmsg calls that failed with an error other than EAGAIN / EINTR
+    LAST_ERRNO = 10  # the errno of the last such failure
 
 
 N_RX = len(Rx)
-#: counters 0..N_SHARED-1 are the same in every compiled receiver (the listener reads them)
-N_SHARED = 10
 #: SO_TIMESTAMPING flags: the kernel's software stamp; with ``hwts`` also the NIC's raw stamp
 RX_STAMPS = hw.SOF_TIMESTAMPING_RX_SOFTWARE | hw.SOF_TIMESTAMPING_SOFTWARE
 RX_HW_STAMPS = RX_STAMPS | hw.SOF_TIMESTAMPING_RX_HARDWARE | hw.SOF_TIMESTAMPING_RAW_HARDWARE
-_NO_TAP = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))  # no ring
-
-# loop exits
-# loop exits besides END_OF_SESSION and BOOK (engine._kernels)
-DEADLINE = 0
-IDLE = 3
-__all__ = ["BOOK", "DEADLINE", "END_OF_SESSION", "IDLE", "BusyPollReceiver", "Rx"]
+_EAGAIN, _EINTR = E.EAGAIN, E.EINTR
+__all__ = ["DEADLINE", "END_OF_SESSION", "IDLE", "SETTLE", "BusyPollReceiver", "Rx"]
 
 
 @njit(cache=True, nogil=True)
 def poll_loop(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, deadline_ns, idle_ns,
-              session, mold, events, orders, mask, levels, free, heads, stats, inst, symbols,
-              type_counts, capacity, feed, rx, lat, ker, tap_hdr=None, tap_words=None,
-              tap_wait=None):
-    """Receive and process datagrams until the deadline, the end of the session, idleness,
-    or an event the books refuse. Returns the exit code; state to resume is in ``rx``."""
+              state, rx):
+    """Receive datagrams and hand each to the feed handler whose state is ``state`` until the
+    deadline, the end of the session, idleness, or the handler asks its owner to settle.
+    Returns the exit code; state to resume is in ``rx``."""
     i = rx[5]
     n = rx[6]
     mstride64 = L.MMSGHDR_SIZE // 8
@@ -82,13 +75,18 @@ def poll_loop(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, deadline_
                 vec64[j * mstride64 + L.MSG_CONTROLLEN // 8] = L.CMSG_SPACE_TIMESTAMPING
             r = recvmmsg(fd, vptr, vlen, L.MSG_DONTWAIT, 0)
             if r <= 0:
-                rx[2] += 1
+                err = errno() if r < 0 else _EAGAIN
+                if err == _EAGAIN or err == _EINTR:
+                    rx[3] += 1
+                else:  # a real error (ENOMEM, EFAULT, a socket error...): counted, shown
+                    rx[9] += 1
+                    rx[10] = err
                 now = realtime_ns()
                 if now >= deadline_ns:
                     rx[5] = 0
                     rx[6] = 0
                     return DEADLINE
-                if idle_ns > 0 and rx[9] > 0 and now - rx[9] >= idle_ns:
+                if idle_ns > 0 and rx[2] > 0 and now - rx[2] >= idle_ns:
                     rx[5] = 0
                     rx[6] = 0
                     return IDLE
@@ -106,19 +104,18 @@ def poll_loop(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, deadline_
                 ctrl64[ts + 2 * L.TS_RAW_HARDWARE + 1]
             if hw > 0:
                 rx_ns = hw
-                rx[10] += 1
+                rx[7] += 1
             else:
                 rx_ns = ctrl64[ts + 2 * L.TS_SOFTWARE] * 1_000_000_000 + \
                     ctrl64[ts + 2 * L.TS_SOFTWARE + 1]
-                rx[11] += 1
+                rx[8] += 1
         start = i * slot
         i += 1
-        if flags & L.MSG_TRUNC:
-            rx[3] += 1
+        if flags & L.MSG_TRUNC:  # cut to the slot: never half a datagram to the handler
+            rx[4] += 1
             continue
-        code = deliver(bufs, start, length, rx_ns, session, mold, events, orders, mask, levels,
-                       free, heads, stats, inst, symbols, type_counts, capacity, feed, rx, lat,
-                       ker, tap_hdr, tap_words, tap_wait)
+        count_datagram(rx, length, rx_ns)
+        code = on_datagram(state, bufs, start, length, rx_ns)
         if code != GO_ON:
             rx[5] = i
             rx[6] = n
@@ -226,36 +223,27 @@ class BusyPollReceiver:
 
     # -- the compiled path --------------------------------------------------------------------
 
-    def poll(self, handler, session, deadline_ns: int, idle_ns: int, lat: np.ndarray,
-             ker: np.ndarray, feed: np.ndarray, tap=None) -> int:
-        """Run the compiled loop once (until deadline, end of session, idleness or a refused
-        event); returns its exit code. ``tap``: ``(hdr, words, wait)`` of the hand-off ring
-        (engine._kernels.deliver), or None."""
-        b = handler.books
-        tap_hdr, tap_words, tap_wait = tap if tap is not None else _NO_TAP
+    def poll(self, state, deadline_ns: int, idle_ns: int) -> int:
+        """Run the compiled loop once, handing datagrams to the feed handler whose state is
+        ``state`` (until deadline, end of session, idleness or a SETTLE); returns its exit
+        code."""
         return poll_loop(self.sock.fileno(), self.vec, self.vec64, self.vec32, self.vlen,
                          self.bufs, self.slot, self.ctrl64, self.ctrl32, deadline_ns, idle_ns,
-                         session.session, session.counters, handler.events, b.orders, b.mask,
-                         b.levels, b.free, b.heads, b.stats_array, b.inst, b.symbols,
-                         b.type_counts, b.capacity, feed, self.rx, lat, ker, tap_hdr,
-                         tap_words, tap_wait)
+                         state, self.rx)
 
     @staticmethod
-    def warm_up(handler) -> None:
-        """Compile (or load from the cache) the receive loop for ``handler``'s types, on a
+    def warm_up(state) -> None:
+        """Compile (or load from the cache) the receive loop for ``state``'s type, on a
         scratch socket of its own so no datagram of the real feed is consumed."""
-        from ..engine.handler import ItchHandler
-        from ..feed.moldudp64 import MoldSession
-
-        scratch = ItchHandler(type(handler.books)(max_orders=16), batch=16)
         with BusyPollReceiver("127.0.0.1", 0, vlen=2, slot=64) as rx:
-            lat = np.zeros(1, np.int64)
-            rx.poll(scratch, MoldSession(), 0, 0, lat, lat.copy(), np.zeros(4, np.int64))
+            rx.poll(state, 0, 0)
 
     def stats(self) -> dict[str, int]:
         return {"packets": int(self.rx[Rx.PACKETS]), "bytes": int(self.rx[Rx.BYTES]),
                 "truncated": int(self.rx[Rx.TRUNCATED]),
                 "empty_polls": int(self.rx[Rx.EMPTY_POLLS]),
+                "recv_errors": int(self.rx[Rx.RECV_ERRORS]),
+                "last_errno": int(self.rx[Rx.LAST_ERRNO]),
                 "hw_stamped": int(self.rx[Rx.HW_STAMPED]),
                 "sw_stamped": int(self.rx[Rx.SW_STAMPED]),
                 "drops": udp_drops(self.sock)}

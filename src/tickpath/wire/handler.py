@@ -9,9 +9,9 @@ receive stamp, and acts on the status that comes back; it never learns what a me
     frame lands in ring/slot/UMEM ──► on_datagram(state, buf, off, n, rx_ns) ──► session,
                                        ◄── GO_ON | END_OF_SESSION | SETTLE    decoder, books
 
-How the call is dispatched: ``on_datagram`` here is a stub; each feed handler registers its
-implementation with ``numba.extending.overload``, chosen by the *type* of ``state`` (a
-namedtuple of the handler's arrays). numba specializes the loop for that type, inlines the
+How the call is dispatched: each feed handler registers its implementation with
+:func:`implements`, which makes it a ``numba.extending.overload`` of ``on_datagram`` chosen by
+the *type* of ``state`` (a namedtuple of the handler's arrays). numba specializes the loop for that type, inlines the
 handler's step and caches the result on disk like any other function. The alternative,
 passing the handler's jitted function as an argument, specializes as well but misses the
 on-disk cache in every new process (a full recompile at each start, measured), so the seam is
@@ -19,7 +19,9 @@ a type, not a function value.
 
 A handler module registers its overload when it is imported, and it is imported wherever its
 state type is built, so a loop is never typed against a state whose implementation is
-missing. (A loop loaded from the cache needs no typing at all.)
+missing. (A loop loaded from the cache needs no typing at all.) Called from Python, or with
+``NUMBA_DISABLE_JIT=1`` (the loops as plain Python, in a debugger), ``on_datagram`` looks the
+implementation up by the state's class and calls it.
 
 Statuses (what the loop does next):
 
@@ -35,7 +37,8 @@ for ``idle_ns`` since the last datagram, once one came); every loop numbers them
 
 from __future__ import annotations
 
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from ..telemetry.nclock import realtime_ns
 
@@ -56,16 +59,34 @@ RX_LAST_NS = 2  # receive stamp (or clock) of the last datagram: idleness is mea
 N_RX_COMMON = 3
 
 __all__ = ["DEADLINE", "END_OF_SESSION", "GO_ON", "IDLE", "N_RX_COMMON", "RX_BYTES",
-           "RX_LAST_NS", "RX_PACKETS", "SETTLE", "count_datagram", "on_datagram"]
+           "RX_LAST_NS", "RX_PACKETS", "SETTLE", "count_datagram", "implements", "on_datagram"]
+
+_PYTHON: dict[type, object] = {}  # state class -> implementation, for calls from Python
 
 
-def on_datagram(state, buf, start, size, rx_ns):  # pragma: no cover - replaced when compiled
+def on_datagram(state, buf, start, size, rx_ns):
     """Hand the datagram ``buf[start:start+size]`` (received at ``rx_ns`` epoch ns, 0 when the
-    transport has no stamp) to the handler whose state is ``state``; return a status.
+    transport has no stamp) to the handler whose state is ``state``; return a status."""
+    impl = _PYTHON.get(type(state))
+    if impl is None:
+        raise TypeError(f"no feed handler is registered for a state of type "
+                        f"{type(state).__name__}")
+    return impl(state, buf, start, size, rx_ns)
 
-    Only compiled code calls this: each handler overloads it for its state type."""
-    raise TypeError(f"no feed handler is registered for a state of type {type(state).__name__}"
-                    " (on_datagram is called from compiled receive loops)")
+
+def implements(state_class: type):
+    """Register ``fn(state, buf, start, size, rx_ns) -> status`` as :func:`on_datagram` for
+    states of the namedtuple class ``state_class``; ``fn`` must compile in nopython mode."""
+    def register(fn):
+        _PYTHON[state_class] = fn
+
+        @overload(on_datagram, inline="always")
+        def _typed(state, buf, start, size, rx_ns):
+            if isinstance(state, types.BaseNamedTuple) and state.instance_class is state_class:
+                return fn
+            return None
+        return fn
+    return register
 
 
 @njit(cache=True, nogil=True, inline="always")

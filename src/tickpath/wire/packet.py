@@ -59,42 +59,37 @@ import numpy as np
 from numba import njit
 from numba.core import config
 
-from ..engine._kernels import GO_ON, deliver
 from ..ring.mapping import unmap
 from ..telemetry.nclock import realtime_ns
 from . import frames as F
 from . import hwstamp as hw
 from . import packet_layout as P
-from .busypoll import _NO_TAP, BOOK, DEADLINE, END_OF_SESSION, IDLE
+from .handler import DEADLINE, END_OF_SESSION, GO_ON, IDLE, SETTLE, count_datagram, on_datagram
 from .socket import is_multicast
 
-__all__ = ["BOOK", "DEADLINE", "END_OF_SESSION", "IDLE", "PacketRingReceiver", "Rx",
+__all__ = ["SETTLE", "DEADLINE", "END_OF_SESSION", "IDLE", "PacketRingReceiver", "Rx",
            "feed_filter", "interface_addresses", "interface_for"]
 
 
 class Rx(enum.IntEnum):
-    """The receive loop's int64 counters and resume state. The first ten are those of
-    :class:`tickpath.wire.busypoll.Rx`, at the same indices, so the feed listener reads both
-    receivers the same way."""
+    """The receive loop's int64 counters and resume state; the first three are the seam's
+    common counters (:mod:`tickpath.wire.handler`), then those every loop numbers alike."""
 
-    PACKETS = 0  # datagrams of the feed handed to the feed stage
+    PACKETS = 0  # datagrams of the feed handed to the feed handler
     BYTES = 1  # their UDP payload bytes
-    EMPTY_POLLS = 2  # looks at the ring that found nothing
-    TRUNCATED = 3  # frames cut by the ring (bigger than a frame: tp_snaplen < tp_len)
-    SAMPLES = 4  # latency samples recorded
+    LAST_PACKET_NS = 2  # receive time of the last datagram of the feed
+    EMPTY_POLLS = 3  # looks at the ring that found nothing
+    TRUNCATED = 4  # frames cut by the ring (bigger than a frame: tp_snaplen < tp_len)
     NEXT = 5  # state: next frame (V2) or the current block (V3)
     BATCH = 6  # state, V3: packets left in the block held, 0 when none is held
-    EVENT_AT = 7  # state: event refused by the books (settled by the owner)
-    EVENTS = 8  # state: events decoded in that datagram
-    LAST_PACKET_NS = 9  # receive time of the last datagram of the feed
-    FRAMES = 10  # frames taken from the ring, of every kind
-    OUTGOING = 11  # frames the host itself sent (skipped)
-    LOSING = 12  # frames flagged TP_STATUS_LOSING: the kernel dropped some since stats were read
-    BLOCKS = 13  # V3: blocks taken
-    BLOCKS_TIMED_OUT = 14  # V3: of which retired by the timeout rather than full
-    OFFSET = 15  # state, V3: offset of the next packet in the block held
-    HW_STAMPED = 16  # frames the NIC stamped (TP_STATUS_TS_RAW_HARDWARE)
-    SW_STAMPED = 17  # frames the kernel stamped in software (TS_SOFTWARE, or no bit)
+    FRAMES = 7  # frames taken from the ring, of every kind
+    OUTGOING = 8  # frames the host itself sent (skipped)
+    LOSING = 9  # frames flagged TP_STATUS_LOSING: the kernel dropped some since stats were read
+    BLOCKS = 10  # V3: blocks taken
+    BLOCKS_TIMED_OUT = 11  # V3: of which retired by the timeout rather than full
+    OFFSET = 12  # state, V3: offset of the next packet in the block held
+    HW_STAMPED = 13  # frames the NIC stamped (TP_STATUS_TS_RAW_HARDWARE)
+    SW_STAMPED = 14  # frames the kernel stamped in software (TS_SOFTWARE, or no bit)
 
 
 N_RX = len(Rx)
@@ -172,35 +167,33 @@ def _count_stamp(rx, status):
     stamp is the kernel's: the skb's software stamp (TS_SOFTWARE), or, when nothing has turned
     receive stamping on, the clock read as the frame was put in the ring (no bit)."""
     if status & _TS_HW:
-        rx[16] += 1
+        rx[13] += 1
     else:
-        rx[17] += 1
+        rx[14] += 1
 
 
 @njit(cache=True, nogil=True)
 def poll_v2(ring, ring32, ring16, frame_size, frame_nr, dst_ip, dst_port, deadline_ns,
-            idle_ns, session, mold, events, orders, mask, levels, free, heads, stats, inst,
-            symbols, type_counts, capacity, feed, rx, reasons, lat, ker, tap_hdr=None,
-            tap_words=None, tap_wait=None):
+            idle_ns, state, rx, reasons):
     """Take frames from a TPACKET_V2 ring until the deadline, the end of the session,
-    idleness, or an event the books refuse. Returns the exit code; state is in ``rx``."""
+    idleness, or a SETTLE from the feed handler. Returns the exit code; state is in ``rx``."""
     i = rx[5]
     while True:
         base = i * frame_size
         status = load_acquire(ring32, base >> 2)
         if (status & _USER) == 0:
-            rx[2] += 1
+            rx[3] += 1
             now = realtime_ns()
             if now >= deadline_ns:
                 rx[5] = i
                 return DEADLINE
-            if idle_ns > 0 and rx[9] > 0 and now - rx[9] >= idle_ns:
+            if idle_ns > 0 and rx[2] > 0 and now - rx[2] >= idle_ns:
                 rx[5] = i
                 return IDLE
             continue
-        rx[10] += 1
+        rx[7] += 1
         if status & _LOSING:
-            rx[12] += 1
+            rx[9] += 1
         _count_stamp(rx, status)
         snaplen = np.int64(ring32[(base + P.TP2_SNAPLEN) >> 2])
         wire = np.int64(ring32[(base + P.TP2_LEN) >> 2])
@@ -209,17 +202,16 @@ def poll_v2(ring, ring32, ring16, frame_size, frame_nr, dst_ip, dst_port, deadli
                  + np.int64(ring32[(base + P.TP2_NSEC) >> 2]))
         code = GO_ON
         if ring[base + P.TP2_SLL + P.SLL_PKTTYPE] == _OUTGOING:
-            rx[11] += 1
+            rx[8] += 1
         elif snaplen < wire or mac + snaplen > frame_size:
-            rx[3] += 1
+            rx[4] += 1
         else:
             why, off, size = F.udp_payload_at(ring, base + mac, snaplen, dst_ip, dst_port)
             if why != F.OK:
                 reasons[why] += 1
             else:
-                code = deliver(ring, off, size, rx_ns, session, mold, events, orders, mask,
-                               levels, free, heads, stats, inst, symbols, type_counts,
-                               capacity, feed, rx, lat, ker, tap_hdr, tap_words, tap_wait)
+                count_datagram(rx, size, rx_ns)
+                code = on_datagram(state, ring, off, size, rx_ns)
         store_release(ring32, base >> 2, _KERNEL)  # the frame goes back to the kernel
         i += 1
         if i == frame_nr:
@@ -227,41 +219,39 @@ def poll_v2(ring, ring32, ring16, frame_size, frame_nr, dst_ip, dst_port, deadli
         if code != GO_ON:
             rx[5] = i
             return code
-        if (rx[10] & _DEADLINE_EVERY) == 0 and realtime_ns() >= deadline_ns:
+        if (rx[7] & _DEADLINE_EVERY) == 0 and realtime_ns() >= deadline_ns:
             rx[5] = i
             return DEADLINE
 
 
 @njit(cache=True, nogil=True)
 def poll_v3(ring, ring32, ring16, block_size, block_nr, dst_ip, dst_port, deadline_ns,
-            idle_ns, session, mold, events, orders, mask, levels, free, heads, stats, inst,
-            symbols, type_counts, capacity, feed, rx, reasons, lat, ker, tap_hdr=None,
-            tap_words=None, tap_wait=None):
+            idle_ns, state, rx, reasons):
     """Take packets from a TPACKET_V3 ring, block by block, until the deadline, the end of
-    the session, idleness, or an event the books refuse. A block is handed back to the kernel
+    the session, idleness, or a SETTLE from the feed handler. A block is handed back to the kernel
     after its last packet. Returns the exit code; state is in ``rx``."""
     b = rx[5]
     left = rx[6]
-    off = rx[15]
+    off = rx[12]
     while True:
         bbase = b * block_size
         if left == 0:
             status = load_acquire(ring32, (bbase + P.BD_BLOCK_STATUS) >> 2)
             if (status & _USER) == 0:
-                rx[2] += 1
+                rx[3] += 1
                 now = realtime_ns()
                 if now >= deadline_ns:
                     rx[5] = b
                     rx[6] = 0
                     return DEADLINE
-                if idle_ns > 0 and rx[9] > 0 and now - rx[9] >= idle_ns:
+                if idle_ns > 0 and rx[2] > 0 and now - rx[2] >= idle_ns:
                     rx[5] = b
                     rx[6] = 0
                     return IDLE
                 continue
-            rx[13] += 1
+            rx[10] += 1
             if status & P.TP_STATUS_BLK_TMO:
-                rx[14] += 1
+                rx[11] += 1
             left = np.int64(ring32[(bbase + P.BD_NUM_PKTS) >> 2])
             off = np.int64(ring32[(bbase + P.BD_OFFSET_TO_FIRST_PKT) >> 2])
             if left == 0:
@@ -273,14 +263,14 @@ def poll_v3(ring, ring32, ring16, block_size, block_nr, dst_ip, dst_port, deadli
         code = GO_ON
         nxt = np.int64(0)
         if off < P.BLOCK_DESC_SIZE or off + P.TPACKET3_HDRLEN > block_size or off & 3:
-            rx[3] += 1  # a packet header outside the block: give the rest of the block up
+            rx[4] += 1  # a packet header outside the block: give the rest of the block up
             left = 1
         else:
             p = bbase + off
-            rx[10] += 1
+            rx[7] += 1
             status = np.int64(ring32[(p + P.TP3_STATUS) >> 2])
             if status & _LOSING:
-                rx[12] += 1
+                rx[9] += 1
             _count_stamp(rx, status)
             nxt = np.int64(ring32[(p + P.TP3_NEXT_OFFSET) >> 2])
             snaplen = np.int64(ring32[(p + P.TP3_SNAPLEN) >> 2])
@@ -289,18 +279,16 @@ def poll_v3(ring, ring32, ring16, block_size, block_nr, dst_ip, dst_port, deadli
             rx_ns = (np.int64(ring32[(p + P.TP3_SEC) >> 2]) * 1_000_000_000
                      + np.int64(ring32[(p + P.TP3_NSEC) >> 2]))
             if ring[p + P.TP3_SLL + P.SLL_PKTTYPE] == _OUTGOING:
-                rx[11] += 1
+                rx[8] += 1
             elif snaplen < wire or off + mac + snaplen > block_size:
-                rx[3] += 1
+                rx[4] += 1
             else:
                 why, doff, size = F.udp_payload_at(ring, p + mac, snaplen, dst_ip, dst_port)
                 if why != F.OK:
                     reasons[why] += 1
                 else:
-                    code = deliver(ring, doff, size, rx_ns, session, mold, events, orders,
-                                   mask, levels, free, heads, stats, inst, symbols,
-                                   type_counts, capacity, feed, rx, lat, ker, tap_hdr,
-                                   tap_words, tap_wait)
+                    count_datagram(rx, size, rx_ns)
+                    code = on_datagram(state, ring, doff, size, rx_ns)
         left -= 1
         off += nxt
         if left == 0:  # the block's last packet is done: the block goes back to the kernel
@@ -311,12 +299,12 @@ def poll_v3(ring, ring32, ring16, block_size, block_nr, dst_ip, dst_port, deadli
         if code != GO_ON:
             rx[5] = b
             rx[6] = left
-            rx[15] = off
+            rx[12] = off
             return code
-        if (rx[10] & _DEADLINE_EVERY) == 0 and realtime_ns() >= deadline_ns:
+        if (rx[7] & _DEADLINE_EVERY) == 0 and realtime_ns() >= deadline_ns:
             rx[5] = b
             rx[6] = left
-            rx[15] = off
+            rx[12] = off
             return DEADLINE
 
 
@@ -673,33 +661,22 @@ class PacketRingReceiver:
 
     # -- the compiled path --------------------------------------------------------------------
 
-    def poll(self, handler, session, deadline_ns: int, idle_ns: int, lat: np.ndarray,
-             ker: np.ndarray, feed: np.ndarray, tap=None) -> int:
-        """Run the compiled loop once (until deadline, end of session, idleness or a refused
-        event); returns its exit code. ``tap``: ``(hdr, words, wait)`` of the hand-off ring
-        (engine._kernels.deliver), or None."""
-        tap_hdr, tap_words, tap_wait = tap if tap is not None else _NO_TAP
+    def poll(self, state, deadline_ns: int, idle_ns: int) -> int:
+        """Run the compiled loop once, handing datagrams to the feed handler whose state is
+        ``state`` (until deadline, end of session, idleness or a SETTLE); returns its exit
+        code."""
         if self.ring is None:
             raise ValueError("packet: the receiver is closed")
-        b = handler.books
         loop, size, count = ((poll_v2, self.frame_size, self.frames) if self.version == 2
                              else (poll_v3, self.block_size, self.block_nr))
         return loop(self.ring, self.ring32, self.ring16, size, count, self.dst_ip, self.port,
-                    deadline_ns, idle_ns, session.session, session.counters, handler.events,
-                    b.orders, b.mask, b.levels, b.free, b.heads, b.stats_array, b.inst,
-                    b.symbols, b.type_counts, b.capacity, feed, self.rx, self.reasons, lat,
-                    ker, tap_hdr, tap_words, tap_wait)
+                    deadline_ns, idle_ns, state, self.rx, self.reasons)
 
     @staticmethod
-    def warm_up(handler, version: int | None = None) -> None:
-        """Compile (or load from the cache) the receive loops for ``handler``'s types (both
+    def warm_up(state, version: int | None = None) -> None:
+        """Compile (or load from the cache) the receive loops for ``state``'s type (both
         ring versions unless ``version`` says which), on a scratch ring of their own on ``lo``
         whose filter passes a port of its own, so no frame of the real feed is consumed."""
-        from ..engine.handler import ItchHandler
-        from ..feed.moldudp64 import MoldSession
-
-        scratch = ItchHandler(type(handler.books)(max_orders=16), batch=16)
-        lat = np.zeros(1, np.int64)
         for v in (2, 3) if version is None else (version,):
             try:
                 rx = PacketRingReceiver("lo", "127.0.0.1", 0, version=v, frames=2,
@@ -707,7 +684,7 @@ class PacketRingReceiver:
             except OSError:  # no usable lo here: the same types on anonymous memory (the
                 rx = _ScratchRing(v)  # loop makes no system call, so it cannot tell)
             with rx:
-                rx.poll(scratch, MoldSession(), 0, 0, lat, lat.copy(), np.zeros(4, np.int64))
+                rx.poll(state, 0, 0)
 
     # -- observing ----------------------------------------------------------------------------
 

@@ -46,10 +46,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from ..codec.itch50.encoder import restamp_blocks
-from ..feed.moldudp64.layout import HEADER_LEN
 from ..ring.mapping import unmap
-from ..telemetry.clock import NS_PER_DAY
 from ..telemetry.nclock import realtime_ns
 from . import layout as L
 from . import packet_layout as P
@@ -67,6 +64,7 @@ from .send import (
     pace,
     wait_room,
 )
+from .stamping import stamp_packet
 
 __all__ = ["PacketTxSender", "neighbour_mac", "route_for"]
 
@@ -142,7 +140,7 @@ def kick(fd, sll_ptr, pptr, tx, stall_ns):
 
 @njit(cache=True, nogil=True)
 def send_frames(fd, ring, ring32, frame_size, frame_nr, hdr, sll, out, bounds, counts, npk,
-                batch, rate, restamp, tx, pfd, stall_ns):
+                batch, rate, stamper, tx, pfd, stall_ns):
     """Send packets ``0 .. npk-1`` through the TX ring, up to ``batch`` frames a kick (one
     when paced). Returns ``(exit, packets sent)``."""
     sll_ptr = sll.ctypes.data
@@ -186,14 +184,13 @@ def send_frames(fd, ring, ring32, frame_size, frame_nr, hdr, sll, out, bounds, c
                 return STALLED, i
             continue
         since = 0
-        if restamp:
-            ts = realtime_ns() % NS_PER_DAY
-            for j in range(k):
-                f = f0 + j
-                if f >= frame_nr:
-                    f -= frame_nr
-                d = f * frame_size + DATA + HEADERS
-                restamp_blocks(ring, d + HEADER_LEN, d + bounds[i + j + 1] - bounds[i + j], ts)
+        ts = realtime_ns()
+        for j in range(k):
+            f = f0 + j
+            if f >= frame_nr:
+                f -= frame_nr
+            d = f * frame_size + DATA + HEADERS
+            stamp_packet(stamper, ring, d, d + bounds[i + j + 1] - bounds[i + j], ts)
         for j in range(k):
             f = f0 + j
             if f >= frame_nr:
@@ -465,12 +462,12 @@ class PacketTxSender(_Sender):
         a[P.SLL_ADDR:P.SLL_ADDR + 6] = np.frombuffer(self.dst_mac, np.uint8)
         return a
 
-    def _run(self, out, bounds, counts, npk, rate, restamp) -> tuple[int, int]:
+    def _run(self, out, bounds, counts, npk, rate, stamper) -> tuple[int, int]:
         if self.ring is None:
             raise ValueError("packet sender: closed")
         status, sent = send_frames(self.fd, self.ring, self.ring32, self.frame_size,
                                    self.frames, self.hdr, self.sll, out, bounds, counts, npk,
-                                   self.batch, rate, restamp, self.tx, self.pfd, STALL_NS)
+                                   self.batch, rate, stamper, self.tx, self.pfd, STALL_NS)
         return int(status), int(sent)
 
     def _raise(self, status: int, sent: int, npk: int) -> None:

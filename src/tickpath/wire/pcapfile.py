@@ -11,7 +11,7 @@ are counted by reason and skipped, so nothing of them reaches the books.
 
 It is a compiled receiver: :meth:`PcapReceiver.poll` runs :func:`tickpath.wire.pcapwalk.replay`,
 which walks the records and hands each datagram to the feed stage's compiled step
-(``engine._kernels.deliver``) without returning to Python until the deadline, the end of the
+(:func:`tickpath.wire.handler.on_datagram`) without returning to Python until the deadline, the end of the
 session, an event the books refuse, or the end of the file (``END_OF_FILE``, which a listener
 takes as the end, like ``IDLE``). ``recv()`` stays for the generic Python listener.
 
@@ -56,7 +56,6 @@ import numpy as np
 from ..ring.mapping import unmap
 from . import frames as F
 from . import pcapwalk as W
-from .busypoll import _NO_TAP
 from .pcap import (
     _OPT_IF_TSOFFSET,
     _OPT_IF_TSRESOL,
@@ -338,7 +337,7 @@ class PcapReceiver:
 
     Two ways to drive it, sharing one position in the file, one pace schedule and one set of
     counters: :meth:`poll`, the compiled replay loop (``compiled`` is True, so
-    :class:`~tickpath.engine.listener.FeedListener` uses it), which hands each datagram to
+    :class:`~tickpath.apps.listener.FeedListener` uses it), which hands each datagram to
     the feed stage without returning to Python; and ``recv()``, for the generic Python
     listener, which returns ``(payload view, record ts ns)``, or None when nothing is due
     within the timeout or the file is done (``exhausted``).
@@ -443,30 +442,25 @@ class PcapReceiver:
 
     # -- the compiled path --------------------------------------------------------------------
 
-    def poll(self, handler, session, deadline_ns: int, idle_ns: int, lat: np.ndarray,
-             ker: np.ndarray, feed: np.ndarray, tap=None) -> int:
-        """Run the compiled replay loop (:func:`tickpath.wire.pcapwalk.replay`) until the
-        deadline (CLOCK_REALTIME ns), the end of the session, an event the books refuse, or
-        the end of the file (``END_OF_FILE``, the number of ``IDLE``: a listener stops on
-        it); returns the exit code. ``idle_ns`` is not used: a file's gaps are the
-        recording's, and its end is known. ``tap``: ``(hdr, words, wait)`` of the hand-off
-        ring (engine._kernels.deliver), or None. Raises ValueError, with the offset, if the
-        file turns out corrupt (changed since it was opened)."""
+    def poll(self, state, deadline_ns: int, idle_ns: int) -> int:
+        """Run the compiled replay loop (:func:`tickpath.wire.pcapwalk.replay`), handing each
+        datagram to the feed handler whose state is ``state``, until the deadline
+        (CLOCK_REALTIME ns), the end of the session, a SETTLE from the handler, or the end of
+        the file (``END_OF_FILE``, the number of ``IDLE``: a listener stops on it); returns
+        the exit code. ``idle_ns`` is not used: a file's gaps are the recording's, and its end
+        is known. Raises ValueError, with the offset, if the file turns out corrupt (changed
+        since it was opened)."""
         if self.buf is None:
             raise ValueError("pcap: the receiver is closed")
-        tap_hdr, tap_words, tap_wait = tap if tap is not None else _NO_TAP
-        b, w, rx = handler.books, self._walk, self.rx
+        w, rx = self._walk, self.rx
         if self._rows is not None:  # recv() ran last: hand its place in the index over
             rx[W.Rx.NEXT], rx[W.Rx.BATCH] = self._i, len(self._rows)
             self._rows = None
         while True:
             code = W.replay(self.buf, bool(w.ng), bool(w.big), int(w.scale), int(w.limit),
                             int(w.link), MAX_BLOCK, w.iface, int(w.n_iface), self.dst_ip,
-                            self.port, self._idx, float(self.speed), deadline_ns,
-                            session.session, session.counters, handler.events, b.orders,
-                            b.mask, b.levels, b.free, b.heads, b.stats_array, b.inst,
-                            b.symbols, b.type_counts, b.capacity, feed, rx, self.reasons, lat,
-                            ker, tap_hdr, tap_words, tap_wait)
+                            self.port, self._idx, float(self.speed), deadline_ns, state, rx,
+                            self.reasons)
             if code != W.WALK_STOP:
                 return code
             self._walk_stop()
@@ -482,25 +476,18 @@ class PcapReceiver:
         self.rx[W.Rx.POS] = w.pos
 
     @staticmethod
-    def warm_up(handler) -> None:
-        """Compile (or load from the cache) the replay loop for ``handler``'s types, on a
+    def warm_up(state) -> None:
+        """Compile (or load from the cache) the replay loop for ``state``'s type, on a
         scratch capture of its own (a pcap header, no records), so nothing of the real file
         is consumed."""
         import tempfile
 
-        from ..engine._kernels import N_FEED_COUNTERS
-        from ..engine.handler import ItchHandler
-        from ..feed.moldudp64 import MoldSession
-
-        scratch = ItchHandler(type(handler.books)(max_orders=16), batch=16)
         with tempfile.TemporaryDirectory(prefix="tickpath-pcap-") as d:
             path = os.path.join(d, "scratch.pcap")
             with open(path, "wb") as f:
                 f.write(struct.pack("<IHHiIII", PCAP_MAGIC_NS, 2, 4, 0, 0, 65535, 1))
             with PcapReceiver(path) as rx:
-                lat = np.zeros(1, np.int64)
-                rx.poll(scratch, MoldSession(), 0, 0, lat, lat.copy(),
-                        np.zeros(N_FEED_COUNTERS, np.int64))
+                rx.poll(state, 0, 0)
 
     # -- the receiver interface (Python) --------------------------------------------------------
 

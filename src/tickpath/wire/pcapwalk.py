@@ -10,7 +10,7 @@ owner turns that into a message with the offset.
 
 :func:`replay` is the transport's compiled receive loop: it fills the index a batch at a time
 with these walks and hands each datagram of the feed to the feed stage's compiled step
-(``engine._kernels.deliver``) where it lies, paced or not, until the caller's deadline, the end
+(:func:`tickpath.wire.handler.on_datagram`) where it lies, paced or not, until the caller's deadline, the end
 of the session, a refused event, the end of the file, or a block only Python reads.
 
 One index row, int64 (columns :class:`Col`)::
@@ -44,9 +44,9 @@ import enum
 import numpy as np
 from numba import njit
 
-from ..engine._kernels import GO_ON, deliver
 from ..telemetry.nclock import monotonic_ns, realtime_ns
 from . import frames as F
+from .handler import DEADLINE, GO_ON, IDLE, count_datagram, on_datagram
 from .libc import poll
 
 LINK_NULL = 0
@@ -288,35 +288,33 @@ def walk_pcapng(buf, pos, big, max_block, iface, n_iface, dst_ip, dst_port, out)
 
 
 class Rx(enum.IntEnum):
-    """The replay loop's int64 counters and resume state; the first ten are those of every
-    compiled receiver (:class:`tickpath.wire.busypoll.Rx`, at the same indices)."""
+    """The replay loop's int64 counters and resume state; the first three are the seam's
+    common counters (:mod:`tickpath.wire.handler`), then those every loop numbers alike."""
 
-    PACKETS = 0  # datagrams of the feed handed on (written by ``deliver``)
-    BYTES = 1  # their payload bytes (written by ``deliver``)
-    EMPTY_POLLS = 2  # returns at the deadline with the next datagram not yet due (paced)
-    TRUNCATED = 3  # records holding fewer bytes than the wire had (snap length)
-    SAMPLES = 4  # latency samples recorded
+    PACKETS = 0  # datagrams of the feed handed on
+    BYTES = 1  # their payload bytes
+    LAST_PACKET_NS = 2  # the record stamp of the last one
+    EMPTY_POLLS = 3  # returns at the deadline with the next datagram not yet due (paced)
+    TRUNCATED = 4  # records holding fewer bytes than the wire had (snap length)
     NEXT = 5  # state: next row of the index
     BATCH = 6  # state: rows in the index
-    EVENT_AT = 7  # state: event refused by the books (settled by the owner)
-    EVENTS = 8  # state: events decoded in that datagram
-    LAST_PACKET_NS = 9
-    FRAMES = 10  # records walked
-    POS = 11  # state: where the walk goes on in the file
-    ANCHOR_NS = 12  # pace: CLOCK_MONOTONIC when the first datagram went out (0: not yet)
-    TS0 = 13  # pace: that datagram's recorded stamp
-    LAST_DUE = 14  # pace: when the previous datagram was due (none goes out before it)
-    DONE = 15  # 1 once the walk reached the end of the file
-    WALK_STATUS = 16  # why the walk stopped, when the loop returned WALK_STOP
+    FRAMES = 7  # records walked
+    POS = 8  # state: where the walk goes on in the file
+    ANCHOR_NS = 9  # pace: CLOCK_MONOTONIC when the first datagram went out (0: not yet)
+    TS0 = 10  # pace: that datagram's recorded stamp
+    LAST_DUE = 11  # pace: when the previous datagram was due (none goes out before it)
+    DONE = 12  # 1 once the walk reached the end of the file
+    WALK_STATUS = 13  # why the walk stopped, when the loop returned WALK_STOP
 
 
 N_RX = len(Rx)
-_EMPTY, _TRUNCATED, _NEXT, _BATCH = 2, 3, 5, 6
-_FRAMES, _POS, _ANCHOR, _TS0, _LAST_DUE, _DONE, _WALK_STATUS = 10, 11, 12, 13, 14, 15, 16
+# plain ints for the compiled code
+(_EMPTY, _TRUNCATED, _NEXT, _BATCH, _FRAMES, _POS, _ANCHOR, _TS0, _LAST_DUE, _DONE,
+ _WALK_STATUS) = (int(r) for r in (Rx.EMPTY_POLLS, Rx.TRUNCATED, Rx.NEXT, Rx.BATCH, Rx.FRAMES,
+                                   Rx.POS, Rx.ANCHOR_NS, Rx.TS0, Rx.LAST_DUE, Rx.DONE,
+                                   Rx.WALK_STATUS))
 
-# Loop exits besides END_OF_SESSION and BOOK (engine._kernels), numbered as busypoll's
-DEADLINE = 0
-IDLE = 3
+# Loop exits: the seam's (wire.handler), and these
 #: The end of the file. It is IDLE's number on purpose: a listener stops on IDLE, and a file
 #: that is done will never give anything again.
 END_OF_FILE = IDLE
@@ -372,13 +370,12 @@ def paced(ts, speed, deadline_ns, rx):
 
 @njit(cache=True, nogil=True)
 def replay(buf, ng, big, scale, limit, link, max_block, iface, n_iface, dst_ip, dst_port,
-           idx, speed, deadline_ns, session, mold, events, orders, mask, levels, free, heads,
-           stats, inst, symbols, type_counts, capacity, feed, rx, reasons, lat, ker,
-           tap_hdr=None, tap_words=None, tap_wait=None):
+           idx, speed, deadline_ns, state, rx, reasons):
     """Walk the mapped capture ``buf`` from ``rx[Rx.POS]`` and hand each datagram of the feed
-    to the feed stage (``engine._kernels.deliver``) where it lies, with its record's stamp,
-    until the deadline (CLOCK_REALTIME ns), the end of the session, an event the books
-    refuse, the end of the file, or a block the owner must read (``WALK_STOP``). ``speed``
+    to the feed handler whose state is ``state`` (:func:`tickpath.wire.handler.on_datagram`)
+    where it lies, with its record's stamp,
+    until the deadline (CLOCK_REALTIME ns), the end of the session, a SETTLE from the
+    handler, the end of the file, or a block the owner must read (``WALK_STOP``). ``speed``
     0 is as fast as possible, else the recorded gaps are divided by it. The walk fills
     ``idx`` a batch at a time (``walk_pcap``/``walk_pcapng``); skipped frames are counted in
     ``reasons``. Returns the exit code; the state to resume from is in ``rx``."""
@@ -422,9 +419,8 @@ def replay(buf, ng, big, scale, limit, link, max_block, iface, n_iface, dst_ip, 
             at = idx[i, 1]
             size = idx[i, 2]
             i += 1
-            code = deliver(buf, at, size, ts, session, mold, events, orders, mask, levels,
-                           free, heads, stats, inst, symbols, type_counts, capacity, feed, rx,
-                           lat, ker, tap_hdr, tap_words, tap_wait)
+            count_datagram(rx, size, ts)
+            code = on_datagram(state, buf, at, size, ts)
             if code != GO_ON:
                 rx[_NEXT] = i
                 rx[_BATCH] = n

@@ -2,13 +2,14 @@
 
 The venue's publisher packs a run of packets into one buffer (packet ``i`` is
 ``out[bounds[i]:bounds[i+1]]`` and carries ``counts[i]`` messages) and hands the run to a
-sender. A sender paces the run (optional rate), stamps each packet's ITCH timestamps with the
-send time, and sends it::
+sender with its stamper. A sender paces the run (optional rate), has the stamper stamp each
+packet with the send time (:mod:`tickpath.wire.stamping`: the sender knows when, the publisher
+knows how; ITCH's is ns since midnight in every message), and sends it::
 
     out     | header | blocks ... | header | blocks ... | header | blocks ... |
             ^bounds[0]           ^bounds[1]           ^bounds[2]           ^bounds[3]
 
-    per packet:  pace (spin until due) -> stamp = clock % day -> restamp -> system call
+    per packet:  pace (spin until due) -> stamp_packet(stamper, now) -> system call
 
 =============  ====================================================  ==========================
 sender         what sends                                            for
@@ -21,8 +22,8 @@ sender         what sends                                            for
 ``xdp``        AF_XDP TX ring (:mod:`tickpath.wire.xdp_tx`)           bypassing the IP/UDP stack
 =============  ====================================================  ==========================
 
-The compiled senders take the stamp (``realtime_ns() % NS_PER_DAY``, CLOCK_REALTIME as ITCH
-nanoseconds since midnight) in compiled code immediately before the system call, so the
+The compiled senders read the clock (CLOCK_REALTIME) and stamp in compiled code immediately
+before the system call, so the
 send -> book latency a receiver measures no longer includes the interpreter. A ``sendmmsg``
 batch shares one stamp, taken just before the call.
 
@@ -51,26 +52,15 @@ import time
 import numpy as np
 from numba import njit
 
-from ..codec.itch50.encoder import restamp_blocks
-from ..feed.moldudp64.layout import HEADER_LEN
-from ..telemetry.clock import NS_PER_DAY
 from ..telemetry.nclock import realtime_ns
 from . import layout as L
 from .libc import errno, poll, sendmmsg, sendto
 from .socket import is_multicast
+from .stamping import NO_STAMP, stamp_now, stamp_packet
 
-__all__ = ["DEFAULT_SENDER", "SENDERS", "SendmmsgSender", "SendtoSender", "SocketSender",
-           "Tx", "open_sender", "udp_socket"]
+__all__ = ["SendmmsgSender", "SendtoSender", "SocketSender",
+           "Tx", "udp_socket"]
 
-#: name -> what it is, in one line
-SENDERS = {
-    "socket": "Python sock.sendto per packet, stamped in Python (the baseline)",
-    "sendto": "compiled loop, libc sendto per packet, stamped just before the call",
-    "sendmmsg": "compiled loop, libc sendmmsg in batches (one packet a call when paced)",
-    "packet": "AF_PACKET TX ring: frames built in place, kicked with one send (needs root)",
-    "xdp": "AF_XDP TX ring: frames built in the UMEM, completions reaped (needs root)",
-}
-DEFAULT_SENDER = "sendmmsg"
 
 
 class Tx(enum.IntEnum):
@@ -178,7 +168,7 @@ def settle(e, pptr, tx, since, refused, stall_ns):
 
 
 @njit(cache=True, nogil=True)
-def send_each(fd, out, bounds, counts, npk, addr, addrlen, rate, restamp, tx, pfd, stall_ns):
+def send_each(fd, out, bounds, counts, npk, addr, addrlen, rate, stamper, tx, pfd, stall_ns):
     """Send packets ``0 .. npk-1`` one ``sendto`` each (``addr`` 0: a connected socket).
     Returns ``(exit, packets sent)``."""
     base = out.ctypes.data
@@ -191,8 +181,7 @@ def send_each(fd, out, bounds, counts, npk, addr, addrlen, rate, restamp, tx, pf
         since = np.int64(0)
         refused = 0
         while True:
-            if restamp:
-                restamp_blocks(out, a + HEADER_LEN, b, realtime_ns() % NS_PER_DAY)
+            stamp_packet(stamper, out, a, b, realtime_ns())
             r = sendto(fd, base + a, b - a, L.MSG_DONTWAIT, addr, addrlen)
             if r >= 0:
                 break
@@ -205,7 +194,7 @@ def send_each(fd, out, bounds, counts, npk, addr, addrlen, rate, restamp, tx, pf
 
 
 @njit(cache=True, nogil=True)
-def send_batches(fd, out, bounds, counts, npk, vec64, iov64, vlen, rate, restamp, tx, pfd,
+def send_batches(fd, out, bounds, counts, npk, vec64, iov64, vlen, rate, stamper, tx, pfd,
                  stall_ns):
     """Send packets ``0 .. npk-1`` with ``sendmmsg``, up to ``vlen`` a call (one when paced).
     ``vec64``/``iov64`` are the preset mmsghdr and iovec vectors (destination filled in).
@@ -224,10 +213,9 @@ def send_batches(fd, out, bounds, counts, npk, vec64, iov64, vlen, rate, restamp
         for j in range(k):
             iov64[2 * j] = base + bounds[i + j]
             iov64[2 * j + 1] = bounds[i + j + 1] - bounds[i + j]
-        if restamp:
-            ts = realtime_ns() % NS_PER_DAY
-            for j in range(i, i + k):
-                restamp_blocks(out, bounds[j] + HEADER_LEN, bounds[j + 1], ts)
+        ts = realtime_ns()
+        for j in range(i, i + k):
+            stamp_packet(stamper, out, bounds[j], bounds[j + 1], ts)
         r = sendmmsg(fd, vptr, k, L.MSG_DONTWAIT)
         if r > 0:
             tx[3] += 1
@@ -275,9 +263,11 @@ def sockaddr_in(host: str, port: int) -> np.ndarray:
 
 
 class _Sender:
-    """What every sender offers: ``send(out, bounds, counts, npk, rate, restamp)`` for a run of
-    packed packets, ``send_packet(buf, end)`` for one unstamped, unpaced packet (heartbeat,
-    end of session), ``warm_up()``, ``stats()``, ``flush()``, ``close()``."""
+    """What every sender offers: ``send(out, bounds, counts, npk, rate, stamper)`` for a run of
+    packed packets, stamped by the publisher's ``stamper`` (:mod:`tickpath.wire.stamping`)
+    just before each leaves, ``send_packet(buf, end)`` for one unstamped, unpaced packet
+    (heartbeat, end of session), ``warm_up(stamper)``, ``stats()``, ``flush()``,
+    ``close()``."""
 
     name = ""
     compiled = True
@@ -288,17 +278,16 @@ class _Sender:
         self._one_counts = np.zeros(1, np.int64)
 
     def send(self, out: np.ndarray, bounds: np.ndarray, counts: np.ndarray, npk: int,
-             rate: float | None = None, restamp: bool = True) -> None:
-        status, sent = self._run(out, bounds, counts, int(npk), float(rate or 0.0),
-                                 bool(restamp))
+             rate: float | None = None, stamper=NO_STAMP) -> None:
+        status, sent = self._run(out, bounds, counts, int(npk), float(rate or 0.0), stamper)
         if status != SENT:
             self._raise(status, sent, npk)
 
     def send_packet(self, buf: np.ndarray, end: int) -> None:
         self._one_bounds[1] = end
-        self.send(buf, self._one_bounds, self._one_counts, 1, None, False)
+        self.send(buf, self._one_bounds, self._one_counts, 1, None, NO_STAMP)
 
-    def _run(self, out, bounds, counts, npk, rate, restamp) -> tuple[int, int]:
+    def _run(self, out, bounds, counts, npk, rate, stamper) -> tuple[int, int]:
         raise NotImplementedError
 
     def _raise(self, status: int, sent: int, npk: int) -> None:
@@ -309,11 +298,13 @@ class _Sender:
         e = int(self.tx[Tx.ERRNO])
         raise OSError(e, f"{where}: {E.errorcode.get(e, e)} ({os.strerror(e)})")
 
-    def warm_up(self) -> None:
+    def warm_up(self, stamper=NO_STAMP) -> None:
         """Compile (or load from numba's cache) the loop now, with the exact argument types
-        of the real run: zero packets, nothing sent."""
+        of the real run (``stamper``'s, and the unstamped one of ``send_packet``): zero
+        packets, nothing sent."""
         out = np.zeros(64, np.uint8)
-        self._run(out, self._one_bounds, self._one_counts, 0, 0.0, True)
+        for st in (NO_STAMP, stamper) if stamper is not NO_STAMP else (NO_STAMP,):
+            self._run(out, self._one_bounds, self._one_counts, 0, 0.0, st)
 
     def flush(self) -> None:
         """Make sure everything handed over has gone to the kernel (socket senders: it has)."""
@@ -360,7 +351,7 @@ class SocketSender(_SocketBase):
     name = "socket"
     compiled = False
 
-    def _run(self, out, bounds, counts, npk, rate, restamp) -> tuple[int, int]:
+    def _run(self, out, bounds, counts, npk, rate, stamper) -> tuple[int, int]:
         tx, mv = self.tx, memoryview(out)
         for i in range(npk):
             if rate > 0:
@@ -380,9 +371,7 @@ class SocketSender(_SocketBase):
             a, b = int(bounds[i]), int(bounds[i + 1])
             refused, since = False, 0
             while True:
-                if restamp:
-                    ts = time.clock_gettime_ns(time.CLOCK_REALTIME) % NS_PER_DAY
-                    restamp_blocks(out, a + HEADER_LEN, b, ts)
+                stamp_now(stamper, out, a, b)  # one compiled call per packet from Python
                 try:
                     if self.dst is None:
                         self.sock.send(mv[a:b])
@@ -412,9 +401,10 @@ class SocketSender(_SocketBase):
             tx[Tx.MESSAGES] += int(counts[i])
         return SENT, npk
 
-    def warm_up(self) -> None:
-        """Only the stamping kernel is compiled; the loop is Python."""
-        restamp_blocks(np.zeros(HEADER_LEN, np.uint8), HEADER_LEN, HEADER_LEN, 0)
+    def warm_up(self, stamper=NO_STAMP) -> None:
+        """Only the stamping call is compiled; the loop is Python."""
+        for st in (NO_STAMP, stamper):
+            stamp_now(st, np.zeros(64, np.uint8), 0, 0)
 
 
 class SendtoSender(_SocketBase):
@@ -422,9 +412,9 @@ class SendtoSender(_SocketBase):
 
     name = "sendto"
 
-    def _run(self, out, bounds, counts, npk, rate, restamp) -> tuple[int, int]:
+    def _run(self, out, bounds, counts, npk, rate, stamper) -> tuple[int, int]:
         status, sent = send_each(self.fd, out, bounds, counts, npk, self.addr_ptr,
-                                 self.addr_len, rate, restamp, self.tx, self.pfd, STALL_NS)
+                                 self.addr_len, rate, stamper, self.tx, self.pfd, STALL_NS)
         return int(status), int(sent)
 
 
@@ -449,32 +439,7 @@ class SendmmsgSender(_SocketBase):
             self.vec64[m + L.MSG_IOV // 8] = self.iov.ctypes.data + j * L.IOVEC_SIZE
             self.vec64[m + L.MSG_IOVLEN // 8] = 1
 
-    def _run(self, out, bounds, counts, npk, rate, restamp) -> tuple[int, int]:
+    def _run(self, out, bounds, counts, npk, rate, stamper) -> tuple[int, int]:
         status, sent = send_batches(self.fd, out, bounds, counts, npk, self.vec64, self.iov64,
-                                    self.vlen, rate, restamp, self.tx, self.pfd, STALL_NS)
+                                    self.vlen, rate, stamper, self.tx, self.pfd, STALL_NS)
         return int(status), int(sent)
-
-
-def open_sender(name: str, host: str, port: int, *, iface_ip: str | None = None, ttl: int = 1,
-                sndbuf: int = 8 << 20, iface: str | None = None, dst_mac: str | None = None,
-                vlen: int = 64) -> _Sender:
-    """A sender called ``name`` (see ``SENDERS``) for UDP to ``host``:``port``. ``iface``,
-    ``dst_mac`` are for ``packet`` (the interface is otherwise found from ``iface_ip`` or the
-    route); ``vlen`` for ``sendmmsg``."""
-    if name == "packet":
-        from .packet_tx import PacketTxSender
-
-        return PacketTxSender(iface, host, port, iface_ip=iface_ip, dst_mac=dst_mac, ttl=ttl,
-                              sndbuf=sndbuf)
-    if name == "xdp":
-        from .xdp_tx import XskSender
-
-        return XskSender(iface, host, port, iface_ip=iface_ip, dst_mac=dst_mac, ttl=ttl)
-    if name not in SENDERS:
-        raise ValueError(f"unknown sender {name!r}: choose one of {', '.join(SENDERS)}")
-    sock = udp_socket(host, iface_ip=iface_ip, ttl=ttl, sndbuf=sndbuf)
-    if name == "socket":
-        return SocketSender(sock, (host, port))
-    if name == "sendto":
-        return SendtoSender(sock, (host, port))
-    return SendmmsgSender(sock, (host, port), vlen=vlen)

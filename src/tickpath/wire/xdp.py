@@ -43,39 +43,35 @@ import socket
 import numpy as np
 from numba import njit
 
-from ..engine._kernels import GO_ON, deliver
 from ..telemetry.nclock import realtime_ns
 from . import bpf, rtnetlink
 from . import frames as F
 from . import xdp_layout as X
-from .busypoll import _NO_TAP, BOOK, DEADLINE, END_OF_SESSION, IDLE
+from .handler import DEADLINE, END_OF_SESSION, GO_ON, IDLE, SETTLE, count_datagram, on_datagram
 from .libc import recvfrom
 from .packet import hold_feed_port, load_acquire, store_release
 from .xsk import Geo, XskSocket
 
-__all__ = ["BOOK", "DEADLINE", "END_OF_SESSION", "IDLE", "Rx", "XdpReceiver", "StaleProgram",
+__all__ = ["SETTLE", "DEADLINE", "END_OF_SESSION", "IDLE", "Rx", "XdpReceiver", "StaleProgram",
            "remove_stale_program"]
 
 log = logging.getLogger(__name__)
 
 
 class Rx(enum.IntEnum):
-    """The loop's int64 counters and resume state; the first ten are those of
-    :class:`tickpath.wire.busypoll.Rx`, at the same indices."""
+    """The loop's int64 counters and resume state; the first three are the seam's common
+    counters (:mod:`tickpath.wire.handler`), then those every loop numbers alike."""
 
-    PACKETS = 0  # datagrams of the feed handed to the feed stage
+    PACKETS = 0  # datagrams of the feed handed to the feed handler
     BYTES = 1  # their UDP payload bytes
-    EMPTY_POLLS = 2  # looks at the RX ring that found nothing
-    TRUNCATED = 3  # (unused here: a frame always fits its chunk)
-    SAMPLES = 4  # latency samples recorded
+    LAST_PACKET_NS = 2  # receive time of the last datagram of the feed
+    EMPTY_POLLS = 3  # looks at the RX ring that found nothing
+    TRUNCATED = 4  # (unused here: a frame always fits its chunk)
     NEXT = 5  # state: our RX consumer position (free-running, 32-bit wrap)
     FILL_NEXT = 6  # state: our FILL producer position
-    EVENT_AT = 7  # state: event refused by the books (settled by the owner)
-    EVENTS = 8  # state: events decoded in that datagram
-    LAST_PACKET_NS = 9  # receive time of the last datagram of the feed
-    FRAMES = 10  # frames taken from the RX ring, of every kind
-    BATCHES = 11  # looks at the RX ring that found frames
-    WAKEUPS = 12  # system calls made because the kernel asked for a kick (need_wakeup)
+    FRAMES = 7  # frames taken from the RX ring, of every kind
+    BATCHES = 8  # looks at the RX ring that found frames
+    WAKEUPS = 9  # system calls made because the kernel asked for a kick (need_wakeup)
 
 
 N_RX = len(Rx)
@@ -87,11 +83,10 @@ _DEADLINE_EVERY = 255
 
 @njit(cache=True, nogil=True)
 def poll_rx(umem, rx32, rx64, fr32, fr64, geo, dst_ip, dst_port, deadline_ns, idle_ns,
-            session, mold, events, orders, mask, levels, free, heads, stats, inst, symbols,
-            type_counts, capacity, feed, rx, reasons, lat, ker, tap_hdr=None, tap_words=None,
-            tap_wait=None):
-    """Take frames from the RX ring until the deadline, the end of the session, idleness,
-    or an event the books refuse. Returns the exit code; state is in ``rx``."""
+            state, rx, reasons):
+    """Take frames from the RX ring and hand each datagram of the feed to the feed handler
+    whose state is ``state``, until the deadline, the end of the session, idleness, or a
+    SETTLE from the handler. Returns the exit code; state is in ``rx``."""
     cons = rx[5]
     fprod = rx[6]
     rx_mask, fr_mask = geo[Geo.RX_MASK], geo[Geo.FR_MASK]
@@ -102,32 +97,31 @@ def poll_rx(umem, rx32, rx64, fr32, fr64, geo, dst_ip, dst_port, deadline_ns, id
         prod = load_acquire(rx32, geo[Geo.RX_PROD])
         avail = (prod - cons) & _U32
         if avail == 0:
-            rx[2] += 1
+            rx[3] += 1
             # the kernel may want a kick to refill from the FILL ring (zero-copy drivers)
             if load_acquire(fr32, geo[Geo.FR_FLAGS]) & _NEED_WAKEUP:
-                rx[12] += 1
+                rx[9] += 1
                 recvfrom(geo[Geo.FD], 0, 0, _MSG_DONTWAIT, 0, 0)
             now = realtime_ns()
             if now >= deadline_ns:
                 break
-            if idle_ns > 0 and rx[9] > 0 and now - rx[9] >= idle_ns:
+            if idle_ns > 0 and rx[2] > 0 and now - rx[2] >= idle_ns:
                 code = IDLE
                 break
             continue
-        rx[11] += 1
+        rx[8] += 1
         now = realtime_ns()  # no driver stamp: the moment the frames were seen
         for _ in range(avail):
             j = cons & rx_mask
             addr = np.int64(rx64[rx_desc + 2 * j])
             size = np.int64(rx32[(rx_desc + 2 * j) * 2 + 2])
-            rx[10] += 1
+            rx[7] += 1
             why, off, n = F.udp_payload_at(umem, addr, size, dst_ip, dst_port)
             if why != F.OK:
                 reasons[why] += 1
             else:
-                code = deliver(umem, off, n, now, session, mold, events, orders, mask,
-                               levels, free, heads, stats, inst, symbols, type_counts,
-                               capacity, feed, rx, lat, ker, tap_hdr, tap_words, tap_wait)
+                count_datagram(rx, n, now)
+                code = on_datagram(state, umem, off, n, now)
             fr64[fr_desc + (fprod & fr_mask)] = addr & chunk_base  # the chunk goes back
             fprod = (fprod + 1) & _U32
             cons = (cons + 1) & _U32
@@ -139,7 +133,7 @@ def poll_rx(umem, rx32, rx64, fr32, fr64, geo, dst_ip, dst_port, deadline_ns, id
             break
         # while frames flow, look at the clock each time the count passes a multiple of 256
         # (a batch adds many at once, so "is a multiple" could be skipped over for ever)
-        if ((rx[10] - avail) ^ rx[10]) & ~_DEADLINE_EVERY and realtime_ns() >= deadline_ns:
+        if ((rx[7] - avail) ^ rx[7]) & ~_DEADLINE_EVERY and realtime_ns() >= deadline_ns:
             break
     rx[5] = cons
     rx[6] = fprod
@@ -303,42 +297,27 @@ class XdpReceiver:
 
     # -- the compiled path --------------------------------------------------------------------
 
-    def poll(self, handler, session, deadline_ns: int, idle_ns: int, lat: np.ndarray,
-             ker: np.ndarray, feed: np.ndarray, tap=None) -> int:
-        """Run the compiled loop once (until deadline, end of session, idleness or a refused
-        event); returns its exit code. ``tap``: ``(hdr, words, wait)`` of the hand-off ring
-        (engine._kernels.deliver), or None."""
+    def poll(self, state, deadline_ns: int, idle_ns: int) -> int:
+        """Run the compiled loop once, handing datagrams to the feed handler whose state is
+        ``state`` (until deadline, end of session, idleness or a SETTLE); returns its exit
+        code."""
         x = self.xsk
         if x is None:
             raise ValueError("xdp: the receiver is closed")
-        b = handler.books
         return poll_rx(x.umem, x.rx32, x.rx64, x.fr32, x.fr64, x.geo, self.dst_ip, self.port,
-                       deadline_ns, idle_ns, session.session, session.counters,
-                       handler.events, b.orders, b.mask, b.levels, b.free, b.heads,
-                       b.stats_array, b.inst, b.symbols, b.type_counts, b.capacity, feed,
-                       self.rx, self.reasons, lat, ker, *(tap if tap is not None else _NO_TAP))
+                       deadline_ns, idle_ns, state, self.rx, self.reasons)
 
     @staticmethod
-    def warm_up(handler) -> None:
-        """Compile (or load from the cache) the loop for ``handler``'s types on scratch
+    def warm_up(state) -> None:
+        """Compile (or load from the cache) the loop for ``state``'s type on scratch
         arrays of the same types (an empty ring: the loop returns at its deadline)."""
-        from ..engine.handler import ItchHandler
-        from ..feed.moldudp64 import MoldSession
         from .xsk import N_GEO
 
-        scratch = ItchHandler(type(handler.books)(max_orders=16), batch=16)
-        b = scratch.books
         u8, u32, u64 = (np.zeros(64, t) for t in (np.uint8, np.uint32, np.uint64))
         geo = np.zeros(N_GEO, np.int64)
         geo[Geo.CHUNK_SIZE] = 2048
-        lat = np.zeros(1, np.int64)
-        session = MoldSession()
-        # the variant poll() runs: tap arrays always given (empty when there is no ring)
-        poll_rx(u8, u32, u64, u32.copy(), u64.copy(), geo, 1, 9, 0, 0, session.session,
-                session.counters, scratch.events, b.orders, b.mask, b.levels, b.free,
-                b.heads, b.stats_array, b.inst, b.symbols, b.type_counts, b.capacity,
-                np.zeros(4, np.int64), np.zeros(N_RX, np.int64),
-                np.zeros(F.N_REASONS, np.int64), lat, lat.copy(), *_NO_TAP)
+        poll_rx(u8, u32, u64, u32.copy(), u64.copy(), geo, 1, 9, 0, 0, state,
+                np.zeros(N_RX, np.int64), np.zeros(F.N_REASONS, np.int64))
 
     # -- observing ----------------------------------------------------------------------------
 

@@ -28,14 +28,12 @@ import time
 import numpy as np
 from numba import njit
 
-from ..codec.itch50.encoder import restamp_blocks
-from ..feed.moldudp64.layout import HEADER_LEN
-from ..telemetry.clock import NS_PER_DAY
 from ..telemetry.nclock import realtime_ns
 from . import layout as L
 from .packet import load_acquire, store_release
 from .packet_tx import HEADERS, build_frame, kick, resolve_link, udp_template
 from .send import FAILED, SENT, STALL_NS, STALLED, _Sender, account, pace
+from .stamping import stamp_packet
 from .xsk import Geo, XskSocket
 
 __all__ = ["XskSender"]
@@ -61,7 +59,7 @@ def _reap(cr32, cr64, geo, free, tx):
 
 @njit(cache=True, nogil=True)
 def xsk_send(umem, tx32, tx64, cr32, cr64, geo, free, hdr, out, bounds, counts, npk, batch,
-             rate, restamp, tx, pfd, stall_ns):
+             rate, stamper, tx, pfd, stall_ns):
     """Send packets ``0 .. npk-1`` through the TX ring, up to ``batch`` frames a kick (one
     when paced). Returns ``(exit, packets sent)``."""
     fd = geo[Geo.FD]
@@ -106,12 +104,11 @@ def xsk_send(umem, tx32, tx64, cr32, cr64, geo, free, hdr, out, bounds, counts, 
             tx64[desc + 2 * slot] = addr
             tx32[(desc + 2 * slot) * 2 + 2] = flen
             tx32[(desc + 2 * slot) * 2 + 3] = 0
-        if restamp:
-            ts = realtime_ns() % NS_PER_DAY
-            for j in range(k):
-                addr = np.int64(tx64[desc + 2 * ((p0 + j) & mask)])
-                n = bounds[i + j + 1] - bounds[i + j]
-                restamp_blocks(umem, addr + HEADERS + HEADER_LEN, addr + HEADERS + n, ts)
+        ts = realtime_ns()
+        for j in range(k):
+            addr = np.int64(tx64[desc + 2 * ((p0 + j) & mask)])
+            n = bounds[i + j + 1] - bounds[i + j]
+            stamp_packet(stamper, umem, addr + HEADERS, addr + HEADERS + n, ts)
         tx[11] = (p0 + k) & _U32
         store_release(tx32, geo[Geo.TX_PROD], tx[11])
         code = kick(fd, 0, pptr, tx, stall_ns)
@@ -168,13 +165,13 @@ class XskSender(_Sender):
         self.pfd[L.PFD_FD // 4] = x.fileno()
         self.pfd[L.PFD_EVENTS // 4] = L.POLLOUT
 
-    def _run(self, out, bounds, counts, npk, rate, restamp) -> tuple[int, int]:
+    def _run(self, out, bounds, counts, npk, rate, stamper) -> tuple[int, int]:
         x = self.xsk
         if x is None:
             raise ValueError("xdp sender: closed")
         status, sent = xsk_send(x.umem, x.tx32, x.tx64, x.cr32, x.cr64, x.geo, self.free,
                                 self.hdr, out, bounds, counts, npk, self.batch, rate,
-                                restamp, self.tx, self.pfd, STALL_NS)
+                                stamper, self.tx, self.pfd, STALL_NS)
         return int(status), int(sent)
 
     def in_flight(self) -> int:

@@ -15,11 +15,11 @@ import numpy as np
 
 from ..book import BookStore
 from ..book.export import diff_books
+from ..feed.itch import ItchHandler
 from ..telemetry.histogram import summary_us
 from ..venue import Simulator
 from ..venue.publisher import DEFAULT_SENDER, SENDERS, UdpPublisher
 from ..wire.transports import open_receiver
-from .handler import ItchHandler
 from .listener import FeedListener
 
 
@@ -77,11 +77,10 @@ def run_demo(messages: int = 300_000, symbols: int = 200, seed: int = 7,
     expected = sim.books()
     handler = ItchHandler(BookStore(max_orders=max(1 << 16, messages), errors="skip"),
                           errors="skip")
-    status("compiling the receive path (cached after the first run)")
-    handler.warm_up()
     with open_receiver(transport, host, 0) as rx:
-        if hasattr(rx, "warm_up"):
-            rx.warm_up(handler)
+        listener = FeedListener(rx, handler)
+        status("compiling the receive path (cached after the first run)")
+        listener.warm_up()
         port = rx.sock.getsockname()[1]
         two_cores = len(os.sched_getaffinity(0)) >= 2
         ctx = mp.get_context("fork")
@@ -94,7 +93,6 @@ def run_demo(messages: int = 300_000, symbols: int = 200, seed: int = 7,
         status(f"publishing on udp://{host}:{port} at {rate:,.0f} msgs/s (sender {sender}); "
                f"listening")
         proc.start()
-        listener = FeedListener(rx, handler)
         report = listener.run(duration=max(30.0, 3 * messages / rate), idle_timeout=3.0,
                               on_ready=go.set)
         proc.join(timeout=10)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..book import BookStore
 from ..feed.binaryfile import DEFAULT_CHUNK, BlockReader, file_size
-from .handler import ItchError, ItchHandler
+from ..feed.itch import ItchError, ItchHandler
 
 
 @dataclass

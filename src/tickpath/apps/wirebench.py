@@ -30,22 +30,21 @@ KEYS = ("sender", "transport", "load", "sent", "received", "drops", "p50_us", "p
 def _listen(argv: Sequence[str]) -> None:
     """Listener side, run inside the host namespace: prints 'ready', then one JSON line."""
     from ..book import BookStore
+    from ..feed.itch import ItchHandler
     from ..telemetry.histogram import summary_us
     from ..wire.transports import open_receiver
-    from .handler import ItchHandler
     from .listener import FeedListener
 
     transport, group, port, iface_ip, cpu = argv[0], argv[1], int(argv[2]), argv[3], int(argv[4])
     if cpu >= 0 and cpu in os.sched_getaffinity(0):
         os.sched_setaffinity(0, {cpu})
     handler = ItchHandler(BookStore(max_orders=1 << 20, errors="skip"), errors="skip")
-    handler.warm_up()
     rx = open_receiver(transport, group, port, iface_ip=iface_ip)
-    if hasattr(rx, "warm_up"):
-        rx.warm_up(handler)
+    lst = FeedListener(rx, handler)
+    lst.warm_up()
     print("ready", flush=True)
     t0, r0 = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF)
-    rep = FeedListener(rx, handler).run(duration=300, idle_timeout=3)
+    rep = lst.run(duration=300, idle_timeout=3)
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     wall = time.monotonic() - t0
     lat = summary_us(rep.latency_ns)
@@ -75,7 +74,7 @@ def run_wire_bench(transports: Sequence[str], *, loads: Sequence[str] = ("paced"
     default, ``sendto``, stamps every packet just before its own system call (a ``sendmmsg``
     batch shares one stamp, so in a burst its later packets carry the batch's queueing)."""
     from ..wire.netns import veth_pair
-    from ..wire.send import SENDERS
+    from ..wire.senders import SENDERS
 
     senders = [x for x in sender.split(",") if x] if isinstance(sender, str) else list(sender)
     for name in senders:
@@ -87,7 +86,7 @@ def run_wire_bench(transports: Sequence[str], *, loads: Sequence[str] = ("paced"
                                      for t in transports):
             n = paced_messages if load == "paced" else burst_messages
             status(f"{transport} / {load} / sender {snd}: {n:,} messages")
-            lst = pair.popen(pair.host, sys.executable, "-m", "tickpath.engine.wirebench",
+            lst = pair.popen(pair.host, sys.executable, "-m", "tickpath.apps.wirebench",
                              "listen", transport, GROUP, str(PORT), pair.host_ip, "1",
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
@@ -134,5 +133,5 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "listen":
         _listen(sys.argv[2:])
     else:
-        raise SystemExit("usage: python -m tickpath.engine.wirebench listen TRANSPORT GROUP "
+        raise SystemExit("usage: python -m tickpath.apps.wirebench listen TRANSPORT GROUP "
                          "PORT IFACE_IP CPU (used by `tickpath wire bench`)")

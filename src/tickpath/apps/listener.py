@@ -1,9 +1,12 @@
-"""Live feed: a receiver (any transport) -> MoldUDP64 session -> ITCH handler -> books.
+"""``tickpath listen``: a receiver (any transport) -> the ITCH feed handler -> books.
 
 Latency is sampled per packet: the venue stamps each packet's messages with its send time
-(ITCH timestamp = CLOCK_REALTIME since midnight); after the packet's messages are in the books
-we read the same clock. The receiver's kernel timestamp splits that into the kernel's part
-(send -> socket) and ours (socket -> books).
+(the ITCH timestamp: ns since midnight US/Eastern, read against CLOCK_REALTIME with the feed's
+time zone); after the packet's messages are in the books the handler reads the same clock. The
+receiver's stamp splits that into the kernel's part (send -> socket) and ours (socket ->
+books). A compiled transport runs its loop with the handler's state
+(:mod:`tickpath.wire.handler`); the ``socket`` baseline calls the same compiled step from
+Python, once per datagram.
 """
 
 from __future__ import annotations
@@ -17,10 +20,9 @@ from typing import Protocol
 
 import numpy as np
 
-from ..feed.moldudp64 import Counter, MoldSession
-from ..telemetry.clock import NS_PER_DAY
-from ._kernels import MALFORMED, N_FEED_COUNTERS
-from .handler import ItchHandler
+from ..feed.itch import ItchFeed, ItchHandler
+from ..feed.moldudp64 import MoldSession
+from ..wire.handler import DEADLINE, END_OF_SESSION, IDLE, RX_PACKETS, SETTLE
 
 
 class Receiver(Protocol):
@@ -62,14 +64,30 @@ def _no_gc() -> Iterator[None]:
 
 
 class FeedListener:
-    def __init__(self, receiver: Receiver, handler: ItchHandler | None = None,
+    """Drive a receiver with the ITCH feed handler until the session ends, a duration passes
+    or the feed goes idle. ``handler``: an :class:`~tickpath.feed.itch.ItchFeed`, or an
+    :class:`~tickpath.feed.itch.ItchHandler` (books and decoder) to wrap in one with
+    ``session``."""
+
+    def __init__(self, receiver: Receiver, handler: ItchHandler | ItchFeed | None = None,
                  session: MoldSession | None = None, max_samples: int = 1 << 21) -> None:
         self.receiver = receiver
-        self.handler = handler if handler is not None else ItchHandler(errors="skip")
-        self.session = session if session is not None else MoldSession()
-        self.latency = np.zeros(max_samples, np.int64)
-        self.kernel = np.zeros(max_samples, np.int64)
-        self.samples = 0
+        if isinstance(handler, ItchFeed):
+            self.feed = handler
+        else:
+            self.feed = ItchFeed(handler, session, max_samples=max_samples)
+        self.handler, self.session = self.feed.handler, self.feed.session
+
+    @property
+    def samples(self) -> int:
+        return self.feed.samples
+
+    def warm_up(self) -> None:
+        """Compile (or load from the cache) the handler's step and the receiver's loop for
+        the handler's state type, before anything is timed; consumes no datagram."""
+        self.feed.warm_up()
+        if hasattr(self.receiver, "warm_up"):
+            self.receiver.warm_up(self.feed.scratch().state)
 
     def run(self, duration: float | None = None, *, idle_timeout: float | None = None,
             until_end_of_session: bool = True, on_tick: Callable[[FeedListener], None] | None = None,
@@ -81,12 +99,8 @@ class FeedListener:
         if getattr(self.receiver, "compiled", False):
             return self._run_compiled(duration, idle_timeout, until_end_of_session, on_tick,
                                       tick_s, on_ready)
-        rx = self.receiver
+        rx, feed = self.receiver, self.feed
         rx.settimeout(0.05)
-        handler, session = self.handler, self.session
-        events = handler.events
-        lat, ker, cap = self.latency, self.kernel, self.latency.shape[0]
-        feed = np.zeros(N_FEED_COUNTERS, np.int64)
         packets = 0
         with _no_gc():
             if on_ready is not None:
@@ -100,14 +114,8 @@ class FeedListener:
                     buf, rx_ns = got
                     packets += 1
                     last_pkt = now
-                    if handler.on_datagram(session, buf, buf.shape[0], feed) and \
-                            self.samples < cap:
-                        done = time.clock_gettime_ns(time.CLOCK_REALTIME) % NS_PER_DAY
-                        sent = int(events[0]["timestamp"])
-                        lat[self.samples] = (done - sent) % NS_PER_DAY
-                        ker[self.samples] = (rx_ns % NS_PER_DAY - sent) % NS_PER_DAY
-                        self.samples += 1
-                    if until_end_of_session and session.counters[Counter.END_OF_SESSION]:
+                    code = feed.on_datagram(buf, buf.shape[0], rx_ns)
+                    if until_end_of_session and code == END_OF_SESSION:
                         break
                 if duration is not None and now - t0 >= duration:
                     break
@@ -116,30 +124,27 @@ class FeedListener:
                 if on_tick is not None and now >= next_tick:
                     on_tick(self)
                     next_tick = now + tick_s
-        handler.malformed += int(feed[MALFORMED])
         return self._report(packets, t0)
 
     def _report(self, packets: int, t0: float) -> ListenReport:
-        session, handler = self.session, self.handler
+        feed = self.feed
+        self.handler.messages = feed.messages
+        n = feed.samples
         return ListenReport(
             packets=packets,
-            messages=handler.messages,
+            messages=feed.messages,
             seconds=time.monotonic() - t0,
-            session=session.stats(),
-            latency_ns=self.latency[:self.samples].copy(),
-            kernel_ns=self.kernel[:self.samples].copy(),
-            ended=bool(session.counters[Counter.END_OF_SESSION]),
+            session=self.session.stats(),
+            latency_ns=feed.lat[:n].copy(),
+            kernel_ns=feed.ker[:n].copy(),
+            ended=feed.ended,
         )
 
     def _run_compiled(self, duration, idle_timeout, until_end_of_session, on_tick, tick_s,
                       on_ready) -> ListenReport:
         """Drive a transport whose receive loop is compiled: it returns to Python only at each
-        tick (to observe), at the end, or to settle an event the books refused."""
-        from ..wire.busypoll import BOOK, DEADLINE, END_OF_SESSION, IDLE, Rx
-
-        rx = self.receiver
-        handler, session = self.handler, self.session
-        feed = np.zeros(N_FEED_COUNTERS, np.int64)
+        tick (to observe), at the end, or when the handler asks to settle."""
+        rx, feed = self.receiver, self.feed
         idle_ns = int(idle_timeout * 1e9) if idle_timeout else 0
         with _no_gc():
             if on_ready is not None:
@@ -152,12 +157,9 @@ class FeedListener:
                 deadline = now + int(tick_s * 1e9)
                 if stop_ns is not None:
                     deadline = min(deadline, stop_ns)
-                code = rx.poll(handler, session, deadline, idle_ns, self.latency, self.kernel,
-                               feed)
-                self.samples = int(rx.rx[Rx.SAMPLES])
-                if code == BOOK:  # let the owner grow its tables, raise or skip, then go on
-                    handler.books.apply(handler.events, int(rx.rx[Rx.EVENTS]),
-                                        start=int(rx.rx[Rx.EVENT_AT]))
+                code = rx.poll(feed.state, deadline, idle_ns)
+                if code == SETTLE:  # the owner grows its tables, raises or skips, then goes on
+                    feed.settle()
                     continue
                 if on_tick is not None:
                     on_tick(self)
@@ -168,6 +170,4 @@ class FeedListener:
                 if code == DEADLINE and stop_ns is not None and \
                         time.clock_gettime_ns(time.CLOCK_REALTIME) >= stop_ns:
                     break
-        handler.malformed += int(feed[MALFORMED])
-        handler.messages = int(session.counters[Counter.MESSAGES])
-        return self._report(int(rx.rx[Rx.PACKETS]), t0)
+        return self._report(int(rx.rx[RX_PACKETS]), t0)

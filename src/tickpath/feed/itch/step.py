@@ -1,7 +1,9 @@
-"""The feed stage's compiled step: one MoldUDP64 datagram -> sequenced -> decoded -> books.
+"""The ITCH feed handler's compiled step: one MoldUDP64 datagram -> sequenced -> decoded ->
+books, and its implementation of the transports' seam (:func:`tickpath.wire.handler.on_datagram`).
 
-A transport's compiled receive loop calls ``deliver`` for each datagram where it landed, so a
-hot feed stage never returns to the interpreter between packets.
+A transport's compiled receive loop calls ``on_datagram(state, buf, start, size, rx_ns)`` for
+each datagram where it landed; for an :class:`ItchState` numba picks :func:`deliver` here, so a
+hot feed stage never returns to the interpreter between packets and no transport knows ITCH.
 
 The hand-off (the "tap"): given an SPSC ring (``tap_hdr``, ``tap_words`` from
 :class:`tickpath.ring.SpscRing`) and its wait settings (``tap_wait``, :data:`TAP_WAIT_WORDS`
@@ -14,44 +16,61 @@ omitted arguments are pruned at compile time, a 0-length ring costs one compare.
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit
 
-from ..book.apply import OK as BOOK_OK
-from ..book.apply import apply_batch
-from ..codec.itch50.decode import OK as DECODE_OK
-from ..codec.itch50.decode import decode_batch
-from ..codec.itch50.layout import LENGTHS
-from ..feed.moldudp64._kernels import NEW, accept
-from ..feed.moldudp64.layout import Counter as MoldCounter
-from ..ring import spsc
-from ..ring.wait import N_PARAMS
-from ..strategy import records as R
-from ..telemetry.nclock import realtime_ns
-from ..telemetry.stamps import NS_PER_DAY
+from ...book.apply import OK as BOOK_OK
+from ...book.apply import apply_batch
+from ...codec.itch50.decode import OK as DECODE_OK
+from ...codec.itch50.decode import decode_batch
+from ...codec.itch50.layout import LENGTHS
+from ...ring import spsc
+from ...ring.wait import N_PARAMS
+from ...strategy import records as R
+from ...telemetry.feedtime import elapsed_since, to_epoch
+from ...telemetry.nclock import realtime_ns
+from ...wire import handler as seam
+from ..moldudp64._kernels import NEW, accept
+from ..moldudp64.layout import Counter as MoldCounter
 
 _LENGTHS = LENGTHS  # a module global: numba freezes it into the code as a constant
 
-# What a receive loop does after handing on a datagram (the loops' exit codes share these)
-GO_ON = -1
-END_OF_SESSION = 1
-BOOK = 2  # the books refused an event: the owner settles it, then calls the loop again
+# What the step tells the receive loop (the seam's statuses)
+GO_ON = seam.GO_ON
+END_OF_SESSION = seam.END_OF_SESSION
+SETTLE = seam.SETTLE  # the books refused an event: the owner settles it, then polls again
 _EOS = int(MoldCounter.END_OF_SESSION)
-# receive-loop counters that ``deliver`` writes (indices of wire.busypoll.Rx)
-_RX_PACKETS, _RX_BYTES, _RX_SAMPLES, _RX_EVENT_AT, _RX_EVENTS, _RX_LAST = 0, 1, 4, 7, 8, 9
 
-# Feed counters (int64 array) written by the compiled step
+# Feed counters and resume state (int64 array ``feed``) written by the compiled step
 MALFORMED = 0  # datagrams whose message blocks did not decode (the rest of the datagram skipped)
 TAP_PUBLISHED = 1  # top-of-book records handed to the ring
 TAP_FULL = 2  # records not handed on: the ring stayed full (drop policy, or block timed out)
-N_FEED_COUNTERS = 4
+SAMPLES = 3  # latency samples recorded in ``lat``/``ker``
+EVENT_AT = 4  # state, after SETTLE: index of the event the books refused
+EVENTS = 5  # state, after SETTLE: events decoded in that datagram
+N_FEED_COUNTERS = 6
+
+#: The handler's state, as the receive loops carry it: every array the step touches. Built by
+#: :class:`tickpath.feed.itch.ItchFeed` (``mask`` and ``capacity`` are the order table's, so
+#: the state is rebuilt whenever the books grow). numba dispatches the seam on this type.
+ItchState = namedtuple("ItchState", [
+    "session", "mold",  # MoldUDP64: the session name, the session counters
+    "events",  # decoded events of one datagram
+    "orders", "mask", "levels", "free", "heads", "stats", "inst", "symbols", "type_counts",
+    "capacity",  # the books (BookStore's arrays)
+    "feed",  # counters and resume state above
+    "lat", "ker",  # latency samples: send -> books, send -> receive stamp
+    "tap_hdr", "tap_words", "tap_wait",  # the hand-off ring (0-length arrays: none)
+    "clock",  # the feed's time zone (telemetry.feedtime table): ITCH stamps are local
+])
 
 # tap_wait: the wait strategy's params (ring.wait PARAM_*), then these
 TAP_WAIT_CODE = N_PARAMS
 TAP_TIMEOUT_NS = N_PARAMS + 1  # how long a full ring may block the feed (ns, >= 0: bounded,
 #                                 so the feed gets back to its stop word)
 TAP_WAIT_WORDS = N_PARAMS + 2
-_HALF_DAY = NS_PER_DAY // 2
 
 
 @njit(cache=True, nogil=True)
@@ -106,21 +125,9 @@ def last_book_locate(events, n):
     return np.int64(-1)
 
 
-@njit(cache=True, nogil=True)
-def widen(since_midnight, now_ns):
-    """A time of day (ns since midnight) as epoch ns on the day nearest ``now_ns``
-    (telemetry.stamps.widen_midnight, compiled)."""
-    t = now_ns - now_ns % NS_PER_DAY + since_midnight
-    if t - now_ns > _HALF_DAY:
-        t -= NS_PER_DAY
-    elif now_ns - t > _HALF_DAY:
-        t += NS_PER_DAY
-    return t
-
-
 @njit(cache=True, nogil=True, _nrt=False)  # the ring kernels are inlined: no refcounting
 def publish_top(tap_hdr, tap_words, tap_wait, locate, events, nev, levels, heads, symbols,
-                received, parsed, decoded, booked, feed):
+                received, parsed, decoded, booked, feed, clock):
     """Claim a slot, write the top of ``locate``'s book and the stamps so far, stamp
     ``enqueued`` and publish. Returns True when the record went into the ring."""
     seq = spsc.claim(tap_hdr, 1, tap_wait[TAP_WAIT_CODE], tap_wait, tap_wait[TAP_TIMEOUT_NS])
@@ -138,7 +145,8 @@ def publish_top(tap_hdr, tap_words, tap_wait, locate, events, nev, levels, heads
     tap_words[b + R.ASK_SHARES] = np.int64(levels[ha]["shares"]) if ha >= 0 else 0
     tap_words[b + R.EVENTS] = nev
     s = b + R.STAMP0
-    tap_words[s + 0] = widen(np.int64(events[0]["timestamp"]), received)
+    # the venue's send stamp: an ITCH time of day in the feed's zone, as epoch ns
+    tap_words[s + 0] = to_epoch(clock, np.int64(events[0]["timestamp"]), received)
     tap_words[s + 1] = received
     tap_words[s + 2] = parsed
     tap_words[s + 3] = decoded
@@ -150,36 +158,28 @@ def publish_top(tap_hdr, tap_words, tap_wait, locate, events, nev, levels, heads
 
 
 @njit(cache=True, nogil=True)
-def stamp_latency(events, now_ns, rx_ns, lat, ker, samples):
-    """Record one datagram's send -> books and send -> kernel receive times (ns since
-    midnight arithmetic, as ITCH timestamps count). Returns the new sample count."""
+def stamp_latency(events, now_ns, rx_ns, lat, ker, samples, clock):
+    """Record one datagram's send -> books and send -> kernel receive times. The send stamp
+    is the ITCH timestamp, ns since midnight in the feed's zone (``clock``: its offset table),
+    read against the UTC clock. Returns the new sample count."""
     if samples >= lat.shape[0]:
         return samples
-    day = np.int64(86_400_000_000_000)
     sent = np.int64(events[0]["timestamp"])
-    lat[samples] = ((now_ns % day) - sent) % day
-    ker[samples] = ((rx_ns % day) - sent) % day if rx_ns > 0 else 0
+    lat[samples] = elapsed_since(clock, sent, now_ns)
+    ker[samples] = elapsed_since(clock, sent, rx_ns) if rx_ns > 0 else 0
     return samples + 1
 
 
 @njit(cache=True, nogil=True)
 def deliver(buf, start, size, rx_ns, session, mold, events, orders, mask, levels, free, heads,
-            stats, inst, symbols, type_counts, capacity, feed, rx, lat, ker, tap_hdr=None,
-            tap_words=None, tap_wait=None):
-    """A transport's compiled loop hands on one datagram found at ``buf[start:start+size]``
-    (received at ``rx_ns``, 0 if unknown): count it, apply it, stamp its latency, and, with a
-    ring (``tap_*``, see the module docstring), hand the top of the changed book on. Returns
-    GO_ON, END_OF_SESSION, or BOOK (with the refused event's index and the events decoded
-    left in ``rx`` for the owner)."""
-    rx[_RX_PACKETS] += 1
-    rx[_RX_BYTES] += size
+            stats, inst, symbols, type_counts, capacity, feed, lat, ker, tap_hdr, tap_words,
+            tap_wait, clock):
+    """One datagram found at ``buf[start:start+size]`` (received at ``rx_ns``, 0 if unknown):
+    apply it, stamp its latency, and, with a ring (``tap_*``, see the module docstring, 0-length:
+    none), hand the top of the changed book on. Returns GO_ON, END_OF_SESSION, or SETTLE (with
+    the refused event's index and the events decoded left in ``feed`` for the owner)."""
     received = rx_ns if rx_ns > 0 else realtime_ns()
-    rx[_RX_LAST] = received
-    if tap_hdr is None:  # pruned at compile time for callers that pass no ring
-        st, applied, nev = on_datagram(buf, start, start + size, session, mold, events,
-                                       orders, mask, levels, free, heads, stats, inst,
-                                       symbols, type_counts, capacity, feed)
-    elif tap_hdr.shape[0] == 0:
+    if tap_hdr.shape[0] == 0:
         st, applied, nev = on_datagram(buf, start, start + size, session, mold, events,
                                        orders, mask, levels, free, heads, stats, inst,
                                        symbols, type_counts, capacity, feed)
@@ -192,14 +192,31 @@ def deliver(buf, start, size, rx_ns, session, mold, events, orders, mask, levels
             loc = last_book_locate(events, nev)
             if loc >= 0:
                 publish_top(tap_hdr, tap_words, tap_wait, loc, events, nev, levels, heads,
-                            symbols, received, t_parsed, t_decoded, t_booked, feed)
+                            symbols, received, t_parsed, t_decoded, t_booked, feed, clock)
     if st != BOOK_OK:
-        rx[_RX_EVENT_AT] = applied
-        rx[_RX_EVENTS] = nev
-        return BOOK
+        feed[EVENT_AT] = applied
+        feed[EVENTS] = nev
+        return SETTLE
     if nev > 0:
-        rx[_RX_SAMPLES] = stamp_latency(events, realtime_ns(), rx_ns, lat, ker,
-                                        rx[_RX_SAMPLES])
+        feed[SAMPLES] = stamp_latency(events, realtime_ns(), rx_ns, lat, ker, feed[SAMPLES],
+                                      clock)
     if mold[_EOS] > 0:
         return END_OF_SESSION
     return GO_ON
+
+
+@seam.implements(ItchState)
+def _on_datagram(state, buf, start, size, rx_ns):
+    """The seam's implementation for :data:`ItchState` (numba picks it by the state's type)."""
+    return deliver(buf, start, size, rx_ns, state.session, state.mold, state.events,
+                   state.orders, state.mask, state.levels, state.free, state.heads,
+                   state.stats, state.inst, state.symbols, state.type_counts, state.capacity,
+                   state.feed, state.lat, state.ker, state.tap_hdr, state.tap_words,
+                   state.tap_wait, state.clock)
+
+
+@njit(cache=True, nogil=True)
+def step(state, buf, start, size, rx_ns):
+    """The seam called once from Python (the ``socket`` transport: a Python call per
+    datagram, the baseline) or from a test."""
+    return seam.on_datagram(state, buf, start, size, rx_ns)

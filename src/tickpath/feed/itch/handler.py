@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..book import BookStore
-from ..codec.itch50 import decode as dec
-from ..codec.itch50.layout import EVENT_DTYPE, LENGTHS
-from ..feed.moldudp64 import MoldSession
-from ..feed.moldudp64._kernels import NEW
-from ._kernels import on_datagram
+from ...book import BookStore
+from ...codec.itch50 import decode as dec
+from ...codec.itch50.layout import EVENT_DTYPE, LENGTHS
+from ..moldudp64 import MoldSession
+from ..moldudp64._kernels import NEW
+from .step import N_FEED_COUNTERS, on_datagram
 
 
 class ItchError(ValueError):
@@ -109,8 +109,8 @@ class ItchHandler:
         """Compile the kernels for this handler's exact argument types on a scratch book, so
         the first live packet does not pay for compilation (cached on disk after the first
         run)."""
-        from ..codec.itch50.message import encode
-        from ..feed.moldudp64 import pack_packets
+        from ...codec.itch50.message import encode
+        from ..moldudp64 import pack_packets
 
         msgs = [encode("R", stock_locate=1, stock="WARM"),
                 encode("A", stock_locate=1, order_reference_number=1, buy_sell_indicator="B",
@@ -121,4 +121,4 @@ class ItchHandler:
         scratch = ItchHandler(BookStore(max_orders=16, errors=self.errors), batch=16,
                               errors=self.errors)
         scratch.on_packet(MoldSession(), pkt, int(bounds[1]))
-        scratch.on_datagram(MoldSession(), pkt, int(bounds[1]), np.zeros(4, np.int64))
+        scratch.on_datagram(MoldSession(), pkt, int(bounds[1]), np.zeros(N_FEED_COUNTERS, np.int64))

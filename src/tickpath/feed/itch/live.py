@@ -1,0 +1,114 @@
+"""``ItchFeed``: the ITCH 5.0 over MoldUDP64 feed handler a transport's receive loop calls.
+
+It owns what the compiled step needs (the MoldUDP64 session, the decoder's event buffer, the
+books, the feed counters, latency samples and, in a pipeline, the hand-off ring) and offers
+them to any transport as one :data:`~tickpath.feed.itch.step.ItchState`; the transport hands
+each datagram to it through :func:`tickpath.wire.handler.on_datagram` and never learns what a
+message is. When the step returns SETTLE (the books refused an event: a table to grow, a
+message to raise on or skip), :meth:`ItchFeed.settle` does it in Python and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...book import BookStore
+from ...telemetry.feedtime import NASDAQ_ZONE, FeedTime
+from ..moldudp64 import Counter as Mold
+from ..moldudp64 import MoldSession
+from .handler import ItchHandler
+from .step import EVENT_AT, EVENTS, MALFORMED, N_FEED_COUNTERS, SAMPLES, SETTLE, ItchState, step
+
+_EMPTY = np.zeros(0, np.int64)
+#: no hand-off ring: the step checks one length and skips it
+NO_TAP = (_EMPTY, _EMPTY, _EMPTY)
+
+
+class ItchFeed:
+    """Session + decoder + books for one MoldUDP64/ITCH feed, as a transport's handler.
+
+    ``tap``: ``(hdr, words, wait)`` of the SPSC ring the step publishes top-of-book records to
+    (see :mod:`tickpath.feed.itch.step`), or None. ``max_samples``: latency samples kept.
+    ``zone``: the time zone of the feed's timestamps (ITCH counts ns since midnight in the
+    exchange's local time: NASDAQ's is US Eastern), used to read them against the UTC clock.
+    """
+
+    def __init__(self, handler: ItchHandler | None = None, session: MoldSession | None = None,
+                 *, tap: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 max_samples: int = 1 << 16, zone: str = NASDAQ_ZONE) -> None:
+        self.handler = handler if handler is not None else ItchHandler(errors="skip")
+        self.session = session if session is not None else MoldSession()
+        self.tap = tap if tap is not None else NO_TAP
+        self.feed = np.zeros(N_FEED_COUNTERS, np.int64)
+        self.lat = np.zeros(max_samples, np.int64)
+        self.ker = np.zeros(max_samples, np.int64)
+        self.zone = zone
+        self.clock = np.ascontiguousarray(FeedTime(zone).table)
+        self._state: ItchState | None = None
+
+    @property
+    def books(self) -> BookStore:
+        return self.handler.books
+
+    @property
+    def state(self) -> ItchState:
+        """The arrays the compiled step works on (rebuilt after the books grow)."""
+        if self._state is None:
+            b, s = self.handler.books, self.session
+            self._state = ItchState(s.session, s.counters, self.handler.events, b.orders,
+                                    b.mask, b.levels, b.free, b.heads, b.stats_array, b.inst,
+                                    b.symbols, b.type_counts, b.capacity, self.feed,
+                                    self.lat, self.ker, *self.tap, self.clock)
+        return self._state
+
+    def settle(self) -> None:
+        """After SETTLE: apply the refused event and the rest of its datagram in Python (grow
+        the tables, raise or skip, as the books' ``errors`` say), then resume."""
+        self.handler.books.apply(self.handler.events, int(self.feed[EVENTS]),
+                                 start=int(self.feed[EVENT_AT]))
+        self._state = None  # the tables may have been replaced
+
+    def on_datagram(self, buf: np.ndarray, size: int, rx_ns: int = 0) -> int:
+        """One datagram from Python (the ``socket`` transport, a call per datagram): the same
+        compiled step the loops inline. Returns GO_ON or END_OF_SESSION (SETTLE is settled
+        here)."""
+        code = step(self.state, buf, 0, size, rx_ns)
+        if code == SETTLE:
+            self.settle()
+        return code
+
+    # -- observing -------------------------------------------------------------------------
+
+    @property
+    def samples(self) -> int:
+        return min(int(self.feed[SAMPLES]), self.lat.shape[0])
+
+    @property
+    def ended(self) -> bool:
+        return bool(self.session.counters[Mold.END_OF_SESSION])
+
+    @property
+    def malformed(self) -> int:
+        """Datagrams whose blocks did not decode (the step's count)."""
+        return int(self.feed[MALFORMED])
+
+    @property
+    def messages(self) -> int:
+        return int(self.session.counters[Mold.MESSAGES])
+
+    # -- compiling ahead -------------------------------------------------------------------
+
+    def scratch(self) -> ItchFeed:
+        """A small feed whose state has this one's exact numba type (for a transport's
+        ``warm_up``: its loop compiles for the type and consumes nothing of the real feed)."""
+        books = type(self.handler.books)(max_orders=16, errors=self.handler.books.errors)
+        tap = tuple(np.zeros(0, a.dtype) for a in self.tap) if self.tap is not NO_TAP else None
+        return ItchFeed(ItchHandler(books, batch=16, errors=self.handler.errors),
+                        MoldSession(), tap=tap, max_samples=1, zone=self.zone)
+
+    def warm_up(self) -> None:
+        """Compile (or load from the cache) the decoder, the books and the Python-called step
+        for these types, on scratch state."""
+        self.handler.warm_up()
+        s = self.scratch()
+        s.on_datagram(np.zeros(64, np.uint8), 0, 0)

@@ -1,0 +1,100 @@
+"""The transport <-> feed handler seam (tickpath.wire.handler): a handler that knows nothing
+of ITCH plugs into a transport unchanged, every receiver counts the same way, and a second
+process loads a receive loop from numba's cache instead of compiling it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import namedtuple
+from pathlib import Path
+
+import numpy as np
+
+from tickpath.wire import busypoll, packet, pcapwalk, xdp
+from tickpath.wire import handler as seam
+from tickpath.wire.pcap import PcapWriter, udp_frame
+from tickpath.wire.pcapfile import PcapReceiver
+from tickpath.wire.pcapwalk import END_OF_FILE
+
+#: a handler of another feed: copies each datagram's bytes out, stops at b"END"
+Echo = namedtuple("Echo", ["out", "ends", "count"])
+
+
+@seam.implements(Echo)
+def _echo(state, buf, start, size, rx_ns):
+    k = state.count[0]
+    p = state.ends[k - 1] if k > 0 else 0
+    for i in range(size):
+        state.out[p + i] = buf[start + i]
+    state.ends[k] = p + size
+    state.count[0] = k + 1
+    if size == 3 and buf[start] == 69 and buf[start + 1] == 78 and buf[start + 2] == 68:
+        return seam.END_OF_SESSION
+    return seam.GO_ON
+
+
+def test_a_handler_of_another_protocol_plugs_into_a_transport(tmp_path):
+    payloads = [bytes([i]) * (i + 1) for i in range(20)] + [b"END", b"after"]
+    path = tmp_path / "other.pcap"
+    with PcapWriter(path, nanosecond=True) as w:
+        for k, p in enumerate(payloads):
+            w.write(udp_frame(p, "10.0.0.1", "233.54.12.9", 1, 4000), 1_000 + k)
+    state = Echo(np.zeros(4096, np.uint8), np.zeros(64, np.int64), np.zeros(1, np.int64))
+    with PcapReceiver(path, "233.54.12.9", 4000) as rx:
+        deadline = time.clock_gettime_ns(time.CLOCK_REALTIME) + 30_000_000_000
+        assert rx.poll(state, deadline, 0) == seam.END_OF_SESSION
+        assert rx.poll(state, deadline, 0) == END_OF_FILE
+        stats = rx.stats()
+    n = int(state.count[0])
+    got = [state.out[a:b].tobytes() for a, b in zip([0, *state.ends[:n - 1]], state.ends[:n],
+                                                     strict=True)]
+    assert got == payloads
+    assert stats["packets"] == len(payloads) and stats["bytes"] == sum(map(len, payloads))
+
+
+def test_called_from_python_the_seam_finds_the_implementation():
+    state = Echo(np.zeros(16, np.uint8), np.zeros(4, np.int64), np.zeros(1, np.int64))
+    buf = np.frombuffer(b"xxEND", np.uint8)
+    assert seam.on_datagram(state, buf, 2, 3, 0) == seam.END_OF_SESSION
+    assert state.out[:3].tobytes() == b"END"
+
+
+def test_every_receiver_counts_the_same_way():
+    """The seam's common counters first, then those every loop numbers alike, so an owner
+    reads any transport the same way."""
+    common = [("PACKETS", seam.RX_PACKETS), ("BYTES", seam.RX_BYTES),
+              ("LAST_PACKET_NS", seam.RX_LAST_NS), ("EMPTY_POLLS", 3), ("TRUNCATED", 4),
+              ("NEXT", 5)]
+    for mod in (busypoll, packet, xdp, pcapwalk):
+        assert [(r.name, int(r)) for r in mod.Rx][:len(common)] == common, mod.__name__
+        assert len(set(mod.Rx)) == mod.N_RX
+    assert {busypoll.DEADLINE, busypoll.IDLE, busypoll.SETTLE} == {
+        seam.DEADLINE, seam.IDLE, seam.SETTLE}
+
+
+_LOAD = """
+import json, time
+t0 = time.monotonic()
+from tickpath.feed.itch import ItchFeed
+from tickpath.wire.busypoll import BusyPollReceiver, poll_loop
+BusyPollReceiver.warm_up(ItchFeed().scratch().state)
+print(json.dumps({"hits": sum(poll_loop.stats.cache_hits.values()),
+                  "misses": sum(poll_loop.stats.cache_misses.values()),
+                  "seconds": time.monotonic() - t0}))
+"""
+
+
+def test_a_second_process_loads_the_receive_loop_from_the_cache():
+    """The loop specialized for the ITCH handler's state (the seam dispatches on a type, not
+    on a function value, so numba can cache it): the first process may compile it, the next
+    one only loads it."""
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", _LOAD], capture_output=True, text=True,
+                             timeout=600, cwd=Path(__file__).parent)
+        assert out.returncode == 0, out.stderr[-3000:]
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert runs[1]["hits"] >= 1 and runs[1]["misses"] == 0, runs
