@@ -56,7 +56,7 @@ def test_gzip_detected_by_magic_not_name(tmp_path, sim):
     assert _as_dict(handler.books) == sim.books()
 
 
-@pytest.mark.parametrize("transport", ["socket", "busypoll"])
+@pytest.mark.parametrize("transport", ["socket", "recv", "busypoll"])
 def test_udp_loopback_equals_simulator(sim, transport):
     """Publisher and listener over a real UDP socket on loopback (paced so nothing drops)."""
     handler = ItchHandler(BookStore(max_orders=1 << 14, errors="skip"), errors="skip")

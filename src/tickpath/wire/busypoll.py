@@ -53,15 +53,18 @@ N_RX = len(Rx)
 RX_STAMPS = hw.SOF_TIMESTAMPING_RX_SOFTWARE | hw.SOF_TIMESTAMPING_SOFTWARE
 RX_HW_STAMPS = RX_STAMPS | hw.SOF_TIMESTAMPING_RX_HARDWARE | hw.SOF_TIMESTAMPING_RAW_HARDWARE
 _EAGAIN, _EINTR = E.EAGAIN, E.EINTR
-__all__ = ["DEADLINE", "END_OF_SESSION", "IDLE", "SETTLE", "BusyPollReceiver", "Rx"]
+__all__ = ["DEADLINE", "END_OF_SESSION", "IDLE", "SETTLE", "BlockingRecvReceiver",
+           "BusyPollReceiver", "Rx"]
 
 
 @njit(cache=True, nogil=True)
 def poll_loop(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, deadline_ns, idle_ns,
-              state, rx):
+              state, rx, flags=L.MSG_DONTWAIT):
     """Receive datagrams and hand each to the feed handler whose state is ``state`` until the
     deadline, the end of the session, idleness, or the handler asks its owner to settle.
-    Returns the exit code; state to resume is in ``rx``."""
+    Returns the exit code; state to resume is in ``rx``. ``flags``: ``MSG_DONTWAIT`` spins
+    (busypoll); 0 blocks in the call until the kernel wakes the thread (``recv``; the socket's
+    receive timeout bounds each wait so the deadline is seen)."""
     i = rx[5]
     n = rx[6]
     mstride64 = L.MMSGHDR_SIZE // 8
@@ -73,7 +76,7 @@ def poll_loop(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, deadline_
         if i >= n:
             for j in range(vlen):  # the kernel shrinks msg_controllen to what it wrote
                 vec64[j * mstride64 + L.MSG_CONTROLLEN // 8] = L.CMSG_SPACE_TIMESTAMPING
-            r = recvmmsg(fd, vptr, vlen, L.MSG_DONTWAIT, 0)
+            r = recvmmsg(fd, vptr, vlen, flags, 0)
             if r <= 0:
                 err = errno() if r < 0 else _EAGAIN
                 if err == _EAGAIN or err == _EINTR:
@@ -134,6 +137,7 @@ class BusyPollReceiver:
 
     name = "busypoll"
     compiled = True
+    _flags = L.MSG_DONTWAIT  # spin: the call never sleeps
 
     def __init__(self, host: str = "127.0.0.1", port: int = 26400, *, iface_ip: str = "0.0.0.0",
                  vlen: int = 64, slot: int = 2048, rcvbuf: int = 32 << 20,
@@ -160,7 +164,7 @@ class BusyPollReceiver:
             if is_multicast(host):
                 mreq = socket.inet_aton(host) + socket.inet_aton(iface_ip)
                 self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
-            self.sock.setblocking(False)
+            self._blocking_setup()
         except OSError as e:
             self.close()
             raise OSError(e.errno, f"busypoll: cannot receive UDP on {host}:{port}: "
@@ -186,6 +190,9 @@ class BusyPollReceiver:
         self._ts = struct.Struct("@6q")  # struct scm_timestamping: three timespecs
         self._anc = socket.CMSG_SPACE(L.SCM_TIMESTAMPING_SIZE)
         self._one = np.empty(slot, np.uint8)
+
+    def _blocking_setup(self) -> None:
+        self.sock.setblocking(False)
 
     # -- the generic (Python) receiver interface --------------------------------------------
 
@@ -229,13 +236,13 @@ class BusyPollReceiver:
         code."""
         return poll_loop(self.sock.fileno(), self.vec, self.vec64, self.vec32, self.vlen,
                          self.bufs, self.slot, self.ctrl64, self.ctrl32, deadline_ns, idle_ns,
-                         state, self.rx)
+                         state, self.rx, self._flags)
 
-    @staticmethod
-    def warm_up(state) -> None:
+    @classmethod
+    def warm_up(cls, state) -> None:
         """Compile (or load from the cache) the receive loop for ``state``'s type, on a
         scratch socket of its own so no datagram of the real feed is consumed."""
-        with BusyPollReceiver("127.0.0.1", 0, vlen=2, slot=64) as rx:
+        with cls("127.0.0.1", 0, vlen=2, slot=64) as rx:
             rx.poll(state, 0, 0)
 
     def stats(self) -> dict[str, int]:
@@ -263,3 +270,27 @@ class BusyPollReceiver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class BlockingRecvReceiver(BusyPollReceiver):
+    """The traditional stack without the interpreter: the same compiled loop, blocking in
+    ``recvmmsg`` for one datagram a call, so the kernel puts the thread to sleep and wakes it
+    per datagram (``recv``). It is the like-for-like baseline of the compiled bypass loops:
+    only the wake-up differs from ``busypoll``. A receive timeout of ``wake_ms`` bounds each
+    sleep so the loop sees its deadline."""
+
+    name = "recv"
+    _flags = 0  # block in the call
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 26400, *, iface_ip: str = "0.0.0.0",
+                 vlen: int = 1, slot: int = 2048, rcvbuf: int = 32 << 20,
+                 wake_ms: int = 20, hw_timestamps: str | None = None) -> None:
+        self._wake_ms = wake_ms
+        super().__init__(host, port, iface_ip=iface_ip, vlen=vlen, slot=slot, rcvbuf=rcvbuf,
+                         busy_poll_us=0, hw_timestamps=hw_timestamps)
+
+    def _blocking_setup(self) -> None:
+        # SO_RCVTIMEO: a blocked call returns EAGAIN after wake_ms (struct timeval)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                             struct.pack("@ll", self._wake_ms // 1000,
+                                         (self._wake_ms % 1000) * 1000))

@@ -10,13 +10,15 @@ from . import layout as L
 #: name -> what it is, in one line
 TRANSPORTS = {
     "socket": "blocking kernel UDP socket, a Python call per datagram (the baseline)",
+    "recv": "blocking kernel UDP socket, a compiled loop woken by the kernel per datagram "
+            "(the baseline without the interpreter)",
     "busypoll": "non-blocking UDP socket drained by a compiled recvmmsg loop, SO_BUSY_POLL",
     "pcap": "a pcap/pcapng capture replayed from a mapped file, as fast as asked or at the "
             "recorded pace: pcap:PATH?pace=fast|recorded|2x&dst=ADDR:PORT",
     "packet": "AF_PACKET mmap ring polled from compiled code (kernel-bypass of the UDP stack)",
     "xdp": "AF_XDP socket with UMEM rings and an XDP redirect program (kernel bypass)",
 }
-AVAILABLE = ("socket", "busypoll", "packet", "xdp")
+AVAILABLE = ("socket", "recv", "busypoll", "packet", "xdp")
 
 
 @dataclass
@@ -34,6 +36,10 @@ def open_receiver(transport: str, host: str, port: int, iface_ip: str = "0.0.0.0
         from .socket import UdpReceiver
 
         return UdpReceiver(host, port, iface_ip=iface_ip)
+    if transport == "recv":
+        from .busypoll import BlockingRecvReceiver
+
+        return BlockingRecvReceiver(host, port, iface_ip=iface_ip)
     if transport.partition(":")[0] == "busypoll":
         from .busypoll import BusyPollReceiver
 
@@ -147,7 +153,9 @@ def _check_xdp() -> TransportCheck:
 
 def check() -> list[TransportCheck]:
     """For every transport: can this host run it, and if not, why and what to do."""
-    out = [TransportCheck("socket", True, "UDP sockets are always available")]
+    out = [TransportCheck("socket", True, "UDP sockets are always available"),
+           TransportCheck("recv", True, "UDP sockets are always available (compiled "
+                          "blocking recvmmsg loop)")]
     out.append(TransportCheck(
         "pcap", True, "reads pcap and pcapng files (Ethernet, Linux SLL/SLL2, raw IPv4, BSD "
         "loopback); needs no privileges", "replay a file: --transport pcap:PATH (record one "
