@@ -3,7 +3,7 @@ PY      ?= python3.11
 VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
-DEBS    := tshark iproute2 poppler-utils linux-libc-dev
+DEBS    := tshark iproute2 poppler-utils linux-libc-dev dpdk libdpdk-dev pkg-config
 
 .PHONY: demo test bench lint debs clean
 
@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# Debian packages used by the referee and network tests (tshark's dissectors, ip netns).
+# Debian packages used by the referee and network tests (tshark's dissectors, ip netns,
+# DPDK and what builds its shim).
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

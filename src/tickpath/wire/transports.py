@@ -17,8 +17,10 @@ TRANSPORTS = {
             "recorded pace: pcap:PATH?pace=fast|recorded|2x&dst=ADDR:PORT",
     "packet": "AF_PACKET mmap ring polled from compiled code (kernel-bypass of the UDP stack)",
     "xdp": "AF_XDP socket with UMEM rings and an XDP redirect program (kernel bypass)",
+    "dpdk": "DPDK poll-mode receive on a virtual PMD, bursts read in place from compiled "
+            "code: dpdk[:pmd=af_packet|af_xdp]",
 }
-AVAILABLE = ("socket", "recv", "busypoll", "packet", "xdp")
+AVAILABLE = ("socket", "recv", "busypoll", "packet", "xdp", "dpdk")
 
 
 @dataclass
@@ -58,6 +60,8 @@ def open_receiver(transport: str, host: str, port: int, iface_ip: str = "0.0.0.0
         return open_pcap(transport, host, port)
     if transport.partition(":")[0] == "xdp":
         return _open_xdp(transport, host, port, iface_ip)
+    if transport.partition(":")[0] == "dpdk":
+        return _open_dpdk(transport, host, port, iface_ip)
     raise ValueError(f"unknown transport {transport!r}; choose from {', '.join(TRANSPORTS)}")
 
 
@@ -82,6 +86,29 @@ def _open_xdp(transport: str, host: str, port: int, iface_ip: str):
                              f"queue=N (e.g. xdp:generic,queue=0)")
     iface = interface_for(host, iface_ip)
     return XdpReceiver(iface, host, port, iface_ip=iface_ip, **kw)
+
+
+def _open_dpdk(transport: int, host: str, port: str, iface_ip: str):
+    """``dpdk[:OPT,OPT...]``, options: ``pmd=af_packet`` (default) or ``pmd=af_xdp``,
+    ``burst=N`` (frames per rx burst, default 32), ``core=N`` (the EAL's lcore, if this
+    receiver starts the EAL). The interface is found as for ``packet``; more EAL options
+    come from ``$TICKPATH_DPDK_EAL`` (see :mod:`tickpath.wire.dpdk_eal`)."""
+    from .dpdk import DpdkReceiver
+    from .dpdk_eal import PMDS
+    from .packet import interface_for
+
+    kw: dict = {}
+    for opt in filter(None, transport.partition(":")[2].split(",")):
+        key, _, value = opt.partition("=")
+        if key == "pmd" and value in PMDS:
+            kw["pmd"] = value
+        elif key in ("burst", "core") and value.isdigit():
+            kw[key] = int(value)
+        else:
+            raise ValueError(f"unknown dpdk option {opt!r}: use pmd=af_packet or pmd=af_xdp, "
+                             f"burst=N, core=N (e.g. dpdk:pmd=af_xdp,burst=32)")
+    iface = interface_for(host, iface_ip)
+    return DpdkReceiver(iface, host, port, iface_ip=iface_ip, **kw)
 
 
 def _options(transport: str, known: set[str]) -> set[str]:
@@ -151,6 +178,37 @@ def _check_xdp() -> TransportCheck:
         "xdp:zc for a NIC that has it")
 
 
+def _check_dpdk() -> TransportCheck:
+    """DPDK's packages and PMD plugins are here, the shim builds, and this user is root. The
+    EAL is not started (it starts once per process: a check must not spend that)."""
+    import os
+
+    from . import dpdk_shim as S
+    from .dpdk_eal import MEMPOOL_PLUGIN, PMDS, pmd_dir
+
+    try:
+        S.load()
+    except S.ShimUnavailable as e:
+        return TransportCheck("dpdk", False, str(e).partition("\n")[0],
+                              f"{S.INSTALL}; use packet or xdp meanwhile")
+    d = pmd_dir()
+    if d is None:
+        return TransportCheck("dpdk", False, "no DPDK PMD directory (LIBDIR/dpdk/pmds-*)",
+                              S.INSTALL)
+    pmds = [p for p, f in PMDS.items() if (d / f).exists()]
+    if not pmds or not (d / MEMPOOL_PLUGIN).exists():
+        return TransportCheck("dpdk", False, f"{d} lacks the af_packet/af_xdp PMD or the ring "
+                              f"mempool plugin", S.INSTALL)
+    version = S.dpdk_build_flags()[0]
+    if os.geteuid() != 0:
+        return TransportCheck("dpdk", False, f"DPDK {version} and the shim are here, but the "
+                              f"EAL and the PMDs need root",
+                              "run as root; use packet (CAP_NET_RAW) or busypoll meanwhile")
+    return TransportCheck(
+        "dpdk", True, f"DPDK {version}, shim built ({S.shim_dir()}); virtual PMDs "
+        f"{', '.join(pmds)} in {d}, no hugepages (--no-huge --no-pci); one EAL per process")
+
+
 def check() -> list[TransportCheck]:
     """For every transport: can this host run it, and if not, why and what to do."""
     out = [TransportCheck("socket", True, "UDP sockets are always available"),
@@ -191,4 +249,5 @@ def check() -> list[TransportCheck]:
         "run as root or grant CAP_NET_RAW (setcap cap_net_raw+ep on the interpreter); "
         "use busypoll meanwhile"))
     out.append(_check_xdp())
+    out.append(_check_dpdk())
     return out

@@ -1,0 +1,257 @@
+"""The dpdk transport over a real veth pair, with a handler that knows no protocol
+(:mod:`dpdk_probe_handler`): every datagram sent from the other namespace arrives, in order,
+byte for byte; frames not for the feed are counted, not handed over; one EAL per process.
+
+DPDK's EAL starts once per process, and pytest is one process: each scenario runs in a
+process of its own (:mod:`dpdk_child`), inside the veth pair's namespaces. Needs root and
+Debian's dpdk + libdpdk-dev (``make test`` installs them); skips with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.net
+
+HERE = Path(__file__).parent
+CHILD = str(HERE / "dpdk_child.py")
+GROUP, PORT, OTHER_PORT = "233.54.12.7", 26410, 26411
+WIRE = Path(__file__).parents[2] / "src" / "tickpath" / "wire"
+
+
+def _shim():
+    from tickpath.wire import dpdk_shim as S
+
+    try:
+        return S.load()
+    except S.ShimUnavailable as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture
+def dpdk_host(veth):
+    """A veth pair, with root and DPDK present (skips saying what is missing)."""
+    from tickpath.wire.dpdk_eal import pmd_dir
+
+    _shim()
+    if pmd_dir() is None:
+        pytest.skip("no DPDK PMD directory: apt-get install dpdk libdpdk-dev")
+    return veth
+
+
+class Child:
+    """A scenario of dpdk_child.py in a namespace, read line by line with a deadline."""
+
+    def __init__(self, veth, ns: str, log: Path, *args: str) -> None:
+        self.log = log
+        self.err = open(log, "w")  # DPDK's messages: a file, never a full pipe
+        self.p = veth.popen(ns, sys.executable, CHILD, *args, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=self.err, text=True)
+
+    def line(self, timeout: float = 60.0) -> dict:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            r, _, _ = select.select([self.p.stdout], [], [], max(0.0, end - time.monotonic()))
+            if r:
+                text = self.p.stdout.readline()
+                if not text:
+                    break
+                try:
+                    return json.loads(text)
+                except json.JSONDecodeError:
+                    continue  # anything a library printed on stdout
+        self.kill()
+        raise AssertionError(f"no answer from {CHILD}: {self.log.read_text()[-3000:]}")
+
+    def tell(self, word: str) -> None:
+        self.p.stdin.write(word + "\n")
+        self.p.stdin.flush()
+
+    def finish(self, timeout: float = 30.0) -> None:
+        try:
+            rc = self.p.wait(timeout=timeout)
+        finally:
+            self.kill()
+        assert rc == 0, self.log.read_text()[-3000:]
+
+    def kill(self) -> None:
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+        self.err.close()
+
+
+def run_child(veth, ns: str, log: Path, *args: str, timeout: float = 60.0) -> dict:
+    c = Child(veth, ns, log, *args)
+    try:
+        out = c.line(timeout)
+        c.finish()
+    finally:
+        c.kill()
+    return out
+
+
+def _payloads(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` datagrams of 1 to 1472 bytes (the largest in one 1500-byte IPv4 packet), each
+    starting with its index, the rest random."""
+    rng = np.random.default_rng(seed)
+    lens = rng.integers(4, 1473, n)
+    lens[:3] = (1472, 1, 8)
+    parts = []
+    for i, size in enumerate(lens):
+        b = bytearray(rng.integers(0, 256, int(size), dtype=np.uint8).tobytes())
+        b[:4] = i.to_bytes(4, "big")[:size]
+        parts.append(bytes(b))
+    return lens.astype(np.int64), np.frombuffer(b"".join(parts), np.uint8)
+
+
+def _split(lens: np.ndarray, data: np.ndarray) -> list[bytes]:
+    ends = np.cumsum(lens)
+    return [data[e - n:e].tobytes() for n, e in zip(lens, ends, strict=True)]
+
+
+# ------------------------------------------------------------------------------ no root
+
+
+def test_shim_assumptions():
+    """What the Python side assumes of the shim, as the compiler saw DPDK's headers."""
+    from tickpath.wire import dpdk_shim as S
+
+    _shim()
+    abi = S.abi()
+    for k, v in S.EXPECTED_ABI.items():
+        assert abi[k] == v, k
+    version = S.dpdk_build_flags()[0]
+    year, month = (int(x) for x in version.split(".")[:2])
+    assert (abi["version"] >> 24, (abi["version"] >> 16) & 0xFF) == (year, month)
+    # the fields rx_burst reads, inside the mbuf's first cache line (and the mbuf 2 lines)
+    assert abi["mbuf_size"] == 128
+    for off in ("off_buf_addr", "off_data_off", "off_data_len", "off_pkt_len", "off_nb_segs"):
+        assert 0 <= abi[off] < 64
+    # a frame's length fits a 16-bit data_len, and a port id the shim's uint16
+    assert 1 << (8 * abi["data_len_size"]) > S.EXPECTED_ABI["default_buf_size"]
+    assert abi["max_ethports"] <= 1 << 16
+    # the cache key follows the source and DPDK's version
+    assert S.shim_dir().name.startswith(version + "-")
+
+
+def test_wire_dpdk_modules_know_no_protocol():
+    """The dpdk modules import nothing from the protocol rooms (the wire layer's rule)."""
+    banned = ("codec", "feed", "book", "engine")
+    for name in ("dpdk.py", "dpdk_eal.py", "dpdk_shim.py", "dpdk_tx.py"):
+        path = WIRE / name
+        if not path.exists():
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                mod = node.module or ""
+                parts = mod.split(".")
+                assert not (node.level >= 2 and parts[0] in banned), (name, mod)
+                assert not (mod.startswith("tickpath.") and parts[1] in banned), (name, mod)
+
+
+def test_check_says_whether_dpdk_runs_here():
+    from tickpath.wire.transports import AVAILABLE, TRANSPORTS, check
+
+    assert "dpdk" in TRANSPORTS and "dpdk" in AVAILABLE
+    row = next(c for c in check() if c.name == "dpdk")
+    if os.geteuid() == 0:
+        _shim()
+        assert row.ok, row.detail
+        assert "af_packet" in row.detail
+    else:
+        assert not row.ok and "root" in row.detail
+
+
+# ------------------------------------------------------------------------------ veth
+
+
+@pytest.mark.parametrize(("pmd", "dest"), [("af_packet", "unicast"), ("af_xdp", "multicast")])
+def test_every_datagram_arrives_in_order_byte_for_byte(dpdk_host, tmp_path, pmd, dest):
+    """Phase 1 is sent before the warm-up (it waits in the PMD's ring: the warm-up must take
+    none of it) and taken by a handler that settles every 7th datagram (the loop returns
+    mid-burst and resumes); phase 2 arrives while the loop polls. A datagram to another port
+    follows every 10th: counted as filtered, never handed over."""
+    veth = dpdk_host
+    host = veth.host_ip if dest == "unicast" else GROUP
+    n1, n2 = 600, 400
+    lens, data = _payloads(n1 + n2, seed=7)
+    ends = np.cumsum(lens)
+    for name, a, b in (("p1", 0, n1), ("p2", n1, n1 + n2)):
+        lo = 0 if a == 0 else ends[a - 1]
+        np.savez(tmp_path / f"{name}.npz", lens=lens[a:b], data=data[lo:ends[b - 1]])
+    out = tmp_path / "got.npz"
+    rx = Child(veth, veth.host, tmp_path / "rx.log", "receive", pmd, veth.host_if, host,
+               str(PORT), veth.host_ip, str(n1), str(n2), str(out))
+    try:
+        assert rx.line()["event"] == "open"
+        sends = []
+        for phase in ("p1", "p2"):
+            if phase == "p2":
+                assert rx.line()["event"] == "phase2"
+            sends.append(run_child(veth, veth.exchange, tmp_path / f"{phase}.log",
+                                   "send_payloads", str(tmp_path / f"{phase}.npz"), host,
+                                   str(PORT), str(OTHER_PORT), veth.exchange_ip, "10"))
+            rx.tell("sent1" if phase == "p1" else "sent2")
+        res = rx.line()
+        rx.finish()
+    finally:
+        rx.kill()
+    assert res["event"] == "done", res
+    warm = res["warm"]
+    assert (warm["datagrams"], warm["frames"], warm["packets"]) == (0, 0, 0)
+    z = np.load(out)
+    n = int(z["counts"][0])
+    got = _split(z["lens"][:n], z["data"])
+    want = _split(lens, data)
+    assert n == n1 + n2
+    assert got == want
+    st = res["stats"]
+    assert st["packets"] == n1 + n2 and st["bytes"] == int(lens.sum())
+    noise = sum(s["noise"] for s in sends)
+    assert noise == (n1 + n2) // 10
+    assert st["wrong_port"] == noise and st["filtered"] >= noise
+    assert st["malformed"] == 0 and st["chained"] == 0 and st["drops"] == 0
+    assert res["settles"] == (n1 + n2) // 7
+    assert res["codes"].get(str(res["settle_code"])) == res["settles"]
+    assert res["deadline_ok"] and res["idle_ok"]
+    assert res["held"] == 0
+    assert z["counts"][8] == 0  # receive stamps never went backwards
+    if pmd == "af_packet":  # every mbuf back in the pool: each freed (once; twice corrupts)
+        assert res["mbufs_in_use"] == 0
+    assert "no per-packet timestamp" in res["stamp_source"]
+
+
+def test_one_eal_per_process(dpdk_host, tmp_path):
+    """Other EAL options are refused while it runs, a second port on the same interface is
+    refused, a port can be reopened, nothing starts after the EAL's shutdown, and an EAL
+    started by other code is refused; DPDK's own second rte_eal_init fails without harm.
+    Then, in a new process: the loop for the probe handler's state comes from numba's cache."""
+    veth = dpdk_host
+    res = run_child(veth, veth.host, tmp_path / "refusals.log", "refusals", veth.host_if,
+                    veth.host_ip, str(PORT))
+    assert res["event"] == "done", res
+    assert "once per process" in res["other_core"]
+    assert "once per process" in res["other_args"]
+    assert "already has a DPDK port on" in res["same_iface"]
+    assert res["same_options_ok"]
+    assert res["raw_second_init"][0] == -1 and res["raw_second_init"][1] == 114  # EALREADY
+    assert res["alloc"] == 4 and all(all(c) for c in res["mbuf_checks"])
+    assert res["reopen_ok"]
+    assert "cannot start again" in res["after_shutdown"]
+    assert not res["runtime_dir_left"]
+    res = run_child(veth, veth.host, tmp_path / "foreign.log", "foreign_init", veth.host_if,
+                    veth.host_ip, str(PORT))
+    assert res["first"] >= 0
+    assert "already initialised in this process by other code" in res["message"]
+    assert res["cache_hits"] == 1 and res["cache_misses"] == 0
