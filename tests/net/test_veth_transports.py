@@ -11,11 +11,7 @@ import textwrap
 
 import pytest
 
-from tickpath.wire.transports import AVAILABLE as _ALL
-
-# dpdk's loop is on the on_datagram seam; the ITCH handler reaches it with the receive-loop
-# refactor (until then tests/net/test_dpdk.py runs it with a probe handler)
-AVAILABLE = tuple(t for t in _ALL if t != "dpdk")
+from tickpath.wire.transports import AVAILABLE
 
 pytestmark = pytest.mark.net
 
