@@ -11,7 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# The probe handler's state type must not reach the package's own numba cache: the cache index
+# of dpdk.poll_rx would name it, and loading that index in any other process imports it.
+os.environ.setdefault("NUMBA_CACHE_DIR", "/tmp/tickpath-test-dpdk-numba")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 

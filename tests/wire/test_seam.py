@@ -5,6 +5,7 @@ process loads a receive loop from numba's cache instead of compiling it."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -36,7 +37,24 @@ def _echo(state, buf, start, size, rx_ns):
     return seam.GO_ON
 
 
+def _in_a_cache_of_its_own(tmp_path, name: str) -> None:
+    """Run ``name`` in a new process whose numba cache is its own. numba's on-disk index of a
+    loop names every state type it was compiled for, and loading the index imports them: a
+    type only this test module defines must not land in the cache the package's own runs
+    read (there, it would fail to import)."""
+    code = (f"import sys, pathlib; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"import test_seam; test_seam.{name}(pathlib.Path({str(tmp_path)!r}))")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+
 def test_a_handler_of_another_protocol_plugs_into_a_transport(tmp_path):
+    _in_a_cache_of_its_own(tmp_path, "_another_protocol")
+
+
+def _another_protocol(tmp_path):
     payloads = [bytes([i]) * (i + 1) for i in range(20)] + [b"END", b"after"]
     path = tmp_path / "other.pcap"
     with PcapWriter(path, nanosecond=True) as w:
@@ -55,7 +73,11 @@ def test_a_handler_of_another_protocol_plugs_into_a_transport(tmp_path):
     assert stats["packets"] == len(payloads) and stats["bytes"] == sum(map(len, payloads))
 
 
-def test_called_from_python_the_seam_finds_the_implementation():
+def test_called_from_python_the_seam_finds_the_implementation(tmp_path):
+    _in_a_cache_of_its_own(tmp_path, "_from_python")
+
+
+def _from_python(tmp_path):
     state = Echo(np.zeros(16, np.uint8), np.zeros(4, np.int64), np.zeros(1, np.int64))
     buf = np.frombuffer(b"xxEND", np.uint8)
     assert seam.on_datagram(state, buf, 2, 3, 0) == seam.END_OF_SESSION

@@ -45,6 +45,7 @@ _NS = 1_000_000_000
 _HOUR_S = 3600
 _YEAR_S = 366 * 86_400
 _INT64_MAX = np.iinfo(np.int64).max
+_HALF_DAY = NS_PER_DAY // 2
 
 
 # ---------------------------------------------------------------- compiled kernels
@@ -99,6 +100,15 @@ def to_epoch(table, since_midnight_ns, near_utc_ns):
     # within two days either side are enough
     first = _row(table, near - 2 * NS_PER_DAY)
     last = _row(table, near + 2 * NS_PER_DAY)
+    if first == last:  # no change within two days (all but a few days a year): one offset,
+        off = table[first, 1]  # the nearest of three days' readings, the earlier on a tie
+        local = near + off
+        t = local - local % NS_PER_DAY + s - off
+        if t - near >= _HALF_DAY:
+            t -= NS_PER_DAY
+        elif near - t > _HALF_DAY:
+            t += NS_PER_DAY
+        return t
     best = np.int64(0)
     best_d = np.int64(-1)
     for i in range(first, last + 1):

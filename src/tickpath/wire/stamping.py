@@ -42,7 +42,7 @@ def implements(stamper_class: type):
     def register(fn):
         _PYTHON[stamper_class] = fn
 
-        @overload(stamp_packet, inline="always")
+        @overload(stamp_packet, jit_options={"_nrt": False})  # as wire.handler
         def _typed(stamper, buf, start, end, now_ns):
             if isinstance(stamper, types.BaseNamedTuple) and \
                     stamper.instance_class is stamper_class:

@@ -29,7 +29,7 @@ from ...codec.itch50.layout import LENGTHS
 from ...ring import spsc
 from ...ring.wait import N_PARAMS
 from ...strategy import records as R
-from ...telemetry.feedtime import elapsed_since, to_epoch
+from ...telemetry.feedtime import to_epoch
 from ...telemetry.nclock import realtime_ns
 from ...wire import handler as seam
 from ..moldudp64._kernels import NEW, accept
@@ -164,9 +164,9 @@ def stamp_latency(events, now_ns, rx_ns, lat, ker, samples, clock):
     read against the UTC clock. Returns the new sample count."""
     if samples >= lat.shape[0]:
         return samples
-    sent = np.int64(events[0]["timestamp"])
-    lat[samples] = elapsed_since(clock, sent, now_ns)
-    ker[samples] = elapsed_since(clock, sent, rx_ns) if rx_ns > 0 else 0
+    sent = to_epoch(clock, np.int64(events[0]["timestamp"]), now_ns)  # widened once
+    lat[samples] = now_ns - sent
+    ker[samples] = rx_ns - sent if rx_ns > 0 else 0
     return samples + 1
 
 
