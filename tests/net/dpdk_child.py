@@ -194,5 +194,51 @@ def send_payloads(path: str, host: str, port: str, other_port: str, iface_ip: st
     say(event="done", sent=len(lens), noise=noise)
 
 
+def send_dpdk(path: str, host: str, port: str, iface_ip: str, stamp: str, rate: str) -> None:
+    """Send the payloads saved in ``path`` with the dpdk sender (its own EAL, in this
+    process), with the probe stamper when ``stamp`` is 1 (else NO_STAMP), paced at ``rate``
+    messages/s when not 0."""
+    from dpdk_probe_handler import S_BACKWARDS, S_CALLS, S_STAMPED, probe_stamp
+
+    from tickpath.telemetry.nclock import realtime_ns
+    from tickpath.wire.dpdk_tx import DpdkSender, dpdk_send
+    from tickpath.wire.senders import open_sender
+    from tickpath.wire.stamping import NO_STAMP
+
+    z = np.load(path)
+    lens, data = z["lens"], z["data"]
+    n = len(lens)
+    bounds = np.zeros(n + 1, np.int64)
+    bounds[1:] = np.cumsum(lens)
+    counts = np.ones(n, np.int64)
+    out = data.copy()
+    stamper = probe_stamp() if stamp == "1" else NO_STAMP
+    with open_sender("dpdk", host, int(port), iface_ip=iface_ip) as tx:
+        assert isinstance(tx, DpdkSender)
+        tx.warm_up(stamper)
+        t0 = realtime_ns()
+        tx.send(out, bounds, counts, n, float(rate) or None, stamper)
+        t1 = realtime_ns()
+        tx.flush()
+        stats = tx.stats()
+        # refused: a packet bigger than an mbuf's data room, and a bare flag for stamping
+        big = np.zeros(4000, np.uint8)
+        try:
+            tx.send(big, np.array([0, 4000]), np.ones(1, np.int64), 1, None, NO_STAMP)
+            too_big = ""
+        except OSError as e:
+            too_big = str(e)
+        try:
+            tx.send(out, bounds, counts, 1, None, True)
+            flag = ""
+        except TypeError as e:
+            flag = str(e)
+        in_use = tx.eth.mbufs_in_use()
+    log = stamper.log.tolist() if stamp == "1" else [0, 0, 0, 0]
+    say(event="done", sent=n, noise=0, t0=t0, t1=t1, stats=stats, calls=log[S_CALLS],
+        stamped=log[S_STAMPED], backwards=log[S_BACKWARDS], too_big=too_big, flag=flag,
+        mbufs_in_use=in_use, cache_hits=sum(dpdk_send.stats.cache_hits.values()))
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]](*sys.argv[2:])

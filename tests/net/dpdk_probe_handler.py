@@ -1,5 +1,6 @@
 """A feed handler that knows no protocol, for testing receive loops on their own: it copies
-every datagram it is handed, in order, and answers with the statuses a real handler uses.
+every datagram it is handed, in order, and answers with the statuses a real handler uses. And
+a stamper that knows none either, for testing send loops (``ProbeStamp``, at the end).
 
 State (a namedtuple, so ``on_datagram`` is chosen by its type, as for a real handler):
 
@@ -21,6 +22,7 @@ from numba import types
 from numba.extending import overload
 
 from tickpath.wire.handler import END_OF_SESSION, GO_ON, SETTLE, on_datagram
+from tickpath.wire.stamping import stamp_packet
 
 ProbeState = namedtuple("ProbeState", ["counts", "lens", "data"])
 
@@ -82,5 +84,39 @@ def _probe_on_datagram(state, buf, start, size, rx_ns):
             c[C_SETTLES] += 1
             return SETTLE
         return GO_ON
+
+    return impl
+
+
+# ------------------------------------------------------------------ a stamper, for senders
+
+#: A stamper that writes the send stamp (little-endian int64) into the last 8 bytes of every
+#: packet of at least ``STAMPED_FROM`` bytes and counts its calls in ``log``.
+ProbeStamp = namedtuple("ProbeStamp", ["log"])
+STAMPED_FROM = 16
+S_CALLS, S_STAMPED, S_BACKWARDS, S_LAST_NS = 0, 1, 2, 3
+
+
+def probe_stamp() -> ProbeStamp:
+    return ProbeStamp(np.zeros(4, np.int64))
+
+
+@overload(stamp_packet)
+def _probe_stamp_packet(stamper, buf, start, end, now_ns):
+    if not (isinstance(stamper, types.BaseNamedTuple) and stamper.instance_class is ProbeStamp):
+        return None
+
+    def impl(stamper, buf, start, end, now_ns):
+        log = stamper.log
+        log[S_CALLS] += 1
+        if now_ns < log[S_LAST_NS]:
+            log[S_BACKWARDS] += 1
+        log[S_LAST_NS] = now_ns
+        if end - start >= STAMPED_FROM:
+            v = np.int64(now_ns)
+            for b in range(8):
+                buf[end - 8 + b] = (v >> (8 * b)) & 0xFF
+            log[S_STAMPED] += 1
+        return 0
 
     return impl

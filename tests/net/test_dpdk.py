@@ -5,6 +5,11 @@ byte for byte; frames not for the feed are counted, not handed over; one EAL per
 DPDK's EAL starts once per process, and pytest is one process: each scenario runs in a
 process of its own (:mod:`dpdk_child`), inside the veth pair's namespaces. Needs root and
 Debian's dpdk + libdpdk-dev (``make test`` installs them); skips with the reason otherwise.
+
+The children compile into a numba cache of the test session's own: numba's cache index of a
+loop pickles the argument types of every signature it holds, so a loop cached for a state type
+that only the tests define (the probe handler's) could not be loaded at all by a process that
+cannot import that type's module.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dpdk_probe_handler import STAMPED_FROM
 
 pytestmark = pytest.mark.net
 
@@ -49,14 +55,25 @@ def dpdk_host(veth):
     return veth
 
 
+_CACHE: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _numba_cache(tmp_path_factory):
+    """One numba cache for the session's children, apart from the tree's (module doc)."""
+    if not _CACHE:
+        _CACHE.append(tmp_path_factory.mktemp("numba-cache"))
+
+
 class Child:
     """A scenario of dpdk_child.py in a namespace, read line by line with a deadline."""
 
     def __init__(self, veth, ns: str, log: Path, *args: str) -> None:
         self.log = log
         self.err = open(log, "w")  # DPDK's messages: a file, never a full pipe
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(_CACHE[0])}
         self.p = veth.popen(ns, sys.executable, CHILD, *args, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=self.err, text=True)
+                            stdout=subprocess.PIPE, stderr=self.err, text=True, env=env)
 
     def line(self, timeout: float = 60.0) -> dict:
         end = time.monotonic() + timeout
@@ -176,12 +193,18 @@ def test_check_says_whether_dpdk_runs_here():
 # ------------------------------------------------------------------------------ veth
 
 
-@pytest.mark.parametrize(("pmd", "dest"), [("af_packet", "unicast"), ("af_xdp", "multicast")])
-def test_every_datagram_arrives_in_order_byte_for_byte(dpdk_host, tmp_path, pmd, dest):
+CASES = [("af_packet", "unicast", "socket"), ("af_xdp", "multicast", "socket"),
+         ("af_packet", "multicast", "dpdk")]
+
+
+@pytest.mark.parametrize(("pmd", "dest", "sender"), CASES, ids=["-".join(c) for c in CASES])
+def test_every_datagram_arrives_in_order_byte_for_byte(dpdk_host, tmp_path, pmd, dest, sender):
     """Phase 1 is sent before the warm-up (it waits in the PMD's ring: the warm-up must take
     none of it) and taken by a handler that settles every 7th datagram (the loop returns
-    mid-burst and resumes); phase 2 arrives while the loop polls. A datagram to another port
-    follows every 10th: counted as filtered, never handed over."""
+    mid-burst and resumes); phase 2 arrives while the loop polls. With the socket sender a
+    datagram to another port follows every 10th: counted as filtered, never handed over. With
+    the dpdk sender (a second EAL, in the other namespace's process), phase 1 goes in bursts
+    unstamped and phase 2 paced, stamped by the probe stamper in its last 8 bytes."""
     veth = dpdk_host
     host = veth.host_ip if dest == "unicast" else GROUP
     n1, n2 = 600, 400
@@ -199,9 +222,14 @@ def test_every_datagram_arrives_in_order_byte_for_byte(dpdk_host, tmp_path, pmd,
         for phase in ("p1", "p2"):
             if phase == "p2":
                 assert rx.line()["event"] == "phase2"
-            sends.append(run_child(veth, veth.exchange, tmp_path / f"{phase}.log",
-                                   "send_payloads", str(tmp_path / f"{phase}.npz"), host,
-                                   str(PORT), str(OTHER_PORT), veth.exchange_ip, "10"))
+            if sender == "socket":
+                args = ("send_payloads", str(tmp_path / f"{phase}.npz"), host, str(PORT),
+                        str(OTHER_PORT), veth.exchange_ip, "10")
+            else:
+                args = ("send_dpdk", str(tmp_path / f"{phase}.npz"), host, str(PORT),
+                        veth.exchange_ip, "0" if phase == "p1" else "1",
+                        "0" if phase == "p1" else "40000")
+            sends.append(run_child(veth, veth.exchange, tmp_path / f"{phase}.log", *args))
             rx.tell("sent1" if phase == "p1" else "sent2")
         res = rx.line()
         rx.finish()
@@ -215,11 +243,15 @@ def test_every_datagram_arrives_in_order_byte_for_byte(dpdk_host, tmp_path, pmd,
     got = _split(z["lens"][:n], z["data"])
     want = _split(lens, data)
     assert n == n1 + n2
+    if sender == "dpdk":
+        _check_dpdk_sender(sends, got, want, n1)
+        want = [w[:-8] + g[-8:] if i >= n1 and len(w) >= STAMPED_FROM else w  # the stamps
+                for i, (g, w) in enumerate(zip(got, want, strict=True))]
     assert got == want
     st = res["stats"]
     assert st["packets"] == n1 + n2 and st["bytes"] == int(lens.sum())
     noise = sum(s["noise"] for s in sends)
-    assert noise == (n1 + n2) // 10
+    assert noise == ((n1 + n2) // 10 if sender == "socket" else 0)
     assert st["wrong_port"] == noise and st["filtered"] >= noise
     assert st["malformed"] == 0 and st["chained"] == 0 and st["drops"] == 0
     assert res["settles"] == (n1 + n2) // 7
@@ -230,6 +262,25 @@ def test_every_datagram_arrives_in_order_byte_for_byte(dpdk_host, tmp_path, pmd,
     if pmd == "af_packet":  # every mbuf back in the pool: each freed (once; twice corrupts)
         assert res["mbufs_in_use"] == 0
     assert "no per-packet timestamp" in res["stamp_source"]
+
+
+def _check_dpdk_sender(sends: list[dict], got: list[bytes], want: list[bytes], n1: int) -> None:
+    """Phase 1 (unstamped) byte for byte; phase 2: one stamp call per packet, the stamp in
+    the last 8 bytes of those of 16 bytes or more, taken during the send, never backwards."""
+    p1, p2 = sends
+    for s in sends:
+        assert s["stats"]["packets"] == s["sent"] and s["stats"]["oerrors"] == 0, s
+        assert "EMSGSIZE" in s["too_big"] and "stamper state" in s["flag"]
+        assert s["mbufs_in_use"] == 0  # af_packet frees each mbuf once copied to its ring
+    assert got[:n1] == want[:n1]
+    assert p2["calls"] == p2["sent"] and p2["backwards"] == 0
+    stamped = [(g, w) for g, w in zip(got[n1:], want[n1:], strict=True)
+               if len(w) >= STAMPED_FROM]
+    assert p2["stamped"] == len(stamped) > 0
+    stamps = [int.from_bytes(g[-8:], "little") for g, _ in stamped]
+    assert all(p2["t0"] <= t <= p2["t1"] for t in stamps)
+    assert stamps == sorted(stamps)
+    assert p2["stats"]["reanchors"] >= 0 and p2["stats"]["calls"] >= p2["sent"]  # paced: 1/burst
 
 
 def test_one_eal_per_process(dpdk_host, tmp_path):

@@ -200,11 +200,10 @@ def _fds() -> set[int]:
         return set()
 
 
-def _ignore_outgoing(fds: set[int], iface: str, who: str) -> None:
-    """Set PACKET_IGNORE_OUTGOING on the af_packet PMD's sockets: the new AF_PACKET sockets
-    bound to ``iface`` among ``fds`` (the PMD offers no option for it; the setting belongs
-    to the socket, so a duplicate of its descriptor reaches it)."""
-    done = 0
+def _packet_sockets(fds: set[int], iface: str) -> list[int]:
+    """The AF_PACKET sockets bound to ``iface`` among ``fds``: the af_packet PMD's own (it
+    opens one per queue pair and offers no way to reach it)."""
+    out = []
     for fd in sorted(fds):
         try:
             s = socket.socket(fileno=os.dup(fd))
@@ -212,19 +211,25 @@ def _ignore_outgoing(fds: set[int], iface: str, who: str) -> None:
             continue
         try:
             if s.family == socket.AF_PACKET and s.getsockname()[0] == iface:
-                s.setsockopt(_SOL_PACKET, _PACKET_IGNORE_OUTGOING, 1)
-                done += 1
-        except OSError as e:
-            raise EalError(f"{who}: cannot keep this host's own frames out of the af_packet "
-                           f"PMD's socket on {iface} (PACKET_IGNORE_OUTGOING: {e.strerror}; "
-                           f"Linux 4.20+)") from e
+                out.append(fd)
+        except OSError:
+            pass
         finally:
             s.close()
-    if not done:
-        raise EalError(f"{who}: the af_packet PMD's socket on {iface} was not found, so this "
-                       f"host's own frames cannot be kept out of it")
+    return out
 
-_counter = [0]
+
+def _set_on(fd: int, level: int, option: int, value: int) -> None:
+    """setsockopt on a socket this process holds but does not own (a duplicate of its
+    descriptor reaches the same socket)."""
+    s = socket.socket(fileno=os.dup(fd))
+    try:
+        s.setsockopt(level, option, value)
+    finally:
+        s.close()
+
+
+_counter = [0]  # vdev and pool names: unique within the process
 
 
 class EthPort:
@@ -248,6 +253,7 @@ class EthPort:
         self.pmd, self.iface = pmd, iface
         self.port = -1
         self.pool = 0
+        self.fds: list[int] = []
         with _lock:
             if iface in _state["ports"]:
                 raise EalError(f"{who}: this process already has a DPDK port on {iface}; one "
@@ -269,8 +275,10 @@ class EthPort:
                 self.port = self.lib.tp_port_by_name(self.name.encode())
                 if self.port < 0:
                     raise EalError(f"{who}: DPDK probed {self.name} but made no port")
-                if ignore_outgoing and pmd == "af_packet":
-                    _ignore_outgoing(_fds() - before, iface, who)
+                if pmd == "af_packet":
+                    self.fds = _packet_sockets(_fds() - before, iface)
+                    if ignore_outgoing:
+                        self._ignore_outgoing(who)
                 self.pool = int(self.lib.tp_pool_create(f"tp_pool{n}".encode(), pool_size,
                                                         256, S.EXPECTED_ABI["default_buf_size"]))
                 if not self.pool:
@@ -282,6 +290,30 @@ class EthPort:
             except BaseException:
                 self.close()
                 raise
+
+    def _ignore_outgoing(self, who: str) -> None:
+        if not self.fds:
+            raise EalError(f"{who}: the af_packet PMD's socket on {self.iface} was not found, "
+                           f"so this host's own frames cannot be kept out of it")
+        for fd in self.fds:
+            try:
+                _set_on(fd, _SOL_PACKET, _PACKET_IGNORE_OUTGOING, 1)
+            except OSError as e:
+                raise EalError(f"{who}: cannot keep this host's own frames out of the "
+                               f"af_packet PMD's socket on {self.iface} "
+                               f"(PACKET_IGNORE_OUTGOING: {e.strerror}; Linux 4.20+)") from e
+
+    def kick(self) -> None:
+        """Ask the kernel to send what the af_packet PMD left in its TX ring (its kick met a
+        full device queue); nothing for af_xdp."""
+        for fd in self.fds:
+            s = socket.socket(fileno=os.dup(fd))
+            try:
+                s.send(b"", socket.MSG_DONTWAIT)
+            except OSError:
+                pass
+            finally:
+                s.close()
 
     def mac(self) -> bytes:
         out = (ctypes.c_uint8 * 6)()
@@ -306,8 +338,9 @@ class EthPort:
         owner held must be freed first."""
         with _lock:
             if self.port >= 0:
-                self.lib.tp_port_remove(self.port)
+                self.lib.tp_port_remove(self.port)  # closes the PMD's sockets
                 self.port = -1
+                self.fds = []
             if self.pool:
                 self.lib.tp_pool_free(self.pool)
                 self.pool = 0

@@ -20,6 +20,8 @@ sender         what sends                                            for
                packets a call                                        paced: one packet a call
 ``packet``     AF_PACKET TX ring (:mod:`tickpath.wire.packet_tx`)     bypassing the IP/UDP stack
 ``xdp``        AF_XDP TX ring (:mod:`tickpath.wire.xdp_tx`)           bypassing the IP/UDP stack
+``dpdk``       DPDK port: frames in mbufs, tx bursts                 a venue on DPDK
+               (:mod:`tickpath.wire.dpdk_tx`)
 =============  ====================================================  ==========================
 
 The compiled senders read the clock (CLOCK_REALTIME) and stamp in compiled code immediately
@@ -279,6 +281,10 @@ class _Sender:
 
     def send(self, out: np.ndarray, bounds: np.ndarray, counts: np.ndarray, npk: int,
              rate: float | None = None, stamper=NO_STAMP) -> None:
+        if not hasattr(stamper, "_fields"):  # a bool from before the stamper seam, say
+            raise TypeError(f"{self.name}: the stamper is a stamper state (NO_STAMP, or a "
+                            f"publisher's, e.g. tickpath.venue.stamping.itch_stamper()), not "
+                            f"{stamper!r}")
         status, sent = self._run(out, bounds, counts, int(npk), float(rate or 0.0), stamper)
         if status != SENT:
             self._raise(status, sent, npk)

@@ -18,6 +18,7 @@ SENDERS = {
     "sendmmsg": "compiled loop, libc sendmmsg in batches (one packet a call when paced)",
     "packet": "AF_PACKET TX ring: frames built in place, kicked with one send (needs root)",
     "xdp": "AF_XDP TX ring: frames built in the UMEM, completions reaped (needs root)",
+    "dpdk": "DPDK port (af_packet PMD): frames built in mbufs, tx bursts (needs root)",
 }
 DEFAULT_SENDER = "sendmmsg"
 
@@ -26,8 +27,8 @@ def open_sender(name: str, host: str, port: int, *, iface_ip: str | None = None,
                 sndbuf: int = 8 << 20, iface: str | None = None, dst_mac: str | None = None,
                 vlen: int = 64) -> _Sender:
     """A sender called ``name`` (see ``SENDERS``) for UDP to ``host``:``port``. ``iface``,
-    ``dst_mac`` are for ``packet`` (the interface is otherwise found from ``iface_ip`` or the
-    route); ``vlen`` for ``sendmmsg``."""
+    ``dst_mac`` are for ``packet``, ``xdp`` and ``dpdk`` (the interface is otherwise found
+    from ``iface_ip`` or the route); ``vlen`` for ``sendmmsg``."""
     if name == "packet":
         from .packet_tx import PacketTxSender  # AF_PACKET: only when asked for
 
@@ -37,6 +38,10 @@ def open_sender(name: str, host: str, port: int, *, iface_ip: str | None = None,
         from .xdp_tx import XskSender  # AF_XDP: only when asked for
 
         return XskSender(iface, host, port, iface_ip=iface_ip, dst_mac=dst_mac, ttl=ttl)
+    if name == "dpdk":
+        from .dpdk_tx import DpdkSender  # DPDK: only when asked for (it starts an EAL)
+
+        return DpdkSender(iface, host, port, iface_ip=iface_ip, dst_mac=dst_mac, ttl=ttl)
     if name not in SENDERS:
         raise ValueError(f"unknown sender {name!r}: choose one of {', '.join(SENDERS)}")
     sock = udp_socket(host, iface_ip=iface_ip, ttl=ttl, sndbuf=sndbuf)
