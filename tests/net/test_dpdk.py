@@ -162,6 +162,28 @@ def test_shim_assumptions():
     assert S.shim_dir().name.startswith(version + "-")
 
 
+def test_eal_arguments(tmp_path, monkeypatch):
+    """The EAL's argument list: core, prefix, quiet, the plugins found, then the memory and
+    device options, which ``eal_args`` or $TICKPATH_DPDK_EAL replace."""
+    from tickpath.wire import dpdk_eal as E
+
+    for f in (E.MEMPOOL_PLUGIN, E.PMDS["af_packet"]):
+        (tmp_path / f).touch()
+    monkeypatch.delenv(E.ENV_EAL, raising=False)
+    args = E.eal_argv("af_packet", 1, E.memory_args(), "tickpath-1-abc", tmp_path)
+    assert args[:5] == ["tickpath", "-l", "1", "--file-prefix", "tickpath-1-abc"]
+    assert args[-5:] == ["--no-huge", "--no-pci", "-m", "256", "--no-shconf"]
+    assert "--in-memory" not in args  # DPDK refuses it together with --no-huge
+    plugins = [args[i + 1] for i, a in enumerate(args) if a == "-d"]
+    assert plugins == [str(tmp_path / E.MEMPOOL_PLUGIN), str(tmp_path / E.PMDS["af_packet"])]
+    with pytest.raises(E.EalError, match="librte_net_af_xdp.so is missing"):
+        E.eal_argv("af_xdp", 1, [], "p", tmp_path)
+    assert E.memory_args(["-a", "0000:3b:00.0"]) == ["-a", "0000:3b:00.0"]
+    monkeypatch.setenv(E.ENV_EAL, "--socket-mem 1024 -a '0000:3b:00.0'")
+    assert E.memory_args() == ["--socket-mem", "1024", "-a", "0000:3b:00.0"]
+    assert E.memory_args(["--no-huge"]) == ["--no-huge"]  # the argument wins
+
+
 def test_wire_dpdk_modules_know_no_protocol():
     """The dpdk modules import nothing from the protocol rooms (the wire layer's rule)."""
     banned = ("codec", "feed", "book", "engine")

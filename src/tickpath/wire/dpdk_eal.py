@@ -51,8 +51,8 @@ import numpy as np
 
 from . import dpdk_shim as S
 
-__all__ = ["DEFAULT_MEMORY_ARGS", "PMDS", "EalError", "EthPort", "eal_running", "pmd_dir",
-           "shutdown_eal", "start_eal"]
+__all__ = ["DEFAULT_MEMORY_ARGS", "ENV_EAL", "PMDS", "EalError", "EthPort", "eal_argv",
+           "eal_running", "memory_args", "pmd_dir", "shutdown_eal", "start_eal"]
 
 #: the virtual PMDs a port can be made with here: name -> its plugin file
 PMDS = {"af_packet": "librte_net_af_packet.so", "af_xdp": "librte_net_af_xdp.so"}
@@ -84,7 +84,8 @@ def pmd_dir() -> Path | None:
 # ------------------------------------------------------------------------------------ EAL
 
 _lock = threading.RLock()
-_state = {"status": "off", "args": None, "key": None, "prefix": "", "ports": {}}
+# status: off -> running -> ended, or off -> failed; ports: interface -> EthPort
+_state = {"status": "off", "args": None, "key": None, "prefix": "", "error": "", "ports": {}}
 
 
 def eal_running() -> bool:
@@ -102,6 +103,32 @@ def _eal_error(lib, what: str) -> str:
     return f"{what}: {S.load().ffi.string(lib.rte_strerror(e)).decode()} (rte_errno {e})"
 
 
+def memory_args(eal_args: Sequence[str] | None = None) -> list[str]:
+    """The EAL's memory and device options: ``eal_args`` when given, else
+    ``$TICKPATH_DPDK_EAL`` (split like a shell line) when set, else the defaults."""
+    if eal_args is None and os.environ.get(ENV_EAL):
+        eal_args = shlex.split(os.environ[ENV_EAL])
+    return list(DEFAULT_MEMORY_ARGS if eal_args is None else eal_args)
+
+
+def eal_argv(pmd: str, core: int, memory: Sequence[str], prefix: str,
+             pdir: Path) -> list[str]:
+    """The EAL's whole argument list (see the module doc). Every virtual PMD found in
+    ``pdir`` is loaded, so a later port of the process may use another; ``pmd``'s own and the
+    ring mempool's must be there."""
+    if pmd not in PMDS:
+        raise ValueError(f"dpdk: pmd {pmd!r}: choose {' or '.join(PMDS)}")
+    for p in (pdir / MEMPOOL_PLUGIN, pdir / PMDS[pmd]):
+        if not p.exists():
+            raise EalError(f"dpdk: {p} is missing: {S.INSTALL}")
+    args = ["tickpath", "-l", str(core), "--file-prefix", prefix, "--no-telemetry",
+            "--log-level=lib.eal:warning"]
+    for f in (MEMPOOL_PLUGIN, *PMDS.values()):
+        if (pdir / f).exists():
+            args += ["-d", str(pdir / f)]
+    return args + list(memory)
+
+
 def start_eal(pmd: str, *, core: int | None = None,
               eal_args: Sequence[str] | None = None) -> list[str]:
     """Start the EAL for ``pmd`` (``af_packet`` or ``af_xdp``), or check that the running
@@ -110,20 +137,22 @@ def start_eal(pmd: str, *, core: int | None = None,
         raise ValueError(f"dpdk: pmd {pmd!r}: choose {' or '.join(PMDS)}")
     mod = S.load()
     lib, ffi = mod.lib, mod.ffi
-    if eal_args is None and os.environ.get(ENV_EAL):
-        eal_args = shlex.split(os.environ[ENV_EAL])
-    memory = list(DEFAULT_MEMORY_ARGS if eal_args is None else eal_args)
+    memory = memory_args(eal_args)
+    explicit = eal_args is not None or bool(os.environ.get(ENV_EAL))
     with _lock:
         status = _state["status"]
         if status == "ended":
             raise EalError("dpdk: the EAL was shut down in this process and cannot start "
                            "again (rte_eal_init runs once per process): open DPDK ports in a "
                            "new process (each pipeline stage is one)")
-        wanted = (core, tuple(memory) if eal_args is not None else None)
+        if status == "failed":
+            raise EalError(f"dpdk: the EAL failed to start in this process earlier "
+                           f"({_state['error']}); DPDK does not start twice in one process: "
+                           f"fix that and use a new process")
         if status == "running":
             have_core, have_mem = _state["key"]
             if (core is not None and core != have_core) or \
-                    (wanted[1] is not None and wanted[1] != have_mem):
+                    (explicit and tuple(memory) != have_mem):
                 raise EalError(
                     f"dpdk: the EAL already runs in this process with "
                     f"{shlex.join(_state['args'])}; it starts once per process, so later "
@@ -134,20 +163,11 @@ def start_eal(pmd: str, *, core: int | None = None,
         if pdir is None:
             raise EalError(f"dpdk: no DPDK PMD directory found (LIBDIR/dpdk/pmds-*): "
                            f"{S.INSTALL}")
-        plugins = [pdir / MEMPOOL_PLUGIN, *(pdir / f for f in PMDS.values())]
-        for p in (plugins[0], pdir / PMDS[pmd]):
-            if not p.exists():
-                raise EalError(f"dpdk: {p} is missing: {S.INSTALL}")
         allowed = os.sched_getaffinity(0)
         if core is None:
             core = min(allowed)
         prefix = f"tickpath-{os.getpid()}-{secrets.token_hex(3)}"
-        args = ["tickpath", "-l", str(core), "--file-prefix", prefix, "--no-telemetry",
-                "--log-level=lib.eal:warning"]
-        for p in plugins:  # every virtual PMD we know, so later ports may use another
-            if p.exists():
-                args += ["-d", str(p)]
-        args += memory
+        args = eal_argv(pmd, core, memory, prefix, pdir)
         keep = [ffi.new("char[]", a.encode()) for a in args]  # alive through the call
         argv = ffi.new("char *[]", keep)
         lib.tp_log_to_stderr()
@@ -158,13 +178,14 @@ def start_eal(pmd: str, *, core: int | None = None,
             pass
         if r < 0:
             if lib.tp_errno() == E.EALREADY:
-                _state["status"] = "ended"
-                raise EalError("dpdk: DPDK's EAL was already initialised in this process by "
-                               "other code; it runs once per process, and tickpath needs to "
-                               "start it (use a new process)")
-            _state["status"] = "ended"  # a failed init cannot be retried either
-            raise EalError(_eal_error(lib, f"dpdk: rte_eal_init({shlex.join(args)}) failed")
-                           + " (needs root; see DPDK's messages above)")
+                msg = ("dpdk: DPDK's EAL was already initialised in this process by other "
+                       "code; it runs once per process, and tickpath needs to start it (use a "
+                       "new process)")
+            else:
+                msg = (_eal_error(lib, f"dpdk: rte_eal_init({shlex.join(args)}) failed")
+                       + " (needs root; see DPDK's messages on standard error)")
+            _state.update(status="failed", error=msg)
+            raise EalError(msg)
         _state.update(status="running", args=args, key=(core, tuple(memory)), prefix=prefix)
         atexit.register(shutdown_eal)
         return list(args)
