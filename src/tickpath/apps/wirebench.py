@@ -68,9 +68,11 @@ def run_wire_bench(transports: Sequence[str], *, loads: Sequence[str] = ("paced"
                    burst_messages: int = 200_000, symbols: int = 100,
                    sender: str | Sequence[str] = "sendto",
                    status: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """One row per sender, transport and load (see ``KEYS``), plus ``p50_x``/``p99_x``: the
-    ratio of the ``socket`` transport's figure to this transport's, same sender and load,
-    measured in the same run. ``sender``: one name or several (``"socket,sendmmsg"``); the
+    """One row per sender, transport and load (see ``KEYS``), plus ``p50_vs_recv``/
+    ``p99_vs_recv``: the ratio of the ``recv`` transport's figure (the kernel's socket woken
+    per datagram, the same compiled loop: like for like) to this transport's, and
+    ``p50_x``/``p99_x``, the same against ``socket`` (a Python call per datagram: what a
+    Python user writes), same sender and load, measured in the same run. ``sender``: one name or several (``"socket,sendmmsg"``); the
     default, ``sendto``, stamps every packet just before its own system call (a ``sendmmsg``
     batch shares one stamp, so in a burst its later packets carry the batch's queueing)."""
     from ..wire.netns import veth_pair
@@ -120,13 +122,21 @@ def run_wire_bench(transports: Sequence[str], *, loads: Sequence[str] = ("paced"
                 "stamped_by": res.get("stamped_by", ""),
                 "cpu": round(res["cpu"], 3),
             })
-    base = {(r["sender"], r["load"]): r for r in rows if r["transport"] == "socket"}
+    _ratios(rows, "socket", "x")  # p50_x, p99_x: against the Python loop
+    _ratios(rows, "recv", "vs_recv")  # p50_vs_recv, p99_vs_recv: like for like
+    return rows
+
+
+def _ratios(rows: list[dict[str, Any]], baseline: str, suffix: str) -> None:
+    """``{p50,p99}_{suffix}``: the ``baseline`` transport's figure over this row's, same
+    sender and load, in the same run (None without that baseline row)."""
+    base = {(r["sender"], r["load"]): r for r in rows if r["transport"] == baseline}
     for r in rows:
         b = base.get((r["sender"], r["load"]))
         for k in ("p50", "p99"):
             mine = r.get(f"{k}_us")
-            r[f"{k}_x"] = (b[f"{k}_us"] / mine) if b and mine and b.get(f"{k}_us") else None
-    return rows
+            r[f"{k}_{suffix}"] = (b[f"{k}_us"] / mine) if b and mine and b.get(f"{k}_us") \
+                else None
 
 
 if __name__ == "__main__":
