@@ -126,8 +126,10 @@ def refusals(iface: str, host: str, port: str) -> None:
     out["mbuf_checks"] = checks
     rx.close()
     # the EAL outlives its ports: the same interface again, in the same process
-    again = DpdkReceiver(iface, host, int(port))
-    out["reopen_ok"] = again.eth is not None
+    from tickpath.wire.transports import open_receiver
+
+    again = open_receiver("dpdk:pmd=af_packet,burst=16", host, int(port), iface_ip=host)
+    out["reopen_ok"] = again.eth is not None and again.burst == 16
     again.close()
     prefix_dir = E._runtime_dir(E._state["prefix"])
     E.shutdown_eal()

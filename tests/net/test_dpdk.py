@@ -199,6 +199,14 @@ def test_wire_dpdk_modules_know_no_protocol():
                 assert not (mod.startswith("tickpath.") and parts[1] in banned), (name, mod)
 
 
+def test_transport_options_are_checked_before_anything_opens():
+    from tickpath.wire.transports import open_receiver
+
+    for bad in ("dpdk:pmd=mlx5", "dpdk:burst=x", "dpdk:queue=1"):
+        with pytest.raises(ValueError, match="unknown dpdk option"):
+            open_receiver(bad, "127.0.0.1", 26400)
+
+
 def test_check_says_whether_dpdk_runs_here():
     from tickpath.wire.transports import AVAILABLE, TRANSPORTS, check
 

@@ -250,7 +250,7 @@ class DpdkReceiver:
         The EAL stays up for the process (see :mod:`tickpath.wire.dpdk_eal`)."""
         if self.eth is not None:
             i, n = int(self.rx[Rx.NEXT]), int(self.rx[Rx.HELD])
-            if i < n:
+            if i < n and self.eth.pool:  # (the EAL's shutdown at exit may have freed it)
                 S.load().lib.tp_free_bulk(self.mbufs.ctypes.data + 8 * i, n - i)
                 self.rx[Rx.NEXT] = n
             self.eth.close()
