@@ -162,6 +162,12 @@ def foreign_init(iface: str, host: str, port: str) -> None:
     except EalError as e:
         message = str(e)
     lib.rte_eal_cleanup()
+    from tickpath.wire.dpdk_eal import _runtime_dir
+
+    try:
+        _runtime_dir(f"other-{os.getpid()}").rmdir()
+    except OSError:
+        pass
     # the loop's signature for the probe state (what warm_up compiles), from the cache
     z = np.zeros(BURST, np.int64)
     state = probe_state(4, 64)

@@ -315,12 +315,18 @@ def _check_dpdk_sender(sends: list[dict], got: list[bytes], want: list[bytes], n
 
 def test_one_eal_per_process(dpdk_host, tmp_path):
     """Other EAL options are refused while it runs, a second port on the same interface is
-    refused, a port can be reopened, nothing starts after the EAL's shutdown, and an EAL
-    started by other code is refused; DPDK's own second rte_eal_init fails without harm.
+    refused, a port can be reopened, nothing starts after the EAL's shutdown (which removes its
+    runtime directory, as a start removes those killed processes left), and an EAL started by
+    other code is refused; DPDK's own second rte_eal_init fails without harm.
     Then, in a new process: the loop for the probe handler's state comes from numba's cache."""
     veth = dpdk_host
+    # an empty runtime directory a killed tickpath process left (a pid that cannot exist)
+    dead = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+    stale = Path("/var/run/dpdk") / f"tickpath-{dead}-0"
+    stale.mkdir(parents=True, exist_ok=True)
     res = run_child(veth, veth.host, tmp_path / "refusals.log", "refusals", veth.host_if,
                     veth.host_ip, str(PORT))
+    assert not stale.exists()
     assert res["event"] == "done", res
     assert "once per process" in res["other_core"]
     assert "once per process" in res["other_args"]

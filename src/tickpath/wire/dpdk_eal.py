@@ -98,6 +98,22 @@ def _runtime_dir(prefix: str) -> Path:
     return Path(base) / "dpdk" / prefix
 
 
+def _sweep_runtime_dirs(parent: Path) -> None:
+    """Remove the empty runtime directories of tickpath processes that are gone (a killed
+    process cannot remove its own)."""
+    try:
+        entries = list(parent.glob("tickpath-*-*"))
+    except OSError:
+        return
+    for d in entries:
+        pid = d.name.split("-")[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            try:
+                d.rmdir()  # only if empty: --no-shconf leaves nothing in it
+            except OSError:
+                pass
+
+
 def _eal_error(lib, what: str) -> str:
     e = lib.tp_errno()
     return f"{what}: {S.load().ffi.string(lib.rte_strerror(e)).decode()} (rte_errno {e})"
@@ -167,6 +183,7 @@ def start_eal(pmd: str, *, core: int | None = None,
         if core is None:
             core = min(allowed)
         prefix = f"tickpath-{os.getpid()}-{secrets.token_hex(3)}"
+        _sweep_runtime_dirs(_runtime_dir(prefix).parent)
         args = eal_argv(pmd, core, memory, prefix, pdir)
         keep = [ffi.new("char[]", a.encode()) for a in args]  # alive through the call
         argv = ffi.new("char *[]", keep)
