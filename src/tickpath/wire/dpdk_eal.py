@@ -9,7 +9,7 @@ interface) and detaches it on close. The EAL itself ends when the process exits,
 :func:`shutdown_eal`. What is refused, each with a :class:`EalError` saying why:
 
 - asking for other EAL options (core, arguments) while it runs;
-- starting it again after it was shut down in this process;
+- starting it again after it was shut down, or after it failed to start, in this process;
 - an EAL some other code in the process started (``rte_eal_init`` answers EALREADY);
 - a second port on an interface this process already has a port on (two af_packet
   sockets of one PMD would share the frames).
@@ -22,7 +22,8 @@ ports.
 EAL options. By default::
 
     tickpath -l CORE --file-prefix tickpath-PID-RANDOM --no-telemetry
-             --log-level=lib.eal:warning -d PMDDIR/librte_mempool_ring.so -d PMDDIR/PMD.so
+             --log-level=lib.eal:warning -d PMDDIR/librte_mempool_ring.so
+             -d PMDDIR/librte_net_af_packet.so -d PMDDIR/librte_net_af_xdp.so
              --no-huge --no-pci -m 256 --no-shconf
 
 ``CORE`` is the lowest CPU the calling thread may run on; ``rte_eal_init`` pins the calling
