@@ -22,6 +22,8 @@ CASES = [
     ("packet", "busypoll", "unicast"),  # the destination MAC from the neighbour table
     ("xdp", "packet", "group"),
     ("xdp", "xdp", "unicast"),
+    ("dpdk", "packet", "group"),  # the venue on DPDK, stamping through the ITCH stamper
+    ("dpdk", "dpdk", "group"),  # both ends on DPDK: two EALs, two processes
 ]
 
 

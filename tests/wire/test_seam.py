@@ -93,6 +93,10 @@ def test_every_receiver_counts_the_same_way():
     for mod in (busypoll, packet, xdp, pcapwalk):
         assert [(r.name, int(r)) for r in mod.Rx][:len(common)] == common, mod.__name__
         assert len(set(mod.Rx)) == mod.N_RX
+    from tickpath.wire import dpdk  # the seam's three, then its own (bursts, held mbufs)
+
+    assert [int(dpdk.Rx.PACKETS), int(dpdk.Rx.BYTES), int(dpdk.Rx.LAST_NS)] == [
+        seam.RX_PACKETS, seam.RX_BYTES, seam.RX_LAST_NS]
     assert {busypoll.DEADLINE, busypoll.IDLE, busypoll.SETTLE} == {
         seam.DEADLINE, seam.IDLE, seam.SETTLE}
 
