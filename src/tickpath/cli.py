@@ -119,7 +119,7 @@ def sim(
     session: Annotated[str, typer.Option(help="MoldUDP64 session name")] = "TICKPATH01",
     iface_ip: Annotated[str | None, typer.Option(help="multicast: send from this interface address")] = None,
     max_payload: Annotated[int, typer.Option(help="largest MoldUDP64 packet in bytes (64: one message a packet)")] = 1400,
-    sender: Annotated[str, typer.Option(help="socket | sendto | sendmmsg | packet | xdp (docs/transports.md, Send path)")] = "sendmmsg",
+    sender: Annotated[str, typer.Option(help="socket | sendto | sendmmsg | packet | xdp | dpdk (docs/transports.md, Send path)")] = "sendmmsg",
     iface: Annotated[str | None, typer.Option(help="packet/xdp sender: the interface (default: from --iface-ip or the route)")] = None,
     dst_mac: Annotated[str | None, typer.Option(help="packet/xdp sender, unicast: the next hop's MAC (default: the neighbour table)")] = None,
 ) -> None:
@@ -162,7 +162,7 @@ def listen(
     iface_ip: Annotated[str, typer.Option(help="multicast: join on this interface address")] = "0.0.0.0",
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     top: Annotated[int, typer.Option(help="instruments shown (the busiest)")] = 15,
-    transport: Annotated[str, typer.Option(help="socket | busypoll | packet | xdp | pcap:FILE[?pace=fast|recorded|2x] (see `tickpath wire check`)")] = "socket",
+    transport: Annotated[str, typer.Option(help="socket | recv | busypoll | packet | xdp | dpdk | pcap:FILE[?pace=fast|recorded|2x] (see `tickpath wire check`)")] = "socket",
 ) -> None:
     """Receive a live ITCH feed and show the best bid and offer of the busiest instruments."""
     import numpy as np
@@ -253,7 +253,7 @@ def demo(
     symbols: Annotated[int, typer.Option(help="instruments")] = 200,
     rate: Annotated[float, typer.Option(help="publish rate, msgs/s")] = 100_000,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 7,
-    transport: Annotated[str, typer.Option(help="socket | busypoll | packet | xdp (see `tickpath wire check`)")] = "socket",
+    transport: Annotated[str, typer.Option(help="socket | recv | busypoll | packet | xdp (see `tickpath wire check`)")] = "socket",
     sender: Annotated[str, typer.Option(help="socket | sendto | sendmmsg (the packet sender needs an interface other than lo)")] = "sendmmsg",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the summary as JSON")] = None,
 ) -> None:
@@ -387,7 +387,7 @@ def wire_bench(
     rate: Annotated[int, typer.Option(help="paced load, packets/s (one message a packet)")] = 20_000,
     paced_messages: Annotated[int, typer.Option(help="messages in the paced run")] = 100_000,
     burst_messages: Annotated[int, typer.Option(help="messages in the burst run")] = 200_000,
-    sender: Annotated[str, typer.Option(help="the venue's sender(s), comma-separated: socket | sendto | sendmmsg | packet | xdp (recorded in each row; sendto stamps every packet at its own call)")] = "sendto",
+    sender: Annotated[str, typer.Option(help="the venue's sender(s), comma-separated: socket | sendto | sendmmsg | packet | xdp | dpdk (recorded in each row; sendto stamps every packet at its own call)")] = "sendto",
     loads: Annotated[str, typer.Option(help="paced, burst or both, comma-separated")] = "paced,burst",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the rows as JSON")] = None,
 ) -> None:

@@ -66,7 +66,7 @@ def run_demo(messages: int = 300_000, symbols: int = 200, seed: int = 7,
     listen to them."""
     if sender not in SENDERS:
         raise ValueError(f"unknown sender {sender!r}: choose from {', '.join(SENDERS)}")
-    if sender in ("packet", "xdp"):
+    if sender in ("packet", "xdp", "dpdk"):
         raise ValueError(f"the {sender} sender needs a real or veth interface: frames it "
                          f"injects on lo to 127.0.0.1 are not delivered; use sendmmsg, sendto "
                          f"or socket for the demo, or `tickpath wire bench --sender {sender}` "

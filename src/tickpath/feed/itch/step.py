@@ -10,8 +10,7 @@ The hand-off (the "tap"): given an SPSC ring (``tap_hdr``, ``tap_words`` from
 int64 words: the wait strategy's params, then its code and the claim timeout), ``deliver``
 stamps the boundaries (received, parsed, decoded, booked, enqueued; CLOCK_REALTIME epoch ns)
 and publishes one top-of-book record (:mod:`tickpath.strategy.records`) per datagram that
-changed a book. Without them (omitted, or 0-length arrays) the step is what it always was:
-omitted arguments are pruned at compile time, a 0-length ring costs one compare.
+changed a book. Without a ring (0-length arrays) it only keeps the books: one compare.
 """
 
 from __future__ import annotations
@@ -74,7 +73,7 @@ TAP_WAIT_WORDS = N_PARAMS + 2
 
 
 @njit(cache=True, nogil=True)
-def on_datagram(buf, start, end, session, mold, events, orders, mask, levels, free, heads,
+def apply_datagram(buf, start, end, session, mold, events, orders, mask, levels, free, heads,
                 stats, inst, symbols, type_counts, capacity, feed):
     """Sequence, decode and apply the MoldUDP64 datagram in ``buf[start:end]``.
 
@@ -96,15 +95,15 @@ def on_datagram(buf, start, end, session, mold, events, orders, mask, levels, fr
 
 
 @njit(cache=True, nogil=True)
-def on_datagram_timed(buf, start, end, session, mold, events, orders, mask, levels, free,
+def apply_datagram_timed(buf, start, end, session, mold, events, orders, mask, levels, free,
                       heads, stats, inst, symbols, type_counts, capacity, feed):
-    """:func:`on_datagram` with the clock read between its steps: returns ``(status, applied,
+    """:func:`apply_datagram` with the clock read between its steps: returns ``(status, applied,
     decoded, parsed_ns, decoded_ns)`` (the stamps are 0 when nothing new was decoded)."""
     verdict, off, count = accept(buf, start, end, session, mold)
     if verdict != NEW:
         return BOOK_OK, 0, 0, np.int64(0), np.int64(0)
     t_parsed = realtime_ns()
-    zero = np.int64(0)  # one specialization, as in on_datagram
+    zero = np.int64(0)  # one specialization, as in apply_datagram
     n, st, nxt = decode_batch(buf, off, end, _LENGTHS, events, zero, zero)
     if st != DECODE_OK:
         feed[MALFORMED] += 1
@@ -180,11 +179,11 @@ def deliver(buf, start, size, rx_ns, session, mold, events, orders, mask, levels
     the refused event's index and the events decoded left in ``feed`` for the owner)."""
     received = rx_ns if rx_ns > 0 else realtime_ns()
     if tap_hdr.shape[0] == 0:
-        st, applied, nev = on_datagram(buf, start, start + size, session, mold, events,
-                                       orders, mask, levels, free, heads, stats, inst,
-                                       symbols, type_counts, capacity, feed)
+        st, applied, nev = apply_datagram(buf, start, start + size, session, mold, events,
+                                          orders, mask, levels, free, heads, stats, inst,
+                                          symbols, type_counts, capacity, feed)
     else:
-        st, applied, nev, t_parsed, t_decoded = on_datagram_timed(
+        st, applied, nev, t_parsed, t_decoded = apply_datagram_timed(
             buf, start, start + size, session, mold, events, orders, mask, levels, free,
             heads, stats, inst, symbols, type_counts, capacity, feed)
         if st == BOOK_OK and nev > 0:
