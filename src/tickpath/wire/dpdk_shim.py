@@ -449,35 +449,15 @@ if config.DISABLE_JIT:  # plain Python through cffi: steppable in a debugger
 else:
     from llvmlite import ir
     from numba import carray, njit, types
-    from numba.core import cgutils
     from numba.extending import intrinsic
 
-    _I64 = ir.IntType(64)
+    from .libc import symbol_call
 
     def _hot(name: str):
-        sym, nargs = HOT[name]
-        ret = ir.VoidType() if name == "tp_free_bulk" else _I64
-        fnty = ir.FunctionType(ret, [_I64] * nargs)
-
-        def codegen(context, builder, signature, args):
-            fn = cgutils.get_or_insert_function(builder.module, fnty, sym)
-            vals = [context.cast(builder, v, t, types.uint64)
-                    for v, t in zip(args, signature.args, strict=True)]
-            r = builder.call(fn, vals)
-            return context.get_dummy_value() if name == "tp_free_bulk" else r
-
-        def typer(typingctx, *args):
-            if len(args) != nargs or not all(isinstance(a, types.Integer) for a in args):
-                return None
-            load()  # compiling a caller: its symbol must be known when the code is linked
-            res = types.none if name == "tp_free_bulk" else types.int64
-            return res(*args), codegen
-
-        # numba's intrinsic reads the typer's parameters: one per argument
-        params = ", ".join(f"a{i}" for i in range(nargs))
-        ns: dict[str, object] = {"_typer": typer}
-        exec(f"def {name}(typingctx, {params}):\n    return _typer(typingctx, {params})", ns)
-        fn = intrinsic(ns[name])
+        sym, nargs = HOT[name]  # every argument a uint64 (pointers as integers)
+        # load(): compiling a caller, the symbol must be known when the code is linked
+        fn = symbol_call(name, sym, "l" * nargs, "v" if name == "tp_free_bulk" else "l",
+                         before_typing=load)
         fn.__doc__ = f"The shim's {name}, called by symbol from compiled code."
         return fn
 

@@ -97,34 +97,47 @@ else:
     from numba.core import cgutils, types
     from numba.extending import intrinsic
 
-    _IR = {"i": ir.IntType(32), "p": ir.IntType(8).as_pointer(), "l": ir.IntType(64)}
+    _IR = {"i": ir.IntType(32), "p": ir.IntType(8).as_pointer(), "l": ir.IntType(64),
+           "v": ir.VoidType()}
 
-    def _intrinsic(name: str):
-        _llvm.add_symbol(symbol(name), ctypes.cast(_cfunc(name), ctypes.c_void_p).value)
-        kinds, res = _SIGNATURES[name]
+    def symbol_call(name: str, sym: str, kinds: str, res: str, before_typing=None):
+        """An intrinsic ``name(*ints)`` calling the C function registered with LLVM as
+        ``sym``, by that symbol (so the caller caches on disk). ``kinds``: one letter per
+        argument, ``i`` int32, ``l`` 64-bit integer, ``p`` pointer (an integer address);
+        ``res``: ``i``, ``l`` (returned as int64) or ``v`` (void). ``before_typing`` runs when
+        a caller is compiled (to make sure the symbol is registered before it is linked)."""
         fnty = ir.FunctionType(_IR[res], [_IR[k] for k in kinds])
 
         def codegen(context, builder, signature, args):
-            fn = cgutils.get_or_insert_function(builder.module, fnty, symbol(name))
+            fn = cgutils.get_or_insert_function(builder.module, fnty, sym)
             vals = []
             for k, v, t in zip(kinds, args, signature.args, strict=True):
                 v = context.cast(builder, v, t, types.int64)
                 vals.append(builder.trunc(v, _IR["i"]) if k == "i" else
                             builder.inttoptr(v, _IR["p"]) if k == "p" else v)
             r = builder.call(fn, vals)
+            if res == "v":
+                return context.get_dummy_value()
             return builder.sext(r, ir.IntType(64)) if res == "i" else r
 
         def typer(typingctx, *args):
             if len(args) != len(kinds) or \
                     not all(isinstance(a, types.Integer) for a in args):
                 return None
-            return types.int64(*args), codegen
+            if before_typing is not None:
+                before_typing()
+            return (types.none if res == "v" else types.int64)(*args), codegen
 
         # numba's intrinsic inspects the typer's parameters: give it one per argument
         params = ", ".join(f"a{i}" for i in range(len(kinds)))
         ns: dict[str, object] = {"_typer": typer}
         exec(f"def {name}(typingctx, {params}):\n    return _typer(typingctx, {params})", ns)
-        fn = intrinsic(ns[name])
+        return intrinsic(ns[name])
+
+    def _intrinsic(name: str):
+        _llvm.add_symbol(symbol(name), ctypes.cast(_cfunc(name), ctypes.c_void_p).value)
+        kinds, res = _SIGNATURES[name]
+        fn = symbol_call(name, symbol(name), kinds, res)
         fn.__doc__ = f"libc {name}, called by symbol from compiled code (see module doc)."
         return fn
 
