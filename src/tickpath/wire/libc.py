@@ -47,6 +47,7 @@ _SIGNATURES: dict[str, tuple[str, str]] = {
     "sendto": ("iplipi", "l"),
     "recvfrom": ("iplipp", "l"),
     "poll": ("pli", "i"),
+    "sched_yield": ("", "i"),
 }
 _CTYPES = {"i": ctypes.c_int, "p": ctypes.c_void_p, "l": ctypes.c_long}
 
@@ -86,6 +87,7 @@ if config.DISABLE_JIT:
     sendto = _python("sendto")
     recvfrom = _python("recvfrom")
     poll = _python("poll")
+    sched_yield = _python("sched_yield")
 
     def errno() -> int:
         """The errno the last wrapped call left (ctypes' copy of it)."""
@@ -147,6 +149,7 @@ else:
     sendto = _intrinsic("sendto")
     recvfrom = _intrinsic("recvfrom")
     poll = _intrinsic("poll")
+    sched_yield = _intrinsic("sched_yield")
 
     _llvm.add_symbol(symbol("__errno_location"),
                      ctypes.cast(getattr(_libc, "__errno_location"), ctypes.c_void_p).value)

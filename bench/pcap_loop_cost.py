@@ -1,0 +1,109 @@
+"""Nanoseconds per datagram of a compiled receive loop running the ITCH feed handler, from
+memory: the pcap transport's replay loop over a mapped capture at fast pace, books kept, the
+whole file per call, in one process with the garbage collector off. No network, no clock
+wait: what is left is the loop and the handler's step.
+
+    .venv/bin/python bench/pcap_loop_cost.py [--messages 1000000] [--calls 4] [--rounds 5]
+
+It runs against this tree and against trees from before the transport <-> handler seam (the
+loops then took the handler's arrays as arguments), so a before/after is measured the same
+way: check the older commit out beside this one (``git worktree add /tmp/before 5797a96``,
+a virtualenv there) and run this file with each tree's interpreter, alternating. The capture
+(one message a datagram, the simulator's smallest packets) is written once under out/bench/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent.parent / "out" / "bench"
+
+
+def capture(messages: int, symbols: int = 500, seed: int = 3) -> Path:
+    from tickpath.feed.moldudp64 import HEADER_LEN
+    from tickpath.venue import Simulator
+    from tickpath.venue.records import MAX_BLOCK
+
+    path = OUT / f"pcap-one-{messages}-{symbols}-{seed}.pcap"
+    if not path.exists():
+        OUT.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        Simulator(symbols=symbols, messages=messages, seed=seed).write_pcap(
+            tmp, max_payload=HEADER_LEN + MAX_BLOCK)
+        tmp.rename(path)
+    return path
+
+
+def _poller(path: Path):
+    """A function that replays the whole file once through the compiled loop; returns the
+    (ns, datagrams handed to the handler). Speaks both the seam's API and the one before it."""
+    import numpy as np
+
+    from tickpath.book import BookStore
+    from tickpath.wire.pcapfile import PcapReceiver
+
+    far = time.clock_gettime_ns(time.CLOCK_REALTIME) + 3_600_000_000_000
+    try:
+        from tickpath.feed.itch import ItchFeed, ItchHandler
+    except ImportError:  # before the seam: the loop took the handler's arrays
+        from tickpath.engine.handler import ItchHandler
+
+        from tickpath.feed.moldudp64 import MoldSession
+
+        def once() -> tuple[int, int]:
+            h = ItchHandler(BookStore(errors="skip"), errors="skip")
+            lat = np.zeros(1 << 21, np.int64)
+            with PcapReceiver(str(path), "0.0.0.0", 0) as rx:
+                rx.warm_up(h)
+                gc.disable()
+                t = time.perf_counter_ns()
+                rx.poll(h, MoldSession(), far, 0, lat, lat.copy(), np.zeros(4, np.int64))
+                dt = time.perf_counter_ns() - t
+                gc.enable()
+                return dt, int(rx.rx[0])
+        return once
+
+    def once() -> tuple[int, int]:
+        feed = ItchFeed(ItchHandler(BookStore(errors="skip"), errors="skip"),
+                        max_samples=1 << 21)
+        with PcapReceiver(str(path), "0.0.0.0", 0) as rx:
+            rx.warm_up(feed.scratch().state)
+            gc.disable()
+            t = time.perf_counter_ns()
+            rx.poll(feed.state, far, 0)
+            dt = time.perf_counter_ns() - t
+            gc.enable()
+            return dt, int(rx.rx[0])
+    return once
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--messages", type=int, default=1_000_000)
+    ap.add_argument("--calls", type=int, default=4, help="replays of the file per round")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--json", type=Path)
+    a = ap.parse_args()
+    once = _poller(capture(a.messages))
+    per = []
+    for _ in range(a.rounds * a.calls):
+        dt, n = once()
+        per.append(dt / n)
+    import tickpath
+
+    out = {"tree": str(Path(tickpath.__file__).resolve().parents[2]), "datagrams": n,
+           "ns_per_datagram": [round(x, 1) for x in per],
+           "median_ns": round(statistics.median(per), 1),
+           "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    print(json.dumps(out))
+    if a.json:
+        a.json.write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
