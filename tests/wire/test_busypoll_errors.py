@@ -64,3 +64,24 @@ def test_recv_blocks_and_is_woken_per_datagram():
         calls = rx.stats()["empty_polls"]
     assert 1 <= calls <= 50
     assert np.int64(rx.rx[Rx.PACKETS]) == 0
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.name)
+def test_a_datagram_does_not_change_how_the_loop_waits(cls):
+    """After a datagram the loop waits as before it: busypoll keeps spinning (many empty
+    polls, never a blocking call), recv keeps sleeping in the kernel (one call per receive
+    timeout). A datagram's own msg_flags must not leak into the next call's flags."""
+    feed = ItchFeed()
+    with cls("127.0.0.1", 0) as rx:
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tx.sendto(b"x" * 30, rx.sock.getsockname())
+        tx.close()
+        for _ in range(2):
+            deadline = time.clock_gettime_ns(time.CLOCK_REALTIME) + 200_000_000
+            assert rx.poll(feed.state, deadline, 0) == DEADLINE
+        st = rx.stats()
+    assert st["packets"] == 1
+    if cls is BusyPollReceiver:
+        assert st["empty_polls"] > 1000
+    else:
+        assert 2 <= st["empty_polls"] <= 100

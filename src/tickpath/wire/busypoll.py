@@ -97,7 +97,7 @@ def poll_loop(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, deadline_
             n = r
             i = 0
         length = np.int64(vec32[i * mstride32 + L.MMSG_LEN // 4])
-        flags = vec32[i * mstride32 + L.MSG_FLAGS // 4]
+        mflags = vec32[i * mstride32 + L.MSG_FLAGS // 4]  # this datagram's (not the call's)
         rx_ns = np.int64(0)
         if (vec64[i * mstride64 + L.MSG_CONTROLLEN // 8] >= L.CMSG_SPACE_TIMESTAMPING
                 and ctrl32[i * cstride32 + L.CMSG_LEVEL // 4] == L.SOL_SOCKET
@@ -114,7 +114,7 @@ def poll_loop(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, deadline_
                 rx[8] += 1
         start = i * slot
         i += 1
-        if flags & L.MSG_TRUNC:  # cut to the slot: never half a datagram to the handler
+        if mflags & L.MSG_TRUNC:  # cut to the slot: never half a datagram to the handler
             rx[4] += 1
             continue
         count_datagram(rx, length, rx_ns)
