@@ -580,10 +580,10 @@ def budget(
 def _run_budget(config: Path | None, transport: str, messages: int, rate: float):
     """Run the pipeline for `tickpath budget`: (STAMPS rows, the run's facts)."""
     try:
-        from .engine.pipeline import run_budget
+        from .apps.budget import run_budget
     except ImportError as e:
         err.print("[red]error:[/] this build has no pipeline to measure "
-                  f"(tickpath.engine.pipeline.run_budget: {e}); report from saved rows with "
+                  f"(tickpath.apps.budget.run_budget: {e}); report from saved rows with "
                   "--stamps FILE.npy instead")
         raise typer.Exit(2) from e
     if config is not None and not config.exists():

@@ -5,7 +5,8 @@ hand-off ring, the stamp rows) and the order sink, starts each stage as an agent
 (:mod:`tickpath.engine.agent`), waits until all are in their loops, lets the venue publish,
 observes the counters while they run, and stops them through the control section's STOP word
 (on Ctrl-C, SIGTERM, the simulator's end of session, or a duration). Whatever happens, it
-removes what it made: /dev/shm files, sockets, and (in :func:`run_budget`) the namespaces.
+removes what it made: /dev/shm files, sockets, and (in
+:func:`tickpath.apps.budget.run_budget`) the namespaces.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ from ..ring.mapping import unmap
 from ..strategy.records import SLOT_SIZE
 from ..telemetry.stamps import N_BOUNDARIES, STAMPS
 from .agent import Agent, AgentSpec, AgentState, busy_ratio, enter_netns, wait_for
-from .config import PipelineConfig, from_dict, load, read_toml
+from .config import PipelineConfig, load
 from .counters import DIRECTORY, Control, Counters, create_array
 from .counters import Agent as AgentWord
 
@@ -542,44 +543,6 @@ def run_pipeline(cfg: PipelineConfig, *, veth=None, on_tick=None, tick_s: float 
             p.stop(timeout=5)
             raise
         return p.run(on_tick=on_tick, tick_s=tick_s, stop_flag=flag)
-
-
-def run_budget(config: str | None = None, *, transport: str = "auto", messages: int = 200_000,
-               rate: float | None = 20_000, status=print) -> tuple[np.ndarray, dict]:
-    """Run the whole pipeline against the built-in simulator on this machine and return
-    ``(rows, meta)``: one ``STAMPS`` row per completed path (market data in -> order out),
-    and what ran (``transport``, ``messages``, ``orders``, ``rejects``, ``dropped``, ...).
-
-    Over a veth pair between two namespaces made (and deleted) here when root and ``ip``
-    allow, else over loopback. ``transport="auto"`` takes the best this host runs."""
-    from ..wire import netns
-
-    base = read_toml(config) if config else {}
-    base.setdefault("simulator", {}).update(enabled=True, messages=int(messages),
-                                           rate=float(rate or 0))
-    base.setdefault("transport", {})["kind"] = transport
-    base.setdefault("telemetry", {}).setdefault("max_rows", max(1, 2 * int(messages)))
-    base.setdefault("pipeline", {})["duration_s"] = 0.0
-    cfg = from_dict(base, config or "<run_budget>")
-    kind = resolve_transport(transport)
-    cfg["transport"]["kind"] = kind
-    try:
-        netns.check()
-        use_veth = True
-    except netns.NetnsUnavailable as e:
-        status(f"loopback: {e}")
-        use_veth = False
-    pair_cm = netns.veth_pair() if use_veth else nullcontext(None)
-    with pair_cm as pair:
-        status(f"running the pipeline: {messages:,} messages at "
-               f"{'full speed' if not rate else f'{rate:,.0f} msgs/s'}, transport {kind}, "
-               f"{'veth pair between namespaces' if pair else 'loopback'}")
-        rep = run_pipeline(cfg, veth=pair, status=status)
-    meta = rep.meta()
-    meta.update(transport=kind, path="veth" if use_veth else "loopback")
-    if rep.errors:
-        raise RuntimeError("the pipeline failed:\n" + "\n".join(rep.errors))
-    return rep.rows, meta
 
 
 def run_config(path: str, **overrides: Any) -> PipelineReport:
