@@ -88,7 +88,9 @@ class UdpPublisher:
 
         ``rate`` in messages per second (None: as fast as the sender goes). A paced sender
         that falls more than 1 ms behind starts its schedule afresh instead of bursting to
-        catch up. The sender paces, stamps and sends a whole packed run in one call."""
+        catch up. The sender paces, stamps and sends a whole packed run in one call:
+        ``restamp`` (the default) gives every message the send time in New York time
+        (:mod:`tickpath.venue.stamping`); False sends the blocks' own timestamps."""
         self.warm_up()
         t_start = time.perf_counter_ns()
         sent0, waits0 = self.messages, int(self.sender.tx[Tx.WAITS])
