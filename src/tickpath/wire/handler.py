@@ -48,9 +48,6 @@ END_OF_SESSION = 1
 SETTLE = 2
 IDLE = 3
 
-EXIT_NAMES = {DEADLINE: "deadline", END_OF_SESSION: "end of session", SETTLE: "settle",
-              IDLE: "idle"}
-
 # The receive counters every compiled loop keeps first in its ``rx`` array, in this order, so
 # the owner reads any transport the same way (a transport's own counters follow them).
 RX_PACKETS = 0  # datagrams handed to the handler
