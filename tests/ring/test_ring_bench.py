@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -235,11 +234,9 @@ def test_pipe_consumer_sees_end_of_file_when_the_producer_is_gone(link, alarm):
 def test_blocked_consumer_times_out_on_its_alarm(link, alarm):
     k = link("eventfd", 4)  # an eventfd never reports end-of-file: only the alarm ends a wait
     alarm(0.2)
-    t0 = time.monotonic()
     got, _, _, code = kernel_consumer_latency(k.rfd, np.zeros(64, np.int64), True, k.slots, 4,
                                               np.zeros(4, np.int64), np.zeros(1, np.int64), 0)
-    assert (got, code) == (0, libc_io.EINTR)
-    assert time.monotonic() - t0 < 20  # bounded (generous: only "it did return" matters)
+    assert (got, code) == (0, libc_io.EINTR)  # it returned, interrupted, with nothing read
 
 
 def test_producer_gives_up_when_the_consumer_never_finishes(link):

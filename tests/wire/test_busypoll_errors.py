@@ -1,14 +1,15 @@
 """What the compiled socket loops count besides datagrams: a failed ``recvmmsg`` is an error
 with its errno (not an empty poll), a datagram larger than a slot is counted truncated (not
-handed on, not taken for a timeout), and ``tickpath listen`` shows both."""
+handed on, not taken for a timeout), and ``tickpath listen`` shows both. And how each loop
+waits: ``recv`` asleep in the kernel, ``busypoll`` never."""
 
 from __future__ import annotations
 
 import errno
 import socket
+import threading
 import time
 
-import numpy as np
 import pytest
 
 from tickpath.feed.itch import ItchFeed
@@ -54,34 +55,54 @@ def test_listen_says_what_was_cut_and_what_failed(capsys):
     assert "2 receive calls failed" in err and "ENOMEM" in err
 
 
-def test_recv_blocks_and_is_woken_per_datagram():
-    """The ``recv`` loop sleeps in the kernel: with nothing arriving it makes few calls (one
-    per receive timeout), not the millions a spinning loop makes."""
-    feed = ItchFeed()
-    with BlockingRecvReceiver("127.0.0.1", 0, wake_ms=20) as rx:
-        deadline = time.clock_gettime_ns(time.CLOCK_REALTIME) + 200_000_000
-        assert rx.poll(feed.state, deadline, 0) == DEADLINE
-        calls = rx.stats()["empty_polls"]
-    assert 1 <= calls <= 50
-    assert np.int64(rx.rx[Rx.PACKETS]) == 0
+def _thread_states_while_polling(rx, feed) -> list[str]:
+    """Run ``rx.poll`` in a thread (the compiled loop releases the GIL) and read that thread's
+    scheduler state from /proc while it is inside the loop: ``S`` is asleep in the kernel,
+    ``R`` running. Sampling starts once the loop has counted an empty poll, so the thread is
+    past Python (no GIL wait) and in the loop. Bounded: 20 samples, the loop's deadline 1 s
+    (``recv``'s receive timeout wakes it to see it)."""
+    tid: list[int] = []
+    codes: list[int] = []
+
+    def run() -> None:
+        tid.append(threading.get_native_id())
+        codes.append(rx.poll(feed.state, time.clock_gettime_ns(time.CLOCK_REALTIME)
+                             + 1_000_000_000, 0))
+
+    before = int(rx.rx[Rx.EMPTY_POLLS])
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    for _ in range(2000):  # until the loop has looked at the socket once
+        if int(rx.rx[Rx.EMPTY_POLLS]) > before:
+            break
+        time.sleep(0.005)
+    states = []
+    for _ in range(20):
+        with open(f"/proc/self/task/{tid[0]}/stat") as f:
+            states.append(f.read().rpartition(")")[2].split()[0])
+        time.sleep(0.005)
+    t.join(30)
+    assert not t.is_alive() and codes == [DEADLINE], codes
+    return states
 
 
+@pytest.mark.parametrize("after_a_datagram", [False, True], ids=["idle", "after-datagram"])
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.name)
-def test_a_datagram_does_not_change_how_the_loop_waits(cls):
-    """After a datagram the loop waits as before it: busypoll keeps spinning (many empty
-    polls, never a blocking call), recv keeps sleeping in the kernel (one call per receive
-    timeout). A datagram's own msg_flags must not leak into the next call's flags."""
+def test_how_the_loop_waits(cls, after_a_datagram):
+    """``recv`` sleeps in the kernel until a datagram (or its receive timeout) wakes it;
+    ``busypoll`` never sleeps. A datagram changes neither: its own msg_flags must not leak
+    into the next call's flags (a busypoll loop that did would block in recvmmsg)."""
     feed = ItchFeed()
     with cls("127.0.0.1", 0) as rx:
-        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        tx.sendto(b"x" * 30, rx.sock.getsockname())
-        tx.close()
-        for _ in range(2):
+        if after_a_datagram:
+            tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            tx.sendto(b"x" * 30, rx.sock.getsockname())
+            tx.close()
             deadline = time.clock_gettime_ns(time.CLOCK_REALTIME) + 200_000_000
             assert rx.poll(feed.state, deadline, 0) == DEADLINE
-        st = rx.stats()
-    assert st["packets"] == 1
+            assert rx.stats()["packets"] == 1
+        states = _thread_states_while_polling(rx, feed)
     if cls is BusyPollReceiver:
-        assert st["empty_polls"] > 1000
+        assert "S" not in states, states
     else:
-        assert 2 <= st["empty_polls"] <= 100
+        assert "S" in states, states
