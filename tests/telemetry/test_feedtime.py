@@ -23,7 +23,7 @@ from tickpath.telemetry.feedtime import (
     to_epoch,
     utc_offset,
 )
-from tickpath.telemetry.stamps import NS_PER_DAY, widen_midnight
+from tickpath.telemetry.stamps import NS_PER_DAY
 
 try:
     ZoneInfo("America/New_York")
@@ -352,12 +352,13 @@ def test_other_zones_around_their_changes(zones, zone, which, d, reading):
 
 @_settings
 @given(reading=st.integers(0, NS_PER_DAY - 1), near=_window)
-def test_utc_widening_is_widen_midnight(zones, reading, near):
-    ft = zones["UTC"]
-    got = ft.to_utc(reading, near)
-    if abs(got - near) != NS_PER_DAY // 2:  # widen_midnight keeps either side of a tie
-        assert got == widen_midnight(reading, near)
-    assert abs(got - near) <= NS_PER_DAY // 2
+def test_utc_widening_is_the_nearest_day(zones, reading, near):
+    """In UTC a reading widens to the day that puts it nearest ``near`` (the earlier on a
+    tie), as plain arithmetic modulo a day says."""
+    got = zones["UTC"].to_utc(reading, near)
+    day = near - near % NS_PER_DAY
+    candidates = [day + k * NS_PER_DAY + reading for k in (-1, 0, 1)]
+    assert got == min(candidates, key=lambda t: (abs(t - near), t))
 
 
 # ---------------------------------------------------------------- compiled code

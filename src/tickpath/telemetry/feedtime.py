@@ -91,7 +91,7 @@ def to_epoch(table, since_midnight_ns, near_utc_ns):
     (02:00-03:00 in New York) is taken with the offset before the change, as ``datetime`` does
     for a nonexistent time (fold=0): 02:30 becomes 03:30 daylight time, so a venue whose clock
     changes a little late still measures right. Away from changes this is the instant within
-    half a day of ``near_utc_ns``, like ``stamps.widen_midnight`` for UTC.
+    half a day of ``near_utc_ns``.
     """
     s = np.int64(since_midnight_ns)  # int64 throughout: uint64 mixed with int64 gives float
     near = np.int64(near_utc_ns)

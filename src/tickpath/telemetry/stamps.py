@@ -3,8 +3,9 @@
 One clock for all of them: CLOCK_REALTIME in nanoseconds since the epoch
 (:func:`tickpath.telemetry.nclock.realtime_ns` in compiled code), so stamps taken in different
 processes (venue, feed stage, strategy stage) subtract meaningfully on one host. The venue's
-send stamp travels in the ITCH timestamp (nanoseconds since midnight) and is widened to the
-epoch by whoever reads it (:func:`widen_midnight`).
+send stamp travels in the ITCH timestamp (nanoseconds since midnight, New York time) and is
+widened to the epoch by whoever reads it, through the feed's zone
+(:func:`tickpath.telemetry.feedtime.to_epoch`).
 
 A ``STAMPS`` record is one path through the host, one field per boundary, 0 where that
 boundary was not reached (a decision with no order, a risk reject)::
@@ -59,14 +60,3 @@ N_BOUNDARIES = len(BOUNDARIES)
 
 NS_PER_DAY = 86_400_000_000_000
 
-
-def widen_midnight(since_midnight_ns: int, near_epoch_ns: int) -> int:
-    """A time of day (ns since midnight, as ITCH stamps) as epoch ns, on the day that puts it
-    closest to ``near_epoch_ns`` (so a stamp just before midnight read just after is right)."""
-    day = near_epoch_ns - near_epoch_ns % NS_PER_DAY
-    t = day + since_midnight_ns
-    if t - near_epoch_ns > NS_PER_DAY // 2:
-        t -= NS_PER_DAY
-    elif near_epoch_ns - t > NS_PER_DAY // 2:
-        t += NS_PER_DAY
-    return t
