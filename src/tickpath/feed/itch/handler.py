@@ -13,7 +13,6 @@ from ...codec.itch50 import decode as dec
 from ...codec.itch50.layout import EVENT_DTYPE, LENGTHS
 from ..moldudp64 import MoldSession
 from ..moldudp64._kernels import NEW
-from .step import N_FEED_COUNTERS, apply_datagram
 
 
 class ItchError(ValueError):
@@ -91,20 +90,6 @@ class ItchHandler:
             self._bad(buf, p, n, base, dec.NEED_MORE)
         return self.messages - before
 
-    def on_datagram(self, session: MoldSession, buf: np.ndarray, n: int,
-                    feed: np.ndarray) -> int:
-        """Like :meth:`on_packet`, in one compiled call (sequence, decode, apply): the live
-        path's per-datagram cost. Returns the events decoded."""
-        b = self.books
-        st, applied, nev = apply_datagram(buf, 0, n, session.session, session.counters,
-                                          self.events, b.orders, b.mask, b.levels, b.free,
-                                          b.heads, b.stats_array, b.inst, b.symbols,
-                                          b.type_counts, b.capacity, feed)
-        if st != 0:  # the books refused an event: grow, raise or skip, then the rest
-            b.apply(self.events, nev, start=applied)
-        self.messages += nev
-        return nev
-
     def warm_up(self) -> None:
         """Compile the kernels for this handler's exact argument types on a scratch book, so
         the first live packet does not pay for compilation (cached on disk after the first
@@ -121,5 +106,3 @@ class ItchHandler:
         scratch = ItchHandler(BookStore(max_orders=16, errors=self.errors), batch=16,
                               errors=self.errors)
         scratch.on_packet(MoldSession(), pkt, int(bounds[1]))
-        scratch.on_datagram(MoldSession(), pkt, int(bounds[1]),
-                            np.zeros(N_FEED_COUNTERS, np.int64))
