@@ -85,9 +85,7 @@ class FeedListener:
     def warm_up(self) -> None:
         """Compile (or load from the cache) the handler's step and the receiver's loop for
         the handler's state type, before anything is timed; consumes no datagram."""
-        self.feed.warm_up()
-        if hasattr(self.receiver, "warm_up"):
-            self.receiver.warm_up(self.feed.scratch().state)
+        self.feed.warm_up(self.receiver)
 
     def run(self, duration: float | None = None, *, idle_timeout: float | None = None,
             until_end_of_session: bool = True, on_tick: Callable[[FeedListener], None] | None = None,

@@ -89,9 +89,7 @@ class FeedStage:
 
     def warm_up(self) -> None:
         """Compile (or load) the handler and the receive loop for the state's exact type."""
-        self.feed.warm_up()
-        if self.compiled:
-            self.rx.warm_up(self.feed.scratch().state)
+        self.feed.warm_up(self.rx)
 
     def run(self, tick_s: float = 0.05) -> None:
         self.warm_up()

@@ -106,9 +106,12 @@ class ItchFeed:
         return ItchFeed(ItchHandler(books, batch=16, errors=self.handler.errors),
                         MoldSession(), tap=tap, max_samples=1, zone=self.zone)
 
-    def warm_up(self) -> None:
+    def warm_up(self, receiver=None) -> None:
         """Compile (or load from the cache) the decoder, the books and the Python-called step
-        for these types, on scratch state."""
+        for these types, on scratch state; with a ``receiver`` that has a compiled loop, that
+        loop too, for this state's type (it consumes no datagram of the real feed)."""
         self.handler.warm_up()
         s = self.scratch()
         s.on_datagram(np.zeros(64, np.uint8), 0, 0)
+        if getattr(receiver, "compiled", False):
+            receiver.warm_up(s.state)
