@@ -67,7 +67,9 @@ def on_datagram(state, buf, start, size, rx_ns):
     impl = _PYTHON.get(type(state))
     if impl is None:
         raise TypeError(f"no feed handler is registered for a state of type "
-                        f"{type(state).__name__}")
+                        f"{type(state).__name__}: pass a handler's state (e.g. "
+                        f"tickpath.feed.itch.ItchFeed().state), or register one with "
+                        f"tickpath.wire.handler.implements({type(state).__name__})")
     return impl(state, buf, start, size, rx_ns)
 
 

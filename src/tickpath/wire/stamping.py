@@ -32,7 +32,9 @@ def stamp_packet(stamper, buf, start, end, now_ns):
     impl = _PYTHON.get(type(stamper))
     if impl is None:
         raise TypeError(f"no stamper is registered for a state of type "
-                        f"{type(stamper).__name__}")
+                        f"{type(stamper).__name__}: pass NO_STAMP or a publisher's stamper "
+                        f"(e.g. tickpath.venue.stamping.itch_stamper()), or register one with "
+                        f"tickpath.wire.stamping.implements({type(stamper).__name__})")
     return impl(stamper, buf, start, end, now_ns)
 
 
