@@ -379,10 +379,19 @@ def test_synthetic_end_of_file_ends_the_listener(tmp_path):
     FeedListener even with no idle timeout."""
     path = tmp_path / "open.pcapng"
     _synthetic(path, [_adds(1, 2), _adds(3, 2)], [0, 3600 * NS], ng=True)
+    import threading
+
+    reports = []
     with PcapReceiver(path, GROUP, PORT) as rx:
         handler = ItchHandler(BookStore(max_orders=1024, errors="skip"), errors="skip")
-        rep = FeedListener(rx, handler, max_samples=16).run(duration=60)
-    assert rep.seconds < 30 and not rep.ended
+        lst = FeedListener(rx, handler, max_samples=16)
+        # no duration and no idle timeout: only the end of the file can end the run
+        t = threading.Thread(target=lambda: reports.append(lst.run()), daemon=True)
+        t.start()
+        t.join(120)  # a bound on a failure, not a measure of speed
+        assert not t.is_alive(), "the listener did not stop at the end of the file"
+    rep = reports[0]
+    assert not rep.ended and rx.exhausted
     assert rep.packets == 2 and rep.messages == 4
 
 
