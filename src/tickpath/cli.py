@@ -650,6 +650,84 @@ def wire_capture(
                   highlight=False)
 
 
+sbe_app = typer.Typer(no_args_is_help=True,
+                      help="FIX Simple Binary Encoding: read a schema, generate its codec module.")
+app.add_typer(sbe_app, name="sbe")
+
+
+def _load_sbe(schema: Path):
+    from .codec.sbe import SchemaError, load_schema
+
+    try:
+        return load_schema(schema)
+    except (SchemaError, OSError) as e:
+        err.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(1) from e
+
+
+@sbe_app.command("generate")
+def sbe_generate(
+    schema: Annotated[Path, typer.Argument(help="SBE schema XML")],
+    out: Annotated[Path, typer.Option(help="the Python module to write")],
+    messages: Annotated[str | None, typer.Option(help="only these template ids, comma-separated")] = None,
+) -> None:
+    """Generate a module of constants and compiled accessors from an SBE schema."""
+    from .codec.sbe import GenerationError, generate
+
+    ir = _load_sbe(schema)
+    command = f"tickpath sbe generate {schema} --out {out}"
+    ids = None
+    if messages:
+        try:
+            ids = [int(x) for x in messages.split(",") if x.strip()]
+        except ValueError as e:
+            err.print(f"[red]error:[/] --messages {messages!r}: template ids, comma-separated")
+            raise typer.Exit(2) from e
+        command += f" --messages {','.join(map(str, ids))}"
+    try:
+        path = generate(ir, out, ids, command=command)
+    except GenerationError as e:
+        err.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(1) from e
+    console.print(f"wrote {path} (schema {ir.id} version {ir.version}, "
+                  f"{len(ids) if ids else len(ir.messages)} templates)", highlight=False)
+
+
+@sbe_app.command("show")
+def sbe_show(
+    schema: Annotated[Path, typer.Argument(help="SBE schema XML")],
+    template: Annotated[int | None, typer.Option(help="only this template id")] = None,
+) -> None:
+    """Templates, block lengths and field offsets of an SBE schema, as tables."""
+    ir = _load_sbe(schema)
+    console.print(f"{schema.name}: schema id {ir.id}, version {ir.version}, "
+                  f"{ir.byte_order}, {ir.description or ''}; header {ir.header_type} "
+                  f"({ir.header.size} bytes)", highlight=False)
+    shown = [m for m in ir.messages if template is None or m.id == template]
+    if not shown:
+        err.print(f"[red]error:[/] no template {template} in {schema.name}")
+        raise typer.Exit(1)
+    for m in shown:
+        t = Table(title=f"{m.id} {m.name}: blockLength {m.block_length}"
+                        + (f", since v{m.since}" if m.since else ""))
+        for c in ("field", "type", "offset", "size", "presence", "since"):
+            t.add_column(c, justify="right" if c in ("offset", "size", "since") else "left")
+
+        def rows(t: Table, prefix: str, fields, groups, data) -> None:
+            for f in fields:
+                t.add_row(prefix + f.name, f.type, str(f.offset), str(f.size), f.presence,
+                          str(f.since or ""))
+            for g in groups:
+                t.add_row(f"{prefix}{g.name}[]", g.dimension, "", str(g.header_size),
+                          f"entry {g.block_length}", str(g.since or ""))
+                rows(t, prefix + "  ", g.fields, g.groups, g.data)
+            for d in data:
+                t.add_row(prefix + d.name, d.type, "", "var", "", str(d.since or ""))
+
+        rows(t, "", m.fields, m.groups, m.data)
+        console.print(t)
+
+
 def main() -> None:
     try:
         app()
