@@ -134,10 +134,15 @@ SYMBOL_LEN = 20  # Symbol is char[20] in every definition template
 KIND_NAME = ["unknown", "ignored", "heartbeat", "channel reset", "book", "order book", "trade",
              "statistics", "snapshot", "order snapshot", "definition", "status"]
 
-#: template id -> kind; template id -> the smallest root blockLength the handler accepts (the
-#: schema's: a smaller one is refused); the price exponent of its family.
+#: template id -> kind; the price exponent of its family. The root blockLength a message may
+#: have (SBE's version rule): a message of the schema version the handler was generated from
+#: (MIN_VERSION) or newer has at least that schema's blockLength (MIN_BLOCK; a newer sender
+#: may append fields, skipped by blockLength); an older one may be shorter, but must hold
+#: every root field the handler reads (READ_BLOCK).
 KIND = np.zeros(256, np.int8)
 MIN_BLOCK = np.zeros(256, np.int64)
+MIN_VERSION = np.zeros(256, np.int64)
+READ_BLOCK = np.zeros(256, np.int64)
 PX_EXP = np.zeros(256, np.int64)
 #: for K_SEQ_ONLY templates: where SecurityID and RptSeq sit in a NoMDEntries entry, and the
 #: entry's size in the schema
@@ -146,10 +151,29 @@ SEQ_RPT_OFF = np.zeros(256, np.int64)
 SEQ_ENTRY = np.zeros(256, np.int64)
 
 
+def _read_block(mod, name: str, fields: tuple[str, ...]) -> int:
+    """Bytes of the root block up to the end of the last of ``fields``."""
+    return max((getattr(mod, f"{name}_{f}_OFFSET") + getattr(mod, f"{name}_{f}_SIZE")
+                for f in fields), default=0)
+
+
+#: the root fields each kind reads
+_READS = {
+    K_SNAPSHOT: ("LAST_MSG_SEQ_NUM_PROCESSED", "SECURITY_ID", "RPT_SEQ"),
+    K_ORDER_SNAPSHOT: ("LAST_MSG_SEQ_NUM_PROCESSED", "SECURITY_ID", "NO_CHUNKS",
+                       "CURRENT_CHUNK"),
+    K_DEFINITION: ("SYMBOL", "SECURITY_ID", "MD_SECURITY_TRADING_STATUS",
+                   "MIN_PRICE_INCREMENT", "DISPLAY_FACTOR"),
+    K_STATUS: ("SECURITY_ID", "SECURITY_TRADING_STATUS"),
+}
+
+
 def _kind(mod, name: str, kind: int, exponent: int = 0) -> None:
     tid = getattr(mod, f"{name}_ID")
     KIND[tid] = kind
     MIN_BLOCK[tid] = getattr(mod, f"{name}_BLOCK_LENGTH")
+    MIN_VERSION[tid] = mod.SCHEMA_VERSION
+    READ_BLOCK[tid] = _read_block(mod, name, _READS.get(kind, ()))
     PX_EXP[tid] = exponent
     if kind == K_SEQ_ONLY:
         SEQ_SEC_OFF[tid] = getattr(mod, f"{name}_NO_MD_ENTRIES_SECURITY_ID_OFFSET")
@@ -211,6 +235,7 @@ for _n, _k, _e in _CURRENT:
 # (v5, v6): entries carry SecurityID and RptSeq at the offsets of template 42's
 KIND[36] = K_SEQ_ONLY
 MIN_BLOCK[36] = 11
+MIN_VERSION[36] = 5
 SEQ_SEC_OFF[36] = V9.MD_INCREMENTAL_REFRESH_TRADE_SUMMARY42_NO_MD_ENTRIES_SECURITY_ID_OFFSET
 SEQ_RPT_OFF[36] = V9.MD_INCREMENTAL_REFRESH_TRADE_SUMMARY42_NO_MD_ENTRIES_RPT_SEQ_OFFSET
 SEQ_ENTRY[36] = 20

@@ -169,6 +169,12 @@ class Mdp3Feed:
         return self.counters()
 
     @property
+    def price_exponent(self) -> int:
+        """Exponent of the book prices (-9 for today's templates, -7 for the legacy ones; 0
+        before any book entry)."""
+        return int(self.chan[L.PRICE_EXPONENT])
+
+    @property
     def count(self) -> int:
         """Instruments seen."""
         return int(self.chan[L.INSTRUMENTS])

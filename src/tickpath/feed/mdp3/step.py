@@ -112,6 +112,7 @@ from .layout import (
     MALFORMED,
     MESSAGES,
     MIN_BLOCK,
+    MIN_VERSION,
     NEED_LEVELS,
     NEED_ORDERS,
     ORDER_ENTRIES,
@@ -120,6 +121,7 @@ from .layout import (
     PRICE_EXPONENT,
     PX_EXP,
     RAISE,
+    READ_BLOCK,
     RECOVERIES,
     RECOVERY_NS,
     REFUSED,
@@ -152,6 +154,8 @@ SETTLE = seam.SETTLE
 # module globals: numba freezes them into the code as constants
 _KIND = KIND
 _MIN_BLOCK = MIN_BLOCK
+_MIN_VERSION = MIN_VERSION
+_READ_BLOCK = READ_BLOCK
 _PX_EXP = PX_EXP
 _SEQ_SEC = SEQ_SEC_OFF
 _SEQ_RPT = SEQ_RPT_OFF
@@ -665,6 +669,14 @@ def _fits(chan, last_seq):
     return last_seq >= chan[LAST_SEQ]
 
 
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _short_block(bl, tid, version):
+    """SBE's version rule for the root block (see layout.MIN_BLOCK)."""
+    if version >= _MIN_VERSION[tid]:
+        return bl < _MIN_BLOCK[tid]
+    return bl < _READ_BLOCK[tid]
+
+
 @njit(cache=True, nogil=True, _nrt=False)
 def walk(state, buf, start, end, seq, now, replay):
     """Every message of the packet in ``buf[start:end]`` (its header already read), applied.
@@ -701,7 +713,7 @@ def walk(state, buf, start, end, seq, now, replay):
         elif kind == K_UNKNOWN:
             chan[UNKNOWN_TEMPLATES] += 1
             code = ERR_UNKNOWN_TEMPLATE
-        elif bl < _MIN_BLOCK[tid]:
+        elif _short_block(bl, tid, np.int64(get_u16(buf, m + 6))):
             chan[MALFORMED] += 1
             code = ERR_SHORT_BLOCK
         elif m + SBE_HEADER + bl > mend:
@@ -835,7 +847,7 @@ def _snapshot_packet(state, buf, start, end, now):
         elif kind == K_UNKNOWN:
             chan[UNKNOWN_TEMPLATES] += 1
             code = ERR_UNKNOWN_TEMPLATE
-        elif bl < _MIN_BLOCK[tid]:
+        elif _short_block(bl, tid, np.int64(get_u16(buf, m + 6))):
             chan[MALFORMED] += 1
             code = ERR_SHORT_BLOCK
         elif m + SBE_HEADER + bl > mend:
