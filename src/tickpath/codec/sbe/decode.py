@@ -28,7 +28,6 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from .schema import (
-    Composite,
     Enum,
     Field,
     Group,
