@@ -87,6 +87,16 @@ def test_order_entries_ride_on_the_book_message():
                                 "bids": [[100 * E9, 3, 1]], "asks": []}]
 
 
+def test_price_levels_only_skips_the_order_entries():
+    ps = [packet(1, definition(ES, "TPZ6")),
+          packet(2, book(level(ES, 1, "New", "Bid", 1, 100, 5, 2),
+                         orders=(order(11, 1, "New", 2), order(12, 1, "New", 3, 2))))]
+    full, lean = feed_of(*ps, late_join="natural"), feed_of(*ps, late_join="natural",
+                                                             orders=False)
+    assert lean.books() == full.books() and lean.order_books() == []
+    assert lean.counters()["order_entries"] == 0 and full.counters()["order_entries"] == 2
+
+
 def test_trade_summary_keeps_last_price_and_volume():
     from tickpath.feed.mdp3 import layout as L
 

@@ -66,7 +66,8 @@ SBE_HEADER = V13.HEADER_SIZE
  GROW,  # set with that SETTLE
  ERROR_DETAIL,  # with ERR_BOOK_REFUSED: the book's status (tickpath.book.mdp3.STATUS_TEXT)
  ERROR_SECURITY,  # ... and the SecurityID of the entry
- N_CHAN) = range(42)
+ NO_ORDERS,  # policy word: 1 = keep price levels only (order entries and snapshots skipped)
+ N_CHAN) = range(43)
 
 LATE_JOIN_SNAPSHOT = 0  # wait for the snapshot loop (CME's recovery)
 LATE_JOIN_NATURAL = 1  # start from the first message seen (a capture with no snapshot loop)

@@ -61,14 +61,15 @@ class Mdp3Feed:
     incremental feed does: ``"snapshot"`` waits for the snapshot loop (CME's recovery), and
     ``"natural"`` starts from the first message (a capture with no snapshot loop; its books are
     exact only for the levels updated since). ``recovery_bytes``/``recovery_packets`` bound
-    the buffer of incremental packets kept while an instrument is stale.
+    the buffer of incremental packets kept while an instrument is stale. ``orders=False``
+    keeps the price-level books only (order entries and order snapshots are skipped).
     """
 
     def __init__(self, *, max_instruments: int = 4096, max_depth: int = 10,
                  max_implied_depth: int = 2, max_orders: int = 1 << 20,
                  errors: str = "skip", late_join: str = "snapshot",
                  recovery_bytes: int = 32 << 20, recovery_packets: int = 1 << 17,
-                 max_samples: int = 1 << 16) -> None:
+                 max_samples: int = 1 << 16, orders: bool = True) -> None:
         if errors not in ("raise", "skip"):
             raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
         if late_join not in LATE_JOIN:
@@ -78,6 +79,8 @@ class Mdp3Feed:
         self.chan = np.zeros(L.N_CHAN, np.int64)
         self.chan[L.RAISE] = errors == "raise"
         self.chan[L.LATE_JOIN] = LATE_JOIN[late_join]
+        self.chan[L.NO_ORDERS] = not orders
+        self.with_orders = orders
         self.inst = np.zeros((max_instruments, L.N_INST), np.int64)
         self.table = new_table(max_instruments)
         self.symbols = np.zeros((max_instruments, L.SYMBOL_LEN), np.uint8)
@@ -225,7 +228,7 @@ class Mdp3Feed:
         """A small feed whose state has this one's exact numba type."""
         s = Mdp3Feed(max_instruments=4, max_orders=16, errors=self.errors,
                      late_join=self.late_join, recovery_bytes=256, recovery_packets=4,
-                     max_samples=1)
+                     max_samples=1, orders=self.with_orders)
         s.chan[L.ROOM] = 0  # its tables are tiny on purpose: never ask to grow them
         return s
 

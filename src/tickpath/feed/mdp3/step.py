@@ -115,6 +115,7 @@ from .layout import (
     MIN_VERSION,
     NEED_LEVELS,
     NEED_ORDERS,
+    NO_ORDERS,
     ORDER_ENTRIES,
     PACKET_HEADER,
     PACKETS,
@@ -348,6 +349,8 @@ def _book(state, buf, root, bl, mend, seq, now, tid, replay):
         st, o0, obl, on = _group(buf, g2, mend, 8, BO_ENTRY)
         if st != ERR_NONE:
             return st
+        if state.chan[NO_ORDERS] != 0:
+            on = 0
     if n > state.applied.shape[0]:
         return ERR_GROUP_OVERRUN
     chan, inst = state.chan, state.inst
@@ -409,7 +412,7 @@ def _order_book(state, buf, root, bl, mend, seq, now, replay):
     while an instrument's buffered packets are replayed, those after its order snapshot's
     LastMsgSeqNumProcessed apply."""
     st, e0, ebl, n = _group(buf, root + bl, mend, 3, OB_ENTRY)
-    if st != ERR_NONE:
+    if st != ERR_NONE or state.chan[NO_ORDERS] != 0:
         return st
     chan, inst = state.chan, state.inst
     for k in range(n):
@@ -615,7 +618,7 @@ def _order_snapshot(state, buf, root, bl, mend, now):
     """SnapshotFullRefreshOrderBook (44, 53): one instrument's resting orders, in chunks;
     the instrument's order books are rebuilt from chunk 1 to chunk NoChunks."""
     st, e0, ebl, n = _group(buf, root + bl, mend, 3, SO_ENTRY)
-    if st != ERR_NONE:
+    if st != ERR_NONE or state.chan[NO_ORDERS] != 0:
         return st, np.int64(-1)
     chan, inst = state.chan, state.inst
     ii = _instrument(state, get_i32(buf, root + SO_SEC))
