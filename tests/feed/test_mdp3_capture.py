@@ -67,3 +67,38 @@ def test_a_late_join_refuses_what_it_never_saw(v6):
                                         r"at packet MsgSeqNum \d+, offset \d+"):
         _replay(v6, A_PORT, errors="raise")
     assert _replay(v6, A_PORT).counters()["refused"] >= 1
+
+
+def test_every_udp_capture_replays_clean(shared_data):
+    """Through the pcap transport's compiled loop (what ``tickpath replay --feed mdp3`` and
+    ``listen --transport pcap:FILE --feed mdp3`` run): 0 malformed, unknown or foreign."""
+    from tickpath.apps.mdp3_replay import replay_mdp3
+
+    files = [p for v in ("Mdp3.Sbe.v1.5", "Mdp3.Sbe.v1.6", "Mdp3.Sbe.v1.8")
+             for p in sorted((shared_data / "cme-mdp3" / "pcaps" / v).glob("*.pcap"))]
+    assert len(files) >= 8
+    for path in files:
+        feed, rep = replay_mdp3(path)
+        c = rep.counters
+        assert rep.messages > 0, path.name
+        assert (c["malformed"], c["unknown_templates"], c["foreign"]) == (0, 0, 0), path.name
+
+
+def test_replay_cli_writes_the_books_as_json_lines(v6, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from tickpath.cli import app
+
+    out = tmp_path / "books.jsonl"
+    r = CliRunner().invoke(app, ["replay", str(v6), "--feed", "mdp3", "--port", str(A_PORT),
+                                 "--books-json", str(out), "--symbol", "133990", "--depth", "3"])
+    assert r.exit_code == 0, r.output
+    assert "malformed 0" in r.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert list(rows[0]) == ["security_id", "symbol", "bids", "asks"]
+    es = next(x for x in rows if x["security_id"] == 133990)
+    assert len(es["bids"]) == 3 and es["bids"][0][0] > es["bids"][1][0]
+    bad = CliRunner().invoke(app, ["replay", str(tmp_path / "none.pcap"), "--feed", "mdp3"])
+    assert bad.exit_code == 2 and "does not exist" in bad.output
