@@ -55,15 +55,26 @@ def _counts_table(counts: dict[str, int]) -> Table:
 
 @app.command()
 def replay(
-    file: Annotated[Path, typer.Argument(help="NASDAQ binary ITCH 5.0 file (plain or .gz)")],
+    file: Annotated[Path, typer.Argument(help="itch: NASDAQ binary ITCH 5.0 file (plain or .gz); mdp3: a pcap/pcapng capture")],
     books_json: Annotated[Path | None, typer.Option(help="write final books as JSON lines")] = None,
     depth: Annotated[int | None, typer.Option(help="levels per side in output (default all)")] = None,
-    symbol: Annotated[str | None, typer.Option(help="print this instrument's book")] = None,
-    errors: Annotated[str, typer.Option(help="raise: stop at the first bad message; skip: count it and go on")] = "raise",
+    symbol: Annotated[str | None, typer.Option(help="print this instrument's book (mdp3: symbol or SecurityID)")] = None,
+    errors: Annotated[str | None, typer.Option(help="raise: stop at the first bad message; skip: count it and go on (default: raise for itch, skip for mdp3)")] = None,
     max_orders: Annotated[int, typer.Option(help="live orders the books can hold")] = 1 << 22,
     progress: Annotated[bool, typer.Option(help="progress bar on a terminal")] = True,
+    feed: Annotated[str, typer.Option(help="itch | mdp3 (CME MDP 3.0 over SBE)")] = "itch",
+    port: Annotated[int, typer.Option(help="mdp3: take only datagrams to this UDP port, one line of the channel (0: every datagram)")] = 0,
+    late_join: Annotated[str, typer.Option(help="mdp3: an instrument first seen mid-session starts from its first message (natural) or waits for a snapshot (snapshot)")] = "natural",
+    book: Annotated[str, typer.Option(help="mdp3: which books to write: outright | implied | merged | orders (order-by-order, aggregated)")] = "outright",
 ) -> None:
-    """Replay a binary ITCH 5.0 file through the decoder and books."""
+    """Replay a binary ITCH 5.0 file, or a CME MDP 3.0 capture, through the decoder and books."""
+    if feed == "mdp3":
+        _replay_mdp3(file, books_json, depth, symbol, errors or "skip", port, late_join, book)
+        return
+    if feed != "itch":
+        err.print(f"[red]error:[/] --feed must be itch or mdp3, not {feed!r}")
+        raise typer.Exit(2)
+    errors = errors or "raise"
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     from .apps.replay import replay as run_replay
@@ -104,6 +115,61 @@ def replay(
         except KeyError as e:
             err.print(f"[red]error:[/] {e.args[0]}")
             raise typer.Exit(1) from e
+
+
+def _replay_mdp3(file: Path, books_json: Path | None, depth: int | None, symbol: str | None,
+                 errors: str, port: int, late_join: str, which: str) -> None:
+    """``tickpath replay --feed mdp3``: a capture through the MDP3 handler and books."""
+    from .apps.mdp3_replay import replay_mdp3
+    from .book.export import MDP3_KEYS, write_books_json
+    from .feed.mdp3 import Mdp3Error
+
+    if which not in ("outright", "implied", "merged", "orders"):
+        err.print(f"[red]error:[/] --book must be outright, implied, merged or orders, not "
+                  f"{which!r}")
+        raise typer.Exit(2)
+    if not file.exists():
+        err.print(f"[red]error:[/] {file} does not exist")
+        raise typer.Exit(2)
+    try:
+        fd, rep = replay_mdp3(file, port=port, errors=errors, late_join=late_join)
+    except (Mdp3Error, ValueError) as e:
+        err.print(f"[red]error:[/] {file}: {e}")
+        raise typer.Exit(1) from e
+    c = rep.counters
+    console.print(f"{rep.messages:,} messages in {rep.datagrams:,} datagrams, {rep.seconds:.2f} s "
+                  f"([bold]{rep.msgs_per_s / 1e6:.2f} M msg/s[/])")
+    console.print(f"packets {c['packets']:,} (duplicates from the other line {c['duplicates']:,}), "
+                  f"gaps {c['gaps']:,} ({c['gap_packets']:,} packets), RptSeq gaps "
+                  f"{c['rpt_gaps']:,}, snapshots applied {c['snapshots']:,}, recoveries "
+                  f"{c['recoveries']:,}, stale now {c['stale_now']:,}")
+    console.print(f"instruments {c['instruments']:,}, book entries {c['entries']:,}, order "
+                  f"entries {c['order_entries']:,}, trades {c['trades']:,}; malformed "
+                  f"{c['malformed']:,}, unknown templates {c['unknown_templates']:,}, other "
+                  f"schema {c['foreign']:,}, refused entries {c['refused']:,}")
+    books = fd.order_books() if which == "orders" else fd.books(which)
+    if depth is not None:
+        for b in books:
+            b["bids"], b["asks"] = b["bids"][:depth], b["asks"][:depth]
+    if books_json is not None:
+        n = write_books_json(books, books_json, MDP3_KEYS)
+        console.print(f"wrote {n:,} books to {books_json}")
+    if symbol is not None:
+        hit = [b for b in books if b["symbol"] == symbol or str(b["security_id"]) == symbol]
+        if not hit:
+            err.print(f"[red]error:[/] no instrument {symbol!r} in {file}")
+            raise typer.Exit(1)
+        t = Table(title=f"{hit[0]['symbol'] or hit[0]['security_id']} ({which}; prices are "
+                        f"mantissas, exponent {fd.price_exponent})")
+        for col in ("bid orders", "bid qty", "bid", "ask", "ask qty", "ask orders"):
+            t.add_column(col, justify="right")
+        bids, asks = hit[0]["bids"], hit[0]["asks"]
+        for i in range(max(len(bids), len(asks))):
+            b = bids[i] if i < len(bids) else None
+            a = asks[i] if i < len(asks) else None
+            t.add_row(*(f"{b[2]:,}", f"{b[1]:,}", f"{b[0]}") if b else ("", "", ""),
+                      *(f"{a[0]}", f"{a[1]:,}", f"{a[2]:,}") if a else ("", "", ""))
+        console.print(t)
 
 
 @app.command()
@@ -163,8 +229,11 @@ def listen(
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     top: Annotated[int, typer.Option(help="instruments shown (the busiest)")] = 15,
     transport: Annotated[str, typer.Option(help="socket | recv | busypoll | packet | xdp | dpdk | pcap:FILE[?pace=fast|recorded|2x] (see `tickpath wire check`)")] = "socket",
+    feed: Annotated[str, typer.Option(help="itch (MoldUDP64) | mdp3 (CME MDP 3.0: incremental A and B, snapshot loop)")] = "itch",
+    late_join: Annotated[str | None, typer.Option(help="mdp3: an instrument first seen mid-session waits for a snapshot (snapshot) or starts from its first message (natural); default: natural for a pcap, snapshot live")] = None,
 ) -> None:
-    """Receive a live ITCH feed and show the best bid and offer of the busiest instruments."""
+    """Receive a live feed (ITCH or MDP3) and show the best bid and offer of the busiest
+    instruments."""
     import numpy as np
     from rich.live import Live
 
@@ -175,6 +244,14 @@ def listen(
     from .telemetry.histogram import summary_us
     from .wire.transports import open_receiver
 
+    if feed not in ("itch", "mdp3"):
+        err.print(f"[red]error:[/] --feed must be itch or mdp3, not {feed!r}")
+        raise typer.Exit(2)
+    if host is None:  # a capture holds what it holds: take the port from any address
+        host = "0.0.0.0" if transport.startswith("pcap:") else "127.0.0.1"
+    if feed == "mdp3":
+        _listen_mdp3(host, port, iface_ip, duration, top, transport, late_join)
+        return
     handler = ItchHandler(errors="skip")
 
     def view(lst: FeedListener) -> Table:
@@ -198,8 +275,6 @@ def listen(
                       f"{int(books.inst[loc, PerInstrument.ORDERS]):,}")
         return t
 
-    if host is None:  # a capture holds what it holds: take the port from any address
-        host = "0.0.0.0" if transport.startswith("pcap:") else "127.0.0.1"
     try:
         rx = open_receiver(transport, host, port, iface_ip=iface_ip)
     except (OSError, ValueError) as e:
@@ -228,6 +303,71 @@ def listen(
     if rep is not None:
         _receive_trouble(rx.stats())
 
+
+def _listen_mdp3(host: str, port: int, iface_ip: str, duration: float | None, top: int,
+                 transport: str, late_join: str | None) -> None:
+    """``tickpath listen --feed mdp3``: any transport -> the MDP3 handler -> books."""
+    import numpy as np
+    from rich.live import Live
+
+    from .apps.listener import FeedListener
+    from .feed.mdp3 import Mdp3Feed
+    from .feed.mdp3 import layout as L
+    from .telemetry.histogram import summary_us
+    from .wire.transports import open_receiver
+
+    pcap = transport.startswith("pcap:")
+    try:
+        fd = Mdp3Feed(errors="skip", late_join=late_join or ("natural" if pcap else "snapshot"))
+        rx = open_receiver(transport, host, port, iface_ip=iface_ip)
+    except (OSError, ValueError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+
+    def view(lst: FeedListener) -> Table:
+        c = fd.counters()
+        t = Table(title=f"MDP3 udp://{host}:{port}  seq {c['last_seq']:,}  packets "
+                        f"{c['packets']:,} (dup {c['duplicates']:,})  gaps {c['gaps']:,}  "
+                        f"stale {c['stale_now']:,}  recovered {c['recoveries']:,}  "
+                        f"malformed {c['malformed']:,}")
+        for col in ("symbol", "security id", "entries", "bid qty", "bid", "ask", "ask qty",
+                    "state"):
+            t.add_column(col, justify="right")
+        n = fd.count
+        busiest = np.argsort(-fd.inst[:n, L.I_ENTRIES])[:top]
+        for r in busiest:
+            b = fd.levels.book(int(r))
+            bid = b["bids"][0] if b["bids"] else None
+            ask = b["asks"][0] if b["asks"] else None
+            st = int(fd.inst[r, L.I_STATE])
+            t.add_row(fd.symbol(int(r)), str(fd.security_id(int(r))),
+                      f"{int(fd.inst[r, L.I_ENTRIES]):,}", f"{bid[1]:,}" if bid else "",
+                      str(bid[0]) if bid else "-", str(ask[0]) if ask else "-",
+                      f"{ask[1]:,}" if ask else "",
+                      {L.S_LIVE: "live", L.S_STALE: "[yellow]stale[/]"}.get(st, "-"))
+        return t
+
+    lst = FeedListener(rx, fd)
+    lst.warm_up()
+    with rx, Live(console=console, auto_refresh=False) as live:
+        try:
+            rep = lst.run(duration=duration, idle_timeout=getattr(rx, "idle_timeout_s", None),
+                          on_tick=lambda x: live.update(view(x), refresh=True))
+        except KeyboardInterrupt:
+            rep = None
+        live.update(view(lst), refresh=True)
+    if rep is None:
+        return
+    c = fd.counters()
+    console.print(f"{c['messages']:,} messages in {c['datagrams']:,} datagrams, "
+                  f"{rep.seconds:.2f} s; malformed {c['malformed']:,}, unknown templates "
+                  f"{c['unknown_templates']:,}, refused entries {c['refused']:,}")
+    if not pcap:  # a capture's SendingTime is the recording's: no latency
+        lat = summary_us(rep.latency_ns)
+        if lat.get("count"):
+            console.print(f"SendingTime -> book latency: p50 {lat['p50_us']:.1f} µs, "
+                          f"p99 {lat['p99_us']:.1f} µs, max {lat['max_us']:.1f} µs")
+    _receive_trouble(rx.stats())
 
 def _receive_trouble(stats: dict[str, int]) -> None:
     """Say what the receiver counted that was not a datagram handed on: datagrams cut to the

@@ -1,4 +1,4 @@
-"""``tickpath listen``: a receiver (any transport) -> the ITCH feed handler -> books.
+"""``tickpath listen``: a receiver (any transport) -> a feed handler (ITCH, MDP3) -> books.
 
 Latency is sampled per packet: the venue stamps each packet's messages with its send time
 (the ITCH timestamp: ns since midnight US/Eastern, read against CLOCK_REALTIME with the feed's
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -63,20 +63,43 @@ def _no_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
-class FeedListener:
-    """Drive a receiver with the ITCH feed handler until the session ends, a duration passes
-    or the feed goes idle. ``handler``: an :class:`~tickpath.feed.itch.ItchFeed`, or an
-    :class:`~tickpath.feed.itch.ItchHandler` (books and decoder) to wrap in one with
-    ``session``."""
+class Feed(Protocol):
+    """What a feed handler offers a listener (:class:`~tickpath.feed.itch.ItchFeed`,
+    :class:`~tickpath.feed.mdp3.Mdp3Feed`): its compiled step's state, the step from Python,
+    and what it counted."""
 
-    def __init__(self, receiver: Receiver, handler: ItchHandler | ItchFeed | None = None,
+    state: Any
+    lat: np.ndarray
+    ker: np.ndarray
+
+    def settle(self) -> None: ...
+    def on_datagram(self, buf: np.ndarray, size: int, rx_ns: int = 0) -> int: ...
+    def warm_up(self, receiver: Any = None) -> None: ...
+    def session_stats(self) -> dict[str, int]: ...
+    @property
+    def messages(self) -> int: ...
+    @property
+    def samples(self) -> int: ...
+    @property
+    def ended(self) -> bool: ...
+
+
+class FeedListener:
+    """Drive a receiver with a feed handler until the session ends, a duration passes or the
+    feed goes idle. ``handler``: a feed (:class:`~tickpath.feed.itch.ItchFeed`,
+    :class:`~tickpath.feed.mdp3.Mdp3Feed`), or an :class:`~tickpath.feed.itch.ItchHandler`
+    (ITCH books and decoder) to wrap in an ``ItchFeed`` with ``session``."""
+
+    def __init__(self, receiver: Receiver, handler: ItchHandler | Feed | None = None,
                  session: MoldSession | None = None, max_samples: int = 1 << 21) -> None:
         self.receiver = receiver
-        if isinstance(handler, ItchFeed):
+        if handler is not None and not isinstance(handler, ItchHandler):
             self.feed = handler
         else:
             self.feed = ItchFeed(handler, session, max_samples=max_samples)
-        self.handler, self.session = self.feed.handler, self.feed.session
+        # the ITCH handler and MoldUDP64 session, for views that show them (None for others)
+        self.handler = getattr(self.feed, "handler", None)
+        self.session = getattr(self.feed, "session", None)
 
     @property
     def samples(self) -> int:
@@ -126,13 +149,14 @@ class FeedListener:
 
     def _report(self, packets: int, t0: float) -> ListenReport:
         feed = self.feed
-        self.handler.messages = feed.messages
+        if self.handler is not None:
+            self.handler.messages = feed.messages
         n = feed.samples
         return ListenReport(
             packets=packets,
             messages=feed.messages,
             seconds=time.monotonic() - t0,
-            session=self.session.stats(),
+            session=feed.session_stats(),
             latency_ns=feed.lat[:n].copy(),
             kernel_ns=feed.ker[:n].copy(),
             ended=feed.ended,

@@ -7,14 +7,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+ITCH_KEYS = ("locate", "symbol", "bids", "asks")
+MDP3_KEYS = ("security_id", "symbol", "bids", "asks")
 
-def write_books_json(books: Iterable[dict[str, Any]], path: str | Path) -> int:
-    """Write ``{"locate", "symbol", "bids": [[price, shares, orders], ...], "asks": [...]}``
-    per line, best price first; returns the number of books written."""
+
+def write_books_json(books: Iterable[dict[str, Any]], path: str | Path,
+                     keys: tuple[str, ...] = ITCH_KEYS) -> int:
+    """Write one object per line, ``{"locate", "symbol", "bids": [[price, shares, orders],
+    ...], "asks": [...]}`` for ITCH (``keys``: ``MDP3_KEYS`` names the instrument by
+    ``security_id``), best price first; returns the number of books written."""
     n = 0
     with open(path, "w", encoding="utf-8") as f:
         for b in books:
-            f.write(json.dumps({k: b[k] for k in ("locate", "symbol", "bids", "asks")},
+            f.write(json.dumps({k: b[k] for k in keys},
                                separators=(",", ":")))
             f.write("\n")
             n += 1

@@ -1,7 +1,18 @@
 """FIX Simple Binary Encoding (SBE): schema XML -> IR (``schema``), IR -> a generated module of
 constants and compiled flyweight accessors (``generate``), the compiled byte readers and writers
-those use (``fields``)."""
+those use (``fields``), and a pure-Python decoder and encoder driven by the IR (``decode``)."""
 
+from .decode import (
+    Decimal,
+    ForeignSchema,
+    SbeError,
+    UnknownTemplate,
+    as_schema,
+    decode_header,
+    decode_message,
+    encode_message,
+    to_float,
+)
 from .generate import GenerationError, generate, generate_source, upper_snake
 from .schema import (
     Composite,
@@ -20,7 +31,8 @@ from .schema import (
 )
 
 __all__ = [
-    "Composite", "Data", "Enum", "Field", "GenerationError", "Group", "Message", "Primitive",
-    "Schema", "SchemaError", "Set", "from_plain", "generate", "generate_source", "load_schema",
-    "to_plain", "upper_snake",
+    "Composite", "Data", "Decimal", "Enum", "Field", "ForeignSchema", "GenerationError", "Group",
+    "Message", "Primitive", "SbeError", "Schema", "SchemaError", "Set", "UnknownTemplate",
+    "as_schema", "decode_header", "decode_message", "encode_message", "from_plain", "generate",
+    "generate_source", "load_schema", "to_float", "to_plain", "upper_snake",
 ]

@@ -83,6 +83,10 @@ class ItchFeed:
     def samples(self) -> int:
         return min(int(self.feed[SAMPLES]), self.lat.shape[0])
 
+    def session_stats(self) -> dict[str, int]:
+        """The MoldUDP64 session's counters (packets, gaps, duplicates, ...)."""
+        return self.session.stats()
+
     @property
     def ended(self) -> bool:
         return bool(self.session.counters[Mold.END_OF_SESSION])

@@ -1,0 +1,243 @@
+"""``Mdp3Feed``: the CME MDP 3.0 feed handler a transport's receive loop calls.
+
+It owns what the compiled step (:mod:`.step`) needs: the channel's counters, the instrument
+table, the price-level books (:mod:`tickpath.book.depth`), the order books
+(:mod:`tickpath.book.mbo`), the recovery buffer and the latency samples, and offers them to any
+transport as one :data:`~tickpath.feed.mdp3.step.Mdp3State`. The transports hand it datagrams
+through :func:`tickpath.wire.handler.on_datagram` and never learn what a message is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...book.depth_store import DepthBooks
+from ...book.mbo import MboStat
+from ...book.mbo_store import OrderBooks
+from ...book.mdp3 import STATUS_TEXT as BOOK_STATUS
+from . import layout as L
+from .instruments import new_table
+from .step import SETTLE, Mdp3State, step
+
+#: orders and price levels kept free for the next datagram: a 1500-byte packet adds at most
+#: 62 orders (24-byte order entries), a 9000-byte jumbo frame 375
+ROOM = 1024
+
+LATE_JOIN = {"snapshot": L.LATE_JOIN_SNAPSHOT, "natural": L.LATE_JOIN_NATURAL}
+
+_COUNTERS = {
+    "last_seq": L.LAST_SEQ, "packets": L.PACKETS, "duplicates": L.DUPLICATES,
+    "gaps": L.GAPS, "gap_packets": L.GAP_PACKETS, "messages": L.MESSAGES,
+    "entries": L.ENTRIES, "order_entries": L.ORDER_ENTRIES, "trades": L.TRADES,
+    "unknown_templates": L.UNKNOWN_TEMPLATES, "foreign": L.FOREIGN, "malformed": L.MALFORMED,
+    "refused": L.REFUSED, "rpt_gaps": L.RPT_GAPS, "stale_now": L.STALE_NOW,
+    "recoveries": L.RECOVERIES, "recovery_ns": L.RECOVERY_NS, "snapshots": L.SNAPSHOTS,
+    "snapshots_skipped": L.SNAPSHOTS_SKIPPED, "snapshot_packets": L.SNAPSHOT_PACKETS,
+    "channel_resets": L.CHANNEL_RESETS, "definitions": L.DEFINITIONS,
+    "instruments": L.INSTRUMENTS, "buffer_overflows": L.BUF_OVERFLOWS,
+    "datagrams": L.DATAGRAMS, "errors": L.ERRORS,
+}
+
+
+class Mdp3Error(ValueError):
+    """A message the handler refused, with where it was: the packet's MsgSeqNum and the
+    offset of the message in its datagram."""
+
+    def __init__(self, reason: str, seq: int, offset: int, template: int) -> None:
+        self.reason, self.seq, self.offset, self.template = reason, seq, offset, template
+        what = f" (template {template})" if template >= 0 else ""
+        at = f"packet MsgSeqNum {seq}, " if seq >= 0 else ""
+        super().__init__(f"MDP3: {reason}{what} at {at}offset {offset}")
+
+
+class Mdp3Feed:
+    """Arbitration, sequencing, recovery and books for one MDP 3.0 channel.
+
+    ``errors``: ``"skip"`` counts a refused message (``counters()``: malformed, unknown
+    templates, foreign schema, refused entries) and goes on; ``"raise"`` stops at the first
+    one with :class:`Mdp3Error` naming it. ``late_join``: what an instrument first seen on the
+    incremental feed does: ``"snapshot"`` waits for the snapshot loop (CME's recovery), and
+    ``"natural"`` starts from the first message (a capture with no snapshot loop; its books are
+    exact only for the levels updated since). ``recovery_bytes``/``recovery_packets`` bound
+    the buffer of incremental packets kept while an instrument is stale. ``orders=False``
+    keeps the price-level books only (order entries and order snapshots are skipped).
+    """
+
+    def __init__(self, *, max_instruments: int = 4096, max_depth: int = 10,
+                 max_implied_depth: int = 2, max_orders: int = 1 << 20,
+                 errors: str = "skip", late_join: str = "snapshot",
+                 recovery_bytes: int = 32 << 20, recovery_packets: int = 1 << 17,
+                 max_samples: int = 1 << 16, orders: bool = True) -> None:
+        if errors not in ("raise", "skip"):
+            raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
+        if late_join not in LATE_JOIN:
+            raise ValueError(f"late_join must be one of {sorted(LATE_JOIN)}, not {late_join!r}")
+        self.errors, self.late_join = errors, late_join
+        self.max_instruments = int(max_instruments)
+        self.chan = np.zeros(L.N_CHAN, np.int64)
+        self.chan[L.RAISE] = errors == "raise"
+        self.chan[L.LATE_JOIN] = LATE_JOIN[late_join]
+        self.chan[L.NO_ORDERS] = not orders
+        self.with_orders = orders
+        self.inst = np.zeros((max_instruments, L.N_INST), np.int64)
+        self.table = new_table(max_instruments)
+        self.symbols = np.zeros((max_instruments, L.SYMBOL_LEN), np.uint8)
+        self.levels = DepthBooks(max_instruments, max_depth=max_depth,
+                                 max_implied_depth=max_implied_depth, errors="skip")
+        self.orders = OrderBooks(max_orders=max_orders, errors="skip",
+                                 n_instruments=max_instruments)
+        self.chan[L.ROOM] = ROOM
+        self.rbuf = np.zeros(recovery_bytes, np.uint8)
+        self.rpk = np.zeros((recovery_packets, 3), np.int64)
+        self.applied = np.zeros(256, np.bool_)
+        self.lat = np.zeros(max_samples, np.int64)
+        self.ker = np.zeros(max_samples, np.int64)
+        self.error_log: list[Mdp3Error] = []
+        self._state: Mdp3State | None = None
+
+    @property
+    def state(self) -> Mdp3State:
+        """The arrays the compiled step works on."""
+        if self._state is None:
+            d, o = self.levels, self.orders
+            self._state = Mdp3State(self.chan, self.inst, self.table, self.symbols,
+                                    d.px, d.qty, d.nord, d.limits, d.stats_array,
+                                    o.orders, o.mask, o.levels, o.free, o.books,
+                                    o.stats_array, o.capacity, self.rbuf, self.rpk,
+                                    self.applied, self.lat, self.ker)
+        return self._state
+
+    def settle(self) -> None:
+        """After SETTLE: grow the order books when the step asked for room (a table
+        reaching ``max_orders`` stops the asking: further orders are refused and counted),
+        else raise the refusal the step recorded (``errors="raise"``)."""
+        if self.chan[L.GROW]:
+            self.chan[L.GROW] = 0
+            o = self.orders
+            room = int(self.chan[L.ROOM])
+            live = int(o.stats_array[MboStat.LIVE_ORDERS])
+            ok = o._room_for(live + room)  # compacts, or grows by doubling
+            if int(o.stats_array[MboStat.FREE_TOP]) < room:
+                ok = o._grow_levels(o.levels.shape[0] + room) and ok
+            if not ok:
+                self.chan[L.ROOM] = 0
+            self._state = None  # the tables may have been replaced
+            return
+        raise self.last_error()
+
+    def last_error(self) -> Mdp3Error:
+        """The last refusal the step recorded, as an exception (not raised)."""
+        c = self.chan
+        code = int(c[L.ERROR_CODE])
+        reason = L.ERROR_TEXT.get(code, f"refusal {code}")
+        if code == L.ERR_BOOK_REFUSED:
+            detail = int(c[L.ERROR_DETAIL])
+            reason = (f"{reason}: {BOOK_STATUS.get(detail, detail)}, SecurityID "
+                      f"{int(c[L.ERROR_SECURITY])}")
+        return Mdp3Error(reason, int(c[L.ERROR_SEQ]), int(c[L.ERROR_OFFSET]),
+                         int(c[L.ERROR_TEMPLATE]))
+
+    def on_datagram(self, buf: np.ndarray, size: int, rx_ns: int = 0) -> int:
+        """One datagram from Python (the ``socket`` transport, a test): the same compiled step
+        the receive loops inline. Returns GO_ON; with ``errors="raise"`` a refusal raises."""
+        code = step(self.state, buf, 0, size, rx_ns)
+        if code == SETTLE:
+            self.settle()
+        return code
+
+    # -- observing -------------------------------------------------------------------------
+
+    def counters(self) -> dict[str, int]:
+        return {k: int(self.chan[i]) for k, i in _COUNTERS.items()}
+
+    @property
+    def messages(self) -> int:
+        return int(self.chan[L.MESSAGES])
+
+    @property
+    def malformed(self) -> int:
+        return int(self.chan[L.MALFORMED])
+
+    @property
+    def samples(self) -> int:
+        return min(int(self.chan[L.SAMPLES]), self.lat.shape[0])
+
+    @property
+    def ended(self) -> bool:
+        return False  # an MDP3 channel has no end-of-session message
+
+    def session_stats(self) -> dict[str, int]:
+        return self.counters()
+
+    @property
+    def price_exponent(self) -> int:
+        """Exponent of the book prices (-9 for today's templates, -7 for the legacy ones; 0
+        before any book entry)."""
+        return int(self.chan[L.PRICE_EXPONENT])
+
+    @property
+    def count(self) -> int:
+        """Instruments seen."""
+        return int(self.chan[L.INSTRUMENTS])
+
+    def symbol(self, row: int) -> str:
+        return bytes(self.symbols[row]).split(b"\0", 1)[0].decode("latin-1").strip()
+
+    def security_id(self, row: int) -> int:
+        return int(self.inst[row, L.I_SECURITY_ID])
+
+    def row_of(self, security_id: int) -> int | None:
+        """The instrument row of a security id, or None when never seen."""
+        for r in range(self.count):
+            if int(self.inst[r, L.I_SECURITY_ID]) == security_id:
+                return r
+        return None
+
+    def stale(self) -> list[int]:
+        """Security ids of the instruments stale now."""
+        return [self.security_id(r) for r in range(self.count)
+                if self.inst[r, L.I_STATE] == L.S_STALE]
+
+    def books(self, which: str = "outright") -> list[dict[str, Any]]:
+        """Every instrument's price-level book (``which``: outright, implied or merged) as
+        ``{"security_id", "symbol", "bids": [[price, qty, orders]], "asks": ...}``, prices
+        as the schema's mantissas, best first; instruments in the order first seen."""
+        out = []
+        for r in range(self.count):
+            b = self.levels.book(r, which)
+            out.append({"security_id": self.security_id(r), "symbol": self.symbol(r),
+                        "bids": b["bids"], "asks": b["asks"]})
+        return out
+
+    def order_books(self) -> list[dict[str, Any]]:
+        """The order-by-order books aggregated to price levels, in :meth:`books`' shape."""
+        out = []
+        for r in range(self.count):
+            if not self.inst[r, L.I_USES_MBO]:
+                continue
+            b = self.orders.book(r)
+            out.append({"security_id": self.security_id(r), "symbol": self.symbol(r),
+                        "bids": b["bids"], "asks": b["asks"]})
+        return out
+
+    # -- compiling ahead -------------------------------------------------------------------
+
+    def scratch(self) -> Mdp3Feed:
+        """A small feed whose state has this one's exact numba type."""
+        s = Mdp3Feed(max_instruments=4, max_orders=16, errors=self.errors,
+                     late_join=self.late_join, recovery_bytes=256, recovery_packets=4,
+                     max_samples=1, orders=self.with_orders)
+        s.chan[L.ROOM] = 0  # its tables are tiny on purpose: never ask to grow them
+        return s
+
+    def warm_up(self, receiver=None) -> None:
+        """Compile (or load from the cache) the step for this state's type on scratch state;
+        with a ``receiver`` that has a compiled loop, that loop too."""
+        s = self.scratch()
+        s.errors = "skip"
+        s.chan[L.RAISE] = 0
+        s.on_datagram(np.zeros(64, np.uint8), 0, 0)
+        if getattr(receiver, "compiled", False):
+            receiver.warm_up(s.state)
