@@ -560,3 +560,49 @@ def test_kernel_called_from_compiled_code():
                           b.capacity, ids, sides, actions, prices, qtys)
     assert (n, STATUS_NAMES[st]) == (5, "UNKNOWN_ID")
     assert b.book(0) == {"bids": [[11, 4, 1]], "asks": [[12, 3, 1]]}
+
+
+def test_a_simulated_day_as_mdp3_order_entries_builds_the_venues_books():
+    """The venue simulator's ITCH day turned into MDP3 order entries (adds New, partial
+    executions and cancels Change, whole ones and deletes Delete, a replace Delete + New) must
+    be accepted whole and end in the venue's own books."""
+    from tickpath.codec.itch50 import EVENT_DTYPE, LENGTHS
+    from tickpath.codec.itch50.decode import decode_batch
+    from tickpath.venue import Simulator
+
+    sim = Simulator(symbols=30, messages=30_000, seed=3)
+    buf = sim.blocks()
+    events = np.zeros(40_000, EVENT_DTYPE)
+    n, _, _ = decode_batch(buf, 0, buf.shape[0], LENGTHS, events, 0, 0)
+    live: dict[int, list[int]] = {}  # ref -> [locate, side byte, price9, shares]
+    rows = []
+    for ev in events[:n].tolist():
+        t, side, loc, ref, new_ref, shares, price = (ev[0], ev[1], ev[4], ev[7], ev[8], ev[9],
+                                                     ev[10])
+        if t in (65, 70, 85):  # A F U
+            if t == 85:
+                loc, s, p, _ = live.pop(ref)
+                rows.append((loc, s, DELETE, ref, 0, p, 0))
+                ref = new_ref
+            else:
+                s = 48 if side == 66 else 49
+            live[ref] = [loc, s, price * 100_000, shares]
+            rows.append((loc, s, NEW, ref, len(rows), price * 100_000, shares))
+        elif t in (69, 67, 88, 68):  # E C X D
+            o = live[ref]
+            o[3] = 0 if t == 68 else o[3] - shares
+            if o[3] == 0:
+                del live[ref]
+                rows.append((o[0], o[1], DELETE, ref, 0, o[2], 0))
+            else:
+                rows.append((o[0], o[1], CHANGE, ref, len(rows), o[2], o[3]))
+    b = OrderBooks(max_orders=1 << 12, n_instruments=64, initial_orders=64)
+    entries = OrderBooks.entries(rows)
+    assert b.apply_entries(entries) == len(rows) > 10_000
+    venue = sim.books()
+    assert sum(len(v["bids"]) + len(v["asks"]) for v in venue.values()) > 100
+    for loc in range(64):
+        want = venue.get(loc, {"bids": [], "asks": []})
+        scaled = {s: [[p * 100_000, q, c] for p, q, c in want[s]] for s in ("bids", "asks")}
+        assert b.book(loc) == scaled, loc
+    check_table(b)
