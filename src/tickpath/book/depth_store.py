@@ -10,13 +10,13 @@ import numpy as np
 from . import depth as k
 from .mdp3 import (
     ACTION_NAMES,
-    INT32_NULL,
     OK,
     PRICE_NULL,
     STATUS_NAMES,
     STATUS_TEXT,
     entry_byte,
     entry_text,
+    put_row,
 )
 from .store import BookError
 
@@ -132,7 +132,8 @@ class DepthBooks:
         """Apply one entry (the fields of an MDIncrementalRefreshBook46 entry). Returns True
         when applied, False when refused under ``errors="skip"``."""
         e = self._one
-        e[0] = (price, inst, size, orders, level, entry_byte(entry_type), action)
+        row = (price, inst, size, orders, level, entry_byte(entry_type), action)
+        put_row(e, 0, row, "(price, inst, size, orders, level, entry_type, action)")
         return self.apply_entries(e) == 1
 
     def apply_entries(self, entries: np.ndarray, n: int | None = None, start: int = 0) -> int:
@@ -160,7 +161,8 @@ class DepthBooks:
         size, orders)`` rows (entry types as ``'0'`` or 48)."""
         out = np.zeros(len(rows), k.DEPTH_ENTRY_DTYPE)
         for j, (inst, t, action, level, price, size, orders) in enumerate(rows):
-            out[j] = (price, inst, size, orders, level, entry_byte(t), action)
+            put_row(out, j, (price, inst, size, orders, level, entry_byte(t), action),
+                 "(price, inst, size, orders, level, entry_type, action)")
         return out
 
     def clear(self, inst: int) -> None:
@@ -231,4 +233,4 @@ class DepthBooks:
         return s
 
 
-__all__ = ["DepthBooks", "DepthBookError", "MAX_DEPTH", "INT32_NULL", "PRICE_NULL"]
+__all__ = ["DepthBooks", "DepthBookError", "MAX_DEPTH"]

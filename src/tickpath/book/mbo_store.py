@@ -19,8 +19,11 @@ from .mdp3 import (
     UINT64_NULL,
     entry_byte,
     entry_text,
+    put_row,
 )
 from .store import BookError
+
+_FIELDS = "(order_id, priority, price, qty, inst, entry_type, action)"
 
 
 class OrderBookError(BookError):
@@ -184,7 +187,8 @@ class OrderBooks:
         """Apply one entry (the fields of an MDIncrementalRefreshOrderBook47 entry). Returns
         True when applied, False when refused under ``errors="skip"``."""
         e = self._one
-        e[0] = (order_id, priority, price, qty, inst, entry_byte(entry_type), action)
+        put_row(e, 0, (order_id, priority, price, qty, inst, entry_byte(entry_type), action),
+             _FIELDS)
         return self.apply_entries(e) == 1
 
     def apply_entries(self, entries: np.ndarray, n: int | None = None, start: int = 0) -> int:
@@ -216,7 +220,7 @@ class OrderBooks:
         price, qty)`` rows (entry types as ``'0'`` or 48)."""
         out = np.zeros(len(rows), k.MBO_ENTRY_DTYPE)
         for j, (inst, t, action, oid, prio, price, qty) in enumerate(rows):
-            out[j] = (oid, prio, price, qty, inst, entry_byte(t), action)
+            put_row(out, j, (oid, prio, price, qty, inst, entry_byte(t), action), _FIELDS)
         return out
 
     def clear(self, inst: int) -> None:

@@ -8,6 +8,8 @@ any refusal with :data:`STATUS_TEXT`.
 
 from __future__ import annotations
 
+import numpy as np
+
 # MDUpdateAction (tag 279)
 NEW = 0
 CHANGE = 1
@@ -107,3 +109,12 @@ def entry_text(code: int) -> str:
     name = ENTRY_NAMES.get(code)
     ch = repr(chr(code)) if 32 <= code < 127 else str(code)
     return f"{ch} ({name})" if name else ch
+
+
+def put_row(arr: np.ndarray, j: int, row: tuple, names: str) -> None:
+    """``arr[j] = row``, with an error naming the fields when a value does not fit."""
+    try:
+        arr[j] = row
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise ValueError(f"entry {j} {names} = {row} does not fit {arr.dtype.descr}: "
+                         f"{exc}") from None
