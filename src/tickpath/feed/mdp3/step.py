@@ -259,7 +259,7 @@ def _refuse(chan, code, offset, seq, tid):
 def _go_stale(chan, inst, ii, now, need):
     if inst[ii, I_STATE] != S_STALE:
         inst[ii, I_STATE] = S_STALE
-        inst[ii, I_STALE_SINCE] = now
+        inst[ii, I_STALE_SINCE] = now if now > 0 else realtime_ns()
         chan[STALE_NOW] += 1
     inst[ii, I_NEED] = need | (NEED_ORDERS if inst[ii, I_USES_MBO] != 0 else 0)
     inst[ii, I_CHUNKS_DONE] = 0
@@ -334,7 +334,7 @@ def _group(buf, g, mend, header, min_entry):
     return ERR_NONE, g + header, ebl, n
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _book(state, buf, root, bl, mend, seq, now, tid, replay):
     """MDIncrementalRefreshBook (32, 46): price levels, and (46) the order entries that
     reference them. Returns a refusal code (ERR_NONE: taken)."""
@@ -406,7 +406,7 @@ def _book(state, buf, root, bl, mend, seq, now, tid, replay):
     return ERR_NONE
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _order_book(state, buf, root, bl, mend, seq, now, replay):
     """MDIncrementalRefreshOrderBook (43, 47): order-by-order entries. They carry no RptSeq:
     while an instrument's buffered packets are replayed, those after its order snapshot's
@@ -452,7 +452,7 @@ def _order_book(state, buf, root, bl, mend, seq, now, replay):
     return ERR_NONE
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _trade(state, buf, root, bl, mend, now, replay):
     """MDIncrementalRefreshTradeSummary (42, 48): last price, size and volume; RptSeq."""
     st, e0, ebl, n = _group(buf, root + bl, mend, 3, TS_ENTRY)
@@ -482,7 +482,7 @@ def _trade(state, buf, root, bl, mend, now, replay):
     return ERR_NONE
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _seq_only(state, buf, root, bl, mend, now, tid, replay):
     """Statistics, volume, limits: the books do not use them, but their entries advance
     their instrument's RptSeq, so they are sequenced like the rest."""
@@ -750,25 +750,26 @@ def walk(state, buf, start, end, seq, now, replay):
     return GO_ON
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _first_kind(buf, start, end):
-    """The kind of the packet's first message (K_UNKNOWN when it has none or is cut), and
-    whether every message in it is a definition."""
+    """The kind of the packet's first message (K_UNKNOWN when it has none or is cut), and,
+    when that is a definition, whether every message in it is one."""
     p = start + PACKET_HEADER
-    first = K_UNKNOWN
-    only_defs = True
+    if p + SIZE_PREFIX + SBE_HEADER > end:
+        return K_UNKNOWN, False
+    tid = np.int64(get_u16(buf, p + SIZE_PREFIX + 2))
+    first = _KIND[tid] if tid < 256 else K_UNKNOWN
+    if first != K_DEFINITION:
+        return first, False
     while p + SIZE_PREFIX + SBE_HEADER <= end:
         msize = np.int64(get_u16(buf, p))
         tid = np.int64(get_u16(buf, p + SIZE_PREFIX + 2))
-        kind = _KIND[tid] if tid < 256 else K_UNKNOWN
-        if first == K_UNKNOWN:
-            first = kind
-        if kind != K_DEFINITION:
-            only_defs = False
+        if (_KIND[tid] if tid < 256 else K_UNKNOWN) != K_DEFINITION:
+            return first, False
         if msize < SIZE_PREFIX + SBE_HEADER:
             break
         p += msize
-    return first, only_defs and first == K_DEFINITION
+    return first, True
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -810,7 +811,7 @@ def _recovered(state, ii, now):
     if inst[ii, I_STATE] == S_LIVE:  # (a gap inside the buffer leaves it stale)
         chan[STALE_NOW] -= 1
         chan[RECOVERIES] += 1
-        chan[RECOVERY_NS] += now - inst[ii, I_STALE_SINCE]
+        chan[RECOVERY_NS] += (now if now > 0 else realtime_ns()) - inst[ii, I_STALE_SINCE]
         inst[ii, I_RECOVERIES] += 1
         inst[ii, I_STALE_SINCE] = 0
     else:  # it went stale again during the replay: that counted it once more
@@ -885,7 +886,7 @@ def deliver(state, buf, start, size, rx_ns):
         if _refuse(chan, ERR_SHORT_PACKET, 0, -1, -1):
             return SETTLE
         return GO_ON
-    now = realtime_ns()
+    now = np.int64(0)  # the clock is read where it is needed: a stale instrument, a sample
     first, only_defs = _first_kind(buf, start, end)
     if first == K_SNAPSHOT or first == K_ORDER_SNAPSHOT:
         return _snapshot_packet(state, buf, start, end, now)
