@@ -24,6 +24,7 @@ from 1. The same seed gives the same bytes, whatever the chunk size.
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -136,7 +137,7 @@ class PacketChunk(NamedTuple):
     buf: np.ndarray  # uint8
     bounds: np.ndarray  # int64, len(kinds) + 1
     kinds: np.ndarray  # uint8
-    counts: np.ndarray  # int32
+    counts: np.ndarray  # int64
 
     def packet(self, k: int) -> np.ndarray:
         return self.buf[self.bounds[k]:self.bounds[k + 1]]
@@ -151,6 +152,16 @@ def sending_time(packet: np.ndarray) -> int:
     """SendingTime of an MDP3 packet (UTC ns)."""
     return int.from_bytes(packet[SENDING_TIME_OFFSET:SENDING_TIME_OFFSET + 8].tobytes(),
                           "little")
+
+
+def _expiry_ns(year: int, month: int) -> int:
+    """The last trade of a contract month: its third Friday, 13:30 UTC (09:30 New York in
+    winter), as UTC ns."""
+    first = datetime.date(year, month, 1)
+    friday = first + datetime.timedelta(days=(4 - first.weekday()) % 7 + 14)
+    t = datetime.datetime(friday.year, friday.month, friday.day, 13, 30,
+                          tzinfo=datetime.UTC)
+    return int(t.timestamp()) * _E9
 
 
 def _chars(text: str, n: int) -> np.ndarray:
@@ -281,7 +292,8 @@ class FuturesSimulator:
                 round(s.unit_of_measure_qty * _E9), s.open_price * _E9,
                 (s.open_price + band) * _E9, (s.open_price - band) * _E9,
                 60 * s.tick * _E9, amount, TRADE_DATE - 1,
-                DAY_EPOCH_NS - 400 * day, DAY_EPOCH_NS + 700 * day, DEPTH, IMPLIED_DEPTH,
+                _expiry_ns(year, month) - 400 * day, _expiry_ns(year, month), DEPTH,
+                IMPLIED_DEPTH,
                 attributes)
             r = S.HEADER_SIZE
             S.put_md_instrument_definition_future54_security_exchange_str(buf, r, "XCME")
@@ -405,7 +417,7 @@ class FuturesSimulator:
             buf = np.zeros(size, np.uint8)
             bounds = np.zeros(n_packets + 1, np.int64)
             kinds = np.zeros(n_packets, np.uint8)
-            counts = np.zeros(n_packets, np.int32)
+            counts = np.zeros(n_packets, np.int64)
             # a packet still open at the end of the last chunk goes on at the start of this
             buf[:carry.size] = carry
             pw[PW_OPEN] = 0 if carry.size else -1
