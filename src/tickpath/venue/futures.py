@@ -510,6 +510,14 @@ class FuturesSimulator:
         the session (``TRACE_DTYPE``)."""
         return self._trace[:int(self._scal[futures_flow.S_N_TRACE])].copy()
 
+    def basket_value(self) -> float:
+        """The basket now, relative to its open (``B`` of ``futures_flow``): from the equity
+        engine's state when there are equities, else the basket's own walk."""
+        if self.equities is None:
+            return float(self._fl[futures_flow.FL_BASKET])
+        return float(futures_flow.basket_value(self.equities._inst, eq_records.LADDER,
+                                               self.basket, self.basket_weights))
+
     def stats(self) -> dict[str, int]:
         """The engine's scalar state and counters (steps, loops, prices clamped into the
         ladder, adds at capacity, snapshot messages, equity steps run, ...)."""
