@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from ..codec.itch50.layout import EVENT_DTYPE
 from ..codec.mdp3 import schema_v13 as S
 from . import futures_book, futures_flow, matching
 from . import records as eq_records
@@ -57,6 +58,7 @@ from .futures_records import (
     N_PW,
     OE_DTYPE,
     ORDER_CAP,
+    PW_NPK,
     PW_OPEN,
     PW_POS,
     S_CLOCK,
@@ -320,8 +322,6 @@ class FuturesSimulator:
         """The equity engine's arrays the futures kernel drives (stand-ins when there are no
         equities), and the basket: the ``basket_size`` busiest equities, each weighted
         1 / (n x its opening price), so the basket is 1.0 at the open."""
-        from ..codec.itch50.layout import EVENT_DTYPE
-
         eq = self.equities
         self._eq_buf = np.zeros(2 * eq_records.MAX_FILLS * eq_records.MAX_BLOCK, np.uint8)
         self._eq_events = np.zeros(eq_records.MAX_FILLS, EVENT_DTYPE)
@@ -422,7 +422,7 @@ class FuturesSimulator:
             buf[:carry.size] = carry
             pw[PW_OPEN] = 0 if carry.size else -1
             pw[PW_POS] = carry.size
-            pw[2] = 0  # PW_NPK
+            pw[PW_NPK] = 0
             written = futures_flow.run(
                 self._inst, self._levels, self._orders, self._live, self._nlv, self._pub,
                 self._pub_n, self._cdf, self._params, self._scal, self._fl, self._rng,
@@ -431,7 +431,7 @@ class FuturesSimulator:
                 self._last_update, *eq, self._eq_events, self._eq_buf, self.basket,
                 self.basket_weights, buf, bounds, kinds, counts, pw, self.max_payload,
                 1 << 62, self._loop_bytes, self._loop_packets)
-            npk = int(pw[2])
+            npk = int(pw[PW_NPK])
             end = int(bounds[npk]) if npk else 0
             carry = buf[pw[PW_OPEN]:pw[PW_POS]].copy() if pw[PW_OPEN] >= 0 else \
                 np.zeros(0, np.uint8)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..codec.mdp3 import schema_v13 as S
 from .futures_book import (
     BUY,
     DELETE,
@@ -116,9 +117,9 @@ FL_BASKET_VOL = 1  # without equities: B's walk volatility per sqrt(ns)
 FL_REVERT = 2  # walks' mean reversion per ns
 N_FL = 3
 
-_PRE_OPEN = 21  # SecurityTradingStatus PreOpen
-_READY = 17  # ReadyToTrade
-_CLOSE = 4  # Close
+_PRE_OPEN = S.SECURITY_TRADING_STATUS_PRE_OPEN
+_READY = S.SECURITY_TRADING_STATUS_READY_TO_TRADE
+_CLOSE = S.SECURITY_TRADING_STATUS_CLOSE
 
 
 @kernel
@@ -526,7 +527,8 @@ def run(inst, levels, orders, live, nlv, pub, pub_n, cdf, params, scal, fl, rng,
                      eq_rng, eq_counts, eq_events, eq_buf, basket, weights)
         if scal[S_CLOCK] >= scal[S_NEXT_SAMPLE]:
             _sample(inst, scal, fl, trace)
-            scal[S_NEXT_SAMPLE] += scal[S_SAMPLE_GAP]
+            while scal[S_NEXT_SAMPLE] <= scal[S_CLOCK]:
+                scal[S_NEXT_SAMPLE] += scal[S_SAMPLE_GAP]
         # the instrument and the action
         i = np.searchsorted(cdf, uniform(rng), side="right")
         if i >= n:
