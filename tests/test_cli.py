@@ -130,3 +130,27 @@ def test_demo_busypoll_books_equal(tmp_path):
         "--transport", "busypoll", "--json", str(out))
     rep = json.loads(out.read_text())
     assert rep["books_equal"] is True and rep["messages_received"] == 20_000
+
+
+def test_venue_mdp3_pcap_replays_into_the_venue_books(tmp_path):
+    """`tickpath venue --feed mdp3 --pcap` writes lines A, B and the snapshot loop, with a
+    gap on both lines; `tickpath replay --feed mdp3` recovers it from the loop and ends with
+    the venue's own books."""
+    from tickpath.venue.futures import FuturesSimulator
+
+    cap = tmp_path / "futures.pcap"
+    r = run("venue", "--feed", "mdp3", "--messages", "3000", "--symbols", "20", "--seed", "6",
+            "--snapshot-every", "20", "--gap", "60:62", "--drop-a", "5", "--pcap", str(cap))
+    assert "wrote 3,000 MDP3 messages" in r.stdout and "snapshot-loop packets" in r.stdout
+    out = tmp_path / "books.jsonl"
+    r = run("replay", "--feed", "mdp3", str(cap), "--late-join", "snapshot", "--books-json",
+            str(out), "--no-progress")
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    fut = FuturesSimulator(Simulator(symbols=20, messages=3000, seed=6), messages=3000, seed=6,
+                           snapshot_every=20)
+    fut.packet_list()
+    assert got == fut.books()
+    r = run("venue", "--feed", "mdp3", "--gap", "9", "--pcap", str(cap), check=False)
+    assert r.returncode == 2 and "FIRST:LAST" in r.stderr
+    r = run("venue", "--feed", "fix", check=False)
+    assert r.returncode == 2 and "itch or mdp3" in r.stderr

@@ -180,19 +180,39 @@ def sim(
     write: Annotated[Path | None, typer.Option(help="write a NASDAQ binary file (.gz compresses)")] = None,
     pcap: Annotated[Path | None, typer.Option(help="write a pcap of MoldUDP64 packets")] = None,
     rate: Annotated[float | None, typer.Option(help="publish rate, msgs/s (default: as fast as possible)")] = None,
-    host: Annotated[str, typer.Option(help="publish to this address (unicast or multicast group)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="UDP port")] = 26400,
+    host: Annotated[str | None, typer.Option(help="publish to this address (unicast or multicast group; default 127.0.0.1; mdp3: line A, and in a pcap 224.0.31.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="UDP port (default: itch 26400, mdp3 14310)")] = None,
     session: Annotated[str, typer.Option(help="MoldUDP64 session name")] = "TICKPATH01",
     iface_ip: Annotated[str | None, typer.Option(help="multicast: send from this interface address")] = None,
     max_payload: Annotated[int, typer.Option(help="largest MoldUDP64 packet in bytes (64: one message a packet)")] = 1400,
     sender: Annotated[str, typer.Option(help="socket | sendto | sendmmsg | packet | xdp | dpdk (docs/transports.md, Send path)")] = "sendmmsg",
     iface: Annotated[str | None, typer.Option(help="packet/xdp sender: the interface (default: from --iface-ip or the route)")] = None,
     dst_mac: Annotated[str | None, typer.Option(help="packet/xdp sender, unicast: the next hop's MAC (default: the neighbour table)")] = None,
+    feed: Annotated[str, typer.Option(help="itch: NASDAQ ITCH 5.0 over MoldUDP64 (equities) | mdp3: CME MDP 3.0 futures, an index future on the equities' basket (docs/mdp3-venue.md)")] = "itch",
+    host_b: Annotated[str | None, typer.Option(help="mdp3: line B's address (default: line A's; in a pcap 224.0.32.1)")] = None,
+    port_b: Annotated[int | None, typer.Option(help="mdp3: line B's port (default: line A's; in a pcap 15310)")] = None,
+    snapshot_host: Annotated[str | None, typer.Option(help="mdp3: the snapshot loop's address (default: line A's; in a pcap 224.0.31.22)")] = None,
+    snapshot_port: Annotated[int | None, typer.Option(help="mdp3: the snapshot loop's port (default: line A's; in a pcap 14320)")] = None,
+    snapshot_every: Annotated[int, typer.Option(help="mdp3: a snapshot loop after every N incremental packets (0: none)")] = 1000,
+    equity_messages: Annotated[int | None, typer.Option(help="mdp3: ITCH messages of the equity day the index future follows (default: --messages)")] = None,
+    drop_a: Annotated[str, typer.Option(help="mdp3 pcap: MsgSeqNums left out of line A, comma-separated")] = "",
+    drop_b: Annotated[str, typer.Option(help="mdp3 pcap: MsgSeqNums left out of line B, comma-separated")] = "",
+    gap: Annotated[str | None, typer.Option(help="mdp3 pcap: FIRST:LAST MsgSeqNums left out of both lines (recovered from the snapshot loop)")] = None,
 ) -> None:
     """Run the venue simulator: publish over UDP, or write a file / pcap."""
+    if feed == "mdp3":
+        _sim_mdp3(messages, symbols, seed, pcap, rate, host, port, iface_ip, max_payload, sender,
+                  iface, dst_mac, host_b, port_b, snapshot_host, snapshot_port, snapshot_every,
+                  equity_messages, drop_a, drop_b, gap, write)
+        return
+    if feed != "itch":
+        err.print(f"[red]error:[/] --feed must be itch or mdp3, not {feed!r}")
+        raise typer.Exit(2)
     from .venue import Simulator
     from .venue.publisher import UdpPublisher
 
+    host = host or "127.0.0.1"
+    port = 26400 if port is None else port
     s = Simulator(symbols=symbols, messages=messages, seed=seed)
     if write is None and pcap is None:
         console.print(f"publishing {messages:,} messages to udp://{host}:{port} "
@@ -219,6 +239,89 @@ def sim(
     if pcap is not None:
         n = s.write_pcap(pcap, session=session, dst=(host, port))
         console.print(f"wrote {n:,} packets to {pcap}")
+
+
+app.command("venue", help="Run the venue simulator (the same command as `sim`).")(sim)
+
+
+def _seqs(text: str, what: str) -> set[int]:
+    try:
+        return {int(x) for x in text.split(",") if x.strip()}
+    except ValueError as e:
+        err.print(f"[red]error:[/] {what} must be MsgSeqNums separated by commas, not {text!r}")
+        raise typer.Exit(2) from e
+
+
+def _sim_mdp3(messages: int, symbols: int, seed: int, pcap: Path | None, rate: float | None,
+              host: str | None, port: int | None, iface_ip: str | None, max_payload: int,
+              sender: str, iface: str | None, dst_mac: str | None, host_b: str | None,
+              port_b: int | None, snapshot_host: str | None, snapshot_port: int | None,
+              snapshot_every: int, equity_messages: int | None, drop_a: str, drop_b: str,
+              gap: str | None, write: Path | None) -> None:
+    """``tickpath sim --feed mdp3``: the futures venue, published live or written as a pcap."""
+    from .venue import Simulator
+    from .venue.futures import LINE_A, LINE_B, SNAPSHOT_LINE, FuturesSimulator
+    from .venue.mdp3_publisher import DEFAULT_MDP3_PORT, Mdp3Publisher
+
+    if write is not None:
+        err.print("[red]error:[/] --write is for the itch feed; for mdp3 use --pcap")
+        raise typer.Exit(2)
+    gap_range = None
+    if gap is not None:
+        try:
+            first, last = (int(x) for x in gap.split(":"))
+        except ValueError as e:
+            err.print(f"[red]error:[/] --gap must be FIRST:LAST MsgSeqNums, not {gap!r}")
+            raise typer.Exit(2) from e
+        gap_range = (first, last)
+    try:
+        eq = Simulator(symbols=symbols, messages=equity_messages or messages, seed=seed)
+        fut = FuturesSimulator(eq, messages=messages, seed=seed, snapshot_every=snapshot_every,
+                               max_payload=max_payload)
+    except ValueError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    if pcap is not None:
+        a = (host or LINE_A[0], LINE_A[1] if port is None else port)
+        b = (host_b or (host if host else LINE_B[0]),
+             port_b if port_b is not None else (port if port is not None else LINE_B[1]))
+        loop = (snapshot_host or (host if host else SNAPSHOT_LINE[0]),
+                snapshot_port if snapshot_port is not None
+                else (port if port is not None else SNAPSHOT_LINE[1]))
+        t0 = time.perf_counter()
+        try:
+            n = fut.write_pcap(pcap, a, b, loop, drop_a=_seqs(drop_a, "--drop-a"),
+                               drop_b=_seqs(drop_b, "--drop-b"), gap=gap_range)
+        except ValueError as e:
+            err.print(f"[red]error:[/] {e}")
+            raise typer.Exit(2) from e
+        console.print(f"wrote {fut.messages_generated:,} MDP3 messages to {pcap}: "
+                      f"{n['a']:,} packets on line A {a[0]}:{a[1]}, {n['b']:,} on line B "
+                      f"{b[0]}:{b[1]}, {n['snapshot']:,} snapshot-loop packets to "
+                      f"{loop[0]}:{loop[1]} ({fut.stats()['loops']:,} loops), "
+                      f"{time.perf_counter() - t0:.1f} s")
+        return
+    if drop_a or drop_b or gap:
+        err.print("[red]error:[/] --drop-a, --drop-b and --gap are for --pcap")
+        raise typer.Exit(2)
+    a = (host or "127.0.0.1", DEFAULT_MDP3_PORT if port is None else port)
+    b = (host_b or a[0], a[1] if port_b is None else port_b)
+    loop = (snapshot_host or a[0], a[1] if snapshot_port is None else snapshot_port)
+    console.print(f"publishing {messages:,} MDP3 messages: line A udp://{a[0]}:{a[1]}, line B "
+                  f"udp://{b[0]}:{b[1]}, snapshot loop udp://{loop[0]}:{loop[1]}"
+                  + (f" at {rate:,.0f} msgs/s" if rate else "") + f", sender {sender}")
+    try:
+        pub = Mdp3Publisher(a, b, loop, sender=sender, iface_ip=iface_ip, iface=iface,
+                            dst_mac=dst_mac)
+    except (OSError, ValueError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    with pub:
+        rep = pub.publish(fut.packets(), rate=rate)
+    console.print(f"sent {rep.messages:,} messages in {rep.packets:,} packets on each line and "
+                  f"{pub.snapshot_packets:,} snapshot-loop packets, {rep.seconds:.2f} s "
+                  f"({rep.msgs_per_s / 1e6:.2f} M msg/s, sender {rep.sender}, waited for room "
+                  f"{rep.waits:,} times)")
 
 
 @app.command()

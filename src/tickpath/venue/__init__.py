@@ -13,6 +13,9 @@ length-prefixed message blocks, the NASDAQ binary file format and the MoldUDP64 
     sim.books()                           # the venue's own final books, to check a replica
 
 The same seed gives the same bytes on every run and whatever the chunk size.
+
+The futures venue, CME MDP 3.0 with an index future on these equities' basket, is
+:class:`tickpath.venue.futures.FuturesSimulator` (docs/mdp3-venue.md).
 """
 
 from __future__ import annotations

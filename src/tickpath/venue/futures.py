@@ -24,6 +24,7 @@ from 1. The same seed gives the same bytes, whatever the chunk size.
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from ..codec.itch50.layout import EVENT_DTYPE
 from ..codec.mdp3 import schema_v13 as S
 from . import futures_book, futures_flow, matching
 from . import records as eq_records
@@ -56,6 +58,7 @@ from .futures_records import (
     N_PW,
     OE_DTYPE,
     ORDER_CAP,
+    PW_NPK,
     PW_OPEN,
     PW_POS,
     S_CLOCK,
@@ -136,7 +139,7 @@ class PacketChunk(NamedTuple):
     buf: np.ndarray  # uint8
     bounds: np.ndarray  # int64, len(kinds) + 1
     kinds: np.ndarray  # uint8
-    counts: np.ndarray  # int32
+    counts: np.ndarray  # int64
 
     def packet(self, k: int) -> np.ndarray:
         return self.buf[self.bounds[k]:self.bounds[k + 1]]
@@ -151,6 +154,16 @@ def sending_time(packet: np.ndarray) -> int:
     """SendingTime of an MDP3 packet (UTC ns)."""
     return int.from_bytes(packet[SENDING_TIME_OFFSET:SENDING_TIME_OFFSET + 8].tobytes(),
                           "little")
+
+
+def _expiry_ns(year: int, month: int) -> int:
+    """The last trade of a contract month: its third Friday, 13:30 UTC (09:30 New York in
+    winter), as UTC ns."""
+    first = datetime.date(year, month, 1)
+    friday = first + datetime.timedelta(days=(4 - first.weekday()) % 7 + 14)
+    t = datetime.datetime(friday.year, friday.month, friday.day, 13, 30,
+                          tzinfo=datetime.UTC)
+    return int(t.timestamp()) * _E9
 
 
 def _chars(text: str, n: int) -> np.ndarray:
@@ -281,7 +294,8 @@ class FuturesSimulator:
                 round(s.unit_of_measure_qty * _E9), s.open_price * _E9,
                 (s.open_price + band) * _E9, (s.open_price - band) * _E9,
                 60 * s.tick * _E9, amount, TRADE_DATE - 1,
-                DAY_EPOCH_NS - 400 * day, DAY_EPOCH_NS + 700 * day, DEPTH, IMPLIED_DEPTH,
+                _expiry_ns(year, month) - 400 * day, _expiry_ns(year, month), DEPTH,
+                IMPLIED_DEPTH,
                 attributes)
             r = S.HEADER_SIZE
             S.put_md_instrument_definition_future54_security_exchange_str(buf, r, "XCME")
@@ -308,8 +322,6 @@ class FuturesSimulator:
         """The equity engine's arrays the futures kernel drives (stand-ins when there are no
         equities), and the basket: the ``basket_size`` busiest equities, each weighted
         1 / (n x its opening price), so the basket is 1.0 at the open."""
-        from ..codec.itch50.layout import EVENT_DTYPE
-
         eq = self.equities
         self._eq_buf = np.zeros(2 * eq_records.MAX_FILLS * eq_records.MAX_BLOCK, np.uint8)
         self._eq_events = np.zeros(eq_records.MAX_FILLS, EVENT_DTYPE)
@@ -405,12 +417,12 @@ class FuturesSimulator:
             buf = np.zeros(size, np.uint8)
             bounds = np.zeros(n_packets + 1, np.int64)
             kinds = np.zeros(n_packets, np.uint8)
-            counts = np.zeros(n_packets, np.int32)
+            counts = np.zeros(n_packets, np.int64)
             # a packet still open at the end of the last chunk goes on at the start of this
             buf[:carry.size] = carry
             pw[PW_OPEN] = 0 if carry.size else -1
             pw[PW_POS] = carry.size
-            pw[2] = 0  # PW_NPK
+            pw[PW_NPK] = 0
             written = futures_flow.run(
                 self._inst, self._levels, self._orders, self._live, self._nlv, self._pub,
                 self._pub_n, self._cdf, self._params, self._scal, self._fl, self._rng,
@@ -419,7 +431,7 @@ class FuturesSimulator:
                 self._last_update, *eq, self._eq_events, self._eq_buf, self.basket,
                 self.basket_weights, buf, bounds, kinds, counts, pw, self.max_payload,
                 1 << 62, self._loop_bytes, self._loop_packets)
-            npk = int(pw[2])
+            npk = int(pw[PW_NPK])
             end = int(bounds[npk]) if npk else 0
             carry = buf[pw[PW_OPEN]:pw[PW_POS]].copy() if pw[PW_OPEN] >= 0 else \
                 np.zeros(0, np.uint8)
@@ -497,6 +509,14 @@ class FuturesSimulator:
         """Fair value, touch and basket of every instrument, sampled about every 1/2048 of
         the session (``TRACE_DTYPE``)."""
         return self._trace[:int(self._scal[futures_flow.S_N_TRACE])].copy()
+
+    def basket_value(self) -> float:
+        """The basket now, relative to its open (``B`` of ``futures_flow``): from the equity
+        engine's state when there are equities, else the basket's own walk."""
+        if self.equities is None:
+            return float(self._fl[futures_flow.FL_BASKET])
+        return float(futures_flow.basket_value(self.equities._inst, eq_records.LADDER,
+                                               self.basket, self.basket_weights))
 
     def stats(self) -> dict[str, int]:
         """The engine's scalar state and counters (steps, loops, prices clamped into the

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..codec.mdp3 import schema_v13 as S
 from .futures_book import (
     BUY,
     DELETE,
@@ -116,9 +117,9 @@ FL_BASKET_VOL = 1  # without equities: B's walk volatility per sqrt(ns)
 FL_REVERT = 2  # walks' mean reversion per ns
 N_FL = 3
 
-_PRE_OPEN = 21  # SecurityTradingStatus PreOpen
-_READY = 17  # ReadyToTrade
-_CLOSE = 4  # Close
+_PRE_OPEN = S.SECURITY_TRADING_STATUS_PRE_OPEN
+_READY = S.SECURITY_TRADING_STATUS_READY_TO_TRADE
+_CLOSE = S.SECURITY_TRADING_STATUS_CLOSE
 
 
 @kernel
@@ -200,7 +201,12 @@ def passive_price(inst, rng, params, scal, i, side, nlev, cross):
     """Ladder index for an order on ``side`` near the fair value. ``cross`` False keeps it
     off the other side's best (returns -1 when the side has no room)."""
     rec = inst[i]
-    base = np.int64(np.floor(rec["fair"]))
+    # the fair touch: a quarter tick of slack each side, so a fair value wobbling across a
+    # tick boundary does not make every new order cross the last one
+    if side == BUY:
+        base = np.int64(np.floor(rec["fair"] - 0.25))
+    else:
+        base = np.int64(np.ceil(rec["fair"] + 0.25))
     u = uniform(rng)
     if cross and u < params[FF_CROSS_SHARE]:
         k = -1 - geometric(rng, 0.5)
@@ -208,7 +214,7 @@ def passive_price(inst, rng, params, scal, i, side, nlev, cross):
         k = geometric(rng, params[FF_DEEP_P])
     else:
         k = geometric(rng, params[FF_JOIN_P])
-    j = _clamp(scal, base - k if side == BUY else base + 1 + k, nlev)
+    j = _clamp(scal, base - k if side == BUY else base + k, nlev)
     if not cross:
         if side == BUY:
             j = min(j, np.int64(rec["ba"]) - 1)
@@ -415,8 +421,8 @@ def snapshot_loop(buf, pw, bounds, kinds, counts, scal, inst, levels, orders, pu
                   defs, def_len, last_update, now_utc, max_payload):
     """One pass of the snapshot loop: the open incremental packet is closed first (so
     LastMsgSeqNumProcessed covers every change in the books), then, in packets numbered
-    from 1: the instrument definitions, a SnapshotFullRefresh52 per instrument, then each
-    instrument's SnapshotFullRefreshOrderBook53 chunks."""
+    from 1: the instrument definitions (packets of their own), a SnapshotFullRefresh52 per
+    instrument, then each instrument's SnapshotFullRefreshOrderBook53 chunks."""
     close_packet(pw, bounds, kinds, counts, scal)
     scal[S_SNAP_SEQ] = 1
     n = inst.shape[0]
@@ -425,6 +431,9 @@ def snapshot_loop(buf, pw, bounds, kinds, counts, scal, inst, levels, orders, pu
         emit_raw(buf, pw, bounds, kinds, counts, scal, defs[i], def_len[i], SNAPSHOT, now_utc,
                  max_payload)
         msgs += 1
+    # definitions in packets of their own: a receiver tells the loop's packets apart by
+    # their first message (CME sends definitions on a channel of their own)
+    close_packet(pw, bounds, kinds, counts, scal)
     for i in range(n):
         emit_snapshot52(buf, pw, bounds, kinds, counts, scal, inst[i], levels, pub, pub_n, i,
                         n, last_update, now_utc, SNAPSHOT, max_payload)
@@ -518,7 +527,8 @@ def run(inst, levels, orders, live, nlv, pub, pub_n, cdf, params, scal, fl, rng,
                      eq_rng, eq_counts, eq_events, eq_buf, basket, weights)
         if scal[S_CLOCK] >= scal[S_NEXT_SAMPLE]:
             _sample(inst, scal, fl, trace)
-            scal[S_NEXT_SAMPLE] += scal[S_SAMPLE_GAP]
+            while scal[S_NEXT_SAMPLE] <= scal[S_CLOCK]:
+                scal[S_NEXT_SAMPLE] += scal[S_SAMPLE_GAP]
         # the instrument and the action
         i = np.searchsorted(cdf, uniform(rng), side="right")
         if i >= n:

@@ -262,16 +262,16 @@ INCREMENTAL, SNAPSHOT = 0, 1
 #: orders; ``pull`` moves the add share toward refilling a thin book or draining a full one.
 FUT_FLOW: dict[str, float] = {
     "add": 0.50,
-    "cancel": 0.36,
+    "cancel": 0.38,
     "reduce": 0.04,  # an order's quantity cut (OrderUpdateAction Update, priority kept)
     "move": 0.04,  # an order moved to another price (Delete + New, new priority)
-    "aggress": 0.06,  # a marketable IOC order
+    "aggress": 0.04,  # a marketable IOC order
     "target": 600.0,  # live orders per instrument the flow settles around
     "pull": 0.6,
     "join_p": 0.35,  # passive price: geometric(join_p) ticks behind the fair touch
     "deep_share": 0.08,  # ... or, this often, geometric(deep_p) ticks: beyond depth 10
     "deep_p": 0.04,
-    "cross_share": 0.02,  # adds priced through the fair touch (marketable limits)
+    "cross_share": 0.01,  # adds priced through the fair touch (marketable limits)
     "lot_p": 0.35,  # quantity: 1 + geometric(lot_p) lots ...
     "block_share": 0.05,  # ... or, this often, 10..100 lots
     "aggress_mean": 2.0,  # aggressive size = a passive size * (0.5 + exponential(mean))

@@ -26,7 +26,6 @@ from ..codec.mdp3 import schema_v13 as S
 from ..codec.sbe.fields import put_u16, put_u32, put_u64
 from .futures_book import G_OPS, G_TR
 from .futures_records import (
-    DAY_EPOCH_NS,
     DEPTH,
     INCREMENTAL,
     PW_KIND,
@@ -457,11 +456,6 @@ def emit_snapshot53(buf, pw, bounds, kinds, counts, scal, rec, levels, orders, i
             o = od["next"]
     return n_chunks
 
-
-def utc(clock_ns: int) -> int:
-    """TransactTime / SendingTime of a session clock reading (ns since midnight US/Eastern
-    on the venue's day)."""
-    return DAY_EPOCH_NS + clock_ns
 
 
 # ------------------------------------------------------------------------------ definitions
