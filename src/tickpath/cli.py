@@ -392,6 +392,7 @@ def listen(
         except KeyboardInterrupt:
             rep = None
         live.update(view(lst), refresh=True)
+        rx_stats = rx.stats()  # while the socket is open (its kernel drop count)
     if rep is not None and transport.startswith("pcap:"):  # recorded stamps: no latency
         console.print(f"replayed {rep.packets:,} datagrams, {rep.messages:,} messages in "
                       f"{rep.seconds:.2f} s ({rep.messages / max(rep.seconds, 1e-9):,.0f} "
@@ -404,7 +405,7 @@ def listen(
         if hasattr(rx, "stamp_source"):
             console.print(f"receive stamps: {rx.stamp_source()}", highlight=False)
     if rep is not None:
-        _receive_trouble(rx.stats())
+        _receive_trouble(rx_stats)
 
 
 def _listen_mdp3(host: str, port: int, iface_ip: str, duration: float | None, top: int,
@@ -459,6 +460,7 @@ def _listen_mdp3(host: str, port: int, iface_ip: str, duration: float | None, to
         except KeyboardInterrupt:
             rep = None
         live.update(view(lst), refresh=True)
+        rx_stats = rx.stats()  # while the socket is open (its kernel drop count)
     if rep is None:
         return
     c = fd.counters()
@@ -470,7 +472,7 @@ def _listen_mdp3(host: str, port: int, iface_ip: str, duration: float | None, to
         if lat.get("count"):
             console.print(f"SendingTime -> book latency: p50 {lat['p50_us']:.1f} µs, "
                           f"p99 {lat['p99_us']:.1f} µs, max {lat['max_us']:.1f} µs")
-    _receive_trouble(rx.stats())
+    _receive_trouble(rx_stats)
 
 def _receive_trouble(stats: dict[str, int]) -> None:
     """Say what the receiver counted that was not a datagram handed on: datagrams cut to the
@@ -485,7 +487,7 @@ def _receive_trouble(stats: dict[str, int]) -> None:
         e = stats.get("last_errno", 0)
         err.print(f"[yellow]{stats['recv_errors']:,} receive calls failed; the last with "
                   f"{E.errorcode.get(e, e)} ({os.strerror(e)})[/]")
-    if stats.get("drops"):
+    if stats.get("drops", 0) > 0:  # -1: not readable (the socket already closed)
         err.print(f"[yellow]the kernel dropped {stats['drops']:,} datagrams for this socket "
                   f"(receive buffer full)[/]")
 
