@@ -92,3 +92,60 @@ def test_wire_bench_rows(veth):
             assert key in r
         assert r["received"] + r["drops"] == r["sent"] == 2000
         assert r["p50_us"] <= r["p99_us"] <= r["max_us"]
+
+
+MDP3_LISTENER = textwrap.dedent("""
+    import json, sys
+    from tickpath.apps.listener import FeedListener
+    from tickpath.feed.mdp3 import Mdp3Feed
+    from tickpath.venue import Simulator
+    from tickpath.venue.futures import FuturesSimulator
+    from tickpath.wire.transports import open_receiver
+
+    transport, group, port, iface_ip = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    messages, symbols, seed = map(int, sys.argv[5:8])
+    feed = Mdp3Feed(errors="raise", late_join="snapshot")
+    rx = open_receiver(transport, group, port, iface_ip=iface_ip)
+    lst = FeedListener(rx, feed)
+    lst.warm_up()
+    print("ready", flush=True)
+    rep = lst.run(duration=120, idle_timeout=5)
+    sim = FuturesSimulator(Simulator(symbols=symbols, messages=messages, seed=seed),
+                           messages=messages, seed=seed)
+    sim.packet_list()
+    c = feed.counters()
+    print(json.dumps({"messages": c["messages"], "duplicates": c["duplicates"],
+                      "gaps": c["gaps"], "packets": c["packets"], "stale": c["stale_now"],
+                      "equal": feed.books() == sim.books(),
+                      "orders_equal": feed.order_books() == sim.order_books(),
+                      "samples": int(rep.latency_ns.size)}), flush=True)
+""")
+
+
+@pytest.mark.parametrize("transport", AVAILABLE)
+def test_mdp3_books_over_veth(veth, transport):
+    """The futures venue's MDP 3.0 channel (lines A and B and the snapshot loop, one group
+    and port) through each transport into the MDP3 handler: both lines arbitrated, each
+    instrument recovered from the snapshot loop after its late join, the books the venue's."""
+    messages, symbols, seed, port = 20_000, 40, 4, 14310
+    args = [transport, GROUP, str(port), veth.host_ip, str(messages), str(symbols), str(seed)]
+    listener = veth.popen(veth.host, sys.executable, "-c", MDP3_LISTENER, *args,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert listener.stdout.readline().strip() == "ready", listener.stderr.read()
+        pub = veth.run(veth.exchange, sys.executable, "-m", "tickpath.cli", "venue", "--feed",
+                       "mdp3", "--host", GROUP, "--port", str(port), "--iface-ip",
+                       veth.exchange_ip, "--messages", str(messages), "--symbols",
+                       str(symbols), "--seed", str(seed), "--snapshot-every", "100",
+                       "--rate", "50000",
+                       capture_output=True, text=True, timeout=300)
+        assert pub.returncode == 0, pub.stderr + pub.stdout
+        out, err = listener.communicate(timeout=300)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+            listener.communicate()
+    assert listener.returncode == 0, err
+    r = json.loads(out.strip().splitlines()[-1])
+    assert r["gaps"] == 0 and r["stale"] == 0 and r["duplicates"] == r["packets"]
+    assert r["equal"] and r["orders_equal"] and r["samples"] > 0
