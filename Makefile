@@ -34,6 +34,9 @@ test: $(STAMP) debs
 bench: $(STAMP) debs
 	mkdir -p out/bench
 	$(VPY) bench/replay_itch.py
+	$(VPY) bench/replay_mdp3.py
+	$(VPY) bench/mdp3_books.py
+	$(VPY) bench/mdp3_venue.py
 	$(VENV)/bin/tickpath bench ring --json out/bench/ring.json
 	@if [ "$$(id -u)" = 0 ]; then \
 	  $(VENV)/bin/tickpath wire bench --json out/bench/wire.json && \

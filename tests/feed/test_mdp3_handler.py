@@ -171,6 +171,24 @@ def test_late_join_waits_for_the_snapshot():
     assert f.stale() == [] and book_of(f, ES)["bids"] == [[100 * E9, 6, 2]]
 
 
+def test_a_snapshot_of_an_instrument_never_seen_fits_from_when_the_listener_joined():
+    """ES has had no entry since the listener joined (packet 10): a snapshot as of packet
+    11 holds everything; one as of packet 8 may miss packets 9 and the listener's first."""
+    nq = [packet(10, book(level(NQ, 5, "Change", "Bid", 1, 200, 1, 1))),
+          packet(11, book(level(NQ, 6, "Change", "Bid", 1, 200, 2, 1))),
+          packet(12, book(level(NQ, 7, "Change", "Bid", 1, 200, 3, 1)))]
+    f = feed_of(*nq, late_join="snapshot")
+    old = packet(1, snapshot(ES, 8, 3, [("0", 1, 100, 5, 2)]))
+    f.on_datagram(old, old.shape[0])
+    assert ES in f.stale() and f.counters()["snapshots_skipped"] == 1
+    fresh = packet(2, snapshot(ES, 11, 4, [("0", 1, 100, 6, 2)]))
+    f.on_datagram(fresh, fresh.shape[0])
+    assert ES not in f.stale() and book_of(f, ES)["bids"] == [[100 * E9, 6, 2]]
+    nxt = packet(13, book(level(ES, 5, "Change", "Bid", 1, 100, 7, 2)))
+    f.on_datagram(nxt, nxt.shape[0])
+    assert book_of(f, ES)["bids"] == [[100 * E9, 7, 2]] and ES not in f.stale()
+
+
 def test_order_book_recovers_with_its_order_snapshot():
     ps = [packet(1, definition(ES, "TPZ6")),
           packet(2, book(level(ES, 1, "New", "Bid", 1, 100, 5, 2),

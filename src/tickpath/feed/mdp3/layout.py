@@ -67,7 +67,9 @@ SBE_HEADER = V13.HEADER_SIZE
  ERROR_DETAIL,  # with ERR_BOOK_REFUSED: the book's status (tickpath.book.mdp3.STATUS_TEXT)
  ERROR_SECURITY,  # ... and the SecurityID of the entry
  NO_ORDERS,  # policy word: 1 = keep price levels only (order entries and snapshots skipped)
- N_CHAN) = range(43)
+ SEEN_FROM,  # every incremental packet from this MsgSeqNum on was received (the first one,
+ #             or the one after the last gap)
+ N_CHAN) = range(44)
 
 LATE_JOIN_SNAPSHOT = 0  # wait for the snapshot loop (CME's recovery)
 LATE_JOIN_NATURAL = 1  # start from the first message seen (a capture with no snapshot loop)

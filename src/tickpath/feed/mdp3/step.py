@@ -134,6 +134,7 @@ from .layout import (
     SAMPLES,
     SBE_HEADER,
     SCHEMA_ID,
+    SEEN_FROM,
     SEQ_ENTRY,
     SEQ_RPT_OFF,
     SEQ_SEC_OFF,
@@ -584,10 +585,10 @@ def _snapshot(state, buf, root, bl, mend, now):
     if ii < 0:
         return ERR_INSTRUMENTS_FULL, np.int64(-1)
     last_seq = np.int64(get_u32(buf, root + SN_LAST_SEQ))
+    fits = _fits(chan, inst, ii, last_seq)
     if inst[ii, I_STATE] == S_UNKNOWN:
         _go_stale(chan, inst, ii, now, NEED_LEVELS)
-    if inst[ii, I_STATE] != S_STALE or inst[ii, I_NEED] & NEED_LEVELS == 0 \
-            or not _fits(chan, last_seq):
+    if inst[ii, I_STATE] != S_STALE or inst[ii, I_NEED] & NEED_LEVELS == 0 or not fits:
         chan[SNAPSHOTS_SKIPPED] += 1
         return ERR_NONE, np.int64(-1)
     B.clear_levels(state, ii)
@@ -628,10 +629,10 @@ def _order_snapshot(state, buf, root, bl, mend, now):
     last_seq = np.int64(get_u32(buf, root + SO_LAST_SEQ))
     chunks = np.int64(get_u32(buf, root + SO_CHUNKS))
     chunk = np.int64(get_u32(buf, root + SO_CHUNK))
+    fits = _fits(chan, inst, ii, last_seq)
     if inst[ii, I_STATE] == S_UNKNOWN:
         _go_stale(chan, inst, ii, now, NEED_LEVELS)
-    if inst[ii, I_STATE] != S_STALE or inst[ii, I_NEED] & NEED_ORDERS == 0 \
-            or not _fits(chan, last_seq):
+    if inst[ii, I_STATE] != S_STALE or inst[ii, I_NEED] & NEED_ORDERS == 0 or not fits:
         chan[SNAPSHOTS_SKIPPED] += 1
         return ERR_NONE, np.int64(-1)
     if chunk == 1:
@@ -663,13 +664,21 @@ def _order_snapshot(state, buf, root, bl, mend, now):
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _fits(chan, last_seq):
-    """A snapshot as of packet ``last_seq`` fits when every incremental packet after it is
-    either in the recovery buffer or not yet received."""
+def _fits(chan, inst, ii, last_seq):
+    """A snapshot as of packet ``last_seq`` fits an instrument when every incremental packet
+    after it that could hold the instrument's entries is in the recovery buffer, was received
+    without any (an instrument never seen: every packet since SEEN_FROM was), or is yet to
+    come. (RptSeq guards the price levels anyway: a snapshot older than it fits makes the
+    next entry a RptSeq gap; the order entries have no such guard.)"""
+    last = chan[LAST_SEQ]
+    if last == 0:
+        return True
+    if inst[ii, I_STATE] == S_UNKNOWN:
+        return last_seq + 1 >= chan[SEEN_FROM]
     first = chan[BUF_FIRST_SEQ]
     if first > 0:
         return last_seq + 1 >= first
-    return last_seq >= chan[LAST_SEQ]
+    return last_seq >= last
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -897,7 +906,10 @@ def deliver(state, buf, start, size, rx_ns):
     if last > 0 and seq <= last:
         chan[DUPLICATES] += 1
         return GO_ON
+    if last == 0:
+        chan[SEEN_FROM] = seq
     if last > 0 and seq > last + 1:
+        chan[SEEN_FROM] = seq
         chan[GAPS] += 1
         chan[GAP_PACKETS] += seq - last - 1
         for ii in range(chan[INSTRUMENTS]):  # which instruments missed what is unknown
