@@ -327,7 +327,7 @@ def _sim_mdp3(messages: int, symbols: int, seed: int, pcap: Path | None, rate: f
 @app.command()
 def listen(
     host: Annotated[str | None, typer.Option(help="address to receive on (multicast groups are joined); default 127.0.0.1, or any for a pcap file")] = None,
-    port: Annotated[int, typer.Option(help="UDP port")] = 26400,
+    port: Annotated[int | None, typer.Option(help="UDP port (default: itch 26400; mdp3 14310, or any port in a pcap)")] = None,
     iface_ip: Annotated[str, typer.Option(help="multicast: join on this interface address")] = "0.0.0.0",
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     top: Annotated[int, typer.Option(help="instruments shown (the busiest)")] = 15,
@@ -353,8 +353,12 @@ def listen(
     if host is None:  # a capture holds what it holds: take the port from any address
         host = "0.0.0.0" if transport.startswith("pcap:") else "127.0.0.1"
     if feed == "mdp3":
+        if port is None:
+            port = 0 if transport.startswith("pcap:") else 14310
         _listen_mdp3(host, port, iface_ip, duration, top, transport, late_join)
         return
+    if port is None:
+        port = 26400
     handler = ItchHandler(errors="skip")
 
     def view(lst: FeedListener) -> Table:

@@ -102,3 +102,14 @@ def test_replay_cli_writes_the_books_as_json_lines(v6, tmp_path):
     assert len(es["bids"]) == 3 and es["bids"][0][0] > es["bids"][1][0]
     bad = CliRunner().invoke(app, ["replay", str(tmp_path / "none.pcap"), "--feed", "mdp3"])
     assert bad.exit_code == 2 and "does not exist" in bad.output
+
+
+def test_listen_cli_takes_the_capture_through_the_pcap_transport(v6):
+    from typer.testing import CliRunner
+
+    from tickpath.cli import app
+
+    r = CliRunner().invoke(app, ["listen", "--feed", "mdp3", "--transport", f"pcap:{v6}",
+                                 "--top", "3"])
+    assert r.exit_code == 0, r.output
+    assert "10,273 messages in 10,000 datagrams" in r.output and "malformed 0" in r.output
