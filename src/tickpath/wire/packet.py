@@ -172,7 +172,7 @@ def _count_stamp(rx, status):
         rx[14] += 1
 
 
-# no refcounting: it costs an incref/decref per state array per datagram (handler.py)
+# no refcounting: counts on each state array make the loop slower (handler.implements)
 @njit(cache=True, nogil=True, _nrt=False)
 def poll_v2(ring, ring32, ring16, frame_size, frame_nr, dst_ip, dst_port, deadline_ns,
             idle_ns, state, rx, reasons):
@@ -225,7 +225,7 @@ def poll_v2(ring, ring32, ring16, frame_size, frame_nr, dst_ip, dst_port, deadli
             return DEADLINE
 
 
-# no refcounting: it costs an incref/decref per state array per datagram (handler.py)
+# no refcounting: counts on each state array make the loop slower (handler.implements)
 @njit(cache=True, nogil=True, _nrt=False)
 def poll_v3(ring, ring32, ring16, block_size, block_nr, dst_ip, dst_port, deadline_ns,
             idle_ns, state, rx, reasons):

@@ -368,7 +368,7 @@ def paced(ts, speed, deadline_ns, rx):
     return True
 
 
-# no refcounting: it costs an incref/decref per state array per datagram (handler.py)
+# no refcounting: counts on each state array make the loop slower (handler.implements)
 @njit(cache=True, nogil=True, _nrt=False)
 def replay(buf, ng, big, scale, limit, link, max_block, iface, n_iface, dst_ip, dst_port,
            idx, speed, deadline_ns, state, rx, reasons):
