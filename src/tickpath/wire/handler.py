@@ -88,10 +88,10 @@ def implements(state_class: type):
     counting, a loop takes a reference on every array of the state (and on its own arrays)
     where it starts and drops them at each exit: numba moves the counts out of the loop, so
     it pays them once per call rather than per datagram, but the loop's code still carries
-    them. Without: 392 -> 354 ns a datagram for ITCH through the pcap replay loop
-    (``bench/pcap_loop_cost.py``), 1210 -> 1157 ns a datagram (174 -> 167 ns a message) for
-    MDP3 through ``tickpath.apps.mdp3_replay.replay_mdp3`` (BENCHMARKS.md, "Receive loops
-    without reference counting"). The helpers a loop calls (frame parsing, the pcap walks)
+    them. Without: 399 -> 364 ns a datagram for ITCH through the pcap replay loop, 1248 ->
+    1184 ns a datagram (180 -> 170 ns a message) for MDP3 through
+    ``tickpath.apps.mdp3_replay.replay_mdp3`` (``bench/pcap_loop_cost.py``; BENCHMARKS.md,
+    "Receive loops without reference counting"). The helpers a loop calls (frame parsing, the pcap walks)
     keep numba's default: the flag of whichever caller compiles them first.
 
     An implementation registered with numba's ``overload`` directly, not through this
