@@ -1,15 +1,25 @@
-"""Nanoseconds per datagram of a compiled receive loop running the ITCH feed handler, from
-memory: the pcap transport's replay loop over a mapped capture at fast pace, books kept, the
-whole file per call, in one process with the garbage collector off. No network, no clock
-wait: what is left is the loop and the handler's step.
+"""Nanoseconds per datagram of a compiled receive loop running a feed handler, from memory:
+the pcap transport's replay loop over a mapped capture at fast pace, books kept, the whole
+file per call, in one process with the garbage collector off. No network, no clock wait:
+what is left is the loop and the handler's step.
 
-    .venv/bin/python bench/pcap_loop_cost.py [--messages 1000000] [--calls 4] [--rounds 5]
+    .venv/bin/python bench/pcap_loop_cost.py [--feed itch|mdp3] [--messages 1000000]
+                                             [--calls 4] [--rounds 1] [--json PATH]
 
-It runs against this tree and against trees from before the transport <-> handler seam (the
-loops then took the handler's arrays as arguments), so a before/after is measured the same
-way: check the older commit out beside this one (``git worktree add /tmp/before 5797a96``,
-a virtualenv there) and run this file with each tree's interpreter, alternating. The capture
-(one message a datagram, the simulator's smallest packets) is written once under out/bench/.
+``--feed itch`` (the default): the ITCH handler on the equity simulator's day, one message a
+datagram (the simulator's smallest packets), through ``PcapReceiver.poll``. ``--feed mdp3``:
+the MDP3 handler on the futures venue's day (``FuturesSimulator.write_pcap``: each
+incremental packet on lines A and B, and the snapshot loop), through
+``tickpath.apps.mdp3_replay.replay_mdp3`` (its ``FeedListener`` settles in Python when the
+handler asks); reports ns per datagram and per message. Either capture is written once under
+out/bench/.
+
+It runs against this tree and against older trees (``PYTHONPATH=<tree>/src``), so a
+before/after is measured the same way: check the older commit out beside this one (``git
+worktree add --detach /tmp/before <commit>``) and run this file with ``PYTHONPATH`` set to
+each tree's src in turn, alternating. For ITCH it also speaks the API from before the
+transport <-> handler seam (``5797a96``: the loops then took the handler's arrays as
+arguments; give that tree a virtualenv of its own).
 """
 
 from __future__ import annotations
@@ -37,6 +47,34 @@ def capture(messages: int, symbols: int = 500, seed: int = 3) -> Path:
             tmp, max_payload=HEADER_LEN + MAX_BLOCK)
         tmp.rename(path)
     return path
+
+
+def mdp3_capture(messages: int, seed: int = 1) -> Path:
+    from tickpath.venue.futures import FuturesSimulator
+
+    path = OUT / f"mdp3-{messages}-{seed}.pcap"
+    if not path.exists():
+        OUT.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        FuturesSimulator(messages=messages, seed=seed).write_pcap(tmp)
+        tmp.rename(path)
+    return path
+
+
+def _mdp3_poller(path: Path):
+    """A function that replays the whole file once through ``replay_mdp3``; returns the
+    (ns, datagrams, messages) of its run (the warm-up and the feed's setup are not timed)."""
+    from tickpath.apps.mdp3_replay import replay_mdp3
+
+    def once() -> tuple[int, int, int]:
+        gc.collect()
+        gc.disable()
+        try:
+            _, report = replay_mdp3(path)
+        finally:
+            gc.enable()
+        return round(report.seconds * 1e9), report.datagrams, report.messages
+    return once
 
 
 def _poller(path: Path):
@@ -84,21 +122,32 @@ def _poller(path: Path):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--feed", choices=("itch", "mdp3"), default="itch")
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--calls", type=int, default=4, help="replays of the file per round")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
-    once = _poller(capture(a.messages))
-    per = []
+    if a.feed == "mdp3":
+        once = _mdp3_poller(mdp3_capture(a.messages))
+    else:
+        itch_once = _poller(capture(a.messages))
+
+        def once() -> tuple[int, int, int]:
+            dt, n = itch_once()
+            return dt, n, n  # one message a datagram
+    per, per_msg = [], []
     for _ in range(a.rounds * a.calls):
-        dt, n = once()
+        dt, n, m = once()
         per.append(dt / n)
+        per_msg.append(dt / m)
     import tickpath
 
-    out = {"tree": str(Path(tickpath.__file__).resolve().parents[2]), "datagrams": n,
+    out = {"tree": str(Path(tickpath.__file__).resolve().parents[2]), "feed": a.feed,
+           "datagrams": n, "messages": m,
            "ns_per_datagram": [round(x, 1) for x in per],
            "median_ns": round(statistics.median(per), 1),
+           "median_ns_per_message": round(statistics.median(per_msg), 1),
            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     print(json.dumps(out))
     if a.json:

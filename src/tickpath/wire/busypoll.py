@@ -57,7 +57,8 @@ __all__ = ["DEADLINE", "END_OF_SESSION", "IDLE", "SETTLE", "BlockingRecvReceiver
            "BusyPollReceiver", "Rx"]
 
 
-@njit(cache=True, nogil=True)
+# no refcounting: counts on each state array make the loop slower (handler.implements)
+@njit(cache=True, nogil=True, _nrt=False)
 def poll_loop(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, deadline_ns, idle_ns,
               state, rx, flags=L.MSG_DONTWAIT):
     """Receive datagrams and hand each to the feed handler whose state is ``state`` until the

@@ -83,7 +83,8 @@ _FILTERED = (F.NOT_IPV4, F.FRAGMENT, F.NOT_UDP, F.WRONG_ADDRESS, F.WRONG_PORT)
 _MALFORMED = (F.SHORT_ETHERNET, F.SHORT_IPV4, F.BAD_IPV4, F.BAD_UDP_LENGTH)
 
 
-@njit(cache=True, nogil=True)
+# no refcounting: counts on each state array make the loop slower (handler.implements)
+@njit(cache=True, nogil=True, _nrt=False)
 def poll_rx(port, mbufs, addrs, lens, burst, state, dst_ip, dst_port, deadline_ns, idle_ns,
             rx, reasons):
     """Take bursts from ``port`` (queue 0) until the deadline, idleness, or a status other

@@ -448,8 +448,10 @@ if config.DISABLE_JIT:  # plain Python through cffi: steppable in a debugger
 
 else:
     from llvmlite import ir
-    from numba import carray, njit, types
+    from numba import njit, types
+    from numba.core import cgutils
     from numba.extending import intrinsic
+    from numba.np.arrayobj import populate_array
 
     from .libc import symbol_call
 
@@ -466,20 +468,32 @@ else:
     tx_alloc = _hot("tp_tx_alloc")
     tx_burst = _hot("tp_tx_burst")
 
+    _U8_VIEW = types.Array(types.uint8, 1, "C")
+
     @intrinsic
-    def _u8_pointer(typingctx, addr):
-        """An integer address as a ``uint8*`` (LLVM inttoptr)."""
-        if not isinstance(addr, types.Integer):
+    def _u8_view(typingctx, addr, n):
+        """The ``n`` bytes at the integer address ``addr`` as an ``array(uint8, 1d, C)`` that
+        owns nothing (no meminfo), built in place. Not ``numba.carray``: its implementation
+        is a compiled function returning an array, which numba refuses to compile for a
+        caller without reference counting (the receive loop, ``_nrt=False``)."""
+        if not (isinstance(addr, types.Integer) and isinstance(n, types.Integer)):
             return None
 
         def codegen(context, builder, signature, args):
-            v = context.cast(builder, args[0], signature.args[0], types.uint64)
-            return builder.inttoptr(v, ir.IntType(8).as_pointer())
+            a = context.cast(builder, args[0], signature.args[0], types.uint64)
+            size = context.cast(builder, args[1], signature.args[1], types.intp)
+            one = context.get_constant(types.intp, 1)
+            ary = context.make_array(_U8_VIEW)(context, builder)
+            populate_array(ary, data=builder.inttoptr(a, ir.IntType(8).as_pointer()),
+                           shape=cgutils.pack_array(builder, [size]),
+                           strides=cgutils.pack_array(builder, [one]),
+                           itemsize=one, meminfo=None)
+            return ary._getvalue()
 
-        return types.CPointer(types.uint8)(addr), codegen
+        return _U8_VIEW(addr, n), codegen
 
     @njit(cache=True, nogil=True, inline="always")
     def frame_view(addr, n):
         """The ``n`` bytes at ``addr`` as an ``array(uint8, 1d, C)``, the type of every other
         transport's buffer (no copy, no allocation: the array owns nothing)."""
-        return carray(_u8_pointer(addr), n)
+        return _u8_view(addr, n)

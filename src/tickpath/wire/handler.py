@@ -82,7 +82,22 @@ def implements(state_class: type):
     array on every datagram (measured: 870 -> 370 ns a datagram for the ITCH handler through
     the pcap replay loop). It follows that ``fn`` cannot allocate (numba refuses to compile
     one that does), which the hot path must not do anyway; it may call compiled functions
-    that keep their own counting."""
+    that keep their own counting.
+
+    The receive loops that call :func:`on_datagram` are compiled the same way. With
+    counting, a loop takes a reference on every array of the state (and on its own arrays)
+    where it starts and drops them at each exit: numba moves the counts out of the loop, so
+    it pays them once per call rather than per datagram, but the loop's code still carries
+    them. Without: 399 -> 364 ns a datagram for ITCH through the pcap replay loop, 1248 ->
+    1184 ns a datagram (180 -> 170 ns a message) for MDP3 through
+    ``tickpath.apps.mdp3_replay.replay_mdp3`` (``bench/pcap_loop_cost.py``; BENCHMARKS.md,
+    "Receive loops without reference counting"). The helpers a loop calls (frame parsing, the pcap walks)
+    keep numba's default: the flag of whichever caller compiles them first.
+
+    An implementation registered with numba's ``overload`` directly, not through this
+    function, is compiled with the loop's flags, so without counting too: it must allocate
+    nothing (no array slice assignment, which may copy), or ask for counting itself with
+    ``jit_options={"_nrt": True}`` (correct, and it pays the counts on every call)."""
     def register(fn):
         _PYTHON[state_class] = fn
 

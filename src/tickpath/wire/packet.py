@@ -172,7 +172,8 @@ def _count_stamp(rx, status):
         rx[14] += 1
 
 
-@njit(cache=True, nogil=True)
+# no refcounting: counts on each state array make the loop slower (handler.implements)
+@njit(cache=True, nogil=True, _nrt=False)
 def poll_v2(ring, ring32, ring16, frame_size, frame_nr, dst_ip, dst_port, deadline_ns,
             idle_ns, state, rx, reasons):
     """Take frames from a TPACKET_V2 ring until the deadline, the end of the session,
@@ -224,7 +225,8 @@ def poll_v2(ring, ring32, ring16, frame_size, frame_nr, dst_ip, dst_port, deadli
             return DEADLINE
 
 
-@njit(cache=True, nogil=True)
+# no refcounting: counts on each state array make the loop slower (handler.implements)
+@njit(cache=True, nogil=True, _nrt=False)
 def poll_v3(ring, ring32, ring16, block_size, block_nr, dst_ip, dst_port, deadline_ns,
             idle_ns, state, rx, reasons):
     """Take packets from a TPACKET_V3 ring, block by block, until the deadline, the end of

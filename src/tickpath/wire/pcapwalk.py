@@ -368,7 +368,8 @@ def paced(ts, speed, deadline_ns, rx):
     return True
 
 
-@njit(cache=True, nogil=True)
+# no refcounting: counts on each state array make the loop slower (handler.implements)
+@njit(cache=True, nogil=True, _nrt=False)
 def replay(buf, ng, big, scale, limit, link, max_block, iface, n_iface, dst_ip, dst_port,
            idx, speed, deadline_ns, state, rx, reasons):
     """Walk the mapped capture ``buf`` from ``rx[Rx.POS]`` and hand each datagram of the feed
