@@ -56,7 +56,7 @@ def payloads(state: ProbeState) -> list[bytes]:
     return out
 
 
-@overload(on_datagram)
+@overload(on_datagram, jit_options={"_nrt": True})  # its slice assignment may allocate
 def _probe_on_datagram(state, buf, start, size, rx_ns):
     if not (isinstance(state, types.BaseNamedTuple) and state.instance_class is ProbeState):
         return None
