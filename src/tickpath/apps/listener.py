@@ -1,8 +1,9 @@
 """``tickpath listen``: a receiver (any transport) -> a feed handler (ITCH, MDP3) -> books.
 
 Latency is sampled per packet: the venue stamps each packet's messages with its send time
-(the ITCH timestamp: ns since midnight US/Eastern, read against CLOCK_REALTIME with the feed's
-time zone); after the packet's messages are in the books the handler reads the same clock. The
+(ITCH: the messages' timestamps, ns since midnight US/Eastern, read against CLOCK_REALTIME
+with the feed's time zone; MDP3: the packet's SendingTime, UTC ns since the epoch); after the
+packet's messages are in the books the handler reads the same clock. The
 receiver's stamp splits that into the kernel's part (send -> socket) and ours (socket ->
 books). A compiled transport runs its loop with the handler's state
 (:mod:`tickpath.wire.handler`); the ``socket`` baseline calls the same compiled step from
