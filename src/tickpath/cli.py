@@ -142,7 +142,8 @@ def _replay_mdp3(file: Path, books_json: Path | None, depth: int | None, symbol:
     console.print(f"packets {c['packets']:,} (duplicates from the other line {c['duplicates']:,}), "
                   f"gaps {c['gaps']:,} ({c['gap_packets']:,} packets), RptSeq gaps "
                   f"{c['rpt_gaps']:,}, snapshots applied {c['snapshots']:,}, recoveries "
-                  f"{c['recoveries']:,}, stale now {c['stale_now']:,}")
+                  f"{c['recoveries']:,} (stale {c['recovery_ns'] / 1e6:,.1f} ms in all), stale "
+                  f"now {c['stale_now']:,}")
     console.print(f"instruments {c['instruments']:,}, book entries {c['entries']:,}, order "
                   f"entries {c['order_entries']:,}, trades {c['trades']:,}; malformed "
                   f"{c['malformed']:,}, unknown templates {c['unknown_templates']:,}, other "
