@@ -172,6 +172,15 @@ class OrderBooks:
             return self._grow_levels(self.levels.shape[0] + 1)
         return False
 
+    def reserve(self, room: int) -> bool:
+        """Make room for ``room`` more orders and ``room`` more levels than live now (a
+        compiled caller that cannot stop mid-batch asks for this between batches): compact
+        and/or grow. False when ``max_orders`` or ``max_levels`` stops it."""
+        ok = self._room_for(self._stat(k.MboStat.LIVE_ORDERS) + room)
+        if self._stat(k.MboStat.FREE_TOP) < room:
+            ok = self._grow_levels(self.levels.shape[0] + room) and ok
+        return ok
+
     # -- applying ---------------------------------------------------------------------------
 
     def _refuse(self, err: OrderBookError) -> None:

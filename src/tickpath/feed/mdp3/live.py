@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 
 from ...book.depth_store import DepthBooks
-from ...book.mbo import MboStat
 from ...book.mbo_store import OrderBooks
 from ...book.mdp3 import STATUS_TEXT as BOOK_STATUS
 from . import layout as L
-from .instruments import new_table
+from .instruments import find, new_table
 from .step import SETTLE, Mdp3State, step
 
 #: orders and price levels kept free for the next datagram: a 1500-byte packet adds at most
@@ -115,13 +114,7 @@ class Mdp3Feed:
         else raise the refusal the step recorded (``errors="raise"``)."""
         if self.chan[L.GROW]:
             self.chan[L.GROW] = 0
-            o = self.orders
-            room = int(self.chan[L.ROOM])
-            live = int(o.stats_array[MboStat.LIVE_ORDERS])
-            ok = o._room_for(live + room)  # compacts, or grows by doubling
-            if int(o.stats_array[MboStat.FREE_TOP]) < room:
-                ok = o._grow_levels(o.levels.shape[0] + room) and ok
-            if not ok:
+            if not self.orders.reserve(int(self.chan[L.ROOM])):
                 self.chan[L.ROOM] = 0
             self._state = None  # the tables may have been replaced
             return
@@ -190,10 +183,8 @@ class Mdp3Feed:
 
     def row_of(self, security_id: int) -> int | None:
         """The instrument row of a security id, or None when never seen."""
-        for r in range(self.count):
-            if int(self.inst[r, L.I_SECURITY_ID]) == security_id:
-                return r
-        return None
+        r = int(find(self.table, security_id))
+        return r if r >= 0 else None
 
     def stale(self) -> list[int]:
         """Security ids of the instruments stale now."""

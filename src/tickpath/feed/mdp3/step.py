@@ -227,7 +227,6 @@ DF_FEED_TYPE = getattr(S, _DF + "NO_MD_FEED_TYPES_MD_FEED_TYPE_OFFSET")
 DF_DEPTH = getattr(S, _DF + "NO_MD_FEED_TYPES_MARKET_DEPTH_OFFSET")
 ST_SEC = S.SECURITY_STATUS30_SECURITY_ID_OFFSET
 ST_STATUS = S.SECURITY_STATUS30_SECURITY_TRADING_STATUS_OFFSET
-ST_BLOCK = ST_STATUS + 1
 INT32_NULL = 2147483647
 
 _BID, _OFFER, _IBID, _IOFFER, _EMPTY_BOOK = 48, 49, 69, 70, 74  # '0' '1' 'E' 'F' 'J'
@@ -556,11 +555,9 @@ def _definition(state, buf, root, bl, mend):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _status(state, buf, root, bl):
+def _status(state, buf, root):
     """SecurityStatus (30): the trading status of one instrument (a group-wide status, with
     a null SecurityID, is not kept)."""
-    if bl < ST_BLOCK:
-        return ERR_SHORT_BLOCK
     sec = get_i32(buf, root + ST_SEC)
     if sec == INT32_NULL:
         return ERR_NONE
@@ -689,6 +686,49 @@ def _short_block(bl, tid, version):
     return bl < _READ_BLOCK[tid]
 
 
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _frame(chan, buf, p, end):
+    """The message whose MsgSize is at ``buf[p]``, checked for what every kind needs:
+    ``(refusal, end of the message, root block, blockLength, template id, kind)``. The end
+    is -1 when nothing after it can be framed (cut, or a MsgSize too small to step over).
+    Counted here: messages, and the refusals of framing (malformed, unknown, foreign)."""
+    if p + SIZE_PREFIX > end:
+        chan[MALFORMED] += 1
+        return ERR_TRUNCATED, np.int64(-1), p, np.int64(0), np.int64(-1), K_UNKNOWN
+    msize = np.int64(get_u16(buf, p))
+    mend = p + msize
+    if msize < SIZE_PREFIX + SBE_HEADER or mend > end:
+        chan[MALFORMED] += 1
+        return (ERR_TRUNCATED if msize >= SIZE_PREFIX + SBE_HEADER else ERR_BAD_SIZE,
+                np.int64(-1), p, np.int64(0), np.int64(-1), K_UNKNOWN)
+    m = p + SIZE_PREFIX
+    bl = np.int64(get_u16(buf, m))
+    tid = np.int64(get_u16(buf, m + 2))
+    kind = _KIND[tid] if tid < 256 else K_UNKNOWN
+    chan[MESSAGES] += 1
+    code = ERR_NONE
+    if np.int64(get_u16(buf, m + 4)) != SCHEMA_ID:
+        chan[FOREIGN] += 1
+        code = ERR_FOREIGN_SCHEMA
+    elif kind == K_UNKNOWN:
+        chan[UNKNOWN_TEMPLATES] += 1
+        code = ERR_UNKNOWN_TEMPLATE
+    elif _short_block(bl, tid, np.int64(get_u16(buf, m + 6))):
+        chan[MALFORMED] += 1
+        code = ERR_SHORT_BLOCK
+    elif m + SBE_HEADER + bl > mend:
+        chan[MALFORMED] += 1
+        code = ERR_TRUNCATED
+    return code, mend, m + SBE_HEADER, bl, tid, kind
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _malformed_body(code):
+    """A refusal of what follows the root block (a group), counted as malformed; the other
+    refusals of an applier (a full instrument table, a book refusing an entry) are not."""
+    return code == ERR_GROUP_OVERRUN or code == ERR_SHORT_ENTRY
+
+
 @njit(cache=True, nogil=True, _nrt=False)
 def walk(state, buf, start, end, seq, now, replay):
     """Every message of the packet in ``buf[start:end]`` (its header already read), applied.
@@ -696,43 +736,12 @@ def walk(state, buf, start, end, seq, now, replay):
     chan = state.chan
     p = start + PACKET_HEADER
     while p < end:
-        if p + SIZE_PREFIX > end:
-            chan[MALFORMED] += 1
-            if _refuse(chan, ERR_TRUNCATED, p - start, seq, -1):
+        code, mend, root, bl, tid, kind = _frame(chan, buf, p, end)
+        if mend < 0:
+            if _refuse(chan, code, p - start, seq, -1):
                 return SETTLE
             break
-        msize = np.int64(get_u16(buf, p))
-        if msize < SIZE_PREFIX + SBE_HEADER:
-            chan[MALFORMED] += 1
-            if _refuse(chan, ERR_BAD_SIZE, p - start, seq, -1):
-                return SETTLE
-            break  # nothing after it can be framed
-        mend = p + msize
-        if mend > end:
-            chan[MALFORMED] += 1
-            if _refuse(chan, ERR_TRUNCATED, p - start, seq, -1):
-                return SETTLE
-            break
-        m = p + SIZE_PREFIX
-        bl = np.int64(get_u16(buf, m))
-        tid = np.int64(get_u16(buf, m + 2))
-        chan[MESSAGES] += 1
-        kind = _KIND[tid] if tid < 256 else K_UNKNOWN
-        code = ERR_NONE
-        if np.int64(get_u16(buf, m + 4)) != SCHEMA_ID:
-            chan[FOREIGN] += 1
-            code = ERR_FOREIGN_SCHEMA
-        elif kind == K_UNKNOWN:
-            chan[UNKNOWN_TEMPLATES] += 1
-            code = ERR_UNKNOWN_TEMPLATE
-        elif _short_block(bl, tid, np.int64(get_u16(buf, m + 6))):
-            chan[MALFORMED] += 1
-            code = ERR_SHORT_BLOCK
-        elif m + SBE_HEADER + bl > mend:
-            chan[MALFORMED] += 1
-            code = ERR_TRUNCATED
-        else:
-            root = m + SBE_HEADER
+        if code == ERR_NONE:
             if kind == K_BOOK:
                 code = _book(state, buf, root, bl, mend, seq, now, tid, replay)
             elif kind == K_ORDER_BOOK:
@@ -749,9 +758,9 @@ def walk(state, buf, start, end, seq, now, replay):
                     code = _definition(state, buf, root, bl, mend)
             elif kind == K_STATUS:
                 if not replay:
-                    code = _status(state, buf, root, bl)
+                    code = _status(state, buf, root)
             # K_HEARTBEAT, K_IGNORED: nothing to do; snapshots never reach here
-            if code != ERR_NONE and code != ERR_INSTRUMENTS_FULL and code != ERR_BOOK_REFUSED:
+            if _malformed_body(code):
                 chan[MALFORMED] += 1
         if code != ERR_NONE and _refuse(chan, code, p - start, seq, tid):
             return SETTLE
@@ -838,44 +847,24 @@ def _snapshot_packet(state, buf, start, end, now):
     chan[SNAPSHOT_PACKETS] += 1
     seq = np.int64(get_u32(buf, start))
     p = start + PACKET_HEADER
-    while p + SIZE_PREFIX <= end:
-        msize = np.int64(get_u16(buf, p))
-        mend = p + msize
-        if msize < SIZE_PREFIX + SBE_HEADER or mend > end:
-            chan[MALFORMED] += 1
-            if _refuse(chan, ERR_TRUNCATED if mend > end else ERR_BAD_SIZE, p - start, seq,
-                       -1):
+    while p < end:
+        code, mend, root, bl, tid, kind = _frame(chan, buf, p, end)
+        if mend < 0:
+            if _refuse(chan, code, p - start, seq, -1):
                 return SETTLE
             break
-        m = p + SIZE_PREFIX
-        bl = np.int64(get_u16(buf, m))
-        tid = np.int64(get_u16(buf, m + 2))
-        kind = _KIND[tid] if tid < 256 else K_UNKNOWN
-        chan[MESSAGES] += 1
-        code = ERR_NONE
         ii = np.int64(-1)
-        if np.int64(get_u16(buf, m + 4)) != SCHEMA_ID:
-            chan[FOREIGN] += 1
-            code = ERR_FOREIGN_SCHEMA
-        elif kind == K_UNKNOWN:
-            chan[UNKNOWN_TEMPLATES] += 1
-            code = ERR_UNKNOWN_TEMPLATE
-        elif _short_block(bl, tid, np.int64(get_u16(buf, m + 6))):
-            chan[MALFORMED] += 1
-            code = ERR_SHORT_BLOCK
-        elif m + SBE_HEADER + bl > mend:
-            chan[MALFORMED] += 1
-            code = ERR_TRUNCATED
-        elif kind == K_SNAPSHOT:
-            chan[PRICE_EXPONENT] = _PX_EXP[tid]
-            code, ii = _snapshot(state, buf, m + SBE_HEADER, bl, mend, now)
-        elif kind == K_ORDER_SNAPSHOT:
-            code, ii = _order_snapshot(state, buf, m + SBE_HEADER, bl, mend, now)
-        elif kind == K_DEFINITION:
-            code = _definition(state, buf, m + SBE_HEADER, bl, mend)
-        if code != ERR_NONE:
-            if code == ERR_GROUP_OVERRUN or code == ERR_SHORT_ENTRY:
+        if code == ERR_NONE:
+            if kind == K_SNAPSHOT:
+                chan[PRICE_EXPONENT] = _PX_EXP[tid]
+                code, ii = _snapshot(state, buf, root, bl, mend, now)
+            elif kind == K_ORDER_SNAPSHOT:
+                code, ii = _order_snapshot(state, buf, root, bl, mend, now)
+            elif kind == K_DEFINITION:
+                code = _definition(state, buf, root, bl, mend)
+            if _malformed_body(code):
                 chan[MALFORMED] += 1
+        if code != ERR_NONE:
             if _refuse(chan, code, p - start, seq, tid):
                 return SETTLE
         elif ii >= 0 and state.inst[ii, I_NEED] == 0:
