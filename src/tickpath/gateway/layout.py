@@ -18,7 +18,10 @@ never overwritten. State machine::
 **Positions** (:data:`POSITION_DTYPE`): one row per instrument (ITCH stock locate), booked only
 from fills (Order Executed), never from sends. ``cash`` is signed Price(4) x shares (a buy
 takes cash, a sell brings it). Open-order exposure (``open_buy``/``open_sell`` and their
-notionals) counts every order from the moment it is sent until the venue says it is done.
+notionals) counts every order from the moment it is sent until the venue says it is done; an
+instrument's open orders are a doubly linked list through the order table (``open_head``,
+``next_open``/``prev_open``), so risk (self-trade prevention) and strategies (our quotes) walk
+only the few that are open.
 
 **Totals** (:class:`Total`): one int64 array. P&L in Price(4) units = ``CASH + MARKED``, where
 ``MARKED`` is the sum over instruments of position x mark, kept incrementally (a fill or a new
@@ -70,6 +73,8 @@ ORDER_DTYPE = np.dtype([
     ("pending_price", np.int64),  # the price a pending replace asks for
     ("ahead", np.int64),  # estimated shares ahead of it in the venue's queue (-1: unknown)
     ("reason", np.int64),  # the venue's reject or cancel reason (0: none)
+    ("next_open", np.int32),  # the instrument's next open order (slot), -1: the last
+    ("prev_open", np.int32),  # the instrument's previous open order (slot), -1: the first
     ("side", np.uint8),  # ord('B') / ord('S')
     ("tif", np.uint8),  # OUCH time in force byte
     ("state", np.uint8),  # OrderState
@@ -89,6 +94,7 @@ POSITION_DTYPE = np.dtype([
     ("orders", np.int64),  # orders sent
     ("fills", np.int64),  # executions
     ("rejects", np.int64),  # orders the venue rejected
+    ("open_head", np.int64),  # first of this instrument's open orders (slot), -1: none
 ])
 
 
@@ -114,11 +120,15 @@ def new_orders(capacity: int = 1 << 16) -> np.ndarray:
     """An empty order table of ``capacity`` rows (a power of two)."""
     if capacity <= 0 or capacity & (capacity - 1):
         raise ValueError(f"order table capacity {capacity} is not a power of two")
-    return np.zeros(capacity, ORDER_DTYPE)
+    out = np.zeros(capacity, ORDER_DTYPE)
+    out["next_open"] = out["prev_open"] = -1
+    return out
 
 
 def new_positions(instruments: int = MAX_LOCATE) -> np.ndarray:
-    return np.zeros(instruments, POSITION_DTYPE)
+    out = np.zeros(instruments, POSITION_DTYPE)
+    out["open_head"] = -1
+    return out
 
 
 def new_totals() -> np.ndarray:
