@@ -84,6 +84,43 @@ def _from_python(tmp_path):
     assert state.out[:3].tobytes() == b"END"
 
 
+#: a handler with work of its own between datagrams: counts its idle turns, ends after 50
+Ticker = namedtuple("Ticker", ["turns", "datagrams", "last_ns"])
+
+
+@seam.implements(Ticker)
+def _tick_datagram(state, buf, start, size, rx_ns):
+    state.datagrams[0] += 1
+    return seam.GO_ON
+
+
+@seam.implements_idle(Ticker)
+def _tick_idle(state, now_ns):
+    state.turns[0] += 1
+    state.last_ns[0] = now_ns
+    return seam.END_OF_SESSION if state.turns[0] >= 50 else seam.GO_ON
+
+
+def test_idle_work_runs_between_datagrams(tmp_path):
+    _in_a_cache_of_its_own(tmp_path, "_idle_work")
+
+
+def _idle_work(tmp_path):
+    """A busy-polled socket with nothing arriving: the loop gives the handler its idle turns
+    and returns the status the handler's idle work chose. A handler without idle work (Echo)
+    idles as before, to the deadline."""
+    with busypoll.BusyPollReceiver("127.0.0.1", 0) as rx:
+        state = Ticker(np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64))
+        deadline = time.clock_gettime_ns(time.CLOCK_REALTIME) + 30_000_000_000
+        assert rx.poll(state, deadline, 0) == seam.END_OF_SESSION
+        assert state.turns[0] == 50 and state.datagrams[0] == 0 and state.last_ns[0] > 0
+        echo = Echo(np.zeros(16, np.uint8), np.zeros(4, np.int64), np.zeros(1, np.int64))
+        soon = time.clock_gettime_ns(time.CLOCK_REALTIME) + 20_000_000
+        assert rx.poll(echo, soon, 0) == seam.DEADLINE
+    assert seam.on_idle(state, 5) == seam.END_OF_SESSION  # from Python too (51st turn)
+    assert seam.on_idle(echo, 5) == seam.GO_ON
+
+
 def test_every_receiver_counts_the_same_way():
     """The seam's common counters first, then those every loop numbers alike, so an owner
     reads any transport the same way."""

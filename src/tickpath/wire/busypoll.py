@@ -26,7 +26,16 @@ from numba import njit
 from ..telemetry.nclock import realtime_ns
 from . import hwstamp as hw
 from . import layout as L
-from .handler import DEADLINE, END_OF_SESSION, GO_ON, IDLE, SETTLE, count_datagram, on_datagram
+from .handler import (
+    DEADLINE,
+    END_OF_SESSION,
+    GO_ON,
+    IDLE,
+    SETTLE,
+    count_datagram,
+    on_datagram,
+    on_idle,
+)
 from .libc import errno, recvmmsg
 from .socket import is_multicast, udp_drops
 
@@ -94,6 +103,11 @@ def poll_loop(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, deadline_
                     rx[5] = 0
                     rx[6] = 0
                     return IDLE
+                code = on_idle(state, now)
+                if code != GO_ON:
+                    rx[5] = 0
+                    rx[6] = 0
+                    return code
                 continue
             n = r
             i = 0

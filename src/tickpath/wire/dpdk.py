@@ -50,7 +50,7 @@ from ..telemetry.nclock import realtime_ns
 from . import dpdk_shim as S
 from . import frames as F
 from .dpdk_eal import PMDS, EalError, EthPort, start_eal
-from .handler import DEADLINE, GO_ON, IDLE, N_RX_COMMON, count_datagram, on_datagram
+from .handler import DEADLINE, GO_ON, IDLE, N_RX_COMMON, count_datagram, on_datagram, on_idle
 
 __all__ = ["BURST", "DpdkReceiver", "EalError", "Rx", "poll_rx"]
 
@@ -107,6 +107,9 @@ def poll_rx(port, mbufs, addrs, lens, burst, state, dst_ip, dst_port, deadline_n
                     break
                 if idle_ns > 0 and rx[2] > 0 and t - rx[2] >= idle_ns:
                     code = IDLE
+                    break
+                code = on_idle(state, t)
+                if code != GO_ON:
                     break
                 continue
             now = realtime_ns()  # no per-packet stamp from these PMDs: the burst's return

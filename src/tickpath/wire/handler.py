@@ -31,6 +31,11 @@ Statuses (what the loop does next):
   raise or skip); the loop returns it with its resume state saved, the owner settles and calls
   the loop again. Nothing is lost: the datagram was consumed, the handler kept what is left.
 
+Between datagrams, when a poll found nothing, a loop calls :func:`on_idle` with the state and
+the time: a handler with work of its own besides datagrams (a run-to-completion stage polling
+its order-entry session, timers) registers it with :func:`implements_idle`; for every other
+state the call compiles to nothing. It returns a status like :func:`on_datagram`.
+
 A loop's own exits are ``DEADLINE`` (``realtime_ns() >= deadline_ns``) and ``IDLE`` (nothing
 for ``idle_ns`` since the last datagram, once one came); every loop numbers them the same way.
 """
@@ -56,9 +61,11 @@ RX_LAST_NS = 2  # receive stamp (or clock) of the last datagram: idleness is mea
 N_RX_COMMON = 3
 
 __all__ = ["DEADLINE", "END_OF_SESSION", "GO_ON", "IDLE", "N_RX_COMMON", "RX_BYTES",
-           "RX_LAST_NS", "RX_PACKETS", "SETTLE", "count_datagram", "implements", "on_datagram"]
+           "RX_LAST_NS", "RX_PACKETS", "SETTLE", "count_datagram", "implements",
+           "implements_idle", "on_datagram", "on_idle"]
 
 _PYTHON: dict[type, object] = {}  # state class -> implementation, for calls from Python
+_IDLE: dict[type, object] = {}  # state class -> its idle work
 
 
 def on_datagram(state, buf, start, size, rx_ns):
@@ -106,6 +113,38 @@ def implements(state_class: type):
             if isinstance(state, types.BaseNamedTuple) and state.instance_class is state_class:
                 return fn
             return None
+        return fn
+    return register
+
+
+def on_idle(state, now_ns):
+    """Give the handler whose state is ``state`` a turn when a poll found no datagram
+    (``now_ns``: the loop's clock); returns a status. No-op for handlers without idle work."""
+    impl = _IDLE.get(type(state))
+    return GO_ON if impl is None else impl(state, now_ns)
+
+
+def _no_idle_work(state, now_ns):
+    return GO_ON
+
+
+@overload(on_idle, jit_options={"_nrt": False})
+def _typed_idle(state, now_ns):
+    # looked up when a loop is typed: the handler's module registered it on import, as for
+    # on_datagram; a loop loaded from the cache is not typed again
+    if isinstance(state, types.BaseNamedTuple):
+        fn = _IDLE.get(state.instance_class)
+        if fn is not None:
+            return fn
+    return _no_idle_work
+
+
+def implements_idle(state_class: type):
+    """Register ``fn(state, now_ns) -> status`` as :func:`on_idle` for states of the
+    namedtuple class ``state_class`` (compiled without reference counting, as
+    :func:`implements`)."""
+    def register(fn):
+        _IDLE[state_class] = fn
         return fn
     return register
 

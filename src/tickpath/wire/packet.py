@@ -64,7 +64,16 @@ from ..telemetry.nclock import realtime_ns
 from . import frames as F
 from . import hwstamp as hw
 from . import packet_layout as P
-from .handler import DEADLINE, END_OF_SESSION, GO_ON, IDLE, SETTLE, count_datagram, on_datagram
+from .handler import (
+    DEADLINE,
+    END_OF_SESSION,
+    GO_ON,
+    IDLE,
+    SETTLE,
+    count_datagram,
+    on_datagram,
+    on_idle,
+)
 from .socket import is_multicast
 
 __all__ = ["SETTLE", "DEADLINE", "END_OF_SESSION", "IDLE", "PacketRingReceiver", "Rx",
@@ -191,6 +200,10 @@ def poll_v2(ring, ring32, ring16, frame_size, frame_nr, dst_ip, dst_port, deadli
             if idle_ns > 0 and rx[2] > 0 and now - rx[2] >= idle_ns:
                 rx[5] = i
                 return IDLE
+            code = on_idle(state, now)
+            if code != GO_ON:
+                rx[5] = i
+                return code
             continue
         rx[7] += 1
         if status & _LOSING:
@@ -250,6 +263,11 @@ def poll_v3(ring, ring32, ring16, block_size, block_nr, dst_ip, dst_port, deadli
                     rx[5] = b
                     rx[6] = 0
                     return IDLE
+                code = on_idle(state, now)
+                if code != GO_ON:
+                    rx[5] = b
+                    rx[6] = 0
+                    return code
                 continue
             rx[10] += 1
             if status & P.TP_STATUS_BLK_TMO:

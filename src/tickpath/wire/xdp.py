@@ -47,7 +47,16 @@ from ..telemetry.nclock import realtime_ns
 from . import bpf, rtnetlink
 from . import frames as F
 from . import xdp_layout as X
-from .handler import DEADLINE, END_OF_SESSION, GO_ON, IDLE, SETTLE, count_datagram, on_datagram
+from .handler import (
+    DEADLINE,
+    END_OF_SESSION,
+    GO_ON,
+    IDLE,
+    SETTLE,
+    count_datagram,
+    on_datagram,
+    on_idle,
+)
 from .libc import recvfrom
 from .packet import hold_feed_port, load_acquire, store_release
 from .xsk import Geo, XskSocket
@@ -108,6 +117,9 @@ def poll_rx(umem, rx32, rx64, fr32, fr64, geo, dst_ip, dst_port, deadline_ns, id
                 break
             if idle_ns > 0 and rx[2] > 0 and now - rx[2] >= idle_ns:
                 code = IDLE
+                break
+            code = on_idle(state, now)
+            if code != GO_ON:
                 break
             continue
         rx[8] += 1
