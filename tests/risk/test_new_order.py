@@ -30,7 +30,7 @@ def refused_without_trace(o: Ours, why: Reject, **order) -> None:
     before = o.snapshot()
     assert chk(o, **order) == why
     after = o.snapshot()
-    assert all(np.array_equal(a, b) for a, b in zip(before, after)), "a refusal left state"
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True)), "a refusal left state"
 
 
 def test_a_plain_order_passes_and_is_counted_in_the_rate_window():
@@ -253,7 +253,7 @@ def test_a_refusal_never_leaves_state_and_a_pass_only_counts(side, qty, price, f
     before = o.snapshot()
     why = chk(o, side=side, qty=qty, price=price, now=NOW + now)
     after = o.snapshot()
-    same = [np.array_equal(a, b) for a, b in zip(before, after)]
+    same = [np.array_equal(a, b) for a, b in zip(before, after, strict=True)]
     if why:
         assert all(same)
     else:  # only the rate window moved: a fresh window, one order in it
