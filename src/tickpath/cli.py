@@ -604,6 +604,35 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command()
+def kill(
+    pipeline: Annotated[str | None, typer.Argument(help="the running pipeline: its pipeline.name, its owner's pid, or its counters file (not needed when only one runs)")] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="turn the kill switch off again")] = False,
+    reason: Annotated[str, typer.Option(help="a note on why, kept with the switch (32 ASCII characters)")] = "",
+) -> None:
+    """Throw a running pipeline's kill switch: from its next risk check on, no new order
+    leaves (the pipeline keeps running). Exit 1 when no pipeline matches, 2 when several do."""
+    from .engine.running import AmbiguousPipeline, PipelineNotFound, throw_kill
+
+    try:
+        res = throw_kill(pipeline, reset=reset, note=reason)
+    except AmbiguousPipeline as e:
+        err.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(2) from e
+    except (PipelineNotFound, OSError, ValueError) as e:  # OSError: it ended meanwhile
+        err.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(1) from e
+    who = res.pipeline.describe()
+    if reset:
+        console.print(f"kill switch of {who}: {'reset' if res.changed else 'was off'}",
+                      highlight=False)
+    else:
+        why = res.reason.name.lower() if res.reason is not None else "?"
+        note = f": {res.note}" if res.note else ""
+        console.print(f"kill switch of {who}: {'thrown' if res.changed else 'already on'} "
+                      f"({why}{note})", highlight=False)
+
+
 wire_app = typer.Typer(no_args_is_help=True, help="Receive transports and capture.")
 app.add_typer(wire_app, name="wire")
 

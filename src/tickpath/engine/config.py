@@ -22,6 +22,7 @@ from ..ring.wait import (
     DEFAULT_YIELDS,
     WAIT_STRATEGIES,
 )
+from ..risk.layout import MAX_STORM_REJECTS
 
 
 class ConfigError(ValueError):
@@ -114,6 +115,25 @@ def _block_timeout(v: int) -> str | None:
                                 "few idle rounds; the record is counted as ring_full)")
 
 
+def _storm(v: int) -> str | None:
+    return None if 1 <= v <= MAX_STORM_REJECTS else \
+        f"must be 1..{MAX_STORM_REJECTS} venue rejects (the window's state is preallocated)"
+
+
+def _kill_file(v: str) -> str | None:
+    """A path whose existence throws the kill switch ('' : none). Its directory must exist
+    (a file that can never appear protects nothing); it must not be a directory."""
+    if not v:
+        return None
+    p = Path(v)
+    if p.is_dir():
+        return "is a directory: name a file whose existence throws the kill switch"
+    if not p.parent.is_dir():
+        return (f"its directory {str(p.parent)!r} does not exist, so the file could never "
+                f"be created (relative paths are taken from the working directory)")
+    return None
+
+
 _IDLE = _one_of(*WAIT_STRATEGIES)
 #: a stage's placement and idle strategy; spins / yields / park times are the idle
 #: strategy's parameters (tickpath.ring.wait), used by the strategies that have those phases
@@ -142,7 +162,14 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Callable[[Any], str | None] | None]
                  "edge": (int, 100, _nonneg), "size": (int, 100, _positive)},
     "risk": {"max_order_size": (int, 1000, _positive), "max_position": (int, 100_000, _nonneg),
              "max_notional": (float, 10_000_000.0, _nonneg),
-             "collar_bps": (int, 500, _nonneg), "max_orders_per_s": (int, 100_000, _nonneg)},
+             "collar_bps": (int, 500, _nonneg), "max_orders_per_s": (int, 100_000, _nonneg),
+             "max_open_notional": (float, 10_000_000.0, _nonneg),
+             "max_total_open_notional": (float, 50_000_000.0, _nonneg),
+             "max_loss": (float, 1_000_000.0, _nonneg),
+             "duplicate_window_us": (int, 1_000, _nonneg),
+             "reject_storm": (int, 50, _storm),
+             "reject_storm_window_ms": (int, 1_000, _positive),
+             "kill_file": (str, "", _kill_file)},
     "simulator": {"enabled": (bool, True, None), "symbols": (int, 20, _positive),
                   "messages": (int, 50_000, _positive), "rate": (float, 20_000.0, _nonneg),
                   "seed": (int, 7, _nonneg), "max_payload": (int, 64, None)},

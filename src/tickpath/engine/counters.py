@@ -11,7 +11,9 @@ of its own (so a stage's writes never share a line with another stage's)::
     line k   section k: the words of its IntEnum, in order
 
 Each section's words are written by exactly one stage (the ``control`` section by the
-pipeline's owner: stop, kill switch), as plain aligned 8-byte stores, so a reader sees each
+pipeline's owner: stop, kill switch; the kill switch's words also by whoever throws it:
+``tickpath kill``, and the strategy stage's risk kernels when a loss limit or a storm of
+venue rejects trips it), as plain aligned 8-byte stores, so a reader sees each
 value whole; the values are read one after another, not as one snapshot. Labels live here, in
 Python: the sections are named ``IntEnum`` classes (:data:`PIPELINE_SECTIONS`).
 """
@@ -28,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..ring.mapping import unmap
-from ..risk.layout import KILL_WORD
+from ..risk.layout import KILL_NOTE_WORD, KILL_NS_WORD, KILL_WORD
 
 DIRECTORY = Path("/dev/shm")
 MAGIC = int.from_bytes(b"tpcount1", "little")
@@ -40,9 +42,14 @@ class Control(enum.IntEnum):
     """Written by the pipeline's owner, read by every stage."""
 
     STOP = 0  # 1: every stage leaves its loop at its next check
-    KILL = KILL_WORD  # 1: kill switch, the risk check refuses every order from now on
+    KILL = KILL_WORD  # kill switch: 0 off, else the risk.KillReason; every order refused
     STARTED_NS = 2  # CLOCK_REALTIME when the stages were started
     GO = 3  # 1: the stages are ready, the venue may publish
+    KILL_NS = KILL_NS_WORD  # CLOCK_REALTIME when the kill switch was thrown
+    KILL_NOTE0 = KILL_NOTE_WORD  # 32 bytes of ASCII: a note on why (tickpath kill --reason)
+    KILL_NOTE1 = KILL_NOTE_WORD + 1
+    KILL_NOTE2 = KILL_NOTE_WORD + 2
+    KILL_NOTE3 = KILL_NOTE_WORD + 3
 
 
 class Agent(enum.IntEnum):
@@ -108,13 +115,13 @@ class Counters:
         self.words = np.frombuffer(mm, np.int64, self.total)
 
     @classmethod
-    def create(cls, name: str, sections: Mapping[str, type[enum.IntEnum]] | None = None
-               ) -> Counters:
+    def create(cls, name: str, sections: Mapping[str, type[enum.IntEnum]] | None = None, *,
+               directory: Path = DIRECTORY) -> Counters:
         """Create ``/dev/shm/<name>`` (exclusively: a file left by a dead run must be
         unlinked first) with one section per entry of ``sections``."""
         sections = pipeline_sections() if sections is None else sections
         _, total, check = _layout(sections)
-        path = DIRECTORY / name
+        path = Path(directory) / name
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.ftruncate(fd, total * 8)
@@ -128,11 +135,11 @@ class Counters:
 
     @classmethod
     def attach(cls, name: str, sections: Mapping[str, type[enum.IntEnum]] | None = None, *,
-               readonly: bool = False) -> Counters:
+               readonly: bool = False, directory: Path = DIRECTORY) -> Counters:
         """Map an existing counters file; refuses one laid out from other names."""
         sections = pipeline_sections() if sections is None else sections
         _, total, check = _layout(sections)
-        path = DIRECTORY / name
+        path = Path(directory) / name
         fd = os.open(path, os.O_RDONLY if readonly else os.O_RDWR)
         try:
             size = os.fstat(fd).st_size

@@ -7,6 +7,12 @@ observes the counters while they run, and stops them through the control section
 (on Ctrl-C, SIGTERM, the simulator's end of session, or a duration). Whatever happens, it
 removes what it made: /dev/shm files, sockets, and (in
 :func:`tickpath.apps.budget.run_budget`) the namespaces.
+
+The owner also throws the kill switch (the control section's ``kill`` word; every order is
+refused from the next check on, the pipeline keeps running): on SIGUSR1, and when the file
+``risk.kill_file`` exists (looked for at start and at every observer tick, ``tick_s``: 0.25 s
+under ``tickpath run``). ``tickpath kill`` throws it from another process
+(:mod:`tickpath.engine.running`).
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..ring import SpscRing
 from ..ring.mapping import unmap
+from ..risk import KillReason, kill, kill_note, kill_reason
 from ..strategy.records import SLOT_SIZE
 from ..telemetry.stamps import N_BOUNDARIES, STAMPS
 from .agent import Agent, AgentSpec, AgentState, busy_ratio, enter_netns, wait_for
@@ -148,6 +156,7 @@ class PipelineReport:
     errors: list[str] = field(default_factory=list)
     placement: dict[str, Any] = field(default_factory=dict)
     sink: str = "built-in"  # where orders went: the owner's own sink, or "host:port"
+    killed: str | None = None  # the kill switch's reason at the end (None: off)
 
     @property
     def ok(self) -> bool:
@@ -164,6 +173,7 @@ class PipelineReport:
                 "rejects_by_reason": {k: v for k, v in c["risk"].items()
                                       if k not in ("checked", "passed") and v},
                 "dropped": c["feed"]["ring_full"], "gaps": c["feed"]["gap_messages"],
+                "killed": self.killed,
                 "rows": int(self.rows.shape[0]), "placement": self.placement,
                 "notes": self.notes, "errors": self.errors}
 
@@ -268,6 +278,11 @@ class Pipeline:
         self.orders_received = 0
         self._t0 = 0.0
         self._status_q: Any = None
+        kf = cfg["risk"].get("kill_file", "")
+        #: a file whose existence throws the kill switch (risk.kill_file), or None
+        self.kill_file = Path(kf) if kf else None
+        self._kill_pending: KillReason | None = None  # asked for before the counters exist
+        self._kill_seen: KillReason | None = None  # what the observer last reported
 
     # ------------------------------------------------------------------ start
 
@@ -340,6 +355,9 @@ class Pipeline:
             self.status(f"removed {len(stale)} /dev/shm file{'s' if len(stale) != 1 else ''} "
                         f"left by pipelines whose owner died: {', '.join(stale)}")
         self.counters = Counters.create(self.names["counters"])
+        if self._kill_pending is not None:  # SIGUSR1 before there was a switch to throw
+            self.throw_kill(self._kill_pending)
+        self.poll_kill_file()  # a kill file there at start: not one order leaves
         self.ring = SpscRing.create(self.names["ring"], cfg["ring"]["capacity"], SLOT_SIZE,
                                     policy=cfg["ring"]["policy"])
         self.rows_map, self.rows = create_array(self.names["rows"],
@@ -372,6 +390,47 @@ class Pipeline:
         ctl[Control.STARTED_NS] = time.clock_gettime_ns(time.CLOCK_REALTIME)
         ctl[Control.GO] = 1
         self._t0 = time.monotonic()
+
+    # ------------------------------------------------------------------ kill switch
+
+    def throw_kill(self, reason: KillReason = KillReason.MANUAL, note: str = "") -> bool:
+        """Throw the kill switch for ``reason`` (kept for the start when the counters do not
+        exist yet). Returns True if this call threw it. Safe from a signal handler: it only
+        stores words."""
+        if self.counters is None:
+            self._kill_pending = reason
+            return False
+        return kill(self.counters.section("control"), True, reason, note)
+
+    def kill_by_signal(self, signum: int = 0, frame: object = None) -> None:
+        """The SIGUSR1 handler: throw the switch (reason SIGNAL)."""
+        self.throw_kill(KillReason.SIGNAL)
+
+    def poll_kill_file(self) -> bool:
+        """Throw the switch (reason FILE) if ``risk.kill_file`` exists; True if it does."""
+        if self.kill_file is None or self.counters is None or not self.kill_file.exists():
+            return False
+        self.throw_kill(KillReason.FILE, f"file {self.kill_file.name}"[:32])
+        return True
+
+    def kill_state(self) -> KillReason | None:
+        """Why the switch is on now (None: off)."""
+        return None if self.counters is None else kill_reason(self.counters.section("control"))
+
+    def _watch_kill(self) -> None:
+        """Say (once per change) when the switch went on or off, whoever moved it."""
+        now = self.kill_state()
+        if now == self._kill_seen:
+            return
+        self._kill_seen = now
+        if now is None:
+            text = "kill switch reset"
+        else:
+            note = kill_note(self.counters.section("control"))
+            text = f"kill switch thrown ({now.name.lower()}" + (f": {note})" if note else ")")
+            text += ": no new order leaves"
+        self.notes.append(text)
+        self.status(f"note: {text}")
 
     # ------------------------------------------------------------------ observe
 
@@ -453,12 +512,14 @@ class Pipeline:
     def report(self, stopped_by: str) -> PipelineReport:
         n = int(self.counters.section("strategy")[self.counters.sections["strategy"]["ROWS"]])
         rows = np.ascontiguousarray(self.rows[:n]).view(STAMPS).reshape(-1)
+        why = self.kill_state()
         return PipelineReport(self.transport, time.monotonic() - self._t0, stopped_by,
                               self.counters.snapshot(), rows.copy(), self.orders_received,
                               list(self.orders), list(self.notes), list(self.errors),
                               self.placement.as_dict(),
                               "built-in" if self.sink is not None else
-                              ":".join(map(str, self.sink_address or ("?", 0))))
+                              ":".join(map(str, self.sink_address or ("?", 0))),
+                              None if why is None else why.name.lower())
 
     def close(self) -> None:
         """Remove everything made here (idempotent)."""
@@ -498,12 +559,15 @@ class Pipeline:
             while why is None:
                 time.sleep(tick_s)
                 self.drain_sink()
+                self.poll_kill_file()
+                self._watch_kill()
                 if on_tick is not None:
                     on_tick(self)
                 why = "signal" if stop_flag is not None and stop_flag() else self.finished()
         except KeyboardInterrupt:
             why = "signal"
         self.stop()
+        self._watch_kill()
         return self.report(why)
 
     def __enter__(self) -> Pipeline:
@@ -514,9 +578,11 @@ class Pipeline:
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[Callable[[], bool]]:
+def stop_on_signals(on_kill: Callable[[int, Any], None] | None = None
+                    ) -> Iterator[Callable[[], bool]]:
     """SIGTERM and SIGINT set a flag (returned as a callable) instead of killing us, so the
-    owner stops its stages and removes its files; the old handlers come back after."""
+    owner stops its stages and removes its files; SIGUSR1 calls ``on_kill`` (the pipeline's
+    kill switch) when given. The old handlers come back after."""
     hit = threading.Event()
     old = {}
 
@@ -526,6 +592,8 @@ def stop_on_signals() -> Iterator[Callable[[], bool]]:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             old[sig] = signal.signal(sig, handler)
+        if on_kill is not None:
+            old[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_kill)
     try:
         yield hit.is_set
     finally:
@@ -535,8 +603,10 @@ def stop_on_signals() -> Iterator[Callable[[], bool]]:
 
 def run_pipeline(cfg: PipelineConfig, *, veth=None, on_tick=None, tick_s: float = 0.25,
                  status: Callable[[str], None] = print) -> PipelineReport:
-    """Start, observe and stop a pipeline; SIGTERM/Ctrl-C stop it cleanly."""
-    with stop_on_signals() as flag, Pipeline(cfg, veth=veth, status=status) as p:
+    """Start, observe and stop a pipeline; SIGTERM/Ctrl-C stop it cleanly, SIGUSR1 throws its
+    kill switch."""
+    p = Pipeline(cfg, veth=veth, status=status)  # allocates nothing until start()
+    with stop_on_signals(on_kill=p.kill_by_signal) as flag, p:
         try:
             p.start()
         except BaseException:
@@ -574,7 +644,9 @@ def counters_table(snap: dict[str, Any]):
     t.add_row("ring", "", "", f"{100 * r['depth'] / r['capacity']:.1f}% full",
               f"depth {r['depth']:,}/{r['capacity']:,}  full {r['full']:,}  drops {r['drops']:,}")
     risk = {k: v for k, v in snap["risk"].items() if v}
-    t.add_row("risk", "", "KILLED" if snap["control"]["kill"] else "", "",
+    k = snap["control"]["kill"]
+    why = KillReason(k).name.lower() if k in KillReason._value2member_map_ else "?"
+    t.add_row("risk", "", f"KILLED ({why})" if k else "", "",
               "  ".join(f"{k} {v:,}" for k, v in risk.items()))
     t.add_row("sink", "", "", "", f"orders {snap['sink']['orders']:,}")
     return t

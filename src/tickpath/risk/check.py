@@ -1,4 +1,6 @@
-"""The pre-trade check, compiled: one order in, OK or the reason it is refused.
+"""The pre-trade check from the orders sent alone, compiled: one order in, OK or the reason
+it is refused. (:func:`tickpath.risk.new_order.check_new_order` is the one that reads our
+orders and fills from the gateway's tables.)
 
 Order of the checks, cheapest and most absolute first: kill switch, order size, a reference
 price (no book: refused), price collar, position, notional, rate. Only an order that passes
@@ -19,7 +21,9 @@ _CHECKED, _PASSED, _KILLED, _SIZE, _POSITION, _NOTIONAL, _COLLAR, _RATE, _NO_BOO
     int(r) for r in (Reject.CHECKED, Reject.PASSED, Reject.KILLED, Reject.ORDER_SIZE,
                      Reject.POSITION, Reject.NOTIONAL, Reject.COLLAR, Reject.RATE,
                      Reject.NO_BOOK))
-_L_SIZE, _L_POS, _L_NOTIONAL, _L_COLLAR, _L_RATE, _L_WINDOW = (int(x) for x in Limit)
+_L_SIZE, _L_POS, _L_NOTIONAL, _L_COLLAR, _L_RATE, _L_WINDOW = (
+    int(x) for x in (Limit.MAX_ORDER_SIZE, Limit.MAX_POSITION, Limit.MAX_NOTIONAL,
+                     Limit.COLLAR_BPS, Limit.MAX_ORDERS_PER_S, Limit.WINDOW_NS))
 _KILL = KILL_WORD  # the control section's kill switch (the section is passed in)
 _BUY = 66
 
