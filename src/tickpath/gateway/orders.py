@@ -222,15 +222,22 @@ def next_ref_status(orders, totals):
 
 
 @njit(cache=True, nogil=True)
+def check_new(orders, positions, totals, instrument, side, qty, price):
+    """What :func:`order_new` would return, changing nothing (the session journals between
+    the check and the change)."""
+    if (qty <= 0 or qty > MAX_QTY or price < 0 or instrument < 0
+            or instrument >= positions.shape[0] or side == 0):
+        return BAD_ORDER
+    return next_ref_status(orders, totals)
+
+
+@njit(cache=True, nogil=True)
 def order_new(orders, positions, totals, instrument, symbol, side, qty, price, tif,
               trigger, now_ns):
     """A new order is being sent: takes ``totals[NEXT_USER_REF]``, writes its row
     PENDING_NEW, links it open and counts its exposure. Returns the user_ref or a status < 0
     (nothing changed)."""
-    if (qty <= 0 or qty > MAX_QTY or price < 0 or instrument < 0
-            or instrument >= positions.shape[0] or side == 0):
-        return BAD_ORDER
-    ur = next_ref_status(orders, totals)
+    ur = check_new(orders, positions, totals, instrument, side, qty, price)
     if ur < 0:
         return ur
     slot = ur & (orders.shape[0] - 1)
@@ -257,9 +264,8 @@ def order_new(orders, positions, totals, instrument, symbol, side, qty, price, t
 
 
 @njit(cache=True, nogil=True)
-def cancel_sent(orders, positions, totals, user_ref, qty_left, now_ns):
-    """A Cancel Order is being sent (``qty_left``: the intended size left, 0 = all): the
-    order becomes CANCEL_PENDING. Sending it again while pending updates ``qty_left``."""
+def check_cancel(orders, user_ref, qty_left):
+    """What :func:`cancel_sent` would return, changing nothing."""
     slot = find(orders, user_ref)
     if slot < 0:
         return UNKNOWN
@@ -270,6 +276,18 @@ def cancel_sent(orders, positions, totals, user_ref, qty_left, now_ns):
         return NOT_OPEN
     if qty_left < 0 or qty_left >= orders[slot]["leaves"]:
         return BAD_ORDER
+    return OK
+
+
+@njit(cache=True, nogil=True)
+def cancel_sent(orders, positions, totals, user_ref, qty_left, now_ns):
+    """A Cancel Order is being sent (``qty_left``: the intended size left, 0 = all): the
+    order becomes CANCEL_PENDING. Sending it again while pending updates ``qty_left``."""
+    s = check_cancel(orders, user_ref, qty_left)
+    if s != OK:
+        return s
+    slot = find(orders, user_ref)
+    st = orders[slot]["state"]
     if st != _CANCEL_PENDING:
         orders[slot]["prior_state"] = st
         orders[slot]["state"] = _CANCEL_PENDING
@@ -279,10 +297,8 @@ def cancel_sent(orders, positions, totals, user_ref, qty_left, now_ns):
 
 
 @njit(cache=True, nogil=True)
-def replace_sent(orders, positions, totals, user_ref, qty, price, now_ns):
-    """A Replace Order is being sent for an accepted open order: reserves the replacement's
-    row (takes ``NEXT_USER_REF``), and the original becomes REPLACE_PENDING. Returns the
-    replacement's user_ref or a status < 0 (nothing changed)."""
+def check_replace(orders, totals, user_ref, qty, price):
+    """What :func:`replace_sent` would return, changing nothing."""
     slot = find(orders, user_ref)
     if slot < 0:
         return UNKNOWN
@@ -293,9 +309,19 @@ def replace_sent(orders, positions, totals, user_ref, qty, price, now_ns):
         return NOT_OPEN
     if qty <= 0 or qty > MAX_QTY or price < 0:
         return BAD_ORDER
-    ur = next_ref_status(orders, totals)
+    return next_ref_status(orders, totals)
+
+
+@njit(cache=True, nogil=True)
+def replace_sent(orders, positions, totals, user_ref, qty, price, now_ns):
+    """A Replace Order is being sent for an accepted open order: reserves the replacement's
+    row (takes ``NEXT_USER_REF``), and the original becomes REPLACE_PENDING. Returns the
+    replacement's user_ref or a status < 0 (nothing changed)."""
+    ur = check_replace(orders, totals, user_ref, qty, price)
     if ur < 0:
         return ur
+    slot = find(orders, user_ref)
+    st = orders[slot]["state"]
     new = ur & (orders.shape[0] - 1)
     _clear(orders, new)
     n = orders[new]
