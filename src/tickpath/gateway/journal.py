@@ -57,7 +57,7 @@ from numba import njit
 
 from . import orders as K
 from .layout import Total
-from .syscalls import errno, fdatasync, write
+from .syscalls import errno, fdatasync, write, zlib_crc32
 
 RECORD = 128
 VERSION = 1
@@ -112,35 +112,18 @@ OK = 0
 FAILED_BEFORE = -100000  # an earlier append failed: the journal refuses everything since
 
 
-def _crc_table() -> np.ndarray:
-    t = np.zeros(256, np.uint32)
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
-        t[i] = c
-    return t
-
-
-CRC_TABLE = _crc_table()
-
-
 class JournalArrays(NamedTuple):
-    """What the compiled appenders take: the state words (``J``), the record being built,
-    the CRC table."""
+    """What the compiled appenders take: the state words (``J``) and the record being
+    built."""
 
     state: np.ndarray
     buf: np.ndarray
-    crc_table: np.ndarray
 
 
 @njit(cache=True, nogil=True)
-def crc32(buf, start, end, table):
-    """CRC-32 (zlib's) of ``buf[start:end]``."""
-    c = np.uint32(0xFFFFFFFF)
-    for i in range(start, end):
-        c = table[(c ^ np.uint32(buf[i])) & np.uint32(0xFF)] ^ (c >> np.uint32(8))
-    return c ^ np.uint32(0xFFFFFFFF)
+def crc32(buf, start, end):
+    """CRC-32 (zlib's) of ``buf[start:end]``: zlib's own ``crc32``, called by symbol."""
+    return np.uint32(zlib_crc32(0, buf.ctypes.data + start, end - start) & 0xFFFFFFFF)
 
 
 @njit(cache=True, nogil=True)
@@ -209,7 +192,7 @@ def _commit(j, now_ns):
     st, buf = j.state, j.buf
     if st[J.FAILED] != 0:
         return FAILED_BEFORE
-    _put(buf, 0, crc32(buf, 4, RECORD, j.crc_table), 4)
+    _put(buf, 0, crc32(buf, 4, RECORD), 4)
     done = 0
     while done < RECORD:
         n = write(st[J.FD], buf.ctypes.data + done, RECORD - done)
@@ -303,13 +286,13 @@ MISMATCH = 2  # a send replayed to another result than it had (another table cap
 
 
 @njit(cache=True, nogil=True)
-def first_bad(raw, n, table):
+def first_bad(raw, n):
     """Index of the first of ``n`` records in ``raw`` whose length, version or checksum is
     wrong, or -1."""
     for i in range(n):
         p = i * RECORD
         if (_get(raw, p + 4, 2) != RECORD or raw[p + 7] != VERSION
-                or np.uint32(_get(raw, p, 4)) != crc32(raw, p + 4, p + RECORD, table)):
+                or np.uint32(_get(raw, p, 4)) != crc32(raw, p + 4, p + RECORD)):
             return i
     return -1
 
@@ -408,7 +391,7 @@ class Journal:
         st[J.FD] = self.fd
         st[J.POLICY] = self.policy
         st[J.INTERVAL_NS] = int(interval_ms * 1e6)
-        self.arrays = JournalArrays(st, np.zeros(RECORD, np.uint8), CRC_TABLE)
+        self.arrays = JournalArrays(st, np.zeros(RECORD, np.uint8))
 
     @property
     def failed(self) -> bool:
@@ -452,7 +435,7 @@ def recover(path: str | os.PathLike, orders: np.ndarray, positions: np.ndarray,
     n = len(data) // RECORD
     raw = np.frombuffer(data, np.uint8)
     cut = len(data) - n * RECORD
-    bad = int(first_bad(raw, n, CRC_TABLE))
+    bad = int(first_bad(raw, n))
     if bad >= 0:
         tail = raw[bad * RECORD:n * RECORD]
         later_zero = not tail[RECORD:].any()
