@@ -10,10 +10,20 @@ import time
 
 import numpy as np
 import pytest
+from numba import njit
 
+from tickpath.codec.ouch50 import symbol_code
 from tickpath.gateway.journal import Kind, read_records
 from tickpath.gateway.layout import OrderState, Total
-from tickpath.gateway.session import LoginRejected, OrderSession, S, SessionError
+from tickpath.gateway.session import (
+    LoginRejected,
+    OrderSession,
+    S,
+    SessionError,
+    send_enter,
+    session_poll,
+)
+from tickpath.telemetry.nclock import realtime_ns
 
 from .venue_script import ScriptedVenue
 
@@ -204,11 +214,14 @@ def test_malformed_message_is_an_error_naming_sequence_and_offset(venue, tmp_pat
         a = s.enter(AAPL, "AAPL", "B", 10, 1_000_000)
         until(s, lambda: s.totals[Total.LAST_SEQ] == 1)
         venue.push_malformed()
-        # stream: Login Accepted (33 bytes), Accepted (3 + 64), then the bad packet's OUCH
-        # message starts 3 bytes after its own start
         with pytest.raises(SessionError, match=r"malformed OUCH message, sequence 2, at stream "
-                                               r"offset \d+: .*shorter than its type's fixed"):
+                                               r"offset (\d+): .*shorter than its type's fixed"
+                           ) as err:
             until(s, lambda: False)
+        # the stream: Login Accepted (33 bytes), Order Accepted (3 + 64), the heartbeats
+        # before the bad packet (3 each), then its header (3): the OUCH message starts there
+        want = 33 + 67 + 3 * int(s.state[S.HEARTBEATS_IN]) + 3
+        assert f"offset {want}:" in str(err.value)
         assert s.totals[Total.LAST_SEQ] == 1 and state(s, a) == OrderState.ACCEPTED
 
 
@@ -230,3 +243,33 @@ def test_full_journal_disk_sends_nothing(venue, tmp_path):
         assert venue.received == []
         assert s.totals[Total.NEXT_USER_REF] == 1 and s.totals[Total.ORDERS] == 0
         assert not s.orders["user_ref"].any()
+
+
+@njit(nogil=True)
+def _engine_loop(g, n, symbol, now_ns):
+    """What an engine's stage does: send from compiled code, poll until the venue answered."""
+    first = 0
+    for i in range(n):
+        ur = send_enter(g, AAPL, symbol, 66, 10 + i, 1_000_000, 48, i, now_ns + i)
+        if ur < 0:
+            return ur, 0
+        first = ur if first == 0 else first
+    applied = 0
+    for _ in range(2_000_000):
+        got = session_poll(g, realtime_ns())
+        if got < 0:
+            return got, applied
+        applied += got
+        if applied == n:
+            break
+    return first, applied
+
+
+def test_compiled_entry_points_from_a_jitted_loop(venue, tmp_path):
+    with session(venue, tmp_path) as s:
+        s.connect()
+        first, applied = _engine_loop(s.arrays, 5, symbol_code("AAPL"), realtime_ns())
+        assert first == 1 and applied == 5
+        assert [state(s, ur) for ur in range(1, 6)] == [OrderState.ACCEPTED] * 5
+        assert venue.entered() == [1, 2, 3, 4, 5]
+        assert [m["quantity"] for m in venue.received] == [10, 11, 12, 13, 14]
