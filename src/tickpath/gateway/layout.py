@@ -6,8 +6,10 @@ from what the venue says (OUCH outbound messages) and what we sent, and read by 
 
 **Orders** (:data:`ORDER_DTYPE`): one row per order we sent, at slot ``user_ref & (capacity -
 1)`` of a power-of-two table (``user_ref`` is the OUCH UserRefNum, increasing through the
-day). A new order whose slot still holds an open order is refused (the table is full),
-never overwritten. State machine::
+day). A new order whose slot still holds an open order (or a reserved replacement, below) is
+refused (the table is full), never overwritten. A replace we send reserves the replacement's
+row at once (state NONE, ``user_ref`` and ``replaces`` set, not open, no exposure); the
+venue's Order Replaced makes it live. State machine::
 
     PENDING_NEW ─accepted─▶ ACCEPTED ─executed─▶ PARTIAL ─executed─▶ FILLED
          │                    │  │                  │
@@ -78,7 +80,10 @@ ORDER_DTYPE = np.dtype([
     ("side", np.uint8),  # ord('B') / ord('S')
     ("tif", np.uint8),  # OUCH time in force byte
     ("state", np.uint8),  # OrderState
-    ("pad", np.uint8, (5,)),
+    # the state a pending cancel or replace returns to when it ends without closing the
+    # order (PENDING_NEW, ACCEPTED or PARTIAL; fills while pending move it to PARTIAL)
+    ("prior_state", np.uint8),
+    ("pad", np.uint8, (4,)),
 ])
 
 POSITION_DTYPE = np.dtype([
@@ -111,6 +116,11 @@ class Total(enum.IntEnum):
     CANCELS = 7
     NEXT_USER_REF = 8  # the next UserRefNum to send (never reused, even after a restart)
     LAST_SEQ = 9  # the last SoupBinTCP sequence number applied
+    # venue messages counted and not applied (:mod:`tickpath.gateway.orders`)
+    UNKNOWN_REF = 10  # a UserRefNum we never sent (or whose slot was reused since)
+    BAD_TRANSITION = 11  # a message the order's state cannot take (accepted twice, ...)
+    BAD_QTY = 12  # a fill or cancel of 0 shares, or of more than the order has open
+    IGNORED = 13  # messages with no effect on orders (system event, priority update, ...)
 
 
 N_TOTALS = 16
