@@ -273,3 +273,28 @@ def test_compiled_entry_points_from_a_jitted_loop(venue, tmp_path):
         assert [state(s, ur) for ur in range(1, 6)] == [OrderState.ACCEPTED] * 5
         assert venue.entered() == [1, 2, 3, 4, 5]
         assert [m["quantity"] for m in venue.received] == [10, 11, 12, 13, 14]
+        # ClOrdID names the trigger (14 digits) when there is one, else the user_ref
+        assert [m["cl_ord_id"].strip() for m in venue.received] == [
+            "1", "00000000000001", "00000000000002", "00000000000003", "00000000000004"]
+
+
+@njit(nogil=True)
+def _poll_until_work(g):
+    for _ in range(2_000_000):
+        got = session_poll(g, realtime_ns())
+        if got != 0:
+            return got
+    return 0
+
+
+def test_each_poll_lists_the_orders_it_changed(venue, tmp_path):
+    with session(venue, tmp_path) as s:
+        s.connect()
+        a = s.enter(AAPL, "AAPL", "B", 100, 1_900_000)
+        assert _poll_until_work(s.arrays) == 1
+        assert s.state[S.UPDATES] == 1
+        slot = int(np.flatnonzero(s.orders["user_ref"] == a)[0])
+        assert s.arrays.updates[0].tolist() == [slot, ord("A")]
+        venue.execute(a, 40, 1_899_000)
+        assert _poll_until_work(s.arrays) == 1
+        assert s.arrays.updates[0, 1] == ord("E")

@@ -12,7 +12,7 @@ call                                                            returns
 ``send_enter(g, instrument, symbol, side, qty, price, tif,      the order's user_ref (> 0),
 trigger, now_ns)``                                              or a status < 0
 ``send_cancel(g, user_ref, qty_left, now_ns)``                   0, or a status < 0
-``send_replace(g, user_ref, qty, price, now_ns)``                the replacement's user_ref,
+``send_replace(g, user_ref, qty, price, now_ns, trigger=0)``     the replacement's user_ref,
                                                                 or a status < 0
 ==============================================================  ============================
 
@@ -22,7 +22,14 @@ carries its sequence number), a number at or below ``totals[LAST_SEQ]`` is a rep
 duplicate and skipped; the others are decoded (OUCH), journaled with their number, applied to
 the order kernels, and ``LAST_SEQ`` advances. Server Heartbeats and any bytes refresh the
 venue's liveness; a Client Heartbeat goes out after ``heartbeat`` without sending; a venue
-silent for ``stale`` returns STALE. A partial packet stays for the next call.
+silent for ``stale`` returns STALE. A partial packet stays for the next call. Each message
+applied leaves a row ``(slot, OUCH type byte)`` in ``g.updates`` (``state[S.UPDATES]`` rows,
+reset at each call), so the loop can tell the strategy which orders changed; when the list is
+full the rest waits in the buffer for the next call.
+
+ClOrdID: an order with a ``trigger`` (the MoldUDP64 sequence number of the packet that made
+the strategy act) carries it as 14 digits (:mod:`tickpath.codec.ouch50.clordid`), so a
+capture on the venue's side pairs the order with its trigger (:mod:`tickpath.venue.referee`).
 
 Send statuses: the order kernels' (``orders.TABLE_FULL`` ... ``orders.PENDING``, nothing
 changed, nothing journaled or sent), ``NOT_CONNECTED``, ``JOURNAL_FAILED`` (the journal write
@@ -50,6 +57,7 @@ from numba import njit
 from ..book.records import MAX_LOCATE
 from ..codec.ouch50 import OUT_DTYPE
 from ..codec.ouch50 import encode as ouch_encode
+from ..codec.ouch50.clordid import put_trigger
 from ..codec.ouch50.decode import OK as OUCH_OK
 from ..codec.ouch50.decode import STATUS_TEXT as OUCH_TEXT
 from ..codec.ouch50.decode import decode_outbound
@@ -118,6 +126,7 @@ class S(enum.IntEnum):
     BYTES_OUT = 23
     SEND_WAITS = 24  # a send found the socket's buffer full and waited
     BYTES_IN = 25
+    UPDATES = 26  # rows of ``updates`` the last session_poll wrote
 
 
 N_S = 32
@@ -166,6 +175,7 @@ class SessionArrays(NamedTuple):
     out_appendage: np.ndarray
     option_widths: np.ndarray
     journal: JournalArrays
+    updates: np.ndarray  # (slot, OUCH type byte) of each message the last poll applied
 
 
 @njit(cache=True, nogil=True)
@@ -200,8 +210,13 @@ def _send_all(g, buf, length, now_ns):
 
 
 @njit(cache=True, nogil=True)
-def _put_cl_ord_id(out, user_ref):
-    """ClOrdID: the user_ref in decimal, space padded."""
+def _put_cl_ord_id(out, user_ref, trigger):
+    """ClOrdID: the trigger's sequence number as 14 digits when there is one (tickpath's
+    convention, :mod:`tickpath.codec.ouch50.clordid`: the venue's referee pairs the order with
+    the packet that caused it), else the user_ref in decimal, space padded."""
+    if trigger > 0:
+        put_trigger(out, trigger)
+        return
     digits = 0
     v = user_ref
     while True:
@@ -234,7 +249,7 @@ def send_enter(g, instrument, symbol, side, qty, price, tif, trigger, now_ns):
         return JOURNAL_FAILED
     K.order_new(g.orders, g.positions, g.totals, instrument, symbol, side, qty, price, tif,
                 trigger, now_ns)
-    _put_cl_ord_id(g.cl_ord_id, ur)
+    _put_cl_ord_id(g.cl_ord_id, ur, trigger)
     p = put_header(g.tx, 0, 85, ENTER_ORDER_LEN)  # 'U' unsequenced data
     end = encode_enter_order(g.tx, p, ur, side, qty, symbol, price, tif, st[S.DISPLAY],
                              st[S.CAPACITY], st[S.ISO], st[S.CROSS], g.cl_ord_id)
@@ -269,7 +284,7 @@ def send_cancel(g, user_ref, qty_left, now_ns):
 
 
 @njit(cache=True, nogil=True)
-def send_replace(g, user_ref, qty, price, now_ns):
+def send_replace(g, user_ref, qty, price, now_ns, trigger=0):
     """Replace Order (same time in force, display and sweep flag). Returns the replacement's
     user_ref or a status < 0."""
     st = g.state
@@ -284,7 +299,7 @@ def send_replace(g, user_ref, qty, price, now_ns):
         return JOURNAL_FAILED
     K.replace_sent(g.orders, g.positions, g.totals, user_ref, qty, price, now_ns)
     tif = g.orders[K.find(g.orders, user_ref)]["tif"]
-    _put_cl_ord_id(g.cl_ord_id, ur)
+    _put_cl_ord_id(g.cl_ord_id, ur, trigger)
     p = put_header(g.tx, 0, 85, REPLACE_ORDER_LEN)
     end = encode_replace_order(g.tx, p, user_ref, ur, qty, price, tif, st[S.DISPLAY],
                                st[S.ISO], g.cl_ord_id)
@@ -367,6 +382,8 @@ def session_poll(g, now_ns):
     work = 0
     p = 0
     totals = g.totals
+    ups = g.updates
+    st[S.UPDATES] = 0
     while p < end:
         framed, t, length = next_packet(rx, p, end, g.soup_lengths)
         if framed != SOUP_OK:
@@ -378,6 +395,8 @@ def session_poll(g, now_ns):
             seq = st[S.NEXT_SEQ]
             if seq <= totals[Total.LAST_SEQ]:
                 st[S.DUPLICATES] += 1
+            elif st[S.UPDATES] >= ups.shape[0]:
+                break  # the update list is full: the rest waits for the next poll
             else:
                 rec = g.rec[0]
                 status, off = decode_outbound(rx, p + HEADER_LEN, p + 2 + length,
@@ -391,6 +410,10 @@ def session_poll(g, now_ns):
                     st[S.ERR_ERRNO] = g.journal.state[J.ERRNO]
                     return _fault(st, Poll.JOURNAL, st[S.RX_BASE], 0, seq)
                 K.apply_outbound(rec, g.orders, g.positions, totals, now_ns)
+                u = st[S.UPDATES]
+                ups[u, 0] = K.find(g.orders, np.int64(rec["user_ref_num"]))
+                ups[u, 1] = rec["type"]
+                st[S.UPDATES] = u + 1
                 totals[Total.LAST_SEQ] = seq
                 st[S.MESSAGES] += 1
                 work += 1
@@ -460,7 +483,7 @@ class OrderSession:
                  instruments: int = MAX_LOCATE, display: str = "Y", order_capacity: str = "A",
                  intermarket_sweep: str = "N", cross_type: str = "N", firm: str = "",
                  connect_timeout_s: float = 2.0, max_reconnects: int = 5,
-                 rx_size: int = 1 << 17) -> None:
+                 rx_size: int = 1 << 17, updates: int = 256) -> None:
         self.host, self.port = host, port
         self.venue = f"venue {host}:{port}"
         self.username, self.password, self.session = username, password, session
@@ -484,7 +507,8 @@ class OrderSession:
             new_orders(capacity), new_positions(instruments), new_totals(), st,
             np.zeros(rx_size, np.uint8), np.zeros(256, np.uint8), hb, np.zeros(1, OUT_DTYPE),
             np.zeros(14, np.uint8), np.zeros(2, np.int32), PAYLOAD_LENGTHS, OUT_LENGTHS,
-            OUT_APPENDAGE, OPTION_WIDTHS, self.journal.arrays)
+            OUT_APPENDAGE, OPTION_WIDTHS, self.journal.arrays,
+            np.zeros((updates, 2), np.int64))
         self._connected_at_ref = 1  # orders below this were sent before the last connect
 
     # --- views
