@@ -57,7 +57,3 @@ TOP_DTYPE = np.dtype([
 assert TOP_DTYPE.itemsize == TOP_WORDS * 8
 assert TOP_DTYPE.names.index("kind") == KIND and TOP_DTYPE.names.index("sequence") == SEQUENCE
 
-# An order a strategy asks for: one row of ORDER_WORDS int64 words in the stage's order buffer
-O_SIDE, O_QTY, O_PRICE, O_LOCATE, O_STOCK = range(5)  # side: ord('B') / ord('S')
-ORDER_WORDS = 5
-MAX_ORDERS_PER_DECISION = 8
