@@ -96,9 +96,12 @@ def backtest(path: str | Path, strategy: str = "tickpath.strategy.market_maker",
              params: dict[str, Any] | None = None, symbols: list[str] | None = None, *,
              risk: dict[str, Any] | None = None, timer_ms: float = 1.0,
              stale_after_ms: float = 0.0, max_orders: int = 1 << 20,
-             max_payload: int = 1400) -> BacktestReport:
+             max_payload: int = 1400, pre_trade: bool = True) -> BacktestReport:
     """Run strategy ``strategy`` (module path or alias) with ``params`` (``symbols``, if
-    given, joins them) over the file at ``path``; report orders, fills, positions, P&L."""
+    given, joins them) over the file at ``path``; report orders, fills, positions, P&L.
+    ``pre_trade``: pass new orders and replaces through the live pre-trade check
+    (:func:`tickpath.risk.check.check_order` with ``risk`` limits; it refuses an order in an
+    instrument with no book), or not."""
     params = dict(params or {})
     if symbols is not None:
         params["symbols"] = list(symbols)
@@ -113,6 +116,8 @@ def backtest(path: str | Path, strategy: str = "tickpath.strategy.market_maker",
         r = {**DEFAULT_RISK, **(risk or {})}
         limits = limits_array(r["max_order_size"], r["max_position"], r["max_notional"],
                               r["collar_bps"], r["max_orders_per_s"])
+        if not pre_trade:
+            limits = limits[:0]  # the loop's sign: no check
         position, rate = risk_state()
         control = np.zeros(4, np.int64)
         risk_counts = np.zeros(len(Reject), np.int64)

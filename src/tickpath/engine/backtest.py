@@ -32,14 +32,16 @@ N_COUNTS = 8
 
 @njit(cache=True, nogil=True, _nrt=False)
 def _act(strategy, ctx, now, limits, position, rate, control, risk_counts, counts):
-    """Deliver updates, drain intents through risk to the venue, until quiet (bounded)."""
+    """Deliver updates, drain intents through risk (unless ``limits`` is empty: no pre-trade
+    check) to the venue, until quiet (bounded)."""
     for _ in range(MAX_ROUNDS):
         if ctx.words[_UPDATES] > 0:
             deliver_updates(strategy, ctx)
         if ctx.words[_INTENTS] == 0:
             break
-        counts[REFUSED_RISK] += check_intents(ctx, now, limits, position, rate, control,
-                                              risk_counts)
+        if limits.shape[0] > 0:
+            counts[REFUSED_RISK] += check_intents(ctx, now, limits, position, rate, control,
+                                                  risk_counts)
         venue_intents(ctx, now, counts)
 
 

@@ -41,6 +41,8 @@ from collections.abc import Callable
 from numba import types
 from numba.extending import overload
 
+from . import states
+
 __all__ = ["CALLBACKS", "implements", "is_registered", "on_book", "on_order_update",
            "on_timer", "on_trade", "register"]
 
@@ -94,6 +96,11 @@ def register(state_class: type) -> None:
     if not (isinstance(state_class, type) and issubclass(state_class, tuple)
             and hasattr(state_class, "_fields")):
         raise TypeError(f"a strategy's state must be a namedtuple class, got {state_class!r}")
+    if state_class not in _IMPLS and state_class.__module__ != states.__name__:
+        # pickled (in numba's cache index) as an attribute of tickpath.strategy.states
+        state_class.__qualname__ = states.name_of(state_class.__module__,
+                                                  state_class.__qualname__)
+        state_class.__module__ = states.__name__
     _IMPLS.setdefault(state_class, {})
 
 
