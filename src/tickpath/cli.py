@@ -1007,6 +1007,51 @@ def sbe_show(
         console.print(t)
 
 
+@app.command()
+def backtest(
+    file: Annotated[Path, typer.Argument(help="NASDAQ binary ITCH file (.gz ok) or pcap of MoldUDP64")],
+    strategy: Annotated[str, typer.Option(help="strategy module path (or market_maker, observe)")] = "tickpath.strategy.market_maker",
+    params: Annotated[str, typer.Option(help="the strategy's params as a JSON object")] = "{}",
+    symbols: Annotated[str | None, typer.Option(help="comma-separated symbols to trade (default: the params', else all)")] = None,
+    timer_ms: Annotated[float, typer.Option(help="on_timer interval, venue time")] = 1.0,
+    stale_after_ms: Annotated[float, typer.Option(help="the feed is stale after this long without a record, venue time (0: never)")] = 0.0,
+    json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Run a strategy over a file against a simulated venue; report orders, fills, P&L."""
+    from dataclasses import asdict
+
+    from .apps.backtest import backtest as run_backtest
+    from .strategy.loader import StrategyError
+
+    try:
+        p = json.loads(params)
+        if not isinstance(p, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as e:
+        err.print(f"[red]--params {params!r}: {e}[/red]")
+        raise typer.Exit(2) from None
+    syms = [x for x in symbols.split(",") if x] if symbols is not None else None
+    try:
+        rep = run_backtest(file, strategy, p, syms, timer_ms=timer_ms,
+                           stale_after_ms=stale_after_ms)
+    except (StrategyError, ValueError, OSError) as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+    if json_out:
+        print(json.dumps(asdict(rep)))
+        return
+    console.print(f"{rep.path}: {rep.datagrams:,} datagrams, {rep.records:,} records, "
+                  f"{rep.seconds:.2f} s; strategy {rep.strategy}")
+    console.print(f"orders {rep.orders:,} (replaces {rep.replaces:,}), cancels {rep.cancels:,}, "
+                  f"fills {rep.fills:,} ({rep.filled_shares:,} shares), refused {rep.refused:,}; "
+                  f"P&L ${rep.pnl_dollars:,.2f}")
+    t = Table("symbol", "position", "bought", "sold", "cash $", "mark $")
+    for sym, row in rep.positions.items():
+        t.add_row(sym, str(row["position"]), str(row["bought"]), str(row["sold"]),
+                  f"{row['cash'] / 10_000:,.2f}", _dollars(row["mark"]))
+    console.print(t)
+
+
 def main() -> None:
     try:
         app()

@@ -252,19 +252,13 @@ def _small(**over) -> dict:
     return d
 
 
-def _decode(order: bytes) -> tuple:
-    f = ouch50.fields(order, "inbound")
-    return (f["type"], f["user_ref_num"], f["side"], f["quantity"], f["symbol"].strip(),
-            f["price"], f["cl_ord_id"], f["options"])
-
-
 def test_pipeline_end_to_end_with_rejects_and_the_kill_switch():
-    cfg = from_dict(_small(risk={"max_position": 100}))  # one order of 100 each way
+    cfg = from_dict(_small(risk={"max_orders_per_s": 8}))  # the first quotes, then refusals
     killed_at = {}
 
     def tick(p: Pipeline) -> None:
         snap = p.snapshot()
-        if not killed_at and snap["strategy"]["orders"] >= 20:
+        if not killed_at and snap["strategy"]["orders"] >= 6:
             p.counters.section("control")[Control.KILL] = 1
             killed_at["orders"] = int(p.counters.snapshot()["strategy"]["orders"])
 
@@ -287,21 +281,35 @@ def test_pipeline_end_to_end_with_rejects_and_the_kill_switch():
     assert rep.rows.shape[0] > 0
     st = np.stack([rep.rows[b] for b in BOUNDARIES], axis=1)
     assert (st > 0).all() and (np.diff(st, axis=1) >= 0).all()
-    # orders: sent = reached the sink, and they are what the strategy meant
+    # orders: sent = reached the sink, and they are what the strategy meant: quotes entered
+    # (O), moved (U) and pulled (X), every new UserRefNum the next one
     assert c["strategy"]["orders"] == rep.orders_received == len(rep.orders) > 0
     symbols = set(cfg["instruments"]["symbols"])
-    refs = []
+    refs, live, types = [], set(), []
     for o in rep.orders:
-        typ, ref, side, qty, sym, price, clord, options = _decode(o)
-        assert len(o) == 47 and typ == "O" and side in ("B", "S") and options == {}
-        assert qty == cfg["strategy"]["size"] and sym in symbols and price > 0
-        assert clord == "TP" + str(ref).zfill(12)
-        refs.append(ref)
-    assert refs == list(range(1, len(refs) + 1))
-    # the position limit refused some, the kill switch stopped the flow at once
-    assert c["risk"]["position"] > 0 and c["strategy"]["rejects"] >= c["risk"]["position"]
-    assert killed_at and c["risk"]["killed"] > 0
-    assert c["strategy"]["orders"] - killed_at["orders"] <= 2  # at most those in flight
+        f = ouch50.fields(o, "inbound")
+        types.append(f["type"])
+        assert f["options"] == {}
+        if f["type"] == "O":
+            assert len(o) == 47 and f["side"] in ("B", "S") and f["price"] > 0
+            assert f["quantity"] == cfg["strategy"]["size"] and f["symbol"].strip() in symbols
+        elif f["type"] == "U":
+            assert len(o) == 40 and f["orig_user_ref_num"] in live and f["price"] > 0
+            live.discard(f["orig_user_ref_num"])
+        else:
+            assert f["type"] == "X" and len(o) == 11 and f["user_ref_num"] in live
+            live.discard(f["user_ref_num"])
+            continue
+        assert f["cl_ord_id"] == "TP" + str(f["user_ref_num"]).zfill(12)
+        refs.append(f["user_ref_num"])
+        live.add(f["user_ref_num"])
+    assert refs == list(range(1, len(refs) + 1)) and "O" in types
+    # the rate limit refused some, the kill switch stopped the flow at once: after it
+    # (and the orders in flight) only cancels go out, and the quotes are pulled
+    assert c["risk"]["rate"] > 0 and c["strategy"]["rejects"] >= c["risk"]["rate"]
+    assert killed_at
+    after = types[killed_at["orders"] + 2:]
+    assert set(after) <= {"X"} and "X" in types[killed_at["orders"]:]
     assert p_files and not any(os.path.exists(f) for f in p_files)
 
 
@@ -379,4 +387,5 @@ def test_orders_go_to_the_configured_sink():
     assert rep.ok, rep.errors
     sent = rep.counters["strategy"]["orders"]
     assert sent > 0 and len(got) == sent and rep.orders_received == 0  # not ours to read
-    assert all(ouch50.fields(o, "inbound")["type"] == "O" for o in got)
+    types = [ouch50.fields(o, "inbound")["type"] for o in got]
+    assert set(types) <= {"O", "U", "X"} and types[0] == "O"

@@ -1,5 +1,6 @@
 """The strategy stage's loop, driven in this process through its owner: quotes refused by
-risk are asked for again, and every record of a polled batch carries one dequeued stamp."""
+risk are asked for again, the kill switch pulls quotes with cancels and nothing new, and
+every record of a polled batch carries one dequeued stamp."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tickpath.engine.agent import AgentSpec
 from tickpath.engine.counters import Control, Counters, create_array
 from tickpath.engine.strategy_stage import StrategyStage
 from tickpath.ring import SpscRing
+from tickpath.risk import Limit
 from tickpath.strategy.records import N_CARRIED, SLOT_SIZE, TOP_DTYPE
 from tickpath.telemetry.stamps import N_BOUNDARIES
 
@@ -69,21 +71,36 @@ def _run(st: StrategyStage) -> dict[str, dict[str, int]]:
 
 
 def test_a_quote_refused_by_risk_is_asked_for_again_at_the_same_price(stage):
-    control = stage.counters.section("control")
-    control[Control.KILL] = 1
+    stage.limits[Limit.MAX_ORDER_SIZE] = 50  # the maker's 100 shares are refused
     _offer(stage.test_ring, 1, 100_000, 100_200)
     c = _run(stage)
-    assert c["strategy"]["orders"] == 0 and c["risk"]["killed"] == 2
-    control[Control.KILL] = 0
+    assert c["strategy"]["orders"] == 0 and c["risk"]["order_size"] == 2
+    stage.limits[Limit.MAX_ORDER_SIZE] = 1000
     _offer(stage.test_ring, 1, 100_000, 100_200)  # the same book
     c = _run(stage)
     assert c["strategy"]["orders"] == 2 and c["risk"]["passed"] == 2
-    got = sorted((f["side"], f["price"]) for f in
+    got = sorted((f["type"], f["side"], f["price"]) for f in
                  (ouch50.fields(stage.test_sink.recv(256), "inbound") for _ in range(2)))
-    assert got == [("B", 99_900), ("S", 100_300)]
+    # around the micro-price (equal sizes: the mid, 100_100) +- the edge of 100
+    assert got == [("O", "B", 100_000), ("O", "S", 100_200)]
     _offer(stage.test_ring, 1, 100_000, 100_200)  # quoted now: nothing new to send
     c = _run(stage)
     assert c["strategy"]["orders"] == 2 and c["strategy"]["records"] == 3
+
+
+def test_the_kill_switch_pulls_quotes_and_places_nothing(stage):
+    _offer(stage.test_ring, 1, 100_000, 100_200)
+    assert _run(stage)["strategy"]["orders"] == 2
+    for _ in range(2):
+        stage.test_sink.recv(256)
+    stage.counters.section("control")[Control.KILL] = 1
+    _offer(stage.test_ring, 1, 100_100, 100_300)  # the book moved: no requote, a pull
+    c = _run(stage)
+    assert c["strategy"]["orders"] == 4 and c["risk"]["killed"] == 0
+    got = sorted(ouch50.fields(stage.test_sink.recv(256), "inbound")["type"] for _ in range(2))
+    assert got == ["X", "X"]
+    _offer(stage.test_ring, 1, 100_200, 100_400)
+    assert _run(stage)["strategy"]["orders"] == 4  # nothing left to pull, nothing placed
 
 
 def test_every_record_of_a_batch_carries_the_batch_s_dequeued_stamp(stage):

@@ -92,6 +92,14 @@ def _symbols(v: list) -> str | None:
     return None
 
 
+def _strategy(v: str) -> str | None:
+    # a module path (tickpath.strategy.loader imports it when the stage starts), or an alias
+    if v in ("market_maker", "observe") or all(p.isidentifier() for p in v.split(".")):
+        return None
+    return ("must name a strategy module (e.g. tickpath.strategy.market_maker, "
+            "mypkg.mystrat) or be market_maker or observe")
+
+
 def _ipv4(v: str) -> str | None:
     try:
         ipaddress.IPv4Address(v)
@@ -158,7 +166,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Callable[[Any], str | None] | None]
     "stages.venue": dict(_STAGE),
     "stages.feed": dict(_STAGE),
     "stages.strategy": dict(_STAGE),
-    "strategy": {"name": (str, "market_maker", _one_of("market_maker", "observe")),
+    "strategy": {"name": (str, "market_maker", _strategy),
                  "edge": (int, 100, _nonneg), "size": (int, 100, _positive)},
     "risk": {"max_order_size": (int, 1000, _positive), "max_position": (int, 100_000, _nonneg),
              "max_notional": (float, 10_000_000.0, _nonneg),

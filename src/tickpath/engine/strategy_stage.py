@@ -1,14 +1,21 @@
-"""The strategy stage: ring -> strategy -> pre-trade risk -> order bytes -> sender.
+"""The strategy stage: ring -> strategy callbacks -> intents -> pre-trade risk -> order bytes.
 
-One compiled loop (:func:`strategy_loop`) per process. Each turn polls the hand-off ring for
-up to a batch of top-of-book records (:mod:`tickpath.strategy.records`) and stamps
-``dequeued`` once for the batch; for each record it asks the strategy for orders
-(``decided``), risk-checks them (``checked``), encodes the ones that passed as OUCH 5.0 Enter
-Order messages (the codec's compiled encoder, :mod:`tickpath.codec.ouch50`) and hands each to
-``send(2)`` on a connected UDP socket (``order_out`` after the last). A record whose path reached
+One compiled loop (:func:`strategy_loop`) per process, specialized for the strategy's state
+type (:mod:`tickpath.strategy.api`) and cached on disk. Each turn polls the hand-off ring for
+up to a batch of records (:mod:`tickpath.strategy.records`: trades and changed books) and
+stamps ``dequeued`` once for the batch. For each record the context learns it and the
+strategy's ``on_trade`` or ``on_book`` runs, then the order updates queued so far go to its
+``on_order_update`` (``decided``); the intents it wrote are risk-checked (``checked``), booked
+in the order table, encoded as OUCH 5.0 (Enter, Replace, Cancel) and sent
+(:mod:`tickpath.engine.egress`; ``order_out`` after the last). A record whose path reached
 ``order_out`` leaves a row of the ten stamps (:data:`tickpath.telemetry.stamps.STAMPS`) in a
 shared-memory array the pipeline's owner reads (every ``row_every``-th such path, up to the
-array's size).
+array's size). ``on_timer`` runs every ``timer_ms`` of the clock, busy or idle; the feed counts
+as stale after ``stale_after_ms`` without a record.
+
+The strategy is named by module path (``strategy = "tickpath.strategy.market_maker"``, or a
+user's ``"mypkg.mystrat"``; ``"market_maker"`` and ``"observe"`` are aliases), loaded by
+:func:`tickpath.strategy.loader.load_strategy`.
 """
 
 from __future__ import annotations
@@ -19,85 +26,100 @@ import time
 import numpy as np
 from numba import njit
 
-from ..codec.ouch50 import cl_ord_id_bytes, encode_enter_order
 from ..codec.ouch50.encode import ENTER_ORDER_LEN
 from ..ring import SpscRing, spsc
 from ..ring.atomics import load_relaxed
-from ..risk import Reject, limits_array
+from ..risk import limits_array
 from ..risk import new_state as risk_state
-from ..risk.check import check_order
-from ..strategy import market_maker as mm
+from ..risk.layout import KILL_WORD
 from ..strategy import records as R
+from ..strategy.context import ContextInfo, new_context
+from ..strategy.dispatch import deliver_updates, handle_record, tick_timer
+from ..strategy.layout import CtxWord
+from ..strategy.loader import load_strategy
 from ..telemetry.nclock import realtime_ns
 from ..telemetry.stamps import N_BOUNDARIES
-from ..wire.libc import send
 from .agent import AgentState, duty_cycle
 from .counters import Agent as AgentWord
 from .counters import Control, Counters, StrategyCounter
+from .egress import (
+    check_intents,
+    cl_ord_id_template,
+    enter_order_tif,
+    send_intents,
+)
 
-#: strategy name -> code the loop dispatches on (compiled code cannot take the function)
-STRATEGIES = {"market_maker": 1, "observe": 0}
 OUCH_ENTER_ORDER_LEN = ENTER_ORDER_LEN
-_TIF_DAY, _DISPLAY_Y, _CAPACITY_P, _ISO_N, _CROSS_N = (ord(c) for c in "0YPNN")
+_TIF_DAY = ord("0")
 BATCH = 64
+#: rounds of (updates -> intents -> egress) after one record at most: a strategy answering
+#: each update with an intent that is answered at once cannot spin the stage
+MAX_ROUNDS = 4
+DEFAULT_TIMER_MS = 1
+DEFAULT_STALE_AFTER_MS = 2000
 
 # exits
 DEADLINE, STOPPED = 0, 1
 # loop state words (st)
-_USERREF, _PATHS = 0, 1
+_PATHS = 1
 _STOP = int(Control.STOP)
 _RECORDS, _DECISIONS, _ORDERS, _REJECTS, _SEND_ERRORS, _ROWS, _DEPTH = (
     int(StrategyCounter[n]) for n in ("RECORDS", "DECISIONS", "ORDERS", "REJECTS",
                                       "SEND_ERRORS", "ROWS", "RING_DEPTH"))
-_CHECKED, _PASSED = int(Reject.CHECKED), int(Reject.PASSED)
+_INTENTS = int(CtxWord.INTENTS)
+_UPDATES = int(CtxWord.UPDATES)
 
 
-@njit(cache=True, nogil=True, inline="always")
-def cl_ord_id_digits(cl_ord_id, userref):
-    """Write UserRefNum as the 12 digits after the ``TP`` prefix of ``cl_ord_id`` (14 bytes,
-    prepared once by :func:`cl_ord_id_template`): each order's ClOrdID is unique in the
-    session and says which UserRefNum it was sent under."""
-    v = userref
-    for k in range(12):
-        cl_ord_id[13 - k] = 48 + v % 10
-        v //= 10
-
-
-def cl_ord_id_template() -> np.ndarray:
-    """The stage's 14-byte ClOrdID buffer: ``TP`` + 12 digits written per order."""
-    return cl_ord_id_bytes("TP000000000000")
-
-
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def enter_order(buf, userref, side, qty, stock, price, cl_ord_id):
-    """The stage's OUCH 5.0 Enter Order at ``buf[0:47]`` through the codec's compiled encoder
-    (:func:`tickpath.codec.ouch50.encode_enter_order`): day order (TIF ``0``), displayed
-    (``Y``), principal (``P``), not an intermarket sweep (``N``), continuous market
-    (CrossType ``N``), ClOrdID ``TP`` + UserRefNum as 12 digits, no options. ``stock`` is
-    ITCH's 8 symbol bytes as a big-endian integer, which is what the encoder takes. Returns
-    the message's length."""
-    cl_ord_id_digits(cl_ord_id, userref)
-    return encode_enter_order(buf, 0, userref, side, qty, stock, price, _TIF_DAY, _DISPLAY_Y,
-                              _CAPACITY_P, _ISO_N, _CROSS_N, cl_ord_id)
+    """The stage's OUCH 5.0 Enter Order for a day order
+    (:func:`tickpath.engine.egress.enter_order_tif` with TIF ``0``)."""
+    return enter_order_tif(buf, userref, side, qty, stock, price, _TIF_DAY, cl_ord_id)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def egress(strategy, ctx, now, limits, position, rate, control, risk_counts, msg, clord, fd,
+           confirm, counts, sect):
+    """Drain the outbox (risk, then book/encode/send), deliver the order updates that
+    produced, and again for intents those wrote, up to MAX_ROUNDS. Returns messages sent."""
+    sent = 0
+    for _ in range(MAX_ROUNDS):
+        if ctx.words[_INTENTS] == 0:
+            break
+        sect[_DECISIONS] += 1
+        sect[_REJECTS] += check_intents(ctx, now, limits, position, rate, control,
+                                        risk_counts)
+        counts[0] = counts[1] = counts[2] = 0
+        send_intents(ctx, msg, clord, fd, confirm, now, counts)
+        sent += counts[0]
+        sect[_SEND_ERRORS] += counts[1]
+        sect[_REJECTS] += counts[2]
+        deliver_updates(strategy, ctx)
+    sect[_ORDERS] += sent
+    return sent
 
 
 @njit(cache=True, nogil=True, _nrt=False)
 def strategy_loop(hdr, words, control, sect, risk_counts, wait_code, wait_params, strategy,
-                  sparams, sstate, codes, orders, limits, position, rate, msg, clord, fd, st,
-                  rows, row_every, deadline_ns):
+                  ctx, limits, position, rate, msg, clord, fd, confirm, counts, st, rows,
+                  row_every, deadline_ns):
     """Run until the control section's STOP word (returns STOPPED) or ``deadline_ns``
-    (DEADLINE), whichever first. State to resume is in ``st``, ``sstate``, ``position``,
-    ``rate``."""
+    (DEADLINE), whichever first. State to resume is in ``st``, ``ctx``, the strategy's state,
+    ``position``, ``rate``."""
     rounds = 0
-    msg_addr = msg.ctypes.data
     while True:
         if load_relaxed(control, _STOP) != 0:
             return STOPPED
         n = spsc.poll(hdr, words, BATCH)
         if n == 0:
             rounds = duty_cycle(sect, 0, rounds, wait_code, wait_params)
-            if (rounds & 255) == 0 and realtime_ns() >= deadline_ns:
-                return DEADLINE
+            if (rounds & 255) == 0:
+                now = realtime_ns()
+                if tick_timer(strategy, ctx, now):
+                    egress(strategy, ctx, now, limits, position, rate, control, risk_counts,
+                           msg, clord, fd, confirm, counts, sect)
+                if now >= deadline_ns:
+                    return DEADLINE
             continue
         rounds = duty_cycle(sect, n, rounds, wait_code, wait_params)
         # one dequeued stamp for the whole batch, taken as the poll hands it over: stamping
@@ -108,46 +130,30 @@ def strategy_loop(hdr, words, control, sect, risk_counts, wait_code, wait_params
         sect[_DEPTH] = spsc.producer_position(hdr) - seq
         for i in range(n):
             b = spsc.slot_base(hdr, seq + i) + 1
-            locate = words[b + R.LOCATE]
-            bid = words[b + R.BID_PRICE]
-            ask = words[b + R.ASK_PRICE]
-            k = 0
-            if strategy == 1:
-                k = mm.decide(locate, words[b + R.STOCK], bid, words[b + R.BID_SHARES], ask,
-                              words[b + R.ASK_SHARES], sparams, sstate, codes, orders)
+            handle_record(strategy, ctx, words, b, t_deq)
+            if ctx.words[_UPDATES] > 0:
+                deliver_updates(strategy, ctx)
             t_dec = realtime_ns()
             sect[_RECORDS] += 1
-            if k == 0:
+            if ctx.words[_INTENTS] == 0:
                 continue
             sect[_DECISIONS] += 1
-            passed = 0
-            for j in range(k):
-                why = check_order(orders[j, R.O_SIDE], orders[j, R.O_QTY], orders[j, R.O_PRICE],
-                                  locate, bid, ask, t_dec, limits, position, rate, control,
-                                  risk_counts)
-                if why == 0:
-                    for c in range(R.ORDER_WORDS):  # keep the passed ones at the front
-                        orders[passed, c] = orders[j, c]
-                    passed += 1
-                else:
-                    sect[_REJECTS] += 1
+            sect[_REJECTS] += check_intents(ctx, t_dec, limits, position, rate, control,
+                                            risk_counts)
             t_chk = realtime_ns()
-            sent = 0
-            for j in range(passed):
-                st[_USERREF] += 1
-                length = enter_order(msg, st[_USERREF], orders[j, R.O_SIDE],
-                                     orders[j, R.O_QTY], orders[j, R.O_STOCK],
-                                     orders[j, R.O_PRICE], clord)
-                if send(fd, msg_addr, length, 0) == length:
-                    sent += 1
-                    if strategy == 1:  # quoted only once past risk and out
-                        mm.quoted(sstate, locate, orders[j, R.O_SIDE], orders[j, R.O_PRICE])
-                else:
-                    sect[_SEND_ERRORS] += 1
+            counts[0] = counts[1] = counts[2] = 0
+            send_intents(ctx, msg, clord, fd, confirm, t_chk, counts)
+            sent = counts[0]
+            sect[_SEND_ERRORS] += counts[1]
+            sect[_REJECTS] += counts[2]
+            sect[_ORDERS] += sent
+            t_out = realtime_ns()
+            if ctx.words[_UPDATES] > 0:  # what the egress booked; they may answer with more
+                deliver_updates(strategy, ctx)
+                egress(strategy, ctx, t_out, limits, position, rate, control, risk_counts,
+                       msg, clord, fd, confirm, counts, sect)
             if sent == 0:
                 continue
-            t_out = realtime_ns()
-            sect[_ORDERS] += sent
             st[_PATHS] += 1
             r = sect[_ROWS]
             if r < rows.shape[0] and (st[_PATHS] - 1) % row_every == 0:
@@ -159,22 +165,27 @@ def strategy_loop(hdr, words, control, sect, risk_counts, wait_code, wait_params
                 rows[r, R.N_CARRIED + 3] = t_out
                 sect[_ROWS] = r + 1
         spsc.release(hdr, n)
-        if realtime_ns() >= deadline_ns:
+        now = realtime_ns()
+        if tick_timer(strategy, ctx, now):
+            egress(strategy, ctx, now, limits, position, rate, control, risk_counts, msg,
+                   clord, fd, confirm, counts, sect)
+        if now >= deadline_ns:
             return DEADLINE
 
 
-def strategy_params(name: str, params: dict) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """(code, params, state, instrument codes) of strategy ``name`` for the loop."""
-    if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
-    codes = mm.symbol_codes(list(params.get("symbols", [])))
-    return (STRATEGIES[name], mm.params(int(params.get("edge", 0)), int(params.get("size", 0))),
-            mm.new_state(), codes)
+def stage_params(params: dict) -> tuple[dict, int, int]:
+    """Split the stage's strategy params into the strategy's own, the timer and the
+    staleness interval (ns): ``timer_ms`` and ``stale_after_ms`` belong to the stage."""
+    p = dict(params)
+    timer_ms = p.pop("timer_ms", DEFAULT_TIMER_MS)
+    stale_ms = p.pop("stale_after_ms", DEFAULT_STALE_AFTER_MS)
+    return p, int(timer_ms * 1_000_000), int(stale_ms * 1_000_000)
 
 
 class StrategyStage:
-    """The stage's owner: attaches the ring and shared arrays, connects the order socket,
-    and drives :func:`strategy_loop` until told to stop."""
+    """The stage's owner: attaches the ring and shared arrays, loads the strategy, builds the
+    context, connects the order socket, and drives :func:`strategy_loop` until told to
+    stop."""
 
     def __init__(self, spec, counters: Counters) -> None:
         p = spec.params
@@ -182,18 +193,20 @@ class StrategyStage:
         self.control = counters.section("control")
         self.sect = counters.section("strategy")
         self.risk = counters.section("risk")
+        own, timer_ns, stale_ns = stage_params(p["strategy_params"])
+        self.module, self.state = load_strategy(p["strategy"], own, ContextInfo(mode="live"))
         self.ring = SpscRing.attach(p["ring"])
         ws = spec.wait()
         self.wait_code, self.wait_params = ws.code, ws.params
-        self.code, self.sparams, self.sstate, self.codes = strategy_params(
-            p["strategy"], p["strategy_params"])
         r = p["risk"]
         self.limits = limits_array(r["max_order_size"], r["max_position"], r["max_notional"],
                                    r["collar_bps"], r["max_orders_per_s"])
         self.position, self.rate = risk_state()
-        self.orders = np.zeros((R.MAX_ORDERS_PER_DECISION, R.ORDER_WORDS), np.int64)
+        self.ctx = new_context(control=self.control, kill_index=KILL_WORD,
+                               stale_after_ns=stale_ns, timer_ns=timer_ns, ours_in_book=True)
         self.msg = np.zeros(64, np.uint8)
         self.clord = cl_ord_id_template()
+        self.counts = np.zeros(3, np.int64)
         self.st = np.zeros(2, np.int64)
         from .counters import attach_array
 
@@ -204,10 +217,9 @@ class StrategyStage:
 
     def _loop(self, deadline_ns: int) -> int:
         return strategy_loop(self.ring.header, self.ring.words, self.control, self.sect,
-                             self.risk, self.wait_code, self.wait_params, self.code,
-                             self.sparams, self.sstate, self.codes, self.orders, self.limits,
-                             self.position, self.rate, self.msg, self.clord,
-                             self.sock.fileno(), self.st,
+                             self.risk, self.wait_code, self.wait_params, self.state,
+                             self.ctx, self.limits, self.position, self.rate, self.msg,
+                             self.clord, self.sock.fileno(), True, self.counts, self.st,
                              self.rows, self.row_every, deadline_ns)
 
     def run(self, tick_s: float = 0.2) -> None:

@@ -1,38 +1,73 @@
-"""The shipped example: a market maker that quotes around the best bid and offer.
+"""The shipped market maker: two-sided quotes around the micro-price, skewed by inventory.
 
-On every top-of-book update of an instrument it trades, it wants a bid ``edge`` below the best
-bid and an offer ``edge`` above the best offer, ``size`` shares each, and sends a new order
-for a side only when that price changed since its last quote there (no book, no quote). A
-quote counts as made only once the stage has it past risk and sent (:func:`quoted`): an order
-refused or not sent is asked for again on the next update, even at the same price. Prices
-in Price(4) units (1 = $0.0001). Instruments are chosen by symbol (their 8 ITCH bytes);
-an empty list trades every instrument. State: per stock locate, the last quoted prices and
-whether the locate is one of ours (learnt the first time it is seen).
+For each instrument it trades (``symbols``; an empty list trades every instrument), on every
+book change it wants::
+
+    fair   = micro-price (size-weighted mid) - skew x position
+    bid    = fair - edge, rounded down to the tick, never at or through the best offer
+    offer  = fair + edge, rounded up to the tick, never at or through the best bid
+    sizes  = size, less what would take |position| past max_position (0: no quote that side)
+
+and gets there with the fewest intents: a side with no working quote is placed; a quote
+whose price is ``requote_ticks`` ticks or more from the wanted price is replaced (nearer moves
+leave it its place in the queue); a quote whose side should be empty, and any extra quote on a
+side, is canceled. A fill or cancel requotes the instrument at once (``on_order_update``).
+When the feed is stale or the kill switch has tripped it places nothing and pulls every quote
+it has (``cancel_all``), on the next book change or timer tick. Position and P&L come from
+fills (the gateway's arrays in the context); prices are Price(4) (1 = $0.0001).
+
+Parameters (``new(params, ctx_info)``): ``symbols`` (list of str), ``edge`` (Price(4) from
+fair, default 100), ``size`` (shares, 100), ``skew`` (Price(4) per share of position, 0),
+``max_position`` (shares, 1000), ``requote_ticks`` (1), ``tick`` (Price(4), 100 = $0.01),
+``tif`` (OUCH time in force byte as a character, "0": day).
 """
 
 from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
 
 import numpy as np
 from numba import njit
 
 from ..book.records import MAX_LOCATE
 from ..codec.itch50.layout import stock_code
-from .records import O_LOCATE, O_PRICE, O_QTY, O_SIDE, O_STOCK
+from ..gateway.layout import OrderState
+from .api import implements, on_book, on_order_update, on_timer
+from .context import (
+    ContextInfo,
+    best_ask,
+    best_bid,
+    cancel,
+    cancel_all,
+    feed_stale,
+    first_open,
+    killed,
+    micro_price,
+    next_open,
+    place,
+    position,
+    replace,
+    trigger,
+    working,
+)
+from .layout import BUY, SELL, OrderEvent
 
-EDGE, SIZE = 0, 1
-N_PARAMS = 2
-# state columns
-_LAST_BID, _LAST_ASK, _MINE = 0, 1, 2  # _MINE: 0 not yet seen, 1 ours, 2 not ours
+#: The market maker's state: its parameters, its instruments, and which locates are its own.
+MarketMakerState = namedtuple("MarketMakerState", [
+    "params",  # int64 (N_PARAMS,)
+    "codes",  # int64: the configured symbols' codes (8 bytes, big-endian); empty: every one
+    "mine",  # int8 (MAX_LOCATE,): 0 not yet seen, 1 ours, 2 not ours
+    "active",  # int64 (MAX_LOCATE,): the locates found to be ours, in order; [-1]: count
+])
 
-
-def params(edge: int, size: int) -> np.ndarray:
-    out = np.zeros(N_PARAMS, np.int64)
-    out[EDGE], out[SIZE] = edge, size
-    return out
-
-
-def new_state() -> np.ndarray:
-    return np.zeros((MAX_LOCATE, 3), np.int64)
+EDGE, SIZE, SKEW, MAX_POSITION, REQUOTE_TICKS, TICK, TIF = range(7)
+N_PARAMS = 7
+_DEFAULTS = {"edge": 100, "size": 100, "skew": 0, "max_position": 1000, "requote_ticks": 1,
+             "tick": 100}
+_KNOWN = set(_DEFAULTS) | {"symbols", "tif"}
+_REPLACE_PENDING = int(OrderState.REPLACE_PENDING)
+_EXECUTED, _CANCELED = int(OrderEvent.EXECUTED), int(OrderEvent.CANCELED)
 
 
 def symbol_codes(symbols: list[str]) -> np.ndarray:
@@ -40,50 +75,142 @@ def symbol_codes(symbols: list[str]) -> np.ndarray:
     return np.array([stock_code(s) for s in symbols], np.uint64).view(np.int64)
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _mine(state, codes, locate, stock):
-    m = state[locate, _MINE]
+def new(params: dict[str, Any], ctx_info: ContextInfo | None = None) -> MarketMakerState:
+    """The state for ``params`` (see the module docstring); unknown keys and bad values are
+    refused with the key's name."""
+    unknown = set(params) - _KNOWN
+    if unknown:
+        raise KeyError(f"unknown market maker parameter(s) {', '.join(sorted(unknown))}; "
+                       f"known: {', '.join(sorted(_KNOWN))}")
+    p = {**_DEFAULTS, **{k: v for k, v in params.items() if k in _DEFAULTS}}
+    for k, v in p.items():
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"market maker parameter {k} = {v!r}: expected an integer")
+    for k in ("size", "tick", "requote_ticks"):
+        if p[k] <= 0:
+            raise ValueError(f"market maker parameter {k} = {p[k]}: must be > 0")
+    for k in ("edge", "skew", "max_position"):
+        if p[k] < 0:
+            raise ValueError(f"market maker parameter {k} = {p[k]}: must be >= 0")
+    tif = params.get("tif", "0")
+    if not (isinstance(tif, str) and len(tif) == 1):
+        raise ValueError(f"market maker parameter tif = {tif!r}: one OUCH character, e.g. '0'")
+    symbols = list(params.get("symbols", []))
+    if not all(isinstance(s, str) and 1 <= len(s) <= 8 for s in symbols):
+        raise ValueError(f"market maker parameter symbols = {symbols!r}: ITCH symbols, 1-8 "
+                         f"characters each")
+    arr = np.zeros(N_PARAMS, np.int64)
+    arr[EDGE], arr[SIZE], arr[SKEW] = p["edge"], p["size"], p["skew"]
+    arr[MAX_POSITION], arr[REQUOTE_TICKS], arr[TICK] = (p["max_position"], p["requote_ticks"],
+                                                        p["tick"])
+    arr[TIF] = ord(tif)
+    active = np.full(MAX_LOCATE + 1, -1, np.int64)
+    active[-1] = 0
+    return MarketMakerState(arr, symbol_codes(symbols), np.zeros(MAX_LOCATE, np.int8), active)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def mine(s, stock, i):
+    """Whether instrument ``i`` (symbol code ``stock``) is one this maker trades (learnt the
+    first time it is seen)."""
+    m = s.mine[i]
     if m == 0:
-        m = 1 if codes.shape[0] == 0 else 2
-        for k in range(codes.shape[0]):
-            if codes[k] == stock:
+        m = 1 if s.codes.shape[0] == 0 else 2
+        for k in range(s.codes.shape[0]):
+            if s.codes[k] == stock:
                 m = 1
-        state[locate, _MINE] = m
+        s.mine[i] = m
+        if m == 1:
+            n = s.active[s.active.shape[0] - 1]
+            s.active[n] = i
+            s.active[s.active.shape[0] - 1] = n + 1
     return m == 1
 
 
-@njit(cache=True, nogil=True, inline="always")
-def decide(locate, stock, bid, bid_shares, ask, ask_shares, p, state, codes, out):
-    """Orders (rows of ``out``) for one top-of-book update; returns how many. Changes no
-    quote state: the caller reports each order it sent with :func:`quoted`."""
-    if bid <= 0 or ask <= 0 or not _mine(state, codes, locate, stock):
-        return 0
+@njit(cache=True, nogil=True, _nrt=False)
+def quote_side(s, ctx, i, side, want, qty):
+    """Bring our quote on ``side`` of ``i`` to ``qty`` at ``want`` (qty 0: none) with the
+    fewest intents. Returns the intents written."""
+    p = s.params
+    keep = np.int64(-1)
     n = 0
-    want_bid = bid - p[EDGE]
-    want_ask = ask + p[EDGE]
-    if want_bid > 0 and want_bid != state[locate, _LAST_BID]:
-        out[n, O_SIDE] = 66
-        out[n, O_QTY] = p[SIZE]
-        out[n, O_PRICE] = want_bid
-        out[n, O_LOCATE] = locate
-        out[n, O_STOCK] = stock
-        n += 1
-    if want_ask != state[locate, _LAST_ASK]:
-        out[n, O_SIDE] = 83
-        out[n, O_QTY] = p[SIZE]
-        out[n, O_PRICE] = want_ask
-        out[n, O_LOCATE] = locate
-        out[n, O_STOCK] = stock
+    slot = first_open(ctx, i)
+    while slot >= 0:
+        nxt = next_open(ctx, slot)
+        o = ctx.orders[slot]
+        if o["side"] == side:
+            if o["state"] == _REPLACE_PENDING and keep < 0:
+                keep = slot  # our quote, on its way to a new price: wait for it
+            elif working(ctx, slot):
+                if keep < 0 and qty > 0:
+                    keep = slot
+                else:
+                    cancel(ctx, slot)
+                    n += 1
+        slot = nxt
+    if qty <= 0:
+        return n
+    if keep < 0:
+        place(ctx, i, side, qty, want, p[TIF], trigger(ctx))
+        return n + 1
+    o = ctx.orders[keep]
+    if o["state"] != _REPLACE_PENDING and abs(o["price"] - want) >= p[REQUOTE_TICKS] * p[TICK]:
+        replace(ctx, keep, qty, want)
         n += 1
     return n
 
 
-@njit(cache=True, nogil=True, inline="always")
-def quoted(state, locate, side, price):
-    """Record that the order ``side`` (ord('B') / ord('S')) at ``price`` passed risk and was
-    sent. Only then is the side quoted at that price: recording it in :func:`decide` would
-    leave a refused or unsent quote unrepeated until the price moved."""
-    if side == 66:
-        state[locate, _LAST_BID] = price
-    else:
-        state[locate, _LAST_ASK] = price
+@njit(cache=True, nogil=True, _nrt=False)
+def requote(s, ctx, i):
+    """Quote instrument ``i`` as the module docstring says; returns the intents written."""
+    if killed(ctx) or feed_stale(ctx):
+        if first_open(ctx, i) >= 0:
+            cancel_all(ctx, i)
+            return 1
+        return 0
+    bid = best_bid(ctx, i)
+    ask = best_ask(ctx, i)
+    fair = micro_price(ctx, i)
+    if bid <= 0 or ask <= 0 or fair <= 0:
+        return 0
+    p = s.params
+    tick = p[TICK]
+    pos = position(ctx, i)
+    center = fair - p[SKEW] * pos
+    want_bid = ((center - p[EDGE]) // tick) * tick
+    want_ask = -((-(center + p[EDGE])) // tick) * tick
+    if want_bid > ask - tick:
+        want_bid = ask - tick
+    if want_ask < bid + tick:
+        want_ask = bid + tick
+    buy_qty = min(p[SIZE], p[MAX_POSITION] - pos)
+    sell_qty = min(p[SIZE], p[MAX_POSITION] + pos)
+    if want_bid <= 0:
+        buy_qty = 0
+    return (quote_side(s, ctx, i, BUY, want_bid, buy_qty)
+            + quote_side(s, ctx, i, SELL, want_ask, sell_qty))
+
+
+@implements(on_book, MarketMakerState)
+def _on_book(strategy, ctx, instrument):
+    if mine(strategy, ctx.symbols[instrument], instrument):
+        requote(strategy, ctx, instrument)
+
+
+@implements(on_order_update, MarketMakerState)
+def _on_order_update(strategy, ctx, slot, event):
+    if event == _EXECUTED or event == _CANCELED:
+        i = ctx.orders[slot]["instrument"]
+        if strategy.mine[i] == 1:
+            requote(strategy, ctx, i)
+
+
+@implements(on_timer, MarketMakerState)
+def _on_timer(strategy, ctx, now_ns):
+    # pull quotes the moment the feed goes quiet or the kill switch trips, book changes or not
+    if killed(ctx) or feed_stale(ctx):
+        active = strategy.active
+        for k in range(active[active.shape[0] - 1]):
+            i = active[k]
+            if first_open(ctx, i) >= 0:
+                cancel_all(ctx, i)

@@ -1,24 +1,32 @@
-"""The record the feed stage hands the strategy stage: top of book after an update.
+"""The records the feed stage hands the strategy stage: a changed book, or a trade.
 
-One record per datagram that changed a book, written by the feed stage's compiled step into a
-slot of an SPSC ring (:mod:`tickpath.ring`) as int64 words, read by the strategy stage from the
-same words. Slot = 16 words (128 bytes): the ring's sequence word, then this payload::
+For each datagram that changed books or printed trades, the feed's compiled step writes one
+record per trade (E, C, P executions, in message order) and then one record per instrument
+whose book changed (in the order of first change), each into a slot of an SPSC ring
+(:mod:`tickpath.ring`) as int64 words, read by the strategy stage from the same words. Trades
+come first so that a consumer that tracks queue positions decrements on the prints and then
+caps against the book they left. Slot = 16 words (128 bytes): the ring's sequence word, then
+this payload::
 
-    word  field        what
-    0     locate       ITCH stock locate of the book that changed (the datagram's last update)
-    1     stock        the 8 symbol bytes, big-endian, as the books keep them
-    2     bid_price    best bid after the update, Price(4) (0: no bid)
-    3     bid_shares   shares at the best bid
-    4     ask_price    best offer after the update (0: no offer)
-    5     ask_shares   shares at the best offer
-    6     events       ITCH messages in the datagram
-    7     venue_sent   the stamps so far, epoch ns (telemetry.stamps BOUNDARIES 0..5)
+    word  book record (KIND = BOOK)       trade record (KIND = TRADE)
+    0     locate                          locate
+    1     stock (8 symbol bytes, big-endian, as the books keep them)
+    2     bid_price  best bid, Price(4)   price of the execution, Price(4)
+    3     bid_shares                      shares executed
+    4     ask_price  best offer           aggressor side: ord('B') buyer, ord('S') seller
+    5     ask_shares                      0
+    6     events     ITCH messages in the datagram
+    7     venue_sent the stamps so far, epoch ns (telemetry.stamps BOUNDARIES 0..5)
     8     received
     9     parsed
     10    decoded
     11    booked
-    12    enqueued     taken just before the record is published
-    13-14 reserved
+    12    enqueued   taken just before the record is published
+    13    kind       BOOK (0) or TRADE (1)
+    14    sequence   MoldUDP64 sequence number of the message behind the record (a book's last
+                     change in the datagram; the execution)
+
+A book record's prices are 0 where the side is empty.
 """
 
 from __future__ import annotations
@@ -28,9 +36,14 @@ import numpy as np
 from ..telemetry.stamps import ENQUEUED
 
 LOCATE, STOCK, BID_PRICE, BID_SHARES, ASK_PRICE, ASK_SHARES, EVENTS = range(7)
+# the same words in a trade record
+TRADE_PRICE, TRADE_QTY, TRADE_SIDE = BID_PRICE, BID_SHARES, ASK_PRICE
 #: payload word of boundary k (k = VENUE_SENT .. ENQUEUED of telemetry.stamps)
 STAMP0 = 7
 N_CARRIED = ENQUEUED + 1  # boundaries the record carries: venue_sent .. enqueued
+KIND = STAMP0 + N_CARRIED  # 13
+SEQUENCE = KIND + 1  # 14
+BOOK, TRADE = 0, 1
 TOP_WORDS = 15
 SLOT_SIZE = (TOP_WORDS + 1) * 8  # 128 bytes: seq word + payload
 
@@ -39,11 +52,8 @@ TOP_DTYPE = np.dtype([
     ("bid_shares", np.int64), ("ask_price", np.int64), ("ask_shares", np.int64),
     ("events", np.int64), ("venue_sent", np.int64), ("received", np.int64),
     ("parsed", np.int64), ("decoded", np.int64), ("booked", np.int64), ("enqueued", np.int64),
-    ("reserved", np.int64, (2,)),
+    ("kind", np.int64), ("sequence", np.int64),
 ])
 assert TOP_DTYPE.itemsize == TOP_WORDS * 8
+assert TOP_DTYPE.names.index("kind") == KIND and TOP_DTYPE.names.index("sequence") == SEQUENCE
 
-# An order a strategy asks for: one row of ORDER_WORDS int64 words in the stage's order buffer
-O_SIDE, O_QTY, O_PRICE, O_LOCATE, O_STOCK = range(5)  # side: ord('B') / ord('S')
-ORDER_WORDS = 5
-MAX_ORDERS_PER_DECISION = 8

@@ -10,14 +10,34 @@ message to raise on or skip), :meth:`ItchFeed.settle` does it in Python and the 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ...book import BookStore
+from ...book.apply import OK as BOOK_OK
+from ...book.records import MAX_LOCATE
 from ...telemetry.feedtime import NASDAQ_ZONE, FeedTime
 from ..moldudp64 import Counter as Mold
 from ..moldudp64 import MoldSession
 from .handler import ItchHandler
-from .step import EVENT_AT, EVENTS, MALFORMED, N_FEED_COUNTERS, SAMPLES, SETTLE, ItchState, step
+from .step import (
+    EVENT_AT,
+    EVENTS,
+    MALFORMED,
+    N_FEED_COUNTERS,
+    SAMPLES,
+    SETTLE,
+    T_DECODED,
+    T_PARSED,
+    T_RECEIVED,
+    TRADE_COLUMNS,
+    ItchState,
+    apply_noting,
+    note_changed,
+    publish_datagram,
+    step,
+)
 
 _EMPTY = np.zeros(0, np.int64)
 #: no hand-off ring: the step checks one length and skips it
@@ -44,6 +64,12 @@ class ItchFeed:
         self.ker = np.zeros(max_samples, np.int64)
         self.zone = zone
         self.clock = np.ascontiguousarray(FeedTime(zone).table)
+        # what one datagram printed and changed: a row per event at most, so never full
+        # (allocated only with a ring; the same types either way, so one compiled step)
+        rows = self.handler.events.shape[0] if tap is not None else 0
+        self.trades = np.zeros((rows, TRADE_COLUMNS), np.int64)
+        self.changed = np.zeros((rows, 2), np.int64)
+        self.seen = np.zeros(MAX_LOCATE if tap is not None else 0, np.int64)
         self._state: ItchState | None = None
 
     @property
@@ -58,14 +84,35 @@ class ItchFeed:
             self._state = ItchState(s.session, s.counters, self.handler.events, b.orders,
                                     b.mask, b.levels, b.free, b.heads, b.stats_array, b.inst,
                                     b.symbols, b.type_counts, b.capacity, self.feed,
-                                    self.lat, self.ker, *self.tap, self.clock)
+                                    self.lat, self.ker, *self.tap, self.trades,
+                                    self.changed, self.seen, self.clock)
         return self._state
 
     def settle(self) -> None:
         """After SETTLE: apply the refused event and the rest of its datagram in Python (grow
-        the tables, raise or skip, as the books' ``errors`` say), then resume."""
-        self.handler.books.apply(self.handler.events, int(self.feed[EVENTS]),
-                                 start=int(self.feed[EVENT_AT]))
+        the tables, raise or skip, as the books' ``errors`` say), then resume. With a ring,
+        the rest is applied by the step's own kernel (noting trades and changed books, the
+        refused message settled each time one is met) and the datagram's records published
+        as the step would have."""
+        books, events = self.handler.books, self.handler.events
+        nev, at = int(self.feed[EVENTS]), int(self.feed[EVENT_AT])
+        if self.tap is NO_TAP:
+            books.apply(events, nev, start=at)
+            self._state = None  # the tables may have been replaced
+            return
+        while True:
+            if books.apply(events, at + 1, start=at):  # grown into room, then applied
+                note_changed(events, at, at + 1, self.changed, self.seen, self.feed)
+            st, at = apply_noting(events, at + 1, nev, books.orders, books.mask, books.levels,
+                                  books.free, books.heads, books.stats_array, books.inst,
+                                  books.symbols, books.type_counts, books.capacity,
+                                  self.trades, self.changed, self.seen, self.feed)
+            if st == BOOK_OK:
+                break
+        f = self.feed
+        publish_datagram(*self.tap, events, nev, books.levels, books.heads, books.symbols,
+                         self.trades, self.changed, f[T_RECEIVED], f[T_PARSED], f[T_DECODED],
+                         time.clock_gettime_ns(time.CLOCK_REALTIME), f, self.clock)
         self._state = None  # the tables may have been replaced
 
     def on_datagram(self, buf: np.ndarray, size: int, rx_ns: int = 0) -> int:

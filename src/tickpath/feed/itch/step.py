@@ -9,8 +9,15 @@ The hand-off (the "tap"): given an SPSC ring (``tap_hdr``, ``tap_words`` from
 :class:`tickpath.ring.SpscRing`) and its wait settings (``tap_wait``, :data:`TAP_WAIT_WORDS`
 int64 words: the wait strategy's params, then its code and the claim timeout), ``deliver``
 stamps the boundaries (received, parsed, decoded, booked, enqueued; CLOCK_REALTIME epoch ns)
-and publishes one top-of-book record (:mod:`tickpath.strategy.records`) per datagram that
-changed a book. Without a ring (0-length arrays) it only keeps the books: one compare.
+and publishes, per datagram, one record per trade it printed (E, C, P: price, shares, aggressor
+side) and then one top-of-book record per instrument it changed, in the order of first change
+(:mod:`tickpath.strategy.records`). The trades and the changed instruments are noted while the
+books apply (``trades``, ``changed`` and ``seen``, preallocated in the state): the books are
+applied in runs split at each execution, so an E's price and side are read from its resting
+order just before the execution removes it. A datagram holding a message the books refuse
+returns SETTLE; once the owner has settled it (:meth:`tickpath.feed.itch.ItchFeed.settle`),
+the instruments and trades of its good messages are published all the same. Without a ring
+(0-length arrays) it only keeps the books: one compare.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ import numpy as np
 from numba import njit
 
 from ...book.apply import OK as BOOK_OK
-from ...book.apply import apply_batch
+from ...book.apply import apply_batch, find
+from ...book.records import BID
 from ...codec.itch50.decode import OK as DECODE_OK
 from ...codec.itch50.decode import decode_batch
 from ...codec.itch50.layout import LENGTHS
@@ -33,6 +41,7 @@ from ...telemetry.nclock import realtime_ns
 from ...wire import handler as seam
 from ..moldudp64._kernels import NEW, accept
 from ..moldudp64.layout import Counter as MoldCounter
+from ..moldudp64.layout import Counter as _Mold
 
 _LENGTHS = LENGTHS  # a module global: numba freezes it into the code as a constant
 
@@ -41,6 +50,7 @@ GO_ON = seam.GO_ON
 END_OF_SESSION = seam.END_OF_SESSION
 SETTLE = seam.SETTLE  # the books refused an event: the owner settles it, then polls again
 _EOS = int(MoldCounter.END_OF_SESSION)
+_EXPECTED = int(_Mold.EXPECTED)
 
 # Feed counters and resume state (int64 array ``feed``) written by the compiled step
 MALFORMED = 0  # datagrams whose message blocks did not decode (the rest of the datagram skipped)
@@ -49,7 +59,19 @@ TAP_FULL = 2  # records not handed on: the ring stayed full (drop policy, or blo
 SAMPLES = 3  # latency samples recorded in ``lat``/``ker``
 EVENT_AT = 4  # state, after SETTLE: index of the event the books refused
 EVENTS = 5  # state, after SETTLE: events decoded in that datagram
-N_FEED_COUNTERS = 6
+TRADES_N = 6  # state: trades noted in the current datagram (rows of ``trades``)
+CHANGED_N = 7  # state: instruments changed by the current datagram (rows of ``changed``)
+SERIAL = 8  # state: datagrams noted so far (the mark ``seen`` compares against)
+SEQ0 = 9  # state: MoldUDP64 sequence number of the datagram's first new message
+T_RECEIVED, T_PARSED, T_DECODED = 10, 11, 12  # state, after SETTLE: the datagram's stamps
+N_FEED_COUNTERS = 13
+
+# columns of ``trades`` (one row per execution of the datagram: at most one per event)
+TR_LOCATE, TR_PRICE, TR_QTY, TR_SIDE, TR_SEQ, TR_EVENT = range(6)
+TRADE_COLUMNS = 6
+# columns of ``changed`` (one row per instrument, order of first change)
+CH_LOCATE, CH_SEQ = 0, 1
+_ROW_BITS = 24  # seen[locate] = serial << _ROW_BITS | row in ``changed``
 
 #: The handler's state, as the receive loops carry it: every array the step touches. Built by
 #: :class:`tickpath.feed.itch.ItchFeed` (``mask`` and ``capacity`` are the order table's, so
@@ -62,6 +84,7 @@ ItchState = namedtuple("ItchState", [
     "feed",  # counters and resume state above
     "lat", "ker",  # latency samples: send -> books, send -> receive stamp
     "tap_hdr", "tap_words", "tap_wait",  # the hand-off ring (0-length arrays: none)
+    "trades", "changed", "seen",  # what a datagram printed and changed (used with a ring)
     "clock",  # the feed's time zone (telemetry.feedtime table): ITCH stamps are local
 ])
 
@@ -95,65 +118,183 @@ def apply_datagram(buf, start, end, session, mold, events, orders, mask, levels,
 
 
 @njit(cache=True, nogil=True)
-def apply_datagram_timed(buf, start, end, session, mold, events, orders, mask, levels, free,
-                      heads, stats, inst, symbols, type_counts, capacity, feed):
-    """:func:`apply_datagram` with the clock read between its steps: returns ``(status, applied,
-    decoded, parsed_ns, decoded_ns)`` (the stamps are 0 when nothing new was decoded)."""
+def decode_datagram_timed(buf, start, end, session, mold, events, feed):
+    """Sequence and decode the MoldUDP64 datagram in ``buf[start:end]`` with the clock read
+    between the steps: returns ``(decoded, parsed_ns, decoded_ns)`` (0 events and stamps for
+    a duplicate, heartbeat or bad datagram). Sets ``feed[SEQ0]``."""
     verdict, off, count = accept(buf, start, end, session, mold)
     if verdict != NEW:
-        return BOOK_OK, 0, 0, np.int64(0), np.int64(0)
+        return np.int64(0), np.int64(0), np.int64(0)
     t_parsed = realtime_ns()
     zero = np.int64(0)  # one specialization, as in apply_datagram
     n, st, nxt = decode_batch(buf, off, end, _LENGTHS, events, zero, zero)
     if st != DECODE_OK:
         feed[MALFORMED] += 1
-    t_decoded = realtime_ns()
-    idx, ast = apply_batch(events, zero, n, orders, mask, levels, free, heads, stats, inst,
-                           symbols, type_counts, capacity)
-    return ast, idx, n, t_parsed, t_decoded
+    feed[SEQ0] = mold[_EXPECTED] - count
+    return n, t_parsed, realtime_ns()
 
 
-@njit(cache=True, nogil=True)
-def last_book_locate(events, n):
-    """Stock locate of the last event among ``events[:n]`` that changes a book (A F E C X D
-    U), or -1."""
-    for k in range(n - 1, -1, -1):
-        t = events[k]["type"]
-        if t == 65 or t == 70 or t == 69 or t == 67 or t == 88 or t == 68 or t == 85:
-            return np.int64(events[k]["locate"])
-    return np.int64(-1)
+@njit(cache=True, nogil=True, _nrt=False)
+def is_book_change(t):
+    """Whether an event of ITCH type ``t`` changes a book (A F E C X D U)."""
+    return t == 65 or t == 70 or t == 69 or t == 67 or t == 88 or t == 68 or t == 85
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def next_trade(events, k, n):
+    """Index of the first execution (E, C, P) among ``events[k:n]``, or ``n``."""
+    for j in range(k, n):
+        t = events[j]["type"]
+        if t == 69 or t == 67 or t == 80:
+            return j
+    return n
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def note_trade(events, j, orders, mask, trades, feed):
+    """Note execution ``events[j]`` (E, C or P) in ``trades``, before the books apply it: an E
+    trades at its resting order's price, a C at its own; the aggressor is the side opposite
+    the resting order (P: its indicator). An E or C whose order is unknown notes nothing (the
+    books will refuse it)."""
+    ev = events[j]
+    t = ev["type"]
+    if t == 80:
+        price = np.int64(ev["price"])
+        resting = np.int64(ev["side"])
+    else:
+        i = find(orders, mask, ev["ref"])
+        if i < 0:
+            return
+        o = orders[i]
+        price = np.int64(ev["price"]) if t == 67 else np.int64(o["price"])
+        resting = np.int64(66) if o["side"] == BID else np.int64(83)
+    r = feed[TRADES_N]
+    if r >= trades.shape[0]:  # one row per event: only a buffer smaller than the events
+        return
+    trades[r, TR_LOCATE] = np.int64(ev["locate"])
+    trades[r, TR_PRICE] = price
+    trades[r, TR_QTY] = np.int64(ev["shares"])
+    trades[r, TR_SIDE] = 83 if resting == 66 else 66
+    trades[r, TR_SEQ] = feed[SEQ0] + j
+    trades[r, TR_EVENT] = j
+    feed[TRADES_N] = r + 1
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def note_changed(events, k, end, changed, seen, feed):
+    """Note the instruments ``events[k:end]`` (applied) changed: a new one gets a row of
+    ``changed`` (order of first change), a known one its sequence number moved on."""
+    serial = feed[SERIAL]
+    for j in range(k, end):
+        ev = events[j]
+        if not is_book_change(ev["type"]):
+            continue
+        loc = np.int64(ev["locate"])
+        mark = seen[loc]
+        if (mark >> _ROW_BITS) == serial:
+            row = mark & ((1 << _ROW_BITS) - 1)
+        else:
+            row = feed[CHANGED_N]
+            if row >= changed.shape[0]:
+                continue
+            seen[loc] = (serial << _ROW_BITS) | row
+            changed[row, CH_LOCATE] = loc
+            feed[CHANGED_N] = row + 1
+        changed[row, CH_SEQ] = feed[SEQ0] + j
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def apply_noting(events, k, n, orders, mask, levels, free, heads, stats, inst, symbols,
+                 type_counts, capacity, trades, changed, seen, feed):
+    """Apply ``events[k:n]`` in runs split at each execution, noting trades and changed
+    instruments. Returns ``(status, index)``: OK and ``n``, or why event ``index`` was
+    refused (what came before it is applied and noted; a trade noted for it is taken back)."""
+    j = next_trade(events, k, n)
+    while True:
+        idx, ast = apply_batch(events, k, j, orders, mask, levels, free, heads, stats, inst,
+                               symbols, type_counts, capacity)
+        note_changed(events, k, idx, changed, seen, feed)
+        if ast != BOOK_OK:
+            r = feed[TRADES_N]
+            if r > 0 and trades[r - 1, TR_EVENT] == idx:
+                feed[TRADES_N] = r - 1
+            return ast, idx
+        if j >= n:
+            return ast, n
+        note_trade(events, j, orders, mask, trades, feed)
+        k = j
+        j = next_trade(events, j + 1, n)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def start_noting(feed):
+    """Start noting a new datagram's trades and changed instruments."""
+    feed[SERIAL] += 1
+    feed[TRADES_N] = 0
+    feed[CHANGED_N] = 0
 
 
 @njit(cache=True, nogil=True, _nrt=False)  # the ring kernels are inlined: no refcounting
-def publish_top(tap_hdr, tap_words, tap_wait, locate, events, nev, levels, heads, symbols,
-                received, parsed, decoded, booked, feed, clock):
-    """Claim a slot, write the top of ``locate``'s book and the stamps so far, stamp
-    ``enqueued`` and publish. Returns True when the record went into the ring."""
-    seq = spsc.claim(tap_hdr, 1, tap_wait[TAP_WAIT_CODE], tap_wait, tap_wait[TAP_TIMEOUT_NS])
-    if seq < 0:
+def publish_record(tap_hdr, tap_words, tap_wait, kind, locate, stock, w2, w3, w4, w5, nev, seq,
+                   sent, received, parsed, decoded, booked, feed):
+    """Claim a slot, write one record (:mod:`tickpath.strategy.records`) and the stamps so
+    far, stamp ``enqueued`` and publish. Returns True when the record went into the ring
+    (a full ring: counted in ``feed[TAP_FULL]``)."""
+    seq_slot = spsc.claim(tap_hdr, 1, tap_wait[TAP_WAIT_CODE], tap_wait,
+                          tap_wait[TAP_TIMEOUT_NS])
+    if seq_slot < 0:
         feed[TAP_FULL] += 1
         return False
-    b = spsc.slot_base(tap_hdr, seq) + 1
+    b = spsc.slot_base(tap_hdr, seq_slot) + 1
     tap_words[b + R.LOCATE] = locate
-    tap_words[b + R.STOCK] = np.int64(symbols[locate])
-    hb = heads[locate, 0]
-    ha = heads[locate, 1]
-    tap_words[b + R.BID_PRICE] = np.int64(levels[hb]["price"]) if hb >= 0 else 0
-    tap_words[b + R.BID_SHARES] = np.int64(levels[hb]["shares"]) if hb >= 0 else 0
-    tap_words[b + R.ASK_PRICE] = np.int64(levels[ha]["price"]) if ha >= 0 else 0
-    tap_words[b + R.ASK_SHARES] = np.int64(levels[ha]["shares"]) if ha >= 0 else 0
+    tap_words[b + R.STOCK] = stock
+    tap_words[b + 2] = w2
+    tap_words[b + 3] = w3
+    tap_words[b + 4] = w4
+    tap_words[b + 5] = w5
     tap_words[b + R.EVENTS] = nev
+    tap_words[b + R.KIND] = kind
+    tap_words[b + R.SEQUENCE] = seq
     s = b + R.STAMP0
-    # the venue's send stamp: an ITCH time of day in the feed's zone, as epoch ns
-    tap_words[s + 0] = to_epoch(clock, np.int64(events[0]["timestamp"]), received)
+    tap_words[s + 0] = sent
     tap_words[s + 1] = received
     tap_words[s + 2] = parsed
     tap_words[s + 3] = decoded
     tap_words[s + 4] = booked
     tap_words[s + 5] = realtime_ns()  # enqueued: the payload is written, publish is next
-    spsc.publish(tap_hdr, tap_words, seq, 1)
+    spsc.publish(tap_hdr, tap_words, seq_slot, 1)
     feed[TAP_PUBLISHED] += 1
     return True
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def publish_datagram(tap_hdr, tap_words, tap_wait, events, nev, levels, heads, symbols, trades,
+                     changed, received, parsed, decoded, booked, feed, clock):
+    """Publish what the datagram noted: a record per trade, then the top of each changed
+    book. Returns the records published."""
+    # the venue's send stamp: an ITCH time of day in the feed's zone, as epoch ns
+    sent = to_epoch(clock, np.int64(events[0]["timestamp"]), received)
+    done = 0
+    for r in range(feed[TRADES_N]):
+        loc = trades[r, TR_LOCATE]
+        done += publish_record(tap_hdr, tap_words, tap_wait, R.TRADE, loc,
+                               np.int64(symbols[loc]), trades[r, TR_PRICE],
+                               trades[r, TR_QTY], trades[r, TR_SIDE], np.int64(0), nev,
+                               trades[r, TR_SEQ], sent, received, parsed, decoded, booked,
+                               feed)
+    for r in range(feed[CHANGED_N]):
+        loc = changed[r, CH_LOCATE]
+        hb = heads[loc, 0]
+        ha = heads[loc, 1]
+        bp = np.int64(levels[hb]["price"]) if hb >= 0 else np.int64(0)
+        bs = np.int64(levels[hb]["shares"]) if hb >= 0 else np.int64(0)
+        ap = np.int64(levels[ha]["price"]) if ha >= 0 else np.int64(0)
+        a_s = np.int64(levels[ha]["shares"]) if ha >= 0 else np.int64(0)
+        done += publish_record(tap_hdr, tap_words, tap_wait, R.BOOK, loc,
+                               np.int64(symbols[loc]), bp, bs, ap, a_s, nev,
+                               changed[r, CH_SEQ], sent, received, parsed, decoded, booked,
+                               feed)
+    return done
 
 
 @njit(cache=True, nogil=True)
@@ -172,10 +313,10 @@ def stamp_latency(events, now_ns, rx_ns, lat, ker, samples, clock):
 @njit(cache=True, nogil=True)
 def deliver(buf, start, size, rx_ns, session, mold, events, orders, mask, levels, free, heads,
             stats, inst, symbols, type_counts, capacity, feed, lat, ker, tap_hdr, tap_words,
-            tap_wait, clock):
+            tap_wait, trades, changed, seen, clock):
     """One datagram found at ``buf[start:start+size]`` (received at ``rx_ns``, 0 if unknown):
     apply it, stamp its latency, and, with a ring (``tap_*``, see the module docstring, 0-length:
-    none), hand the top of the changed book on. Returns GO_ON, END_OF_SESSION, or SETTLE (with
+    none), hand its trades and the top of each changed book on. Returns GO_ON, END_OF_SESSION, or SETTLE (with
     the refused event's index and the events decoded left in ``feed`` for the owner)."""
     received = rx_ns if rx_ns > 0 else realtime_ns()
     if tap_hdr.shape[0] == 0:
@@ -183,15 +324,23 @@ def deliver(buf, start, size, rx_ns, session, mold, events, orders, mask, levels
                                           orders, mask, levels, free, heads, stats, inst,
                                           symbols, type_counts, capacity, feed)
     else:
-        st, applied, nev, t_parsed, t_decoded = apply_datagram_timed(
-            buf, start, start + size, session, mold, events, orders, mask, levels, free,
-            heads, stats, inst, symbols, type_counts, capacity, feed)
-        if st == BOOK_OK and nev > 0:
-            t_booked = realtime_ns()
-            loc = last_book_locate(events, nev)
-            if loc >= 0:
-                publish_top(tap_hdr, tap_words, tap_wait, loc, events, nev, levels, heads,
-                            symbols, received, t_parsed, t_decoded, t_booked, feed, clock)
+        nev, t_parsed, t_decoded = decode_datagram_timed(buf, start, start + size, session,
+                                                         mold, events, feed)
+        st = BOOK_OK
+        applied = nev
+        if nev > 0:
+            start_noting(feed)
+            st, applied = apply_noting(events, np.int64(0), nev, orders, mask, levels, free,
+                                       heads, stats, inst, symbols, type_counts, capacity,
+                                       trades, changed, seen, feed)
+            if st == BOOK_OK:
+                publish_datagram(tap_hdr, tap_words, tap_wait, events, nev, levels, heads,
+                                 symbols, trades, changed, received, t_parsed, t_decoded,
+                                 realtime_ns(), feed, clock)
+            else:  # published once the owner has settled the refused message
+                feed[T_RECEIVED] = received
+                feed[T_PARSED] = t_parsed
+                feed[T_DECODED] = t_decoded
     if st != BOOK_OK:
         feed[EVENT_AT] = applied
         feed[EVENTS] = nev
@@ -211,7 +360,7 @@ def _on_datagram(state, buf, start, size, rx_ns):
                    state.orders, state.mask, state.levels, state.free, state.heads,
                    state.stats, state.inst, state.symbols, state.type_counts, state.capacity,
                    state.feed, state.lat, state.ker, state.tap_hdr, state.tap_words,
-                   state.tap_wait, state.clock)
+                   state.tap_wait, state.trades, state.changed, state.seen, state.clock)
 
 
 @njit(cache=True, nogil=True)
