@@ -120,8 +120,8 @@ def _small(tmp_path: Path) -> dict:
 
 
 def test_kill_cli_sigusr1_and_kill_file_each_throw_a_running_pipeline_s_switch(tmp_path):
-    """One run, in turn: `tickpath kill NAME` (reason manual, with its note) -> refusals
-    counted as killed, no order leaves -> `tickpath kill NAME --reset` -> orders flow again ->
+    """One run, in turn: `tickpath kill NAME` (reason manual, with its note) -> no new
+    order leaves (the market maker pulls its quotes, risk refuses what was past it) -> `tickpath kill NAME --reset` -> orders flow again ->
     SIGUSR1 to the owner (reason signal) -> reset -> the kill file appears (reason file)."""
     cfg = from_dict(_small(tmp_path))
     name = cfg["pipeline"]["name"]
@@ -131,19 +131,24 @@ def test_kill_cli_sigusr1_and_kill_file_each_throw_a_running_pipeline_s_switch(t
         return subprocess.run([sys.executable, "-m", "tickpath.cli", "kill", name, *args],
                               capture_output=True, text=True, timeout=60)
 
+    def new_orders(p) -> int:
+        """Enter and Replace messages at the sink (a kill may still pull quotes: Cancels)."""
+        return sum(1 for m in p.orders if m[:1] != b"X")
+
     def tick(p) -> None:
+        seen["ticks"] = seen.get("ticks", 0) + 1
         c = p.counters.snapshot()
         ctl = p.counters.section("control")
-        orders, killed = c["strategy"]["orders"], c["risk"]["killed"]
+        orders = c["strategy"]["orders"]
         ph = seen["phase"]
         if ph == 0 and orders >= 5:
             seen["cli"] = cli("--reason", "test halt")
             seen["by_cli"] = (kill_reason(ctl), kill_note(ctl))
-            seen["orders_at_kill"], seen["killed_at_kill"] = (
-                p.counters.snapshot()["strategy"]["orders"], killed)
+            p.drain_sink()  # what left before the switch was thrown
+            seen["orders_at_kill"], seen["killed_at_kill"] = new_orders(p), seen["ticks"]
             seen["phase"] = 1
-        elif ph == 1 and killed > seen["killed_at_kill"] + 5:
-            seen["orders_while_killed"] = orders - seen["orders_at_kill"]
+        elif ph == 1 and seen["ticks"] >= seen["killed_at_kill"] + 6:
+            seen["orders_while_killed"] = new_orders(p) - seen["orders_at_kill"]
             seen["reset"] = cli("--reset")
             seen["after_reset"] = kill_reason(ctl)
             seen["phase"], seen["orders_at_reset"] = 2, orders
@@ -171,7 +176,6 @@ def test_kill_cli_sigusr1_and_kill_file_each_throw_a_running_pipeline_s_switch(t
     assert seen["after_reset"] is None
     assert seen["by_signal"] == KillReason.SIGNAL and seen["by_file"] == KillReason.FILE
     assert rep.killed == "file" and rep.meta()["killed"] == "file"
-    assert rep.counters["risk"]["killed"] > 0
     assert rep.counters["control"]["kill"] == KillReason.FILE
     said = " | ".join(rep.notes)
     for text in ("kill switch thrown (manual: test halt)", "kill switch reset",
@@ -188,4 +192,4 @@ def test_a_kill_file_there_at_start_lets_no_order_out(tmp_path):
     assert rep.ok and rep.stopped_by == "end of session", (rep.errors, rep.stopped_by)
     c = rep.counters
     assert c["strategy"]["orders"] == 0 and rep.orders_received == 0
-    assert c["risk"]["killed"] == c["risk"]["checked"] > 0 and rep.killed == "file"
+    assert c["risk"]["passed"] == 0 and rep.killed == "file"
