@@ -15,6 +15,7 @@ import pytest
 from numba import njit
 from strategy_cases import book_record, code, trade_record
 
+from tickpath.gateway.orders import find, order_new
 from tickpath.strategy import market_maker as mm
 from tickpath.strategy.api import implements, on_timer
 from tickpath.strategy.context import (
@@ -27,7 +28,6 @@ from tickpath.strategy.context import (
 from tickpath.strategy.dispatch import handle_record, tick_timer
 from tickpath.strategy.layout import INTENT_DTYPE, Action, CtxWord
 from tickpath.strategy.loader import StrategyError, load_strategy
-from tickpath.strategy.orderstate import next_user_ref, open_order
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "src"
@@ -85,8 +85,9 @@ def test_intents_layout_and_rows():
     assert all(INTENT_DTYPE[n] == np.int64 for n in INTENT_DTYPE.names)
     ctx = new_context(max_intents=4)
     ctx.symbols[5] = code("ABCD")
-    slot = open_order(ctx.orders, ctx.positions, ctx.totals, next_user_ref(ctx.totals), 5,
-                      code("ABCD"), ord("B"), 100, 99_900, 48, 11, 0)
+    ur = order_new(ctx.orders, ctx.positions, ctx.totals, 5, code("ABCD"), ord("B"), 100,
+                   99_900, 48, 11, 0)
+    slot = find(ctx.orders, ur)
     assert place(ctx, 5, ord("S"), 200, 100_300, 48, 42) == 0
     assert cancel(ctx, slot) == 1
     assert replace(ctx, slot, 50, 99_800) == 2

@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 from strategy_cases import book_record
 
+from tickpath.gateway.orders import OK, on_executed
 from tickpath.strategy.context import new_context
 from tickpath.strategy.dispatch import deliver_updates, handle_record, tick_timer
 from tickpath.strategy.layout import Action, CtxWord
 from tickpath.strategy.loader import load_strategy
-from tickpath.strategy.orderstate import executed
 from tickpath.strategy.simfill import venue_intents
 
 B, S = ord("B"), ord("S")
@@ -73,7 +73,9 @@ def test_skews_against_inventory():
     bid = int(ctx.positions[1]["open_head"])
     while chr(ctx.orders[bid]["side"]) != "B":
         bid = int(ctx.orders[bid]["next_open"])
-    executed(ctx.orders, ctx.positions, ctx.totals, bid, 100, 100_100, 1_000)  # long 100
+    # the venue's Order Executed, as a live session applies it: long 100
+    assert on_executed(ctx.orders, ctx.positions, ctx.totals, ctx.orders[bid]["user_ref"], 100,
+                       100_100, 1_000) == OK
     assert ctx.positions[1]["position"] == 100
     _book(s, ctx, 100_000, 500, 100_400, 500)  # the same book
     # long: fair lower by 2 x 100 = 200, so both quotes sit lower (sell sooner, buy later)
@@ -98,7 +100,8 @@ def test_max_position_stops_the_side_that_would_pass_it():
     slot = int(ctx.positions[1]["open_head"])
     while chr(ctx.orders[slot]["side"]) != "S":
         slot = int(ctx.orders[slot]["next_open"])
-    executed(ctx.orders, ctx.positions, ctx.totals, slot, 100, 100_300, 1_000)  # short 100
+    assert on_executed(ctx.orders, ctx.positions, ctx.totals, ctx.orders[slot]["user_ref"], 100,
+                       100_300, 1_000) == OK  # short 100
     got = _book(s, ctx, 100_000, 500, 100_400, 500)
     assert "S" not in _quotes(ctx) and "B" in _quotes(ctx)
     assert Action.PLACE not in list(got["action"]) or S not in list(got["side"])

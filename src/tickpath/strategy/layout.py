@@ -63,6 +63,7 @@ REFUSED_RISK = -1  # the pre-trade check said no (the risk counters say why)
 REFUSED_FULL = -2  # the order table has no free slot for it
 REFUSED_STATE = -3  # cancel/replace of an order that is no longer working
 REFUSED_SEND = -4  # the bytes did not go out
+REFUSED_BAD = -5  # quantity, side, instrument or price out of range (the gateway's check)
 
 
 class CtxWord(enum.IntEnum):
