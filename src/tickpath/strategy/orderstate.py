@@ -1,12 +1,12 @@
 """Our orders' bookkeeping in the gateway's arrays (:mod:`tickpath.gateway.layout`), as the
-strategy room's egress and its simulated venue need it: a sent order's row, its acceptance,
-fills, cancels and replaces, with the instrument's open-order list, exposure, positions, cash
-and the totals kept as the layout's docstring says.
+strategy stage's UDP egress (:mod:`tickpath.engine.egress`) still books it: a sent order's
+row, its acceptance, fills, cancels and replaces, with the instrument's open-order list,
+exposure, positions, cash and the totals kept as the layout's docstring says.
 
-The gateway's own kernels (``tickpath.gateway.orders``, written from the venue's OUCH
-messages) are to own these transitions on a live order session; until then the UDP egress of
-the strategy stage and the backtest's venue model call these. Every function allocates
-nothing and returns a small status or a slot.
+The same transitions are the gateway's kernels (:mod:`tickpath.gateway.orders`), which a live
+order session and the backtest's simulated venue (:mod:`tickpath.strategy.simfill`) use; this
+module goes once the egress books through them too. ``executed`` and ``mark`` have no caller
+left. Every function allocates nothing and returns a small status or a slot.
 """
 
 from __future__ import annotations
