@@ -203,7 +203,7 @@ class OrderEntryServer:
         Returns the work done (connections accepted, reads, messages handed over)."""
         work = self.flush_outbox()
         now = self.clock()
-        while not self.ended:
+        while True:  # after the end of session too: a late login hears 'S'
             try:
                 sock, addr = self.listener.accept()
             except (BlockingIOError, InterruptedError):
