@@ -32,18 +32,23 @@ import numpy as np
 from ..codec.itch50.layout import EVENT_DTYPE, stock_code
 from ..codec.itch50.message import encode
 from . import matching
+from .matching import OUT_ENTRY_MAX
 from .records import (
     AVG_CAP,
+    C_FREE,
     CHECK_OK,
     CHECK_TEXT,
+    CLIENT_DTYPE,
     INSTRUMENT_DTYPE,
     LADDER,
     LEVEL_DTYPE,
     MAX_BLOCK,
     MAX_CAP,
+    MAX_CLIENT_SLOTS,
     MAX_FILLS,
     MIN_CAP,
     MPID_CODES,
+    N_CSCAL,
     N_SCALARS,
     ORDER_DTYPE,
     PRICE_RANGE,
@@ -106,7 +111,8 @@ class Simulator:
     each ``blocks()`` / ``chunks()`` / ``write*()`` call resets it and replays the day.
     """
 
-    def __init__(self, symbols: int = 100, messages: int = 100_000, seed: int = 1) -> None:
+    def __init__(self, symbols: int = 100, messages: int = 100_000, seed: int = 1,
+                 client_slots: int = 0) -> None:
         if not 1 <= symbols <= 0xFFFF:
             raise ValueError(f"symbols must be 1..65535 (ITCH stock locate is 16 bits), "
                              f"got {symbols}")
@@ -116,6 +122,8 @@ class Simulator:
                              f"take {fixed} for {symbols} symbols")
         if not 0 <= seed < 1 << 64:
             raise ValueError(f"seed must be 0..2**64-1, got {seed}")
+        if not 0 <= client_slots <= MAX_CLIENT_SLOTS:
+            raise ValueError(f"client_slots must be 0..{MAX_CLIENT_SLOTS}, got {client_slots}")
         self.messages = int(messages)
         self.seed = int(seed)
         self.symbols: list[str] = [ticker(i, symbols) for i in range(symbols)]
@@ -153,8 +161,15 @@ class Simulator:
         pool = int(cap.sum())
         self._inst = inst.copy()
         self._levels = np.empty((symbols, LADDER), LEVEL_DTYPE)
-        self._orders = np.zeros(pool, ORDER_DTYPE)
+        # client (order-entry) slots follow the instruments' regions: client_orders.py
+        self._orders = np.zeros(pool + client_slots, ORDER_DTYPE)
         self._live = np.zeros(pool, np.int32)  # per instrument: live slots, then free ones
+        self._clients = np.zeros(client_slots, CLIENT_DTYPE)
+        self._cscal = np.zeros(N_CSCAL, np.int64)
+        # the owners' OUCH messages from fills by the generated flow: drained by the order
+        # entry (client_orders.ClientOrders); a step needs room for MAX_FILLS of them
+        self._outbox = np.zeros(MAX_FILLS * OUT_ENTRY_MAX * (64 if client_slots else 1),
+                                np.uint8)
         self._scal = np.zeros(N_SCALARS, np.int64)
         self._rng = np.zeros(1, np.uint64)
         self._counts = np.zeros(256, np.int64)
@@ -214,6 +229,13 @@ class Simulator:
         self._scal[S_GAP_MEAN] = max(1, int(0.9 * (T_CLOSE - T_OPEN) / max(1, self._body)))
         self._scal[S_REMAINING] = self._body
         matching.seed_rng(self._rng, np.uint64(self.seed))
+        self._clients[:] = 0
+        self._clients["owner"] = -1
+        self._clients["next_free"] = np.arange(1, self._clients.shape[0] + 1)
+        if self._clients.shape[0]:
+            self._clients["next_free"][-1] = -1
+        self._cscal[:] = 0
+        self._cscal[C_FREE] = 0 if self._clients.shape[0] else -1
         self._counts[:] = 0
         self.messages_generated = 0
         self.counts_by_type = {}
@@ -266,7 +288,7 @@ class Simulator:
                 p, k = matching.generate(
                     self._inst, self._levels, self._orders, self._live, self._cdf,
                     self._params, self._mpids, self._scal, self._rng, self._counts,
-                    self._events, buf, p, cap - n)
+                    self._events, buf, p, cap - n, self._clients, self._cscal, self._outbox)
                 n += int(k)
             if self._scal[S_REMAINING] == 0 and (n == 0 or n + 3 <= cap):
                 t = self._trailer
@@ -279,6 +301,43 @@ class Simulator:
             self._publish_counts()
             if n:
                 yield buf[:p]
+
+    # ------------------------------------------------------------------ step by step
+
+    def open_day(self) -> np.ndarray:
+        """Restart the day from the seed and return its start (S 'O', R and H per instrument,
+        S 'S', S 'Q') as length-prefixed blocks; then :meth:`generate_into` runs the body."""
+        self._reset()
+        header = self._header_blocks()
+        n = 2 * len(self.symbols) + 3
+        self._count(header, n)
+        self.messages_generated = n
+        self._publish_counts()
+        return header
+
+    def generate_into(self, buf: np.ndarray, p: int, max_msgs: int) -> tuple[int, int]:
+        """Generate whole steps of the day's body into ``buf[p:]`` (uint8), at most
+        ``max_msgs`` messages; returns ``(end offset, messages)``. 0 messages: the body is
+        done, or ``buf`` or the OUCH outbox has no room for a step (drain it and call again).
+        """
+        end, k = matching.generate(
+            self._inst, self._levels, self._orders, self._live, self._cdf, self._params,
+            self._mpids, self._scal, self._rng, self._counts, self._events, buf, p, max_msgs,
+            self._clients, self._cscal, self._outbox)
+        self.messages_generated += int(k)
+        return int(end), int(k)
+
+    @property
+    def body_remaining(self) -> int:
+        """Messages of the day's body still to generate."""
+        return int(self._scal[S_REMAINING])
+
+    def close_day(self) -> np.ndarray:
+        """The end of day (S 'M', S 'E', S 'C') as blocks; counted as generated."""
+        self._count(self._trailer, 3)
+        self.messages_generated += 3
+        self._publish_counts()
+        return self._trailer
 
     def blocks(self) -> np.ndarray:
         """The whole day as one uint8 array of length-prefixed blocks (for small runs)."""
@@ -325,7 +384,8 @@ class Simulator:
     def check(self) -> None:
         """Check the engine's state for consistency (queues, level totals, bests, live list,
         pool); raise ``RuntimeError`` naming the instrument and the problem."""
-        status, i = matching.check_books(self._inst, self._levels, self._orders, self._live)
+        status, i = matching.check_books(self._inst, self._levels, self._orders, self._live,
+                                         self._clients)
         if status != CHECK_OK:
             where = f"instrument {self.symbols[i]} (locate {i + 1})" if i >= 0 else "pool"
             raise RuntimeError(f"venue simulator state broken at {where}: {CHECK_TEXT[status]}")

@@ -20,8 +20,16 @@ import numpy as np
 from numba import njit
 
 from ..codec.itch50.encoder import encode_event, put16, put32, put48, put64
+from ..codec.ouch50.encode_out import MAX_OUT_LEN, encode_order_executed
+from ..codec.soupbintcp.framing import put_header
+from ..codec.soupbintcp.layout import HEADER_LEN as SOUP_HEADER
 from .records import (
     BUY,
+    C_FREE,
+    C_LIVE,
+    C_NOW,
+    C_OUT,
+    C_OUT_MSGS,
     CHECK_OK,
     F_ADD,
     F_AGGRESS,
@@ -57,6 +65,7 @@ from .records import (
     NOII_STOCK,
     NOII_VARIATION,
     S_CLAMPED,
+    S_CLIENT_FILLS,
     S_CLOCK,
     S_CLOCK_END,
     S_FULL,
@@ -79,6 +88,8 @@ kernel = njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 _A, _F, _E, _C, _X, _D, _U, _P, _Q, _B, _I = (ord(c) for c in "AFECXDUPQBI")
 _SIDE_BYTE = (ord("B"), ord("S"))
 _Y = ord("Y")
+_SEQUENCED = ord("S")  # SoupBinTCP Sequenced Data
+_ADDED = ord("A")  # OUCH liquidity flag: the resting side
 
 # action codes inside a step
 _ADD, _DELETE, _CANCEL, _REPLACE, _AGGRESS, _HIDDEN, _NOII, _CROSS, _BROKEN = range(9)
@@ -208,8 +219,6 @@ def insert_order(inst, levels, orders, live, i, side, j, shares, ref):
 def delete_order(inst, levels, orders, live, i, o):
     """Take order ``o`` off the book (deleted, fully executed or replaced)."""
     od = orders[o]
-    j = od["index"]
-    _unlink(levels, orders, i, o)
     rec = inst[i]
     # swap with the last live slot: live orders stay dense, the freed slot is the first free
     last = rec["n_live"] - 1
@@ -220,6 +229,17 @@ def delete_order(inst, levels, orders, live, i, o):
     live[rec["live_start"] + last] = o
     od["live_pos"] = last
     rec["n_live"] = last
+    take_off(inst, levels, orders, i, o)
+
+
+@kernel
+def take_off(inst, levels, orders, i, o):
+    """Unlink order ``o`` (generated or client) from its level and mend the side's count and
+    best price; its pool slot is the caller's to free."""
+    od = orders[o]
+    j = od["index"]
+    _unlink(levels, orders, i, o)
+    rec = inst[i]
     if od["side"] == BUY:
         rec["n_bid"] -= 1
         if j == rec["bb"] and levels[i, j]["count"] == 0:
@@ -248,6 +268,67 @@ def reduce_order(levels, orders, i, o, by):
     od = orders[o]
     od["shares"] -= by
     levels[i, od["index"]]["shares"] -= by
+
+
+# ------------------------------------------------------------------------ client orders
+#
+# What the generator needs to fill a resting client order: the client slot's bookkeeping and
+# the Order Executed it owes the owner, written to the outbox. An outbox entry is the account
+# index (u16) followed by a whole SoupBinTCP Sequenced Data packet carrying one OUCH message.
+
+OUT_ENTRY_HEAD = 2 + SOUP_HEADER
+#: the most bytes one outbox entry takes
+OUT_ENTRY_MAX = OUT_ENTRY_HEAD + MAX_OUT_LEN
+
+
+@kernel
+def out_open(outbox, cscal, account):
+    """Start an outbox entry for ``account``; returns where its OUCH message goes."""
+    p = cscal[C_OUT]
+    put16(outbox, p, account)
+    return p + OUT_ENTRY_HEAD
+
+
+@kernel
+def out_close(outbox, cscal, msg_at, end):
+    """Finish the entry whose message is ``outbox[msg_at:end]``."""
+    put_header(outbox, msg_at - SOUP_HEADER, _SEQUENCED, end - msg_at)
+    cscal[C_OUT] = end
+    cscal[C_OUT_MSGS] += 1
+
+
+@kernel
+def out_executed(outbox, cscal, clients, c, qty, price, liquidity, match):
+    """Order Executed to the owner of client order ``c``."""
+    cl = clients[c]
+    at = out_open(outbox, cscal, cl["owner"])
+    end = encode_order_executed(outbox, at, cscal[C_NOW], np.uint64(cl["user_ref_num"]), qty,
+                                price, liquidity, match)
+    out_close(outbox, cscal, at, end)
+
+
+@kernel
+def free_client(inst, levels, orders, clients, cscal, pool, i, o):
+    """Take client order ``o`` (pool slot) off the book and return its slot to the free list."""
+    take_off(inst, levels, orders, i, o)
+    c = o - pool
+    clients[c]["owner"] = -1
+    clients[c]["next_free"] = cscal[C_FREE]
+    cscal[C_FREE] = c
+    cscal[C_LIVE] -= 1
+
+
+@kernel
+def fill_client(inst, levels, orders, clients, cscal, outbox, pool, i, o, take, price, match):
+    """A resting client order ``o`` gives ``take`` shares to an aggressor at ``price``: the
+    owner's Order Executed (liquidity added), then the slot's book effect."""
+    c = o - pool
+    clients[c]["executed"] += take
+    out_executed(outbox, cscal, clients, c, take, price, _ADDED, match)
+    if take == orders[o]["shares"]:
+        free_client(inst, levels, orders, clients, cscal, pool, i, o)
+    else:
+        reduce_order(levels, orders, i, o, take)
 
 
 # ---------------------------------------------------------------------------- flow decisions
@@ -431,9 +512,11 @@ def _replace(inst, levels, orders, live, params, scal, rng, events, i, nlev):
 
 
 @kernel
-def _aggress(inst, levels, orders, live, params, scal, rng, events, i, nlev):
+def _aggress(inst, levels, orders, live, params, scal, rng, events, i, nlev, clients, cscal,
+             outbox):
     """A marketable order: fills the opposite side from its best level on, oldest order first
-    at each level, one E (or C) per order filled; its remainder does not rest (IOC)."""
+    at each level, one E (or C) per order filled; its remainder does not rest (IOC). A client
+    order it fills (``clients`` not None) also gets an OUCH Order Executed in ``outbox``."""
     rec = inst[i]
     # lean the aggressor toward the opening price, so prices wander but stay in the ladder
     lean = params[F_REVERT] * (_mid(rec, nlev) - rec["center"]) / nlev
@@ -471,6 +554,12 @@ def _aggress(inst, levels, orders, live, params, scal, rng, events, i, nlev):
         qty -= take
         fills += 1
         _set_last(rec, j, nlev)
+        if clients is not None:
+            if o >= live.shape[0]:  # a client order: its owner hears of the fill
+                scal[S_CLIENT_FILLS] += 1
+                fill_client(inst, levels, orders, clients, cscal, outbox, live.shape[0], i,
+                            o, take, rec["lo"] + j * TICK, ev["match"])
+                continue
         if take == od["shares"]:
             delete_order(inst, levels, orders, live, i, o)
         else:
@@ -531,8 +620,13 @@ def _trade(inst, params, scal, rng, events, i, nlev, action):
 
 @kernel
 def generate(inst, levels, orders, live, cdf, params, mpids, scal, rng, counts, events,
-             buf, p, max_msgs):
+             buf, p, max_msgs, clients=None, cscal=None, outbox=None):
     """Run whole steps, writing length-prefixed blocks from ``buf[p]``.
+
+    ``clients`` / ``cscal`` / ``outbox`` (``client_orders``): the client order slots after
+    ``live``'s end, their scalars and the OUCH outbox. Given, a marketable generated order
+    fills resting client orders too and writes their owners' Order Executed messages; a step
+    then also waits for outbox room. None (the futures venue's equity day): no client orders.
 
     ``events`` (EVENT_DTYPE, at least ``MAX_FILLS`` long) stages one step's messages. Stops
     before a step that could take this call past ``max_msgs`` messages or past the end of
@@ -558,6 +652,9 @@ def generate(inst, levels, orders, live, cdf, params, mpids, scal, rng, counts, 
             break
         if p + most * MAX_BLOCK > buf.shape[0]:
             break
+        if clients is not None:
+            if cscal[C_OUT] + most * OUT_ENTRY_MAX > outbox.shape[0]:
+                break
         clock = scal[S_CLOCK] + 1 + np.int64(exponential(rng, gap))
         scal[S_CLOCK] = min(clock, scal[S_CLOCK_END] - 1)
         i = np.searchsorted(cdf, uniform(rng), side="right")
@@ -599,7 +696,7 @@ def generate(inst, levels, orders, live, cdf, params, mpids, scal, rng, counts, 
             n = _replace(inst, levels, orders, live, params, scal, rng, events, i, nlev)
         elif a == _AGGRESS:
             n = _aggress(inst, levels, orders, live, params, scal, rng, events[:most], i,
-                         nlev)
+                         nlev, clients, cscal, outbox)
         else:
             n = _trade(inst, params, scal, rng, events, i, nlev, a)
         # one step, one timestamp
@@ -625,16 +722,25 @@ def generate(inst, levels, orders, live, cdf, params, mpids, scal, rng, counts, 
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def check_books(inst, levels, orders, live):
-    """Check every instrument's ladder, queues, bests and slot region against each other.
+def check_books(inst, levels, orders, live, clients):
+    """Check every instrument's ladder, queues, bests and slot region against each other,
+    client orders (``clients``: the slots after ``live``'s end, CLIENT_DTYPE) included.
 
     Returns ``(status, instrument)``: ``CHECK_OK`` and -1, or the first problem found (codes
     in ``records.CHECK_TEXT``). Allocates scratch arrays: a test and debugging aid, not hot.
     """
     nlev = levels.shape[1]
+    pool = live.shape[0]
     count = np.zeros(nlev, np.int64)
     shares = np.zeros(nlev, np.int64)
     seen = np.zeros(orders.shape[0], np.bool_)
+    for c in range(clients.shape[0]):
+        if clients[c]["owner"] >= 0:
+            od = orders[pool + c]
+            k = clients[c]["inst"]
+            if k < 0 or k >= inst.shape[0] or od["index"] < 0 or od["index"] >= nlev \
+                    or od["shares"] <= 0:
+                return 8, max(k, -1)
     for i in range(inst.shape[0]):
         rec = inst[i]
         start = rec["live_start"]
@@ -650,10 +756,17 @@ def check_books(inst, levels, orders, live):
         na = 0
         top_bid = -1
         low_ask = nlev
-        for k in range(rec["n_live"]):
-            od = orders[live[start + k]]
-            if od["live_pos"] != k or od["index"] < 0 or od["index"] >= nlev or od["shares"] <= 0:
-                return 5, i
+        for k in range(rec["n_live"] + clients.shape[0]):
+            if k < rec["n_live"]:
+                od = orders[live[start + k]]
+                if od["live_pos"] != k or od["index"] < 0 or od["index"] >= nlev \
+                        or od["shares"] <= 0:
+                    return 5, i
+            else:
+                c = k - rec["n_live"]
+                if clients[c]["owner"] < 0 or clients[c]["inst"] != i:
+                    continue
+                od = orders[pool + c]
             count[od["index"]] += 1
             shares[od["index"]] += od["shares"]
             if od["side"] == BUY:
@@ -679,7 +792,12 @@ def check_books(inst, levels, orders, live):
             o = lv["head"]
             while o >= 0 and n <= lv["count"]:
                 od = orders[o]
-                if od["prev"] != prev or od["index"] != j or o < start or o >= start + rec["cap"]:
+                if o >= pool:
+                    mine = o - pool < clients.shape[0] and clients[o - pool]["owner"] >= 0 \
+                        and clients[o - pool]["inst"] == i
+                else:
+                    mine = start <= o < start + rec["cap"]
+                if od["prev"] != prev or od["index"] != j or not mine:
                     return 2, i
                 n += 1
                 s += od["shares"]

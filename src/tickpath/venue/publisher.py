@@ -114,6 +114,22 @@ class UdpPublisher:
                              (time.perf_counter_ns() - t_start) / 1e9, self.sender.name,
                              int(self.sender.tx[Tx.WAITS]) - waits0)
 
+    def send_blocks(self, blocks: np.ndarray, restamp: bool = True) -> int:
+        """Pack and send ``blocks`` now, unpaced (the live venue's own loop paces; compile
+        first with :meth:`warm_up`). Returns the packets sent."""
+        p, end = 0, blocks.shape[0]
+        sent = 0
+        while p < end:
+            npk, self.seq, p, _ = pack(blocks, p, end, self.session, self.seq,
+                                       self.max_payload, 0xFFFE, self.out, 0, self.bounds,
+                                       self.counts)
+            self.sender.send(self.out, self.bounds, self.counts, npk, None,
+                             self.stamper if restamp else NO_STAMP)
+            self.messages += int(self.counts[:npk].sum())
+            self.packets += npk
+            sent += npk
+        return sent
+
     def heartbeat(self) -> None:
         end = write_header(self.out, 0, self.session, self.seq, 0)
         self.sender.send_packet(self.out, end)

@@ -115,10 +115,11 @@ S_GAP_MEAN = 4  # mean ns between steps, spreading the body over the trading day
 S_REMAINING = 5  # body messages still to write: the day's message count is exact
 S_CLAMPED = 6  # prices pulled back into the ladder (counted, not an error)
 S_FULL = 7  # adds turned into deletes because the instrument was at capacity
-N_SCALARS = 8
+S_CLIENT_FILLS = 8  # resting client orders filled by the generated flow
+N_SCALARS = 9
 
 SCALAR_NAMES = ("next_ref", "next_match", "clock", "clock_end", "gap_mean", "remaining",
-                "clamped", "adds_at_capacity")
+                "clamped", "adds_at_capacity", "client_fills")
 
 #: The order-flow mix: action probabilities per step (they sum to 1), then the shapes of
 #: prices and sizes. Cancels (delete, partial cancel) must outnumber executions.
@@ -179,4 +180,64 @@ CHECK_TEXT = {
     5: "a live order's list position, instrument or price is wrong",
     6: "an instrument's per-side order counts are wrong",
     7: "an instrument's slot region is not a permutation of its own slots",
+    8: "a client order's slot record is wrong (instrument, price index or shares)",
 }
+
+# ------------------------------------------------------------------------- client orders
+#
+# Orders entered over OUCH rest in the same ladders and FIFO queues as the generated flow
+# (price-time priority across both), in a region of the pool after every instrument's region:
+# slot ``pool + c`` for client index ``c``. The generator picks its deletes, cancels and
+# replaces from the instruments' ``live`` regions only, so it never touches a client order;
+# its marketable orders do fill them (that is the point). Free client slots form a singly
+# linked list through ``next_free``.
+
+#: Most client orders resting at once, by default; at most MAX_CLIENT_SLOTS.
+CLIENT_SLOTS = 1024
+MAX_CLIENT_SLOTS = 1024
+#: OUCH 5.0: an order's quantity is above zero and below 1,000,000.
+MAX_CLIENT_QTY = 999_999
+# a level's int32 shares hold an instrument's generated orders and every client order
+assert MAX_CAP * MAX_ORDER_SHARES + MAX_CLIENT_SLOTS * MAX_CLIENT_QTY < 2**31
+#: Resting orders one client order may fill; the rest of a still-marketable order is
+#: canceled (reason 'Z', system) rather than rest on a crossed book.
+MAX_CLIENT_FILLS = 256
+
+CLIENT_DTYPE = np.dtype(
+    [
+        ("owner", np.int32),  # account index; -1: the slot is free
+        ("inst", np.int32),  # instrument index
+        ("next_free", np.int32),  # free list link (client index), -1 at the end
+        ("user_ref_num", np.uint32),  # the client's UserRefNum of the live order
+        ("executed", np.int64),  # shares executed over the order/replace chain
+        ("side", np.uint8),  # as entered: B, S, T, E
+        ("tif", np.uint8),  # accepted time in force
+        ("display", np.uint8),
+        ("capacity", np.uint8),
+        ("iso", np.uint8),
+        ("cross", np.uint8),
+    ],
+    align=True,
+)
+
+# Client scalars (int64 array ``cscal``).
+C_FREE = 0  # head of the free list, -1 when every client slot is taken
+C_LIVE = 1  # client orders resting
+C_NOW = 2  # timestamp of OUCH messages written now (ns since midnight), set by the owner
+C_OUT = 3  # bytes in the outbox
+C_ITCH = 4  # bytes of ITCH blocks waiting in the feed buffer
+C_ORDERS_IN = 5  # inbound OUCH messages applied
+C_ACCEPTED = 6
+C_EXECUTIONS = 7  # trades with at least one client side
+C_REJECTS = 8
+C_CANCELED = 9  # Order Canceled messages sent
+C_REPLACED = 10
+C_IGNORED = 11  # requests ignored as the specification says (stale UserRefNum, dead order)
+C_UNSUPPORTED = 12  # well-formed requests this venue does not act on (Modify, Disable, ...)
+C_ITCH_MSGS = 13  # ITCH messages written for client actions
+C_OUT_MSGS = 14  # OUCH messages written to the outbox
+N_CSCAL = 15
+CSCAL_NAMES = ("free", "live", "now", "outbox_bytes", "itch_bytes", "orders_in", "accepted",
+               "executions", "rejects", "canceled", "replaced", "ignored", "unsupported",
+               "itch_messages", "ouch_messages")
+assert len(CSCAL_NAMES) == N_CSCAL

@@ -1,0 +1,217 @@
+"""The live venue: the simulated equities day published over MoldUDP64/UDP while accounts
+trade against it over SoupBinTCP/OUCH 5.0.
+
+One loop, no threads: each turn polls the order-entry server (client orders are applied to
+the same books the generator drives), publishes the ITCH of those client actions at once in
+the next packet, then generates and publishes the generated flow due by now at the
+configured rate (``rate`` messages/s; None: as fast as it goes). Between turns with nothing
+due it waits on the order-entry sockets (``select``) until the next message is due.
+
+    venue = LiveVenue(symbols=20, rate=20_000, feed_port=26400, orders_port=15000,
+                      accounts=["ALICE:secret", "BOB:hunter2"])
+    venue.start()                 # the start of day and the opening book, published
+    venue.run(duration_s=60)      # or messages=N; bounded either way
+    venue.end()                   # the end of day: S M/E/C, MoldUDP64 end of session, 'Z'
+    venue.stats()                 # orders in, executions, rejects, sessions, feed counts
+
+``quiet=True`` publishes the opening book (``opening_messages`` of generated flow) and then
+only what client orders cause: a stable book for tests.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from . import Simulator
+from .client_orders import ClientOrders
+from .order_entry import OrderEntryServer
+from .publisher import UdpPublisher
+from .records import CLIENT_SLOTS, MAX_BLOCK, MAX_FILLS
+
+__all__ = ["LiveVenue"]
+
+_TURN_MESSAGES = 256  # most generated messages published in one turn of the loop
+_MAX_WAIT_S = 0.02  # longest wait for sockets, so heartbeats and timeouts stay on time
+
+
+class LiveVenue:
+    """A live venue: ``Simulator(symbols, messages, seed)`` published to
+    ``(feed_host, feed_port)``; order entry on ``(orders_host, orders_port)`` for
+    ``accounts`` (``USER:PASS`` strings or a dict; None: no order entry; port 0: any, see
+    ``self.server.port``)."""
+
+    def __init__(self, symbols: int = 20, messages: int = 1_000_000, seed: int = 1, *,
+                 rate: float | None = 10_000.0, feed_host: str = "127.0.0.1",
+                 feed_port: int = 26400, session: str = "TICKPATH01",
+                 accounts: Iterable[str] | dict[str, str] | None = None,
+                 orders_host: str = "127.0.0.1", orders_port: int = 0, quiet: bool = False,
+                 opening_messages: int | None = None, client_slots: int = CLIENT_SLOTS,
+                 sender: str = "sendto", max_payload: int = 1400, heartbeat_s: float = 1.0,
+                 timeout_s: float = 15.0, iface_ip: str | None = None) -> None:
+        if accounts is not None and not isinstance(accounts, dict):
+            accounts = list(accounts)
+        self.sim = Simulator(symbols, messages, seed,
+                             client_slots=client_slots if accounts else 0)
+        self.rate = rate
+        self.quiet = quiet
+        body = messages - (2 * symbols + 6)
+        self.opening_messages = min(body, 20 * symbols if opening_messages is None
+                                    else opening_messages)
+        self.publisher = UdpPublisher(feed_host, feed_port, session=session, sender=sender,
+                                      max_payload=max_payload, iface_ip=iface_ip)
+        self.orders: ClientOrders | None = None
+        self.server: OrderEntryServer | None = None
+        self._client_itch: list[np.ndarray] = []
+        if accounts:
+            self.orders = ClientOrders(self.sim, len(accounts))
+            self.server = OrderEntryServer(self.orders, accounts, orders_host, orders_port,
+                                           session=session, heartbeat_s=heartbeat_s,
+                                           timeout_s=timeout_s,
+                                           on_itch=self._client_itch.append)
+        self._buf = np.zeros(_TURN_MESSAGES * MAX_BLOCK + MAX_FILLS * MAX_BLOCK, np.uint8)
+        self.generated_published = 0  # body messages of the generated flow published
+        self.client_messages_published = 0
+        self.started = False
+        self.ended = False
+
+    @property
+    def orders_port(self) -> int | None:
+        return None if self.server is None else self.server.port
+
+    # ------------------------------------------------------------------ the day
+
+    def start(self) -> None:
+        """Publish the start of day and the opening book (``opening_messages`` messages of
+        generated flow), unpaced."""
+        self.publisher.warm_up()
+        self.publisher.send_blocks(self.sim.open_day())
+        left = self.opening_messages
+        while left > 0:
+            k = self._generate(left)
+            if k == 0:
+                break
+            left -= k
+        self.started = True
+
+    def _generate(self, most: int) -> int:
+        end, k = self.sim.generate_into(self._buf, 0, min(most, _TURN_MESSAGES))
+        if k:
+            self.publisher.send_blocks(self._buf[:end])
+            self.generated_published += k
+        if self.server is not None:
+            self.server.flush_outbox()  # Order Executed for client orders the flow filled
+        return k
+
+    def _publish_client(self) -> int:
+        if not self._client_itch:
+            return 0
+        blocks = np.concatenate(self._client_itch) if len(self._client_itch) > 1 \
+            else self._client_itch[0]
+        self._client_itch.clear()
+        self.publisher.send_blocks(blocks)
+        n = _count_blocks(blocks)
+        self.client_messages_published += n
+        return n
+
+    def turn(self, generate: int = 0) -> int:
+        """One turn: poll order entry, publish the client actions' ITCH, then publish up to
+        ``generate`` messages of generated flow. Returns the work done."""
+        work = 0
+        if self.server is not None:
+            work += self.server.poll()
+            work += self._publish_client()
+        if generate > 0:
+            work += self._generate(generate)
+            if self.server is not None:
+                self.server.poll()  # the fills' Order Executed messages go out now
+        return work
+
+    def run(self, duration_s: float | None = None, messages: int | None = None) -> dict[str, Any]:
+        """Serve until ``duration_s`` seconds have passed or ``messages`` messages of
+        generated flow have been published by this call (or, with neither, until the day's
+        generated flow is spent; a quiet venue needs ``duration_s``). Returns :meth:`stats`."""
+        if not self.started:
+            self.start()
+        if duration_s is None and messages is None and self.quiet:
+            raise ValueError("a quiet venue runs for a duration: pass duration_s")
+        t0 = time.monotonic()
+        deadline = None if duration_s is None else t0 + duration_s
+        sent0 = self.generated_published
+        while True:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            done = self.generated_published - sent0
+            if messages is not None and done >= messages:
+                break
+            flow = not self.quiet and self.sim.body_remaining > 0
+            if not flow and deadline is None and messages is None:
+                break
+            due = 0
+            if flow:
+                due = _TURN_MESSAGES if self.rate is None else int(self.rate * (now - t0)) - done
+                if messages is not None:
+                    due = min(due, messages - done)
+            work = self.turn(max(due, 0))
+            if work == 0:
+                self._wait(now, t0, done, deadline)
+        return self.stats()
+
+    def _wait(self, now: float, t0: float, done: int, deadline: float | None) -> None:
+        wait = _MAX_WAIT_S
+        if not self.quiet and self.rate:
+            wait = min(wait, max(0.0, t0 + (done + 1) / self.rate - now))
+        if deadline is not None:
+            wait = min(wait, max(0.0, deadline - now))
+        if self.server is not None:
+            select.select(self.server.sockets(), [], [], wait)
+        elif wait > 0:
+            time.sleep(wait)
+
+    def end(self) -> None:
+        """The end of the day: order entry's System Event 'E' and End of Session, the ITCH
+        end of day (S 'M', 'E', 'C') and the MoldUDP64 end-of-session marker."""
+        if self.ended:
+            return
+        if self.server is not None:
+            self.server.poll()
+            self._publish_client()
+            self.server.end_session()
+        self.publisher.send_blocks(self.sim.close_day())
+        self.publisher.end_session()
+        self.ended = True
+
+    def stats(self) -> dict[str, Any]:
+        """Feed counts and order-entry counters (orders in, executions, rejects, sessions)."""
+        out: dict[str, Any] = {"feed_messages": self.publisher.messages,
+                               "feed_packets": self.publisher.packets,
+                               "generated_published": self.generated_published,
+                               "client_messages_published": self.client_messages_published,
+                               "client_fills_by_flow": int(self.sim.stats()["client_fills"])}
+        if self.server is not None:
+            out.update(self.server.stats())
+        return out
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        self.publisher.close()
+
+    def __enter__(self) -> LiveVenue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _count_blocks(blocks: np.ndarray) -> int:
+    n = p = 0
+    while p + 2 <= blocks.shape[0]:
+        p += 2 + (int(blocks[p]) << 8 | int(blocks[p + 1]))
+        n += 1
+    return n
