@@ -589,11 +589,10 @@ def run(
         print(json.dumps(meta))
     else:
         console.print(f"stopped by {meta['stopped_by']} after {meta['seconds']:.1f} s: "
-                      f"{meta['messages']:,} messages, {meta['orders']:,} orders "
-                      + (f"({meta['orders_received']:,} at the sink), "
-                         if meta.get("sink", "built-in") == "built-in" else
-                         f"(sent to {meta['sink']}), ")
-                      + f"{meta['rejects']:,} risk "
+                      f"{meta['messages']:,} messages, {meta['orders']:,} order messages "
+                      f"({meta['orders_at_venue']:,} at the venue, {meta['fills']:,} fills, "
+                      f"{meta['venue_rejects']:,} venue rejects, P&L ${meta['pnl']:,.2f}), "
+                      f"{meta['rejects']:,} risk "
                       f"rejects, {meta['dropped']:,} ring drops, {meta['gaps']:,} gap messages, "
                       f"{meta['rows']:,} stamp rows", highlight=False)
         for n in rep.notes:

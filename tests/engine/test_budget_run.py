@@ -49,7 +49,8 @@ def test_budget_json_over_veth(tmp_path, transport):
     for s in [*doc["stages"], doc["total"]]:
         assert isinstance(s["p50_ns"], int) and isinstance(s["p99_ns"], int)
         assert s["count"] > 0  # every stage has samples
-    assert doc["messages"] == MESSAGES and doc["path"] == "veth"
+    # the day's messages, and the ITCH of our own orders on the same feed
+    assert doc["messages"] >= MESSAGES and doc["path"] == "veth"
     if transport == "xdp":
         assert doc["transport"] == "xdp"
     else:

@@ -16,17 +16,17 @@ import numpy as np
 import pytest
 
 from tickpath.book import BookStore
-from tickpath.codec import ouch50
 from tickpath.codec.itch50.layout import stock_code
 from tickpath.codec.itch50.message import encode
 from tickpath.engine.config import ConfigError, from_dict, load
 from tickpath.engine.counters import Control
 from tickpath.engine.feed_stage import tap_wait
 from tickpath.engine.pipeline import Pipeline, plan_placement, run_pipeline
-from tickpath.engine.strategy_stage import cl_ord_id_template, enter_order
 from tickpath.feed.itch import ItchFeed, ItchHandler
 from tickpath.feed.itch.step import TAP_FULL, TAP_PUBLISHED
 from tickpath.feed.moldudp64 import MoldSession, pack_packets
+from tickpath.gateway.journal import Kind, read_records, recover
+from tickpath.gateway.layout import Total, new_orders, new_positions, new_totals
 from tickpath.ring import SpscRing
 from tickpath.risk import Reject, limits_array, new_state
 from tickpath.risk.check import check_order
@@ -120,21 +120,6 @@ def test_risk_check_refuses_by_reason_and_keeps_no_state_for_refusals():
     assert counts[Reject.POSITION] == counts[Reject.KILLED] == counts[Reject.RATE] == 1
 
 
-def test_the_stage_s_enter_order_is_the_codec_s():
-    buf = np.zeros(64, np.uint8)
-    n = enter_order(buf, 1234, ord("S"), 300, stock_code("ABCD"), 1_000_500,
-                    cl_ord_id_template())
-    want = ouch50.encode("inbound", "O", {}, user_ref_num=1234, side="S", quantity=300,
-                         symbol="ABCD", price=1_000_500, time_in_force="0", display="Y",
-                         capacity="P", intermarket_sweep_eligibility="N", cross_type="N",
-                         cl_ord_id="TP000000001234")
-    assert bytes(buf[:n]) == want
-    f = ouch50.fields(bytes(buf[:n]), "inbound")
-    assert (f["type"], f["user_ref_num"], f["side"], f["quantity"], f["symbol"], f["price"],
-            f["cl_ord_id"], f["options"]) == ("O", 1234, "S", 300, "ABCD    ", 1_000_500,
-                                              "TP000000001234", {})
-
-
 @pytest.mark.parametrize("data, words", [
     ({"ring": {"capacity": 1000}}, "ring.capacity = 1000: must be a power of two"),
     ({"ring": {"sizes": 4}}, "unknown key ring.sizes"),
@@ -156,8 +141,11 @@ def test_the_stage_s_enter_order_is_the_codec_s():
     ({"transport": {"kind": "packet:v4"}}, "unknown packet ring 'v4'"),
     ({"transport": {"kind": "pcap:/tmp/x.pcap?pace=fast"}}, "cannot feed a pipeline"),
     ({"ring": {"block_timeout_us": -1}}, "ring.block_timeout_us = -1: must be >= 0"),
-    ({"sink": {"host": "orders.example"}}, "sink.host = 'orders.example': must be an IPv4"),
-    ({"sink": {"port": 70000}}, "sink.port = 70000: must be a UDP port"),
+    ({"gateway": {"host": "orders.example"}}, "gateway.host = 'orders.example': must be an IPv4"),
+    ({"gateway": {"port": 70000}}, "gateway.port = 70000: must be a TCP port"),
+    ({"gateway": {"username": "TOOLONGNAME"}}, "gateway.username = 'TOOLONGNAME': must be 1-6"),
+    ({"gateway": {"fsync": "sometimes"}}, "gateway.fsync = 'sometimes': must be one of"),
+    ({"simulator": {"enabled": False}, "feed": {"port": 5000}}, "gateway.port: an external"),
 ])
 def test_config_errors_name_the_key(data, words):
     with pytest.raises(ConfigError) as e:
@@ -177,7 +165,8 @@ def test_transports_and_idle_parameters_the_config_takes():
 
 
 def test_auto_placement_gives_spinning_stages_cores_and_says_when_it_cannot():
-    sim_off = {"simulator": {"enabled": False}, "feed": {"port": 26400}}
+    sim_off = {"simulator": {"enabled": False}, "feed": {"port": 26400},
+               "gateway": {"port": 26401}}
     big = plan_placement(from_dict({}), cores=[0, 1, 2, 3])
     assert [big.stages[n].core for n in ("feed", "strategy", "venue")] == [3, 2, 1]
     assert big.stages["venue"].idle == big.stages["strategy"].idle == "busy_spin"
@@ -221,14 +210,20 @@ def test_remove_stale_files_takes_only_dead_owners_files(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted(names[2:])
 
 
-def test_sink_settings_say_where_orders_go():
-    cfg = from_dict({"sink": {"host": "127.0.0.2", "port": 9999}})
-    p = Pipeline(cfg, status=lambda m: None)
-    assert p.open_sink() == ("127.0.0.2", 9999) and p.sink is None  # none of our own
-    p.close()
+def test_order_entry_address_and_journal():
+    """Port 0: a free port the built-in venue listens on; the journal is the run's own
+    (removed at the end) unless one is configured (kept)."""
     p = Pipeline(from_dict({}), status=lambda m: None)
-    host, port = p.open_sink()
-    assert p.sink is not None and host == "127.0.0.1" and port > 0
+    p._specs()
+    host, port = p.order_address
+    assert host == "127.0.0.1" and port > 0 and p._own_journal
+    p.close()
+    cfg = from_dict({"gateway": {"port": 9999, "journal": "/tmp/x.journal"}})
+    p = Pipeline(cfg, status=lambda m: None)
+    specs = {s.name: s for s in p._specs()}
+    assert p.order_address == ("127.0.0.1", 9999) and not p._own_journal
+    assert specs["venue"].params["orders_port"] == 9999
+    assert specs["strategy"].params["gateway"]["journal"] == "/tmp/x.journal"
     p.close()
 
 
@@ -252,15 +247,21 @@ def _small(**over) -> dict:
     return d
 
 
-def test_pipeline_end_to_end_with_rejects_and_the_kill_switch():
-    cfg = from_dict(_small(risk={"max_orders_per_s": 8}))  # the first quotes, then refusals
+def test_pipeline_end_to_end_with_rejects_and_the_kill_switch(tmp_path):
+    """The whole line trades against the built-in venue: quotes go out over the order
+    session, the venue answers (accepted, executed, canceled, replaced), positions come from
+    fills. The journal is the referee of what was sent; rebuilt from it, the order tables
+    agree with what the strategy stage reported; the venue counted every message."""
+    journal = tmp_path / "orders.journal"
+    cfg = from_dict(_small(risk={"max_orders_per_s": 8},  # the first quotes, then refusals
+                           gateway={"journal": str(journal), "fsync": "never"}))
     killed_at = {}
 
     def tick(p: Pipeline) -> None:
         snap = p.snapshot()
         if not killed_at and snap["strategy"]["orders"] >= 6:
             p.counters.section("control")[Control.KILL] = 1
-            killed_at["orders"] = int(p.counters.snapshot()["strategy"]["orders"])
+            killed_at["ns"] = time.clock_gettime_ns(time.CLOCK_REALTIME)
 
     p_files: list[str] = []
     orig_start = Pipeline.start
@@ -276,40 +277,39 @@ def test_pipeline_end_to_end_with_rejects_and_the_kill_switch():
         Pipeline.start = orig_start
     assert rep.ok and rep.stopped_by == "end of session", rep.errors
     c = rep.counters
-    assert c["feed"]["messages"] == 20_000 and c["venue"]["messages"] == 20_000
+    assert c["feed"]["messages"] == c["venue"]["messages"] > 20_000  # the day and our orders
     # every completed path's stamps are in path order
     assert rep.rows.shape[0] > 0
     st = np.stack([rep.rows[b] for b in BOUNDARIES], axis=1)
     assert (st > 0).all() and (np.diff(st, axis=1) >= 0).all()
-    # orders: sent = reached the sink, and they are what the strategy meant: quotes entered
-    # (O), moved (U) and pulled (X), every new UserRefNum the next one
-    assert c["strategy"]["orders"] == rep.orders_received == len(rep.orders) > 0
-    symbols = set(cfg["instruments"]["symbols"])
-    refs, live, types = [], set(), []
-    for o in rep.orders:
-        f = ouch50.fields(o, "inbound")
-        types.append(f["type"])
-        assert f["options"] == {}
-        if f["type"] == "O":
-            assert len(o) == 47 and f["side"] in ("B", "S") and f["price"] > 0
-            assert f["quantity"] == cfg["strategy"]["size"] and f["symbol"].strip() in symbols
-        elif f["type"] == "U":
-            assert len(o) == 40 and f["orig_user_ref_num"] in live and f["price"] > 0
-            live.discard(f["orig_user_ref_num"])
-        else:
-            assert f["type"] == "X" and len(o) == 11 and f["user_ref_num"] in live
-            live.discard(f["user_ref_num"])
-            continue
-        assert f["cl_ord_id"] == "TP" + str(f["user_ref_num"]).zfill(12)
-        refs.append(f["user_ref_num"])
-        live.add(f["user_ref_num"])
-    assert refs == list(range(1, len(refs) + 1)) and "O" in types
-    # the rate limit refused some, the kill switch stopped the flow at once: after it
-    # (and the orders in flight) only cancels go out, and the quotes are pulled
+    # what was sent: the journal (written before each send), every message at the venue
+    recs = read_records(journal)
+    sent = recs[np.isin(recs["kind"], [Kind.ENTER, Kind.CANCEL, Kind.REPLACE,
+                                       Kind.MASS_CANCEL])]
+    assert c["strategy"]["orders"] + 1 == len(sent)  # the owner's Mass Cancel is the + 1
+    # the venue read every one but those sent as the day closed (its last read may come
+    # before them: the session's end races the trader's last cancels)
+    assert 0 < c["venue"]["orders_in"] <= len(sent) <= c["venue"]["orders_in"] + 2
+    symbols = {int.from_bytes(x.ljust(8).encode(), "big") for x in cfg["instruments"]["symbols"]}
+    enters = sent[sent["kind"] == Kind.ENTER]
+    assert (enters["qty"] == cfg["strategy"]["size"]).all() and (enters["price"] > 0).all()
+    assert set(enters["symbol"].tolist()) <= symbols
+    # every new UserRefNum the next one: enters, replacements and the mass cancel
+    refs = sent[sent["kind"] != Kind.CANCEL]["user_ref"].tolist()
+    assert refs == list(range(1, len(refs) + 1))
+    # rebuilt from the journal, the tables say what the stage said
+    orders, positions, totals = new_orders(), new_positions(), new_totals()
+    recover(journal, orders, positions, totals)
+    assert totals[Total.FILLS] == c["strategy"]["fills"]
+    assert totals[Total.REJECTS] == c["strategy"]["venue_rejects"]
+    assert int(np.abs(positions["position"]).sum()) == c["strategy"]["gross_position"]
+    # the rate limit refused some; the kill switch stopped new orders at once and the owner
+    # sent a Mass Cancel; after it (and what was in flight) only cancels
     assert c["risk"]["rate"] > 0 and c["strategy"]["rejects"] >= c["risk"]["rate"]
     assert killed_at
-    after = types[killed_at["orders"] + 2:]
-    assert set(after) <= {"X"} and "X" in types[killed_at["orders"]:]
+    after = sent[sent["now_ns"] > killed_at["ns"]]["kind"].tolist()
+    assert Kind.MASS_CANCEL in after
+    assert set(after[2:]) <= {Kind.CANCEL, Kind.MASS_CANCEL}
     assert p_files and not any(os.path.exists(f) for f in p_files)
 
 
@@ -368,24 +368,3 @@ def test_cli_run_example_config():
     assert not meta["errors"]
 
 
-def test_orders_go_to_the_configured_sink():
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ext:
-        ext.bind(("127.0.0.1", 0))
-        ext.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        ext.settimeout(0)
-        cfg = from_dict(_small(simulator={"messages": 2_000, "rate": 0.0},
-                               sink={"host": "127.0.0.1", "port": ext.getsockname()[1]}))
-        rep = run_pipeline(cfg, tick_s=0.05, status=lambda m: None)
-        got = []
-        while True:
-            try:
-                got.append(ext.recv(256))
-            except BlockingIOError:
-                break
-    assert rep.ok, rep.errors
-    sent = rep.counters["strategy"]["orders"]
-    assert sent > 0 and len(got) == sent and rep.orders_received == 0  # not ours to read
-    types = [ouch50.fields(o, "inbound")["type"] for o in got]
-    assert set(types) <= {"O", "U", "X"} and types[0] == "O"

@@ -1,56 +1,71 @@
-"""The strategy stage's loop, driven in this process through its owner: quotes refused by
-risk are asked for again, the kill switch pulls quotes with cancels and nothing new, and
-every record of a polled batch carries one dequeued stamp."""
+"""The strategy stage's loop, driven in this process through its owner, logged in to a
+scripted venue over SoupBinTCP: quotes refused by risk are asked for again, the kill switch
+cancels what rests (OUCH Mass Cancel) and places nothing new, and every record of a polled
+batch carries one dequeued stamp."""
 
 from __future__ import annotations
 
 import os
-import socket
+import sys
+import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tickpath.codec import ouch50
 from tickpath.codec.itch50.layout import stock_code
 from tickpath.engine.agent import AgentSpec
 from tickpath.engine.counters import Control, Counters, create_array
-from tickpath.engine.strategy_stage import StrategyStage
+from tickpath.engine.strategy_stage import KILLED, StrategyStage
 from tickpath.ring import SpscRing
 from tickpath.risk import Limit
 from tickpath.strategy.records import N_CARRIED, SLOT_SIZE, TOP_DTYPE
 from tickpath.telemetry.stamps import N_BOUNDARIES
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from gateway.venue_script import ScriptedVenue  # noqa: E402  (tests/gateway)
 
 RISK = {"max_order_size": 1000, "max_position": 100_000, "max_notional": 1e7,
         "collar_bps": 500, "max_orders_per_s": 100_000}
 
 
 @pytest.fixture
-def stage():
+def stage(tmp_path):
     tag = f"tp-test-{uuid.uuid4().hex[:8]}"
     names = {"counters": f"{tag}-counters", "ring": f"{tag}-md", "rows": f"{tag}-stamps"}
     counters = Counters.create(names["counters"])
     ring = SpscRing.create(names["ring"], 256, SLOT_SIZE, policy="drop")
     rows_map, _ = create_array(names["rows"], 64, N_BOUNDARIES)
-    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sink.bind(("127.0.0.1", 0))
-    sink.settimeout(2)
+    venue = ScriptedVenue(username="TRADER", password="secret")
     spec = AgentSpec("strategy", "", names["counters"], idle="noop", params={
         "ring": names["ring"], "strategy": "market_maker",
         "strategy_params": {"edge": 100, "size": 100, "symbols": []}, "risk": RISK,
-        "rows": names["rows"], "row_every": 1, "sink": sink.getsockname()})
+        "rows": names["rows"], "row_every": 1,
+        "gateway": {"host": "127.0.0.1", "port": venue.port, "username": "TRADER",
+                    "password": "secret", "journal": str(tmp_path / "orders.journal"),
+                    "fsync": "never"}})
     st = StrategyStage(spec, counters)
-    st.test_ring, st.test_sink = ring, sink
+    st._connect()
+    st.test_ring, st.test_venue = ring, venue
     try:
         yield st
     finally:
         st.close()
-        sink.close()
+        venue.close()
         ring.unlink()
         ring.close()
         counters.unlink()
         os.unlink(f"/dev/shm/{names['rows']}")
         del rows_map
+
+
+def _received(st: StrategyStage, n: int) -> list[dict]:
+    """The first ``n`` messages the venue received (waiting for them, bounded)."""
+    end = time.monotonic() + 5
+    while len(st.test_venue.received) < n and time.monotonic() < end:
+        time.sleep(0.001)
+    return st.test_venue.received[:n]
 
 
 def _offer(ring: SpscRing, locate: int, bid: int, ask: int) -> None:
@@ -65,7 +80,11 @@ def _offer(ring: SpscRing, locate: int, bid: int, ask: int) -> None:
 
 
 def _run(st: StrategyStage) -> dict[str, dict[str, int]]:
-    st._loop(0)  # returns after the batch it polled (deadline already past)
+    """One pass of the loop as the stage's owner runs it (deadline already past: it returns
+    after the batch it polled); a thrown kill switch is answered with a Mass Cancel."""
+    if st._loop(0) == KILLED:
+        st.session.mass_cancel()
+        st._loop(0)
     assert st.test_ring.counters()["depth"] == 0
     return st.counters.snapshot()
 
@@ -79,8 +98,7 @@ def test_a_quote_refused_by_risk_is_asked_for_again_at_the_same_price(stage):
     _offer(stage.test_ring, 1, 100_000, 100_200)  # the same book
     c = _run(stage)
     assert c["strategy"]["orders"] == 2 and c["risk"]["passed"] == 2
-    got = sorted((f["type"], f["side"], f["price"]) for f in
-                 (ouch50.fields(stage.test_sink.recv(256), "inbound") for _ in range(2)))
+    got = sorted((f["type"], f["side"], f["price"]) for f in _received(stage, 2))
     # around the micro-price (equal sizes: the mid, 100_100) +- the edge of 100
     assert got == [("O", "B", 100_000), ("O", "S", 100_200)]
     _offer(stage.test_ring, 1, 100_000, 100_200)  # quoted now: nothing new to send
@@ -88,19 +106,20 @@ def test_a_quote_refused_by_risk_is_asked_for_again_at_the_same_price(stage):
     assert c["strategy"]["orders"] == 2 and c["strategy"]["records"] == 3
 
 
-def test_the_kill_switch_pulls_quotes_and_places_nothing(stage):
+def test_the_kill_switch_cancels_what_rests_and_places_nothing(stage):
     _offer(stage.test_ring, 1, 100_000, 100_200)
     assert _run(stage)["strategy"]["orders"] == 2
-    for _ in range(2):
-        stage.test_sink.recv(256)
+    assert [f["type"] for f in _received(stage, 2)] == ["O", "O"]
     stage.counters.section("control")[Control.KILL] = 1
     _offer(stage.test_ring, 1, 100_100, 100_300)  # the book moved: no requote, a pull
     c = _run(stage)
-    assert c["strategy"]["orders"] == 4 and c["risk"]["killed"] == 0
-    got = sorted(ouch50.fields(stage.test_sink.recv(256), "inbound")["type"] for _ in range(2))
-    assert got == ["X", "X"]
+    # the owner's Mass Cancel took both quotes; the maker's own pulls find them pending
+    assert [f["type"] for f in _received(stage, 3)] == ["O", "O", "C"]
+    assert c["strategy"]["orders"] == 2 and c["risk"]["killed"] == 0
     _offer(stage.test_ring, 1, 100_200, 100_400)
-    assert _run(stage)["strategy"]["orders"] == 4  # nothing left to pull, nothing placed
+    assert _run(stage)["strategy"]["orders"] == 2  # nothing left to pull, nothing placed
+    time.sleep(0.05)
+    assert len(stage.test_venue.received) == 3
 
 
 def test_every_record_of_a_batch_carries_the_batch_s_dequeued_stamp(stage):

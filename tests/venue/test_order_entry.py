@@ -207,7 +207,7 @@ def test_self_match_prevention_cancels_the_incoming_rest(venue):
 def test_stale_user_ref_num_ignored_and_logged(venue, caplog):
     c = venue.client()
     bb = venue.book()["bids"][0][0]
-    with caplog.at_level(logging.WARNING, "tickpath.venue.order_entry"):
+    with caplog.at_level(logging.INFO, "tickpath.venue.order_entry"):
         enter(c, 5, "B", 100, venue.sym, bb - 100)
         enter(c, 5, "B", 100, venue.sym, bb - 100)
         enter(c, 4, "B", 100, venue.sym, bb - 100)

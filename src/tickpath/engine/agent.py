@@ -37,6 +37,7 @@ import ctypes
 import ctypes.util
 import enum
 import importlib
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -215,6 +216,28 @@ def _agent_main(spec: AgentSpec, status: Any) -> None:
             remove_files(spec.files)
 
 
+class _NoteHandler(logging.Handler):
+    """A stage's warnings (a session reconnecting, a login refused, ...) as the owner's
+    notes: the stage runs in a process of its own, where nobody would read its log."""
+
+    def __init__(self, name: str, status: Any) -> None:
+        super().__init__(logging.WARNING)
+        self.name_, self.status = name, status
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.status.put((self.name_, "note", record.getMessage()))
+        except Exception:  # the owner's queue is gone: nothing to tell
+            pass
+
+
+def _notes_from_logging(name: str, status: Any) -> None:
+    root = logging.getLogger()
+    root.addHandler(_NoteHandler(name, status))
+    if root.level > logging.WARNING or root.level == logging.NOTSET:
+        root.setLevel(logging.WARNING)
+
+
 def _run_stage(spec: AgentSpec, status: Any) -> None:
     section = None
     try:
@@ -224,6 +247,7 @@ def _run_stage(spec: AgentSpec, status: Any) -> None:
         for note in (pin(spec.core), set_realtime(spec.realtime)):
             if note:
                 status.put((spec.name, "note", note))
+        _notes_from_logging(spec.name, status)
         counters = Counters.attach(spec.counters)
         section = counters.section(spec.name)
         section[AgentWord.STATE] = AgentState.STARTING

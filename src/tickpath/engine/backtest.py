@@ -15,19 +15,41 @@ from __future__ import annotations
 from numba import njit
 
 from ..ring import spsc
+from ..risk.check import check_order
 from ..strategy import records as R
 from ..strategy.dispatch import deliver_updates, handle_record, tick_timer
-from ..strategy.layout import CtxWord
+from ..strategy.layout import REFUSED_RISK as _REFUSED
+from ..strategy.layout import TOP_ASK, TOP_BID, Action, CtxWord
 from ..strategy.simfill import fill_on_book, fill_on_trade, venue_intents
 from ..wire import handler as seam
-from .egress import check_intents
 
 MAX_ROUNDS = 4
+_PLACE, _REPLACE = int(Action.PLACE), int(Action.REPLACE)
 _INTENTS = int(CtxWord.INTENTS)
 _UPDATES = int(CtxWord.UPDATES)
 # counts (int64 array): simfill's six, then these
 RECORDS, REFUSED_RISK = 6, 7
 N_COUNTS = 8
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def check_intents(ctx, now, limits, position, rate, control, risk_counts):
+    """Pre-trade check of the outbox's new orders and replaces against the top of their
+    book (:func:`tickpath.risk.check.check_order`); a refused intent's ``result`` is
+    REFUSED_RISK. Returns the intents refused."""
+    refused = 0
+    for k in range(ctx.words[_INTENTS]):
+        r = ctx.intents[k]
+        a = r["action"]
+        if a == _PLACE or a == _REPLACE:
+            i = r["instrument"]
+            why = check_order(r["side"], r["qty"], r["price"], i, ctx.top[i, TOP_BID],
+                              ctx.top[i, TOP_ASK], now, limits, position, rate, control,
+                              risk_counts)
+            if why != 0:
+                r["result"] = _REFUSED
+                refused += 1
+    return refused
 
 
 @njit(cache=True, nogil=True, _nrt=False)

@@ -104,12 +104,27 @@ def _ipv4(v: str) -> str | None:
     try:
         ipaddress.IPv4Address(v)
     except ValueError:
-        return "must be an IPv4 address (orders go out as UDP datagrams over IPv4)"
+        return "must be an IPv4 address (the order-entry session runs over TCP/IPv4)"
     return None
 
 
 def _port(v: int) -> str | None:
-    return None if 0 <= v <= 65535 else "must be a UDP port 0..65535 (0: the built-in sink)"
+    return None if 0 <= v <= 65535 else ("must be a TCP port 0..65535 (0: a free port the "
+                                         "built-in venue listens on)")
+
+
+def _username(v: str) -> str | None:
+    return None if 0 < len(v) <= 6 and v.isascii() else \
+        "must be 1-6 ASCII characters (SoupBinTCP's username field)"
+
+
+def _password(v: str) -> str | None:
+    return None if 0 < len(v) <= 10 and v.isascii() else \
+        "must be 1-10 ASCII characters (SoupBinTCP's password field)"
+
+
+def _positive_s(v: float) -> str | None:
+    return None if v > 0 else "must be > 0 (seconds)"
 
 
 def _at_least_1(v: int) -> str | None:
@@ -182,7 +197,11 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Callable[[Any], str | None] | None]
                   "messages": (int, 50_000, _positive), "rate": (float, 20_000.0, _nonneg),
                   "seed": (int, 7, _nonneg), "max_payload": (int, 64, None)},
     "telemetry": {"max_rows": (int, 1 << 20, _nonneg), "row_every": (int, 1, _positive)},
-    "sink": {"host": (str, "127.0.0.1", _ipv4), "port": (int, 0, _port)},
+    "gateway": {"host": (str, "127.0.0.1", _ipv4), "port": (int, 0, _port),
+                "username": (str, "TRADER", _username), "password": (str, "tickpath", _password),
+                "journal": (str, "", None),
+                "fsync": (str, "interval", _one_of("always", "interval", "never")),
+                "stale_s": (float, 3.0, _positive_s), "heartbeat_s": (float, 1.0, _positive_s)},
 }
 
 
@@ -254,6 +273,9 @@ def from_dict(data: dict[str, Any], source: str = "<dict>") -> PipelineConfig:
     if not sim["enabled"] and feed["port"] == 0:
         raise ConfigError("feed.port: an external feed needs its UDP port (0 picks a free "
                           "port, which only the built-in simulator can follow)")
+    if not sim["enabled"] and out["gateway"]["port"] == 0:
+        raise ConfigError("gateway.port: an external venue's order entry needs its TCP port (0 "
+                          "picks a free port, which only the built-in simulator can follow)")
     if not 64 <= sim["max_payload"] <= 65_000:
         raise ConfigError(f"simulator.max_payload = {sim['max_payload']}: must be 64..65000")
     for stage in STAGE_NAMES:

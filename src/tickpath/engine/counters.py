@@ -72,9 +72,11 @@ FeedCounter = _stage("FeedCounter", [
     "BOOK_REJECTS", "PUBLISHED", "RING_FULL", "ENDED", "TRUNCATED", "KERNEL_DROPS"])
 #: the strategy stage: ring -> strategy -> risk -> order out
 StrategyCounter = _stage("StrategyCounter", [
-    "RECORDS", "DECISIONS", "ORDERS", "REJECTS", "SEND_ERRORS", "ROWS", "RING_DEPTH"])
+    "RECORDS", "DECISIONS", "ORDERS", "REJECTS", "SEND_ERRORS", "ROWS", "RING_DEPTH",
+    "FILLS", "VENUE_REJECTS", "VENUE_MESSAGES", "RECONNECTS", "GROSS_POSITION", "PNL"])
 #: the venue (simulator + publisher): what was sent
-VenueCounter = _stage("VenueCounter", ["MESSAGES", "PACKETS", "DONE"])
+VenueCounter = _stage("VenueCounter", ["MESSAGES", "PACKETS", "DONE", "ORDERS_IN",
+                                       "EXECUTIONS", "CLIENT_REJECTS", "SESSIONS"])
 
 #: the pipeline's sections, in order (the risk section's names come from tickpath.risk)
 PIPELINE_SECTIONS: dict[str, type[enum.IntEnum]] = {}

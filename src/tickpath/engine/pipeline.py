@@ -1,11 +1,12 @@
 """A pipeline assembled from configuration: venue -> feed stage -> ring -> strategy stage.
 
 The owner (this process) creates the shared memory every stage attaches to (counters, the
-hand-off ring, the stamp rows) and the order sink, starts each stage as an agent process
+hand-off ring, the stamp rows), chooses where the venue's order entry listens (the strategy
+stage logs in there over SoupBinTCP and sends OUCH), starts each stage as an agent process
 (:mod:`tickpath.engine.agent`), waits until all are in their loops, lets the venue publish,
 observes the counters while they run, and stops them through the control section's STOP word
 (on Ctrl-C, SIGTERM, the simulator's end of session, or a duration). Whatever happens, it
-removes what it made: /dev/shm files, sockets, and (in
+removes what it made: /dev/shm files, the order journal it chose, and (in
 :func:`tickpath.apps.budget.run_budget`) the namespaces.
 
 The owner also throws the kill switch (the control section's ``kill`` word; every order is
@@ -37,12 +38,13 @@ from ..ring.mapping import unmap
 from ..risk import KillReason, kill, kill_note, kill_reason
 from ..strategy.records import SLOT_SIZE
 from ..telemetry.stamps import N_BOUNDARIES, STAMPS
-from .agent import Agent, AgentSpec, AgentState, busy_ratio, enter_netns, wait_for
+from .agent import Agent, AgentSpec, AgentState, busy_ratio, wait_for
 from .config import PipelineConfig, load
 from .counters import DIRECTORY, Control, Counters, create_array
 from .counters import Agent as AgentWord
 
 FEED_GROUP, FEED_PORT = "233.54.12.1", 26400  # over a veth pair (tickpath.wire.netns)
+ORDER_PORT = 26401  # the venue's order entry over a veth pair (its namespace is its own)
 
 #: idle strategies that keep a stage runnable while it waits (it holds its core)
 SPINNING_IDLES = ("noop", "busy_spin", "spin_yield")
@@ -150,12 +152,10 @@ class PipelineReport:
     stopped_by: str
     counters: dict[str, dict[str, int]]
     rows: np.ndarray = field(repr=False)  # STAMPS, one per completed path (sampled)
-    orders_received: int = 0
-    orders: list[bytes] = field(default_factory=list, repr=False)  # the first ones, as sent
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     placement: dict[str, Any] = field(default_factory=dict)
-    sink: str = "built-in"  # where orders went: the owner's own sink, or "host:port"
+    order_entry: str = ""  # the venue's order entry, "host:port"
     killed: str | None = None  # the kill switch's reason at the end (None: off)
 
     @property
@@ -167,8 +167,10 @@ class PipelineReport:
         return {"transport": self.transport, "seconds": round(self.seconds, 3),
                 "stopped_by": self.stopped_by,
                 "messages": c["feed"]["messages"], "sent": c["venue"]["messages"],
-                "orders": c["strategy"]["orders"], "orders_received": self.orders_received,
-                "sink": self.sink,
+                "orders": c["strategy"]["orders"],
+                "orders_at_venue": c["venue"].get("orders_in", 0),
+                "fills": c["strategy"]["fills"], "venue_rejects": c["strategy"]["venue_rejects"],
+                "pnl": c["strategy"]["pnl"] / 10_000, "order_entry": self.order_entry,
                 "rejects": c["strategy"]["rejects"],
                 "rejects_by_reason": {k: v for k, v in c["risk"].items()
                                       if k not in ("checked", "passed") and v},
@@ -217,6 +219,12 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def resolve_transport(kind: str) -> str:
     """``auto``: the best receive transport this host runs (packet, else busypoll)."""
     if kind != "auto":
@@ -225,32 +233,6 @@ def resolve_transport(kind: str) -> str:
 
     ok = {c.name for c in check() if c.ok}
     return "packet" if "packet" in ok else "busypoll"
-
-
-def _socket_in_netns(netns: str | None, host: str = "127.0.0.1") -> socket.socket:
-    """A UDP socket bound to ``host``:0 in ``netns`` (made from a short-lived thread that
-    entered it: setns moves only the calling thread)."""
-    if netns is None:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind((host, 0))
-        return s
-    out: list[Any] = []
-
-    def make() -> None:
-        try:
-            enter_netns(netns)
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind((host, 0))
-            out.append(s)
-        except BaseException as e:  # handed to the caller below
-            out.append(e)
-
-    t = threading.Thread(target=make)
-    t.start()
-    t.join()
-    if isinstance(out[0], BaseException):
-        raise out[0]
-    return out[0]
 
 
 class Pipeline:
@@ -268,14 +250,14 @@ class Pipeline:
         self.counters: Counters | None = None
         self.ring: SpscRing | None = None
         self.rows_map = None
-        self.sink: socket.socket | None = None
-        #: where the strategy stage sends orders: the configured sink, else the built-in one
-        self.sink_address: tuple[str, int] | None = None
+        #: the venue's order entry the strategy stage logs in to, and the order journal
+        self.order_address: tuple[str, int] | None = None
+        gw = cfg["gateway"]
+        self.journal = Path(gw["journal"] or f"/tmp/tp-{tag}-orders.journal")
+        self._own_journal = not gw["journal"]  # ours to remove at the end
         self.agents: list[Agent] = []
         self.notes: list[str] = []
         self.errors: list[str] = []
-        self.orders: list[bytes] = []
-        self.orders_received = 0
         self._t0 = 0.0
         self._status_q: Any = None
         kf = cfg["risk"].get("kill_file", "")
@@ -302,6 +284,11 @@ class Pipeline:
             return {"core": s.core, "idle": s.idle, "realtime": s.realtime,
                     "idle_params": dict(s.idle_params)}
 
+        gw = cfg["gateway"]
+        if v is not None:
+            self.order_address = (v.exchange_ip, gw["port"] or ORDER_PORT)
+        else:
+            self.order_address = (gw["host"], gw["port"] or free_tcp_port(gw["host"]))
         cname = self.names["counters"]
         specs = []
         if sim["enabled"]:
@@ -311,7 +298,11 @@ class Pipeline:
                                        "seed": sim["seed"], "rate": sim["rate"] or None,
                                        "max_payload": sim["max_payload"], "host": host,
                                        "port": port, "session": feed["session"],
-                                       "iface_ip": v.exchange_ip if v else None}))
+                                       "iface_ip": v.exchange_ip if v else None,
+                                       "orders_host": self.order_address[0],
+                                       "orders_port": self.order_address[1],
+                                       "accounts": [f"{gw['username']}:{gw['password']}"],
+                                       "heartbeat_s": gw["heartbeat_s"]}))
         ring = cfg["ring"]
         specs.append(AgentSpec("feed", "tickpath.engine.feed_stage:main", cname,
                                netns=v.host if v else None, **stage("feed"), params={
@@ -327,26 +318,14 @@ class Pipeline:
                                                        "symbols": cfg["instruments"]["symbols"]},
                                    "risk": dict(cfg["risk"]), "rows": self.names["rows"],
                                    "row_every": cfg["telemetry"]["row_every"],
-                                   "sink": self.sink_address}))
+                                   "gateway": {**gw, "host": self.order_address[0],
+                                               "port": self.order_address[1],
+                                               "journal": str(self.journal)}}))
         return specs
 
-    def open_sink(self) -> tuple[str, int]:
-        """Decide where orders go: ``sink.host``:``sink.port`` when a port is configured (the
-        owner then sees none of them), else a UDP socket of our own bound to ``sink.host`` on
-        a free port, in the strategy stage's namespace, which the owner reads and counts."""
-        conf = self.cfg["sink"]
-        if conf["port"]:
-            self.sink_address = (conf["host"], conf["port"])
-        else:
-            self.sink = _socket_in_netns(self.veth.host if self.veth else None, conf["host"])
-            self.sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-            self.sink.setblocking(False)
-            self.sink_address = self.sink.getsockname()
-        return self.sink_address
-
     def start(self, timeout: float = 180.0) -> None:
-        """Create shared memory and sink, start the stages, wait until each is in its loop,
-        then let the venue go."""
+        """Create shared memory, start the stages, wait until each is in its loop (the
+        strategy stage logged in to the venue's order entry), then let the venue go."""
         import multiprocessing as mp
 
         cfg = self.cfg
@@ -362,7 +341,6 @@ class Pipeline:
                                     policy=cfg["ring"]["policy"])
         self.rows_map, self.rows = create_array(self.names["rows"],
                                                 cfg["telemetry"]["max_rows"], N_BOUNDARIES)
-        self.open_sink()
         ctx = mp.get_context("spawn")
         self._status_q = ctx.Queue()
         specs = self._specs()
@@ -446,28 +424,14 @@ class Pipeline:
             if kind == "note":
                 self.status(f"note: {name}: {text}")
 
-    def drain_sink(self, keep: int = 100_000) -> None:
-        """Take the orders that reached the sink (counted; the first ``keep`` kept)."""
-        if self.sink is None:
-            return
-        for _ in range(1 << 16):  # bounded: one observer tick's worth
-            try:
-                msg = self.sink.recv(256)
-            except BlockingIOError:
-                return
-            self.orders_received += 1
-            if len(self.orders) < keep:
-                self.orders.append(msg)
-
     def snapshot(self) -> dict[str, Any]:
-        """Counters by stage, plus ring occupancy, busy ratios and orders at the sink."""
+        """Counters by stage, plus ring occupancy and busy ratios."""
         snap: dict[str, Any] = self.counters.snapshot()
         rc = self.ring.counters()
         snap["ring"] = {"depth": rc["depth"], "capacity": self.ring.capacity,
                         "full": rc["full"], "drops": rc["drops"]}
         for a in self.agents:
             snap[a.spec.name]["busy_ratio"] = busy_ratio(snap[a.spec.name])
-        snap["sink"] = {"orders": self.orders_received}
         snap["placement"] = self.placement.as_dict()
         return snap
 
@@ -507,27 +471,23 @@ class Pipeline:
                                   f"terminated")
                 a.terminate()
         self._read_status()
-        self.drain_sink()
 
     def report(self, stopped_by: str) -> PipelineReport:
         n = int(self.counters.section("strategy")[self.counters.sections["strategy"]["ROWS"]])
         rows = np.ascontiguousarray(self.rows[:n]).view(STAMPS).reshape(-1)
         why = self.kill_state()
         return PipelineReport(self.transport, time.monotonic() - self._t0, stopped_by,
-                              self.counters.snapshot(), rows.copy(), self.orders_received,
-                              list(self.orders), list(self.notes), list(self.errors),
-                              self.placement.as_dict(),
-                              "built-in" if self.sink is not None else
-                              ":".join(map(str, self.sink_address or ("?", 0))),
+                              self.counters.snapshot(), rows.copy(), list(self.notes),
+                              list(self.errors), self.placement.as_dict(),
+                              ":".join(map(str, self.order_address or ("?", 0))),
                               None if why is None else why.name.lower())
 
     def close(self) -> None:
         """Remove everything made here (idempotent)."""
         for a in self.agents:
             a.terminate()
-        if self.sink is not None:
-            self.sink.close()
-            self.sink = None
+        if self._own_journal:
+            self.journal.unlink(missing_ok=True)
         if self.ring is not None:
             self.ring.unlink()
             self.ring.close()
@@ -558,7 +518,6 @@ class Pipeline:
         try:
             while why is None:
                 time.sleep(tick_s)
-                self.drain_sink()
                 self.poll_kill_file()
                 self._watch_kill()
                 if on_tick is not None:
@@ -648,5 +607,8 @@ def counters_table(snap: dict[str, Any]):
     why = KillReason(k).name.lower() if k in KillReason._value2member_map_ else "?"
     t.add_row("risk", "", f"KILLED ({why})" if k else "", "",
               "  ".join(f"{k} {v:,}" for k, v in risk.items()))
-    t.add_row("sink", "", "", "", f"orders {snap['sink']['orders']:,}")
+    s = snap["strategy"]
+    t.add_row("orders", "", "", "", f"sent {s['orders']:,}  fills {s['fills']:,}  venue rejects "
+              f"{s['venue_rejects']:,}  reconnects {s['reconnects']:,}  P&L "
+              f"${s['pnl'] / 10_000:,.2f}")
     return t

@@ -1,17 +1,21 @@
-"""The strategy stage: ring -> strategy callbacks -> intents -> pre-trade risk -> order bytes.
+"""The strategy stage: ring -> strategy callbacks -> intents -> pre-trade risk -> order entry.
 
 One compiled loop (:func:`strategy_loop`) per process, specialized for the strategy's state
 type (:mod:`tickpath.strategy.api`) and cached on disk. Each turn polls the hand-off ring for
 up to a batch of records (:mod:`tickpath.strategy.records`: trades and changed books) and
 stamps ``dequeued`` once for the batch. For each record the context learns it and the
 strategy's ``on_trade`` or ``on_book`` runs, then the order updates queued so far go to its
-``on_order_update`` (``decided``); the intents it wrote are risk-checked (``checked``), booked
-in the order table, encoded as OUCH 5.0 (Enter, Replace, Cancel) and sent
-(:mod:`tickpath.engine.egress`; ``order_out`` after the last). A record whose path reached
-``order_out`` leaves a row of the ten stamps (:data:`tickpath.telemetry.stamps.STAMPS`) in a
-shared-memory array the pipeline's owner reads (every ``row_every``-th such path, up to the
-array's size). ``on_timer`` runs every ``timer_ms`` of the clock, busy or idle; the feed counts
-as stale after ``stale_after_ms`` without a record.
+``on_order_update`` (``decided``); each intent it wrote is risk-checked against our orders,
+positions and P&L (``checked`` after the first) and sent over the SoupBinTCP/OUCH session to
+the venue's order entry (:mod:`tickpath.engine.order_entry`, :mod:`tickpath.gateway`;
+``order_out`` after the last). A record whose path reached ``order_out`` leaves a row of the
+ten stamps (:data:`tickpath.telemetry.stamps.STAMPS`) in a shared-memory array the pipeline's
+owner reads (every ``row_every``-th such path, up to the array's size). Between batches the
+loop polls the session: the venue's answers (accepted, executed, canceled, rejected, replaced)
+update the order tables and reach the strategy's ``on_order_update``; positions and P&L move
+only on executions. ``on_timer`` runs every ``timer_ms`` of the clock, busy or idle; the feed
+counts as stale after ``stale_after_ms`` without a record. When the kill switch is thrown the
+loop returns once to its owner, which sends an OUCH Mass Cancel for everything resting.
 
 The strategy is named by module path (``strategy = "tickpath.strategy.market_maker"``, or a
 user's ``"mypkg.mystrat"``; ``"market_maker"`` and ``"observe"`` are aliases), loaded by
@@ -20,18 +24,18 @@ user's ``"mypkg.mystrat"``; ``"market_maker"`` and ``"observe"`` are aliases), l
 
 from __future__ import annotations
 
-import socket
+import logging
 import time
 
 import numpy as np
 from numba import njit
 
-from ..codec.ouch50.encode import ENTER_ORDER_LEN
+from ..gateway.journal import Journal
+from ..gateway.layout import Total
+from ..gateway.session import LoginRejected, OrderSession, Poll, S
 from ..ring import SpscRing, spsc
 from ..ring.atomics import load_relaxed
-from ..risk import limits_array
-from ..risk import new_state as risk_state
-from ..risk.layout import KILL_WORD
+from ..risk.layout import KILL_WORD, limits_from, new_rate, new_storm
 from ..strategy import records as R
 from ..strategy.context import ContextInfo, new_context
 from ..strategy.dispatch import deliver_updates, handle_record, tick_timer
@@ -42,15 +46,17 @@ from ..telemetry.stamps import N_BOUNDARIES
 from .agent import AgentState, duty_cycle
 from .counters import Agent as AgentWord
 from .counters import Control, Counters, StrategyCounter
-from .egress import (
-    check_intents,
-    cl_ord_id_template,
-    enter_order_tif,
+from .order_entry import (
+    FIRST_CHECK_NS,
+    N_COUNTS,
+    REFUSED,
+    SEND_ERRORS,
+    mark,
+    pump,
     send_intents,
+    zero,
 )
 
-OUCH_ENTER_ORDER_LEN = ENTER_ORDER_LEN
-_TIF_DAY = ord("0")
 BATCH = 64
 #: rounds of (updates -> intents -> egress) after one record at most: a strategy answering
 #: each update with an intent that is answered at once cannot spin the stage
@@ -59,67 +65,89 @@ DEFAULT_TIMER_MS = 1
 DEFAULT_STALE_AFTER_MS = 2000
 
 # exits
-DEADLINE, STOPPED = 0, 1
+log = logging.getLogger(__name__)
+
+DEADLINE, STOPPED, KILLED, SESSION = 0, 1, 2, 3
 # loop state words (st)
-_PATHS = 1
+_PATHS, _KILL_SEEN, _STATUS, _VENUE_MSGS, _SESSION_OFF = 1, 2, 3, 4, 5
+N_ST = 8
 _STOP = int(Control.STOP)
+_KILL = int(Control.KILL)
 _RECORDS, _DECISIONS, _ORDERS, _REJECTS, _SEND_ERRORS, _ROWS, _DEPTH = (
     int(StrategyCounter[n]) for n in ("RECORDS", "DECISIONS", "ORDERS", "REJECTS",
                                       "SEND_ERRORS", "ROWS", "RING_DEPTH"))
+_FILLS, _VENUE_REJECTS, _VENUE_MESSAGES, _RECONNECTS, _POSITION, _PNL = (
+    int(StrategyCounter[n]) for n in ("FILLS", "VENUE_REJECTS", "VENUE_MESSAGES",
+                                      "RECONNECTS", "GROSS_POSITION", "PNL"))
 _INTENTS = int(CtxWord.INTENTS)
 _UPDATES = int(CtxWord.UPDATES)
 
 
-@njit(cache=True, nogil=True)
-def enter_order(buf, userref, side, qty, stock, price, cl_ord_id):
-    """The stage's OUCH 5.0 Enter Order for a day order
-    (:func:`tickpath.engine.egress.enter_order_tif` with TIF ``0``)."""
-    return enter_order_tif(buf, userref, side, qty, stock, price, _TIF_DAY, cl_ord_id)
-
-
 @njit(cache=True, nogil=True, _nrt=False)
-def egress(strategy, ctx, now, limits, position, rate, control, risk_counts, msg, clord, fd,
-           confirm, counts, sect):
-    """Drain the outbox (risk, then book/encode/send), deliver the order updates that
-    produced, and again for intents those wrote, up to MAX_ROUNDS. Returns messages sent."""
+def egress(strategy, ctx, g, now, limits, rate, control, risk_counts, counts, sect):
+    """Send the outbox (risk, then the session's sends), deliver the order updates queued
+    meanwhile, and again for intents those wrote, up to MAX_ROUNDS. Returns messages sent."""
     sent = 0
     for _ in range(MAX_ROUNDS):
         if ctx.words[_INTENTS] == 0:
             break
         sect[_DECISIONS] += 1
-        sect[_REJECTS] += check_intents(ctx, now, limits, position, rate, control,
-                                        risk_counts)
-        counts[0] = counts[1] = counts[2] = 0
-        send_intents(ctx, msg, clord, fd, confirm, now, counts)
-        sent += counts[0]
-        sect[_SEND_ERRORS] += counts[1]
-        sect[_REJECTS] += counts[2]
-        deliver_updates(strategy, ctx)
+        zero(counts)
+        sent += send_intents(ctx, g, now, limits, rate, control, risk_counts, counts)
+        sect[_SEND_ERRORS] += counts[SEND_ERRORS]
+        sect[_REJECTS] += counts[REFUSED]
+        if ctx.words[_UPDATES] > 0:
+            deliver_updates(strategy, ctx)
     sect[_ORDERS] += sent
     return sent
 
 
 @njit(cache=True, nogil=True, _nrt=False)
+def _venue(strategy, ctx, g, now, limits, rate, storm, control, risk_counts, counts, sect, st):
+    """The session's duty cycle and what the strategy answers to it. Returns the session's
+    status (< 0: the owner must act) or the messages applied."""
+    if st[_SESSION_OFF] != 0:  # the venue ended the session
+        return 0
+    got = pump(ctx, g, now, limits, storm, control)
+    if got > 0:
+        st[_VENUE_MSGS] += got
+        deliver_updates(strategy, ctx)
+        egress(strategy, ctx, g, now, limits, rate, control, risk_counts, counts, sect)
+    return got
+
+
+@njit(cache=True, nogil=True, _nrt=False)
 def strategy_loop(hdr, words, control, sect, risk_counts, wait_code, wait_params, strategy,
-                  ctx, limits, position, rate, msg, clord, fd, confirm, counts, st, rows,
-                  row_every, deadline_ns):
-    """Run until the control section's STOP word (returns STOPPED) or ``deadline_ns``
-    (DEADLINE), whichever first. State to resume is in ``st``, ``ctx``, the strategy's state,
-    ``position``, ``rate``."""
+                  ctx, g, limits, rate, storm, counts, st, rows, row_every, deadline_ns):
+    """Run until the control section's STOP word (returns STOPPED), ``deadline_ns``
+    (DEADLINE), the kill switch being thrown (KILLED: the owner cancels what rests at the
+    venue, then calls again) or a session status the owner must act on (SESSION, the status
+    in ``st[_STATUS]``). State to resume is in ``st``, ``ctx``, the strategy's state, the
+    session ``g`` and ``rate``."""
     rounds = 0
     while True:
         if load_relaxed(control, _STOP) != 0:
             return STOPPED
+        if load_relaxed(control, _KILL) != 0:
+            if st[_KILL_SEEN] == 0:  # thrown since the last look: once per throw
+                st[_KILL_SEEN] = 1
+                return KILLED
+        else:
+            st[_KILL_SEEN] = 0
         n = spsc.poll(hdr, words, BATCH)
         if n == 0:
-            rounds = duty_cycle(sect, 0, rounds, wait_code, wait_params)
-            if (rounds & 255) == 0:
-                now = realtime_ns()
-                if tick_timer(strategy, ctx, now):
-                    egress(strategy, ctx, now, limits, position, rate, control, risk_counts,
-                           msg, clord, fd, confirm, counts, sect)
-                if now >= deadline_ns:
-                    return DEADLINE
+            now = realtime_ns()
+            got = _venue(strategy, ctx, g, now, limits, rate, storm, control, risk_counts,
+                         counts, sect, st)
+            if got < 0:
+                st[_STATUS] = got
+                return SESSION
+            rounds = duty_cycle(sect, got, rounds, wait_code, wait_params)
+            if tick_timer(strategy, ctx, now):
+                egress(strategy, ctx, g, now, limits, rate, control, risk_counts, counts,
+                       sect)
+            if now >= deadline_ns:
+                return DEADLINE
             continue
         rounds = duty_cycle(sect, n, rounds, wait_code, wait_params)
         # one dequeued stamp for the whole batch, taken as the poll hands it over: stamping
@@ -131,6 +159,8 @@ def strategy_loop(hdr, words, control, sect, risk_counts, wait_code, wait_params
         for i in range(n):
             b = spsc.slot_base(hdr, seq + i) + 1
             handle_record(strategy, ctx, words, b, t_deq)
+            if words[b + R.KIND] == R.BOOK:
+                mark(g, words[b + R.LOCATE], words[b + R.BID_PRICE], words[b + R.ASK_PRICE])
             if ctx.words[_UPDATES] > 0:
                 deliver_updates(strategy, ctx)
             t_dec = realtime_ns()
@@ -138,20 +168,17 @@ def strategy_loop(hdr, words, control, sect, risk_counts, wait_code, wait_params
             if ctx.words[_INTENTS] == 0:
                 continue
             sect[_DECISIONS] += 1
-            sect[_REJECTS] += check_intents(ctx, t_dec, limits, position, rate, control,
-                                            risk_counts)
-            t_chk = realtime_ns()
-            counts[0] = counts[1] = counts[2] = 0
-            send_intents(ctx, msg, clord, fd, confirm, t_chk, counts)
-            sent = counts[0]
-            sect[_SEND_ERRORS] += counts[1]
-            sect[_REJECTS] += counts[2]
+            zero(counts)
+            sent = send_intents(ctx, g, t_dec, limits, rate, control, risk_counts, counts)
+            sect[_SEND_ERRORS] += counts[SEND_ERRORS]
+            sect[_REJECTS] += counts[REFUSED]
             sect[_ORDERS] += sent
             t_out = realtime_ns()
-            if ctx.words[_UPDATES] > 0:  # what the egress booked; they may answer with more
+            t_chk = counts[FIRST_CHECK_NS] if counts[FIRST_CHECK_NS] > 0 else t_out
+            if ctx.words[_UPDATES] > 0:  # local refusals; they may answer with more
                 deliver_updates(strategy, ctx)
-                egress(strategy, ctx, t_out, limits, position, rate, control, risk_counts,
-                       msg, clord, fd, confirm, counts, sect)
+                egress(strategy, ctx, g, t_out, limits, rate, control, risk_counts, counts,
+                       sect)
             if sent == 0:
                 continue
             st[_PATHS] += 1
@@ -166,9 +193,13 @@ def strategy_loop(hdr, words, control, sect, risk_counts, wait_code, wait_params
                 sect[_ROWS] = r + 1
         spsc.release(hdr, n)
         now = realtime_ns()
+        got = _venue(strategy, ctx, g, now, limits, rate, storm, control, risk_counts, counts,
+                     sect, st)
+        if got < 0:
+            st[_STATUS] = got
+            return SESSION
         if tick_timer(strategy, ctx, now):
-            egress(strategy, ctx, now, limits, position, rate, control, risk_counts, msg,
-                   clord, fd, confirm, counts, sect)
+            egress(strategy, ctx, g, now, limits, rate, control, risk_counts, counts, sect)
         if now >= deadline_ns:
             return DEADLINE
 
@@ -184,8 +215,10 @@ def stage_params(params: dict) -> tuple[dict, int, int]:
 
 class StrategyStage:
     """The stage's owner: attaches the ring and shared arrays, loads the strategy, builds the
-    context, connects the order socket, and drives :func:`strategy_loop` until told to
-    stop."""
+    context over the order session's tables, connects the session to the venue's order
+    entry, and drives :func:`strategy_loop` until told to stop, acting on what the loop
+    hands back: a thrown kill switch (OUCH Mass Cancel of what rests at the venue), a
+    session that must reconnect or has ended."""
 
     def __init__(self, spec, counters: Counters) -> None:
         p = spec.params
@@ -198,42 +231,89 @@ class StrategyStage:
         self.ring = SpscRing.attach(p["ring"])
         ws = spec.wait()
         self.wait_code, self.wait_params = ws.code, ws.params
-        r = p["risk"]
-        self.limits = limits_array(r["max_order_size"], r["max_position"], r["max_notional"],
-                                   r["collar_bps"], r["max_orders_per_s"])
-        self.position, self.rate = risk_state()
-        self.ctx = new_context(control=self.control, kill_index=KILL_WORD,
+        self.limits = limits_from(p["risk"])
+        self.rate, self.storm = new_rate(), new_storm(self.limits)
+        gw = p["gateway"]
+        self.session = OrderSession(
+            gw["host"], int(gw["port"]), gw["username"], gw["password"],
+            journal=Journal(gw["journal"], gw.get("fsync", "interval")),
+            stale_s=float(gw.get("stale_s", 3.0)), heartbeat_s=float(gw.get("heartbeat_s", 1.0)),
+            firm=gw.get("firm", ""))
+        self.connect_timeout_s = float(gw.get("connect_timeout_s", 60.0))
+        g = self.session.arrays
+        self.ctx = new_context(orders=g.orders, positions=g.positions, totals=g.totals,
+                               control=self.control, kill_index=KILL_WORD,
                                stale_after_ns=stale_ns, timer_ns=timer_ns, ours_in_book=True)
-        self.msg = np.zeros(64, np.uint8)
-        self.clord = cl_ord_id_template()
-        self.counts = np.zeros(3, np.int64)
-        self.st = np.zeros(2, np.int64)
+        self.counts = np.zeros(N_COUNTS, np.int64)
+        self.st = np.zeros(N_ST, np.int64)
         from .counters import attach_array
 
         self._rows_map, self.rows = attach_array(p["rows"], N_BOUNDARIES)
         self.row_every = max(1, int(p.get("row_every", 1)))
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.connect(tuple(p["sink"]))
 
     def _loop(self, deadline_ns: int) -> int:
         return strategy_loop(self.ring.header, self.ring.words, self.control, self.sect,
                              self.risk, self.wait_code, self.wait_params, self.state,
-                             self.ctx, self.limits, self.position, self.rate, self.msg,
-                             self.clord, self.sock.fileno(), True, self.counts, self.st,
-                             self.rows, self.row_every, deadline_ns)
+                             self.ctx, self.session.arrays, self.limits, self.rate,
+                             self.storm, self.counts, self.st, self.rows, self.row_every,
+                             deadline_ns)
+
+    def _connect(self) -> None:
+        """Log in to the venue's order entry; the venue may still be starting, so a refused
+        connection is tried again until ``connect_timeout_s``."""
+        end = time.monotonic() + self.connect_timeout_s
+        while True:
+            try:
+                self.session.connect()
+                return
+            except OSError as e:
+                if time.monotonic() > end:
+                    raise OSError(e.errno, f"order entry at {self.session.venue}: {e}") from e
+                time.sleep(0.05)
+
+    def _publish(self) -> None:
+        g = self.session.arrays
+        t = g.totals
+        self.sect[_FILLS] = t[Total.FILLS]
+        self.sect[_VENUE_REJECTS] = t[Total.REJECTS]
+        self.sect[_VENUE_MESSAGES] = g.state[S.MESSAGES]
+        self.sect[_RECONNECTS] = self.session.reconnects
+        self.sect[_POSITION] = int(np.abs(g.positions["position"]).sum())
+        self.sect[_PNL] = int(t[Total.CASH] + t[Total.MARKED])
 
     def run(self, tick_s: float = 0.2) -> None:
         self._loop(0)  # compile (or load from the cache) before saying ready
+        self.st[:] = 0
         self.sect[AgentWord.WORK_CYCLES] = self.sect[AgentWord.IDLE_CYCLES] = 0
+        self._connect()
         self.sect[AgentWord.STATE] = AgentState.RUNNING
         while True:
             now = time.clock_gettime_ns(time.CLOCK_REALTIME)
             self.sect[AgentWord.BEAT_NS] = now
-            if self._loop(now + int(tick_s * 1e9)) == STOPPED:
+            code = self._loop(now + int(tick_s * 1e9))
+            self._publish()
+            if code == STOPPED:
                 break
+            if code == KILLED and self.session.connected:
+                self.session.mass_cancel()
+            elif code == SESSION:
+                self._session_status(int(self.st[_STATUS]))
+
+    def _session_status(self, status: int) -> None:
+        """Reconnect, or accept that the venue has ended the day's session."""
+        try:
+            if status == Poll.NOT_CONNECTED:  # a send found the connection gone
+                self.session.reconnect("the connection failed while sending")
+            else:
+                self.session.handle(status)
+        except LoginRejected as e:  # the venue no longer takes this session: its day is over
+            log.warning("%s; no more orders this session", e)
+            self.session.ended = True
+        if self.session.ended:
+            self.st[_SESSION_OFF] = 1
 
     def close(self) -> None:
-        self.sock.close()
+        self.session.close()
         self.ring.close()
 
 

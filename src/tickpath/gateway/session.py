@@ -675,7 +675,14 @@ class OrderSession:
         messages applied."""
         if self.ended:
             return 0
-        status = int(session_poll(self.arrays, _now() if now_ns is None else now_ns))
+        return self.handle(int(session_poll(self.arrays, _now() if now_ns is None else
+                                            now_ns)))
+
+    def handle(self, status: int) -> int:
+        """Act on what a compiled ``session_poll`` returned (here, or in an engine's loop):
+        a count is returned as is; a stale venue or a dropped connection reconnects, End of
+        Session ends the session, a malformed message or a failed journal raises
+        :class:`SessionError`."""
         if status >= 0:
             return status
         if status == Poll.STALE:

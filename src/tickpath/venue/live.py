@@ -85,6 +85,17 @@ class LiveVenue:
 
     # ------------------------------------------------------------------ the day
 
+    def warm_up(self) -> None:
+        """Compile (or load) what the day's loop runs (publisher, generator, client-order
+        kernels, order entry), before the first packet: a compile inside the loop would stall
+        both the feed and the answers to orders. Publishes nothing, generates nothing."""
+        self.publisher.warm_up()
+        self.sim.generate_into(self._buf, 0, 0)
+        if self.orders is not None:
+            self.orders.warm_up()
+        if self.server is not None:
+            self.server.poll()
+
     def start(self) -> None:
         """Publish the start of day and the opening book (``opening_messages`` messages of
         generated flow), unpaced."""

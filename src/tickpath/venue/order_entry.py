@@ -303,8 +303,10 @@ class OrderEntryServer:
                           ("unsupported", "request(s) of a type this venue does not act on "
                                           "(Modify, Disable / Enable Order Entry) ignored")):
             if now[key] > self._seen.get(key, 0):
-                log.warning("order entry: %s: %d %s", conn.who, now[key] - self._seen[key],
-                            text)
+                # a cancel that meets an order just filled is an everyday race: info; a type
+                # this venue does not act on is worth a warning
+                log.log(logging.INFO if key == "ignored" else logging.WARNING,
+                        "order entry: %s: %d %s", conn.who, now[key] - self._seen[key], text)
         self._seen = now
 
     def _login(self, conn: _Conn) -> bool:
