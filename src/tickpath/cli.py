@@ -592,8 +592,8 @@ def run(
                       f"{meta['messages']:,} messages, {meta['orders']:,} order messages "
                       f"({meta['orders_at_venue']:,} at the venue, {meta['fills']:,} fills, "
                       f"{meta['venue_rejects']:,} venue rejects, P&L ${meta['pnl']:,.2f}), "
-                      f"{meta['rejects']:,} risk "
-                      f"rejects, {meta['dropped']:,} ring drops, {meta['gaps']:,} gap messages, "
+                      f"{meta['rejects']:,} intents refused before sending, "
+                      f"{meta['dropped']:,} ring drops, {meta['gaps']:,} gap messages, "
                       f"{meta['rows']:,} stamp rows", highlight=False)
         for n in rep.notes:
             err.print(f"note: {n}", highlight=False)
@@ -814,6 +814,7 @@ def budget(
     transport: Annotated[str, typer.Option(help="receive transport (auto: veth where it can, loopback otherwise)")] = "auto",
     messages: Annotated[int, typer.Option(help="messages the simulator sends")] = 200_000,
     rate: Annotated[float, typer.Option(help="send rate, msgs/s")] = 20_000,
+    topology: Annotated[str, typer.Option(help="pipelined (feed and trader on two cores) or run_to_completion (one loop, one core)")] = "pipelined",
     config: Annotated[Path | None, typer.Option(help="pipeline configuration (TOML)")] = None,
     stamps: Annotated[Path | None, typer.Option(help="report from saved STAMPS rows (.npy) instead of running")] = None,
     save_stamps: Annotated[Path | None, typer.Option(help="save the run's STAMPS rows (.npy)")] = None,
@@ -830,7 +831,7 @@ def budget(
             raise typer.Exit(2) from e
         meta.setdefault("source", str(stamps))
     else:
-        rows, meta = _run_budget(config, transport, messages, rate)
+        rows, meta = _run_budget(config, transport, messages, rate, topology)
     if save_stamps is not None:
         tb.save_stamps(save_stamps, rows, meta)
         err.print(f"saved {len(rows):,} rows to {save_stamps}")
@@ -855,7 +856,8 @@ def budget(
             err.print(f"wrote {path}")
 
 
-def _run_budget(config: Path | None, transport: str, messages: int, rate: float):
+def _run_budget(config: Path | None, transport: str, messages: int, rate: float,
+                topology: str = "pipelined"):
     """Run the pipeline for `tickpath budget`: (STAMPS rows, the run's facts)."""
     try:
         from .apps.budget import run_budget
@@ -870,7 +872,7 @@ def _run_budget(config: Path | None, transport: str, messages: int, rate: float)
     cfg = None if config is None else str(config)
     try:
         return run_budget(cfg, transport=transport, messages=messages, rate=rate,
-                          status=lambda s: err.print(f"[dim]{s}[/]"))
+                          topology=topology, status=lambda s: err.print(f"[dim]{s}[/]"))
     except (ValueError, RuntimeError, OSError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e

@@ -368,3 +368,28 @@ def test_cli_run_example_config():
     assert not meta["errors"]
 
 
+
+
+def test_run_to_completion_trades_from_one_loop(tmp_path):
+    """The same line with feed, strategy, risk and order entry in one loop: one trading
+    stage beside the venue, the feed's counters published by it, orders answered by the
+    venue, stamp rows in path order (the ring row is the in-process hand-off)."""
+    journal = tmp_path / "orders.journal"
+    cfg = from_dict(_small(pipeline={"topology": "run_to_completion"},
+                           gateway={"journal": str(journal), "fsync": "never"}))
+    p = Pipeline(cfg, status=lambda m: None)
+    assert [s.name for s in p._specs()] == ["venue", "strategy"]
+    assert p._specs()[1].entry == "tickpath.engine.run_to_completion:main"
+    p.close()
+    rep = run_pipeline(cfg, tick_s=0.05, status=lambda m: None)
+    assert rep.ok and rep.stopped_by == "end of session", rep.errors
+    c = rep.counters
+    assert c["feed"]["messages"] == c["venue"]["messages"] > 20_000 and c["feed"]["ended"]
+    assert c["strategy"]["records"] == c["feed"]["published"] > 0
+    assert c["strategy"]["orders"] > 0 and c["venue"]["orders_in"] > 0
+    st = np.stack([rep.rows[b] for b in BOUNDARIES], axis=1)
+    assert st.shape[0] > 0 and (st > 0).all() and (np.diff(st, axis=1) >= 0).all()
+    orders, positions, totals = new_orders(), new_positions(), new_totals()
+    recover(journal, orders, positions, totals)
+    assert totals[Total.FILLS] == c["strategy"]["fills"]
+    assert any("run to completion" in n for n in rep.notes) or os.cpu_count() > 2

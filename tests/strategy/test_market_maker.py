@@ -132,3 +132,20 @@ def test_pulls_and_places_nothing_once_the_kill_switch_trips():
     got = _venue(s, ctx)
     assert list(got["action"]) == [Action.CANCEL_ALL] and _quotes(ctx) == {}
     assert len(_book(s, ctx, 100_100, 500, 100_500, 500)) == 0  # nothing placed
+
+
+def test_prices_off_the_market_without_its_own_quotes():
+    """Live, the feed's books hold our own quotes: the maker takes them out of the top it
+    prices from, so a quote that became the best bid does not pull the micro-price (and the
+    next requote) toward itself; a side only we are on holds the quotes as they are."""
+    s, ctx = _maker(), new_context(ours_in_book=True)
+    _book(s, ctx, 100_000, 500, 100_400, 500)
+    assert _quotes(ctx) == {"B": (100_100, 100), "S": (100_300, 100)}
+    # our bid joins the book at 100_100 as the best bid, our offer at 100_300 as the best
+    # offer: without them the market is what it was, so nothing moves
+    assert len(_book(s, ctx, 100_100, 100, 100_300, 100)) == 0
+    assert _quotes(ctx) == {"B": (100_100, 100), "S": (100_300, 100)}
+    # others join both: the market is 100_100 x 400 (ours taken out) and 100_300 x 200, its
+    # micro-price 100_233: the bid stays at 100_100, the offer goes to 100_400
+    _book(s, ctx, 100_100, 500, 100_300, 300)
+    assert _quotes(ctx) == {"B": (100_100, 100), "S": (100_400, 100)}

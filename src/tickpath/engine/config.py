@@ -170,7 +170,8 @@ STAGE_NAMES = ("venue", "feed", "strategy")
 #: section -> key -> (type, default, check); a section default of None means optional
 SCHEMA: dict[str, dict[str, tuple[type, Any, Callable[[Any], str | None] | None]]] = {
     "pipeline": {"name": (str, "tickpath", None), "duration_s": (float, 0.0, _nonneg),
-                 "placement": (str, "auto", _one_of("auto", "manual"))},
+                 "placement": (str, "auto", _one_of("auto", "manual")),
+                 "topology": (str, "pipelined", _one_of("pipelined", "run_to_completion"))},
     "transport": {"kind": (str, "auto", transport_problem)},
     "feed": {"host": (str, "127.0.0.1", None), "port": (int, 0, _nonneg),
              "iface_ip": (str, "0.0.0.0", None), "session": (str, "TICKPATH01", None),

@@ -51,6 +51,28 @@ def tap_wait(idle: str | WaitStrategy, timeout_ns: int) -> np.ndarray:
     return out
 
 
+def publish_feed_counters(s: np.ndarray, feed: ItchFeed, rx, ended: bool) -> None:
+    """The feed handler's and the receiver's counters into the ``feed`` section ``s``."""
+    m, fc = feed.session.counters, feed.feed
+    st = rx.stats()
+    s[F.PACKETS] = st.get("packets", 0)
+    s[F.BYTES] = st.get("bytes", 0)
+    s[F.TRUNCATED] = st.get("truncated", 0)
+    s[F.KERNEL_DROPS] = st.get("drops", 0)
+    s[F.MESSAGES] = m[Mold.MESSAGES]
+    s[F.GAPS] = m[Mold.GAPS]
+    s[F.GAP_MESSAGES] = m[Mold.GAP_MESSAGES]
+    s[F.DUPLICATE_PACKETS] = m[Mold.DUPLICATE_PACKETS]
+    s[F.MALFORMED] = fc[MALFORMED] + m[Mold.MALFORMED]
+    s[F.BOOK_REJECTS] = feed.handler.books.stats_array[Stat.REJECTED]
+    s[F.PUBLISHED] = fc[TAP_PUBLISHED]
+    s[F.RING_FULL] = fc[TAP_FULL]
+    s[F.ENDED] = int(ended)
+    s[F.WORK_CYCLES] = st.get("packets", 0)
+    s[F.IDLE_CYCLES] = st.get("empty_polls", 0)
+    s[F.BEAT_NS] = time.clock_gettime_ns(time.CLOCK_REALTIME)
+
+
 class FeedStage:
     def __init__(self, spec, counters: Counters) -> None:
         p = spec.params
@@ -68,24 +90,7 @@ class FeedStage:
         self.ended = False
 
     def publish_counters(self) -> None:
-        s, m, rx, fc = self.sect, self.session.counters, self.rx, self.feed.feed
-        st = rx.stats()
-        s[F.PACKETS] = st.get("packets", 0)
-        s[F.BYTES] = st.get("bytes", 0)
-        s[F.TRUNCATED] = st.get("truncated", 0)
-        s[F.KERNEL_DROPS] = st.get("drops", 0)
-        s[F.MESSAGES] = m[Mold.MESSAGES]
-        s[F.GAPS] = m[Mold.GAPS]
-        s[F.GAP_MESSAGES] = m[Mold.GAP_MESSAGES]
-        s[F.DUPLICATE_PACKETS] = m[Mold.DUPLICATE_PACKETS]
-        s[F.MALFORMED] = fc[MALFORMED] + m[Mold.MALFORMED]
-        s[F.BOOK_REJECTS] = self.handler.books.stats_array[Stat.REJECTED]
-        s[F.PUBLISHED] = fc[TAP_PUBLISHED]
-        s[F.RING_FULL] = fc[TAP_FULL]
-        s[F.ENDED] = int(self.ended)
-        s[F.WORK_CYCLES] = st.get("packets", 0)
-        s[F.IDLE_CYCLES] = st.get("empty_polls", 0)
-        s[F.BEAT_NS] = time.clock_gettime_ns(time.CLOCK_REALTIME)
+        publish_feed_counters(self.sect, self.feed, self.rx, self.ended)
 
     def warm_up(self) -> None:
         """Compile (or load) the handler and the receive loop for the state's exact type."""

@@ -233,7 +233,9 @@ def pump(ctx, g, now, limits, storm, control):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def mark(g, i, bid, ask):
-    """Mark instrument ``i`` at its mid for P&L when we hold a position in it."""
+def mark(g, i, bid, ask, limits, control, now):
+    """Mark instrument ``i`` at its mid for P&L when we hold a position in it; a loss past
+    the limit from the market moving throws the kill switch as one from a fill does."""
     if g.positions[i]["position"] != 0 and bid > 0 and ask > 0:
         K.set_mark(g.positions, g.totals, i, (bid + ask) // 2)
+        check_loss(g.totals, limits, control, now)

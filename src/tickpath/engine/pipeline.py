@@ -97,7 +97,8 @@ def plan_placement(cfg: PipelineConfig, cores: list[int] | None = None) -> Place
     The feed stage always counts as spinning (its receive loop polls); the strategy and the
     venue when their idle strategy is ``noop``, ``busy_spin`` or ``spin_yield``."""
     cores = sorted(os.sched_getaffinity(0)) if cores is None else sorted(cores)
-    names = ["feed", "strategy"]
+    rtc = cfg["pipeline"]["topology"] == "run_to_completion"
+    names = ["strategy"] if rtc else ["feed", "strategy"]  # rtc: one stage, the whole trader
     if cfg["simulator"]["enabled"]:
         names.append("venue")
     out: dict[str, StagePlace] = {}
@@ -112,17 +113,22 @@ def plan_placement(cfg: PipelineConfig, cores: list[int] | None = None) -> Place
             if out[n].core is None and free:
                 out[n].core = free.pop(0)
         for n, host in (("strategy", "feed"), ("venue", "strategy")):
-            if n in out and out[n].core is None:
+            if n in out and host in out and out[n].core is None:
                 out[n].core, out[n].shares_with = out[host].core, host
         v = out.get("venue")
         if v is not None and v.shares_with and not cfg.was_given("stages.venue.idle"):
             v.idle = "backoff"
         st = out["strategy"]
-        if v is not None and v.shares_with == "strategy" and \
+        if v is not None and v.shares_with == "strategy" and not rtc and \
                 not cfg.was_given("stages.strategy.idle"):
             st.idle = "spin_yield"  # hands the core to the venue the moment it wakes
     for n, p in out.items():
-        p.spins = n == "feed" or p.idle in SPINNING_IDLES
+        # a receive loop always polls: the feed's, and run to completion's trader
+        p.spins = n == "feed" or (rtc and n == "strategy") or p.idle in SPINNING_IDLES
+    if rtc and len(cores) <= 2:
+        notes.append("run to completion: feed, strategy, risk and order entry run in one "
+                     "loop on one core, which leaves the other core to the venue on this "
+                     f"{len(cores)}-core host")
     spinning = [n for n, p in out.items() if p.spins]
     if len(spinning) > len(cores):
         notes.append(f"{len(spinning)} stages spin ({', '.join(spinning)}) on "
@@ -304,15 +310,19 @@ class Pipeline:
                                        "accounts": [f"{gw['username']}:{gw['password']}"],
                                        "heartbeat_s": gw["heartbeat_s"]}))
         ring = cfg["ring"]
-        specs.append(AgentSpec("feed", "tickpath.engine.feed_stage:main", cname,
-                               netns=v.host if v else None, **stage("feed"), params={
-                                   "ring": self.names["ring"], "transport": self.transport,
-                                   "host": host, "port": port, "iface_ip": rx_ip,
-                                   "max_orders": feed["max_orders"],
-                                   "ring_timeout_ns": ring["block_timeout_us"] * 1000}))
+        feed_params = {"transport": self.transport, "host": host, "port": port,
+                       "iface_ip": rx_ip, "max_orders": feed["max_orders"]}
+        rtc = cfg["pipeline"]["topology"] == "run_to_completion"
+        if not rtc:
+            specs.append(AgentSpec("feed", "tickpath.engine.feed_stage:main", cname,
+                                   netns=v.host if v else None, **stage("feed"), params={
+                                       "ring": self.names["ring"], **feed_params,
+                                       "ring_timeout_ns": ring["block_timeout_us"] * 1000}))
         st = cfg["strategy"]
-        specs.append(AgentSpec("strategy", "tickpath.engine.strategy_stage:main", cname,
+        entry = "run_to_completion" if rtc else "strategy_stage"
+        specs.append(AgentSpec("strategy", f"tickpath.engine.{entry}:main", cname,
                                netns=v.host if v else None, **stage("strategy"), params={
+                                   **(feed_params if rtc else {}),
                                    "ring": self.names["ring"], "strategy": st["name"],
                                    "strategy_params": {"edge": st["edge"], "size": st["size"],
                                                        "symbols": cfg["instruments"]["symbols"]},

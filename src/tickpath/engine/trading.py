@@ -122,7 +122,8 @@ def handle_batch(hdr, words, n, t_deq, strategy, ctx, g, limits, rate, control, 
         b = spsc.slot_base(hdr, seq + i) + 1
         handle_record(strategy, ctx, words, b, t_deq)
         if words[b + R.KIND] == R.BOOK:
-            mark(g, words[b + R.LOCATE], words[b + R.BID_PRICE], words[b + R.ASK_PRICE])
+            mark(g, words[b + R.LOCATE], words[b + R.BID_PRICE], words[b + R.ASK_PRICE],
+                 limits, control, t_deq)
         if ctx.words[_UPDATES] > 0:
             deliver_updates(strategy, ctx)
         t_dec = realtime_ns()

@@ -9,6 +9,8 @@ Reading::
     best_bid(ctx, i) / best_ask(ctx, i)        Price(4), 0: empty side
     bid_shares(ctx, i) / ask_shares(ctx, i)    shares at the best
     micro_price(ctx, i)                size-weighted mid (0: a side is empty)
+    market_top(ctx, i)                 (bid, shares, ask, shares) without our own orders
+    ours_at(ctx, i, side, price)       shares of our open orders there
     depth(ctx, i, side, n, out)        up to n levels (price, shares, orders) best first into
                                        out (uint64 (n, 3)); side 0 bids, 1 offers. The full
                                        books where the strategy runs beside them (backtest),
@@ -172,6 +174,42 @@ def micro_price(ctx, i):
     if b <= 0 or a <= 0 or bs + a_s <= 0:
         return np.int64(0)
     return (b * a_s + a * bs) // (bs + a_s)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def ours_at(ctx, i, side, price):
+    """Shares of our open orders on ``side`` (ord('B') / ord('S')) of ``i`` at ``price``."""
+    n = np.int64(0)
+    slot = np.int64(ctx.positions[i]["open_head"])
+    while slot >= 0:
+        o = ctx.orders[slot]
+        if o["side"] == side and o["price"] == price:
+            n += o["leaves"]
+        slot = np.int64(o["next_open"])
+    return n
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def market_top(ctx, i):
+    """The top of ``i`` as the rest of the market makes it: ``(bid, bid_shares, ask,
+    ask_shares)`` with our own resting orders taken out when the feed's books hold them
+    (live). A side only we are on reads as empty (0, 0): what lies behind our order is not
+    known from the top. A strategy that prices off the book it sees would otherwise chase
+    its own quotes."""
+    b = ctx.top[i, TOP_BID]
+    bs = ctx.top[i, TOP_BID_SHARES]
+    a = ctx.top[i, TOP_ASK]
+    a_s = ctx.top[i, TOP_ASK_SHARES]
+    if ctx.words[_OURS] != 0 and ctx.positions[i]["open_head"] >= 0:
+        if b > 0:
+            bs -= ours_at(ctx, i, 66, b)
+            if bs <= 0:
+                b, bs = np.int64(0), np.int64(0)
+        if a > 0:
+            a_s -= ours_at(ctx, i, 83, a)
+            if a_s <= 0:
+                a, a_s = np.int64(0), np.int64(0)
+    return b, bs, a, a_s
 
 
 @njit(cache=True, nogil=True, _nrt=False)

@@ -3,7 +3,8 @@
 For each instrument it trades (``symbols``; an empty list trades every instrument), on every
 book change it wants::
 
-    fair   = micro-price (size-weighted mid) - skew x position
+    fair   = micro-price (size-weighted mid) of the market without our own quotes
+             - skew x position
     bid    = fair - edge, rounded down to the tick, never at or through the best offer
     offer  = fair + edge, rounded up to the tick, never at or through the best bid
     sizes  = size, less what would take |position| past max_position (0: no quote that side)
@@ -36,14 +37,12 @@ from ..gateway.layout import OrderState
 from .api import implements, on_book, on_order_update, on_timer
 from .context import (
     ContextInfo,
-    best_ask,
-    best_bid,
     cancel,
     cancel_all,
     feed_stale,
     first_open,
     killed,
-    micro_price,
+    market_top,
     next_open,
     place,
     position,
@@ -168,11 +167,12 @@ def requote(s, ctx, i):
             cancel_all(ctx, i)
             return 1
         return 0
-    bid = best_bid(ctx, i)
-    ask = best_ask(ctx, i)
-    fair = micro_price(ctx, i)
-    if bid <= 0 or ask <= 0 or fair <= 0:
-        return 0
+    # priced off the rest of the market: our own quotes in the book would pull the
+    # micro-price toward them, and each requote would chase the last one
+    bid, bid_sh, ask, ask_sh = market_top(ctx, i)
+    if bid <= 0 or ask <= 0 or bid_sh + ask_sh <= 0:
+        return 0  # a side empty, or only ours: hold the quotes until the market shows
+    fair = (bid * ask_sh + ask * bid_sh) // (bid_sh + ask_sh)
     p = s.params
     tick = p[TICK]
     pos = position(ctx, i)
