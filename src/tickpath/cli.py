@@ -738,6 +738,49 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: each runs its ba
 app.add_typer(bench_app, name="bench")
 
 
+@bench_app.command("tick-to-trade")
+def bench_tick_to_trade(
+    json_out: Annotated[Path, typer.Option("--json", help="write the results as JSON")],
+    pcap: Annotated[Path | None, typer.Option(help="keep the venue's captures: STEM-TOPOLOGY-TRANSPORT.pcapng beside this path")] = None,
+    messages: Annotated[int, typer.Option(help="messages the venue publishes per row")] = 100_000,
+    rate: Annotated[float, typer.Option(help="feed rate, msgs/s")] = 20_000,
+    rows: Annotated[str, typer.Option(help="topology:transport rows, comma separated (best: the best bypass transport here; recv: the kernel socket)")] = "run_to_completion:best,pipelined:best,run_to_completion:recv,pipelined:recv",
+    config: Annotated[Path | None, typer.Option(help="pipeline configuration (TOML) for everything else")] = None,
+) -> None:
+    """Tick to trade inside (stage stamps) and on the wire (the venue's capture pairs each
+    order with the feed packet its ClOrdID names), per topology and transport, the
+    kernel-socket stack in the same run. Needs root (a veth pair of its own)."""
+    from .apps.tick_to_trade import run_tick_to_trade
+    from .wire.netns import NetnsUnavailable
+
+    try:
+        want = tuple(tuple(r.split(":", 1)) for r in rows.split(",") if r)
+        if not want or any(len(r) != 2 or r[0] not in ("pipelined", "run_to_completion")
+                           for r in want):
+            raise ValueError(f"--rows {rows!r}: topology:transport, topology pipelined or "
+                             f"run_to_completion")
+        doc = run_tick_to_trade(want, messages=messages, rate=rate,  # type: ignore[arg-type]
+                                config=None if config is None else str(config), pcap=pcap,
+                                status=lambda m: err.print(f"[dim]{m}[/]"))
+    except (NetnsUnavailable, ValueError, RuntimeError, OSError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    json_out.write_text(json.dumps(doc, indent=1))
+    t = Table(title="tick to trade, µs (inside: receive stamp -> order sent; wire: the "
+                    "venue's capture, feed packet out -> order in)")
+    for col in ("topology", "transport", "orders", "fills", "inside p50", "inside p99",
+                "wire p50", "wire p99", "wire p99.9", "paired"):
+        t.add_column(col, justify="right" if col not in ("topology", "transport") else "left")
+    for r in doc["rows"]:
+        i, w = r["inside"], r["wire"]
+        t.add_row(r["topology"], r["transport"], f"{r['orders']:,}", f"{r['fills']:,}",
+                  *(f"{d[k]:.1f}" if k in d else "-" for d, k in (
+                      (i, "p50_us"), (i, "p99_us"), (w, "p50_us"), (w, "p99_us"),
+                      (w, "p999_us"))), f"{w['count']:,}")
+    console.print(t)
+    err.print(f"wrote {json_out}")
+
+
 @bench_app.command("ring")
 def bench_ring(
     records: Annotated[int, typer.Option(help="paced records per ring mode")] = 200_000,

@@ -53,11 +53,12 @@ _XDP_OPTIONS = ("copy", "zc", "native", "generic")
 def transport_problem(v: str) -> str | None:
     """Why ``v`` is not a receive transport a pipeline runs (None: it is). Accepts what
     :func:`tickpath.wire.transports.open_receiver` accepts, checked without opening anything:
-    ``auto``, ``socket``, ``busypoll``, ``packet``, ``packet:v2``, ``packet:v3``, ``xdp`` and
+    ``auto``, ``socket``, ``recv`` (the kernel socket from a compiled loop), ``busypoll``,
+    ``packet``, ``packet:v2``, ``packet:v3``, ``xdp`` and
     ``xdp:OPT,...`` (``copy`` | ``zc``, ``native`` | ``generic``, ``queue=N``). ``pcap:PATH``
     is refused: see the message."""
     kind, _, opts = v.partition(":")
-    if v in ("auto", "socket", "busypoll"):
+    if v in ("auto", "socket", "recv", "busypoll"):
         return None
     if kind == "packet":
         return None if opts in ("", "v2", "v3") else \
@@ -74,7 +75,7 @@ def transport_problem(v: str) -> str | None:
                 "times, not this host's clock, so the stage boundaries would not subtract, "
                 "and the file is not paced by a venue the strategy trades against; replay it "
                 "with `tickpath listen --transport pcap:PATH` or `tickpath replay`")
-    return ("must be auto, socket, busypoll, packet, packet:v2, packet:v3, xdp or "
+    return ("must be auto, socket, recv, busypoll, packet, packet:v2, packet:v3, xdp or "
             "xdp:OPTIONS (tickpath.wire.transports)")
 
 

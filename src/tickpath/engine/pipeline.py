@@ -246,8 +246,15 @@ class Pipeline:
     :meth:`close` in a ``finally``: it removes every file and socket made here."""
 
     def __init__(self, cfg: PipelineConfig, *, veth=None,
-                 status: Callable[[str], None] = print) -> None:
+                 status: Callable[[str], None] = print,
+                 venue_capture: str | os.PathLike | None = None) -> None:
         self.cfg, self.veth, self.status = cfg, veth, status
+        #: a pcapng the venue writes of every frame on its end of the veth pair (its own
+        #: kernel stamps: the referee of tick to trade, tickpath.venue.referee)
+        self.venue_capture = None if venue_capture is None else str(venue_capture)
+        if self.venue_capture and veth is None:
+            raise ValueError("a venue-side capture needs the veth pair (the venue's own "
+                             "interface); on loopback it would see the trader's side too")
         self.transport = resolve_transport(cfg["transport"]["kind"])
         self.placement = plan_placement(cfg)
         tag = f"{cfg['pipeline']['name']}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -308,7 +315,9 @@ class Pipeline:
                                        "orders_host": self.order_address[0],
                                        "orders_port": self.order_address[1],
                                        "accounts": [f"{gw['username']}:{gw['password']}"],
-                                       "heartbeat_s": gw["heartbeat_s"]}))
+                                       "heartbeat_s": gw["heartbeat_s"],
+                                       "capture": self.venue_capture,
+                                       "capture_iface": v.exchange_if if v else None}))
         ring = cfg["ring"]
         feed_params = {"transport": self.transport, "host": host, "port": port,
                        "iface_ip": rx_ip, "max_orders": feed["max_orders"]}
@@ -571,10 +580,12 @@ def stop_on_signals(on_kill: Callable[[int, Any], None] | None = None
 
 
 def run_pipeline(cfg: PipelineConfig, *, veth=None, on_tick=None, tick_s: float = 0.25,
-                 status: Callable[[str], None] = print) -> PipelineReport:
+                 status: Callable[[str], None] = print,
+                 venue_capture: str | os.PathLike | None = None) -> PipelineReport:
     """Start, observe and stop a pipeline; SIGTERM/Ctrl-C stop it cleanly, SIGUSR1 throws its
-    kill switch."""
-    p = Pipeline(cfg, veth=veth, status=status)  # allocates nothing until start()
+    kill switch. ``venue_capture``: a pcapng of the venue's side of the veth pair."""
+    p = Pipeline(cfg, veth=veth, status=status,
+                 venue_capture=venue_capture)  # allocates nothing until start()
     with stop_on_signals(on_kill=p.kill_by_signal) as flag, p:
         try:
             p.start()

@@ -14,12 +14,17 @@ sessions and keeps answering order entry until the pipeline stops.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 
 from ..venue.live import LiveVenue
+from ..wire.capture import Capture
+from ..wire.pcap import PcapngWriter
 from .agent import AgentState
 from .counters import Control, Counters, VenueCounter
 
+log = logging.getLogger(__name__)
 V = VenueCounter
 _PROGRESS_NS = 50_000_000  # how often the venue's counters are published
 
@@ -45,6 +50,7 @@ def main(spec, counters: Counters) -> None:
         sect[V.SESSIONS] = st.get("sessions", 0)
         sect[V.BEAT_NS] = time.clock_gettime_ns(time.CLOCK_REALTIME)
 
+    cap = _VenueCapture(p["capture_iface"], p["capture"]) if p.get("capture") else None
     try:
         lv.warm_up()  # compile (or load) before saying ready
         sect[V.STATE] = AgentState.RUNNING
@@ -70,3 +76,30 @@ def main(spec, counters: Counters) -> None:
             progress()
     finally:
         lv.close()
+        if cap is not None:
+            cap.close()
+
+
+class _VenueCapture:
+    """Every frame on the venue's interface, both ways, with the kernel's stamps, written to
+    a pcapng by a thread of the venue's process (the referee of tick to trade:
+    :mod:`tickpath.venue.referee`). The stamps are the kernel's, taken as each frame passes
+    the interface, so when the thread reads them does not change them."""
+
+    def __init__(self, iface: str, path: str) -> None:
+        self.cap = Capture(iface)
+        self.writer = PcapngWriter(path)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self.cap.run, args=(self.writer,), kwargs={
+            "should_stop": self._stop.is_set, "tick_s": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        time.sleep(0.05)  # the last orders' frames reach the socket's queue
+        self._stop.set()
+        self.thread.join(timeout=5)
+        self.writer.close()
+        self.cap.close()
+        if self.cap.kernel_drops():
+            log.warning("venue capture: the kernel dropped %d frames (its queue was full): "
+                        "their orders are not paired", self.cap.kernel_drops())
