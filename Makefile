@@ -37,12 +37,15 @@ bench: $(STAMP) debs
 	$(VPY) bench/replay_mdp3.py
 	$(VPY) bench/mdp3_books.py
 	$(VPY) bench/mdp3_venue.py
+	$(VPY) bench/gateway_journal.py
+	$(VPY) bench/risk_check.py
 	$(VENV)/bin/tickpath bench ring --json out/bench/ring.json
 	@if [ "$$(id -u)" = 0 ]; then \
 	  $(VENV)/bin/tickpath wire bench --json out/bench/wire.json && \
 	  $(VENV)/bin/tickpath budget --json out/bench/budget.json --csv out/bench/budget.csv \
-	    --png out/bench/budget.png; \
-	else echo "tickpath wire bench and budget need root (namespaces, AF_PACKET, AF_XDP): skipped"; fi
+	    --png out/bench/budget.png && \
+	  $(VENV)/bin/tickpath bench tick-to-trade --json out/bench/tick_to_trade.json; \
+	else echo "tickpath wire bench, budget and bench tick-to-trade need root (namespaces, AF_PACKET, AF_XDP): skipped"; fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
