@@ -199,8 +199,15 @@ def sim(
     drop_a: Annotated[str, typer.Option(help="mdp3 pcap: MsgSeqNums left out of line A, comma-separated")] = "",
     drop_b: Annotated[str, typer.Option(help="mdp3 pcap: MsgSeqNums left out of line B, comma-separated")] = "",
     gap: Annotated[str | None, typer.Option(help="mdp3 pcap: FIRST:LAST MsgSeqNums left out of both lines (recovered from the snapshot loop)")] = None,
+    orders_port: Annotated[int | None, typer.Option(help="itch, live: take OUCH 5.0 orders over SoupBinTCP 3.0 on this TCP port (docs/venue-orders.md)")] = None,
+    orders_host: Annotated[str, typer.Option(help="order entry: the address to listen on")] = "127.0.0.1",
+    account: Annotated[list[str] | None, typer.Option(help="order entry: an account USER:PASS (repeat for more)")] = None,
+    duration: Annotated[float | None, typer.Option(help="order entry: serve this many seconds (default: until the day's messages are published)")] = None,
+    quiet: Annotated[bool, typer.Option(help="order entry: publish the opening book, then only what client orders cause (needs --duration)")] = False,
+    client_timeout: Annotated[float, typer.Option(help="order entry: drop a client silent this many seconds")] = 15.0,
 ) -> None:
-    """Run the venue simulator: publish over UDP, or write a file / pcap."""
+    """Run the venue simulator: publish over UDP, or write a file / pcap; with --orders-port,
+    also take orders over OUCH 5.0 / SoupBinTCP 3.0."""
     if feed == "mdp3":
         _sim_mdp3(messages, symbols, seed, pcap, rate, host, port, iface_ip, max_payload, sender,
                   iface, dst_mac, host_b, port_b, snapshot_host, snapshot_port, snapshot_every,
@@ -214,6 +221,11 @@ def sim(
 
     host = host or "127.0.0.1"
     port = 26400 if port is None else port
+    if orders_port is not None or account:
+        _venue_with_orders(messages, symbols, seed, rate, host, port, session, iface_ip,
+                           max_payload, sender, orders_host, orders_port, account or [],
+                           duration, quiet, client_timeout, write, pcap)
+        return
     s = Simulator(symbols=symbols, messages=messages, seed=seed)
     if write is None and pcap is None:
         console.print(f"publishing {messages:,} messages to udp://{host}:{port} "
@@ -243,6 +255,51 @@ def sim(
 
 
 app.command("venue", help="Run the venue simulator (the same command as `sim`).")(sim)
+
+
+def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | None, host: str,
+                       port: int, session: str, iface_ip: str | None, max_payload: int,
+                       sender: str, orders_host: str, orders_port: int | None,
+                       accounts: list[str], duration: float | None, quiet: bool,
+                       client_timeout: float, write: Path | None, pcap: Path | None) -> None:
+    """``tickpath venue --orders-port P --account USER:PASS``: the live venue with order entry."""
+    import logging
+
+    from .venue.live import LiveVenue
+
+    if write is not None or pcap is not None:
+        err.print("[red]error:[/] order entry runs live: --orders-port cannot be combined with "
+                  "--write or --pcap")
+        raise typer.Exit(2)
+    if orders_port is None or not accounts:
+        err.print("[red]error:[/] order entry needs --orders-port and at least one --account "
+                  "USER:PASS")
+        raise typer.Exit(2)
+    if quiet and duration is None:
+        err.print("[red]error:[/] --quiet needs --duration (no generated flow ends the run)")
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        venue = LiveVenue(symbols, messages, seed, rate=rate, feed_host=host, feed_port=port,
+                          session=session, accounts=accounts, orders_host=orders_host,
+                          orders_port=orders_port, quiet=quiet, sender=sender,
+                          max_payload=max_payload, timeout_s=client_timeout,
+                          iface_ip=iface_ip)
+    except (OSError, ValueError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    console.print(f"publishing to udp://{host}:{port} session {session}"
+                  + (f" at {rate:,.0f} msgs/s" if rate else "") + f"; order entry (OUCH 5.0 / "
+                  f"SoupBinTCP 3.0) on tcp://{orders_host}:{venue.orders_port} for "
+                  f"{len(accounts)} account(s)" + (", quiet" if quiet else ""))
+    with venue:
+        try:
+            venue.start()
+            st = venue.run(duration_s=duration)
+        except KeyboardInterrupt:
+            st = venue.stats()
+        venue.end()
+    console.print(", ".join(f"{k} {v:,}" for k, v in st.items()))
 
 
 def _seqs(text: str, what: str) -> set[int]:

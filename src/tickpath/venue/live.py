@@ -110,7 +110,7 @@ class LiveVenue:
         self.started = True
 
     def _generate(self, most: int) -> int:
-        end, k = self.sim.generate_into(self._buf, 0, min(most, _TURN_MESSAGES))
+        end, k = self.sim.generate_into(self._buf, 0, max(min(most, _TURN_MESSAGES), MAX_FILLS))
         if k:
             self.publisher.send_blocks(self._buf[:end])
             self.generated_published += k
@@ -144,8 +144,9 @@ class LiveVenue:
 
     def run(self, duration_s: float | None = None, messages: int | None = None) -> dict[str, Any]:
         """Serve until ``duration_s`` seconds have passed or ``messages`` messages of
-        generated flow have been published by this call (or, with neither, until the day's
-        generated flow is spent; a quiet venue needs ``duration_s``). Returns :meth:`stats`."""
+        generated flow have been published by this call (whole steps of the engine: up to
+        ``MAX_FILLS - 1`` more), or, with neither, until the day's generated flow is spent
+        (a quiet venue needs ``duration_s``). Returns :meth:`stats`."""
         if not self.started:
             self.start()
         if duration_s is None and messages is None and self.quiet:
@@ -168,7 +169,9 @@ class LiveVenue:
                 due = _TURN_MESSAGES if self.rate is None else int(self.rate * (now - t0)) - done
                 if messages is not None:
                     due = min(due, messages - done)
-            work = self.turn(max(due, 0))
+                if due > 0:  # the engine writes whole steps: room for the largest one
+                    due = max(due, MAX_FILLS)
+            work = self.turn(due)
             if work == 0:
                 self._wait(now, t0, done, deadline)
         return self.stats()
