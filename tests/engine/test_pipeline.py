@@ -259,7 +259,8 @@ def test_pipeline_end_to_end_with_rejects_and_the_kill_switch(tmp_path):
 
     def tick(p: Pipeline) -> None:
         snap = p.snapshot()
-        if not killed_at and snap["strategy"]["orders"] >= 6:
+        # once the rate limit has refused some: then the kill switch
+        if not killed_at and snap["strategy"]["orders"] >= 6 and snap["risk"]["rate"] > 0:
             p.counters.section("control")[Control.KILL] = 1
             killed_at["ns"] = time.clock_gettime_ns(time.CLOCK_REALTIME)
 

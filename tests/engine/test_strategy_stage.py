@@ -40,7 +40,8 @@ def stage(tmp_path):
     venue = ScriptedVenue(username="TRADER", password="secret")
     spec = AgentSpec("strategy", "", names["counters"], idle="noop", params={
         "ring": names["ring"], "strategy": "market_maker",
-        "strategy_params": {"edge": 100, "size": 100, "symbols": []}, "risk": RISK,
+        "strategy_params": {"edge": 100, "size": 100, "symbols": [], "min_requote_us": 0},
+        "risk": RISK,
         "rows": names["rows"], "row_every": 1,
         "gateway": {"host": "127.0.0.1", "port": venue.port, "username": "TRADER",
                     "password": "secret", "journal": str(tmp_path / "orders.journal"),

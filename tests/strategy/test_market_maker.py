@@ -19,6 +19,7 @@ B, S = ord("B"), ord("S")
 
 
 def _maker(**params):
+    params.setdefault("min_requote_us", 0)  # the tests' clock stands still
     _, state = load_strategy("market_maker", {"edge": 100, "size": 100, **params})
     return state
 
@@ -149,3 +150,17 @@ def test_prices_off_the_market_without_its_own_quotes():
     # micro-price 100_233: the bid stays at 100_100, the offer goes to 100_400
     _book(s, ctx, 100_100, 500, 100_300, 300)
     assert _quotes(ctx) == {"B": (100_100, 100), "S": (100_400, 100)}
+
+
+def test_requotes_an_instrument_at_most_once_per_interval():
+    s, ctx = _maker(min_requote_us=1000), new_context(ours_in_book=False)
+    handle_record(s, ctx, book_record(1, 100_000, 500, 100_400, 500, "ABCD"), 0, 1_000_000)
+    _venue(s, ctx)
+    assert _quotes(ctx) == {"B": (100_100, 100), "S": (100_300, 100)}
+    # the market moves 0.5 ms later: throttled, the quotes stay
+    handle_record(s, ctx, book_record(1, 101_000, 500, 101_400, 500, "ABCD"), 0, 1_500_000)
+    assert len(_venue(s, ctx)) == 0 and _quotes(ctx)["B"] == (100_100, 100)
+    # a change after the interval requotes
+    handle_record(s, ctx, book_record(1, 101_000, 500, 101_400, 500, "ABCD"), 0, 2_100_000)
+    _venue(s, ctx)
+    assert _quotes(ctx) == {"B": (101_100, 100), "S": (101_300, 100)}

@@ -9,7 +9,8 @@ book change it wants::
     offer  = fair + edge, rounded up to the tick, never at or through the best bid
     sizes  = size, less what would take |position| past max_position (0: no quote that side)
 
-and gets there with the fewest intents: a side with no working quote is placed; a quote
+and gets there with the fewest intents, once none of its orders in the instrument waits for
+the venue's answer (the answer requotes): a side with no working quote is placed; a quote
 whose price is ``requote_ticks`` ticks or more from the wanted price is replaced (nearer moves
 leave it its place in the queue); a quote whose side should be empty, and any extra quote on a
 side, is canceled. A fill or cancel requotes the instrument at once (``on_order_update``).
@@ -20,6 +21,8 @@ fills (the gateway's arrays in the context); prices are Price(4) (1 = $0.0001).
 Parameters (``new(params, ctx_info)``): ``symbols`` (list of str), ``edge`` (Price(4) from
 fair, default 100), ``size`` (shares, 100), ``skew`` (Price(4) per share of position, 0),
 ``max_position`` (shares, 1000), ``requote_ticks`` (1), ``tick`` (Price(4), 100 = $0.01),
+``min_requote_us`` (1000: an instrument is requoted at most once in this interval; 0: on
+every change),
 ``tif`` (OUCH time in force byte as a character, "0": day).
 """
 
@@ -44,6 +47,7 @@ from .context import (
     killed,
     market_top,
     next_open,
+    now_ns,
     place,
     position,
     replace,
@@ -58,14 +62,17 @@ MarketMakerState = namedtuple("MarketMakerState", [
     "codes",  # int64: the configured symbols' codes (8 bytes, big-endian); empty: every one
     "mine",  # int8 (MAX_LOCATE,): 0 not yet seen, 1 ours, 2 not ours
     "active",  # int64 (MAX_LOCATE,): the locates found to be ours, in order; [-1]: count
+    "last_ns",  # int64 (MAX_LOCATE,): when each instrument was last requoted
 ])
 
-EDGE, SIZE, SKEW, MAX_POSITION, REQUOTE_TICKS, TICK, TIF = range(7)
-N_PARAMS = 7
+EDGE, SIZE, SKEW, MAX_POSITION, REQUOTE_TICKS, TICK, TIF, MIN_REQUOTE_NS = range(8)
+N_PARAMS = 8
 _DEFAULTS = {"edge": 100, "size": 100, "skew": 0, "max_position": 1000, "requote_ticks": 1,
-             "tick": 100}
+             "tick": 100, "min_requote_us": 1000}
 _KNOWN = set(_DEFAULTS) | {"symbols", "tif"}
 _REPLACE_PENDING = int(OrderState.REPLACE_PENDING)
+_PENDING_NEW = int(OrderState.PENDING_NEW)
+_CANCEL_PENDING = int(OrderState.CANCEL_PENDING)
 _EXECUTED, _CANCELED = int(OrderEvent.EXECUTED), int(OrderEvent.CANCELED)
 
 
@@ -88,7 +95,7 @@ def new(params: dict[str, Any], ctx_info: ContextInfo | None = None) -> MarketMa
     for k in ("size", "tick", "requote_ticks"):
         if p[k] <= 0:
             raise ValueError(f"market maker parameter {k} = {p[k]}: must be > 0")
-    for k in ("edge", "skew", "max_position"):
+    for k in ("edge", "skew", "max_position", "min_requote_us"):
         if p[k] < 0:
             raise ValueError(f"market maker parameter {k} = {p[k]}: must be >= 0")
     tif = params.get("tif", "0")
@@ -103,9 +110,11 @@ def new(params: dict[str, Any], ctx_info: ContextInfo | None = None) -> MarketMa
     arr[MAX_POSITION], arr[REQUOTE_TICKS], arr[TICK] = (p["max_position"], p["requote_ticks"],
                                                         p["tick"])
     arr[TIF] = ord(tif)
+    arr[MIN_REQUOTE_NS] = p["min_requote_us"] * 1000
     active = np.full(MAX_LOCATE + 1, -1, np.int64)
     active[-1] = 0
-    return MarketMakerState(arr, symbol_codes(symbols), np.zeros(MAX_LOCATE, np.int8), active)
+    return MarketMakerState(arr, symbol_codes(symbols), np.zeros(MAX_LOCATE, np.int8), active,
+                            np.full(MAX_LOCATE, -(1 << 62), np.int64))
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -160,6 +169,21 @@ def quote_side(s, ctx, i, side, want, qty):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
+def in_flight(ctx, i):
+    """Whether one of our orders in ``i`` waits for the venue's answer (new, cancel or
+    replace sent). The feed may show the venue's change before the order session does: an
+    order replaced at the venue is at its new price in the book while our table still has it
+    pending at the old one, and pricing off that book would chase our own quotes."""
+    slot = first_open(ctx, i)
+    while slot >= 0:
+        st = ctx.orders[slot]["state"]
+        if st == _PENDING_NEW or st == _REPLACE_PENDING or st == _CANCEL_PENDING:
+            return True
+        slot = next_open(ctx, slot)
+    return False
+
+
+@njit(cache=True, nogil=True, _nrt=False)
 def requote(s, ctx, i):
     """Quote instrument ``i`` as the module docstring says; returns the intents written."""
     if killed(ctx) or feed_stale(ctx):
@@ -167,6 +191,12 @@ def requote(s, ctx, i):
             cancel_all(ctx, i)
             return 1
         return 0
+    if in_flight(ctx, i):
+        return 0  # the venue's answer requotes (on_order_update); the book may show it first
+    now = now_ns(ctx)
+    if now - s.last_ns[i] < s.params[MIN_REQUOTE_NS]:
+        return 0  # throttled: the next book change or fill after the interval requotes
+    s.last_ns[i] = now
     # priced off the rest of the market: our own quotes in the book would pull the
     # micro-price toward them, and each requote would chase the last one
     bid, bid_sh, ask, ask_sh = market_top(ctx, i)
@@ -202,6 +232,7 @@ def _on_order_update(strategy, ctx, slot, event):
     if event == _EXECUTED or event == _CANCELED:
         i = ctx.orders[slot]["instrument"]
         if strategy.mine[i] == 1:
+            strategy.last_ns[i] = -(1 << 62)  # a fill or a cancel requotes at once
             requote(strategy, ctx, i)
 
 
