@@ -20,6 +20,7 @@ from tickpath.gateway.session import (
     OrderSession,
     S,
     SessionError,
+    push,
     send_enter,
     session_poll,
 )
@@ -298,3 +299,23 @@ def test_each_poll_lists_the_orders_it_changed(venue, tmp_path):
         venue.execute(a, 40, 1_899_000)
         assert _poll_until_work(s.arrays) == 1
         assert s.arrays.updates[0, 1] == ord("E")
+
+
+@njit(nogil=True)
+def _two_held_then_pushed(g, symbol, now_ns):
+    g.state[S.MORE] = 1
+    a = send_enter(g, AAPL, symbol, 66, 10, 1_000_000, 48, 7, now_ns)
+    b = send_enter(g, AAPL, symbol, 83, 10, 1_100_000, 48, 7, now_ns)
+    return a, b, push(g), g.state[S.CORKED], g.state[S.MORE]
+
+
+def test_orders_sent_with_more_are_held_then_pushed_together(venue, tmp_path):
+    """Sends with ``state[MORE]`` carry MSG_MORE (the kernel holds them for one segment);
+    push() sends what is held, and both orders reach the venue."""
+    with session(venue, tmp_path) as s:
+        s.connect()
+        a, b, pushed, corked, more = _two_held_then_pushed(s.arrays, symbol_code("AAPL"),
+                                                           realtime_ns())
+        assert (a, b, pushed, corked, more) == (1, 2, 0, 0, 0)
+        until(s, lambda: len(venue.entered()) == 2)
+        assert venue.entered() == [1, 2]

@@ -9,7 +9,9 @@ state, OUCH bytes built in place, ``send`` on the session's non-blocking TCP soc
 check and the send alternate per intent, because the check of the next order must see the
 exposure of the one before. Cancels are never refused by risk: they take risk off, and a kill
 must not stop them. An intent's ``result`` is the order's slot or why it was refused
-(:mod:`tickpath.strategy.layout`).
+(:mod:`tickpath.strategy.layout`). The intents of one drain go out together: every send but the last
+carries MSG_MORE, so the kernel holds them and the last takes them all in one segment (then
+:func:`tickpath.gateway.session.push`, in case the last was not sent).
 
 In (:func:`pump`): one duty cycle of the session (:func:`tickpath.gateway.session.session_poll`:
 a non-blocking ``recv``, the venue's messages decoded, journaled and applied to the order
@@ -35,6 +37,7 @@ from ..gateway.session import (
     NOT_CONNECTED,
     SEND_FAILED,
     S,
+    push,
     send_cancel,
     send_enter,
     send_replace,
@@ -64,6 +67,7 @@ _ACCEPTED_EV, _EXECUTED_EV, _CANCELED_EV, _REJECTED_EV, _REPLACED_EV = (
 _PENDING_NEW, _ACCEPTED, _PARTIAL = (int(OrderState[n]) for n in
                                      ("PENDING_NEW", "ACCEPTED", "PARTIAL"))
 _UPDATES = int(S.UPDATES)
+_MORE = int(S.MORE)
 _NEXT_REF = int(Total.NEXT_USER_REF)
 _A, _E, _C, _D, _J, _U = (ord(c) for c in "AECDJU")
 _NOT_CONNECTED, _JOURNAL_FAILED, _SEND_FAILED = NOT_CONNECTED, JOURNAL_FAILED, SEND_FAILED
@@ -134,8 +138,12 @@ def send_intents(ctx, g, now, limits, rate, control, risk_counts, counts):
     ``checked`` stamp). Returns the messages sent."""
     orders = g.orders
     sent0 = counts[SENT]
-    for k in range(ctx.words[_INTENTS]):
+    n = ctx.words[_INTENTS]
+    for k in range(n):
         r = ctx.intents[k]
+        # all but the last go out with MSG_MORE: the kernel holds them and sends them with
+        # the last in one segment, one trip through the stacks instead of one per order
+        g.state[_MORE] = 1 if k < n - 1 else 0
         a = r["action"]
         if a == _PLACE or a == _REPLACE:
             if a == _PLACE:
@@ -191,6 +199,7 @@ def send_intents(ctx, g, now, limits, rate, control, risk_counts, counts):
                     if g.positions[j]["open_head"] >= 0:
                         _cancel_instrument(ctx, g, j, now, counts)
     ctx.words[_INTENTS] = 0
+    push(g)  # the last intent may not have been sent: what was held goes now
     return counts[SENT] - sent0
 
 

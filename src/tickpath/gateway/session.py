@@ -92,7 +92,7 @@ from .journal import (
     sync_due,
 )
 from .layout import OrderState, Total, new_orders, new_positions, new_totals
-from .syscalls import errno, poll, recvfrom, send
+from .syscalls import errno, poll, recvfrom, send, setsockopt
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,8 @@ class S(enum.IntEnum):
     SEND_WAITS = 24  # a send found the socket's buffer full and waited
     BYTES_IN = 25
     UPDATES = 26  # rows of ``updates`` the last session_poll wrote
+    MORE = 27  # 1: the next sends are followed by more at once (MSG_MORE: held, sent together)
+    CORKED = 28  # bytes were sent with MSG_MORE and not pushed yet (see push())
 
 
 N_S = 32
@@ -151,7 +153,8 @@ JOURNAL_FAILED = -11
 SEND_FAILED = -12
 
 _EAGAIN, _EINTR = E.EAGAIN, E.EINTR
-_MSG_DONTWAIT, _MSG_NOSIGNAL = 0x40, 0x4000
+_MSG_DONTWAIT, _MSG_NOSIGNAL, _MSG_MORE = 0x40, 0x4000, 0x8000
+_IPPROTO_TCP, _TCP_NODELAY = 6, 1
 _POLLOUT = 4
 _SEND_WAIT_MS = 10
 _SEND_TRIES = 100  # a full socket buffer for ~1 s fails the send
@@ -176,6 +179,7 @@ class SessionArrays(NamedTuple):
     option_widths: np.ndarray
     journal: JournalArrays
     updates: np.ndarray  # (slot, OUCH type byte) of each message the last poll applied
+    one: np.ndarray  # int32 [1]: the value of a socket option set to 1
 
 
 @njit(cache=True, nogil=True)
@@ -185,8 +189,14 @@ def _send_all(g, buf, length, now_ns):
     st = g.state
     done = 0
     tries = 0
+    flags = _MSG_DONTWAIT | _MSG_NOSIGNAL
+    if st[S.MORE] != 0:
+        flags |= _MSG_MORE
+        st[S.CORKED] = 1
+    else:
+        st[S.CORKED] = 0  # this send pushes whatever was held with it
     while done < length:
-        n = send(st[S.FD], buf.ctypes.data + done, length - done, _MSG_DONTWAIT | _MSG_NOSIGNAL)
+        n = send(st[S.FD], buf.ctypes.data + done, length - done, flags)
         if n > 0:
             done += n
             continue
@@ -206,6 +216,20 @@ def _send_all(g, buf, length, now_ns):
     st[S.LAST_TX_NS] = now_ns
     st[S.PACKETS_OUT] += 1
     st[S.BYTES_OUT] += length
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def push(g):
+    """Send now what sends with ``state[MORE]`` set held back (setting TCP_NODELAY pushes a
+    socket's pending output, tcp(7)); a send without MORE pushes it too. Returns 0 or -errno."""
+    st = g.state
+    st[S.MORE] = 0
+    if st[S.CORKED] == 0:
+        return 0
+    st[S.CORKED] = 0
+    if setsockopt(st[S.FD], _IPPROTO_TCP, _TCP_NODELAY, g.one.ctypes.data, 4) < 0:
+        return -errno()
     return 0
 
 
@@ -508,7 +532,7 @@ class OrderSession:
             np.zeros(rx_size, np.uint8), np.zeros(256, np.uint8), hb, np.zeros(1, OUT_DTYPE),
             np.zeros(14, np.uint8), np.zeros(2, np.int32), PAYLOAD_LENGTHS, OUT_LENGTHS,
             OUT_APPENDAGE, OPTION_WIDTHS, self.journal.arrays,
-            np.zeros((updates, 2), np.int64))
+            np.zeros((updates, 2), np.int64), np.ones(1, np.int32))
         self._connected_at_ref = 1  # orders below this were sent before the last connect
 
     # --- views

@@ -1,5 +1,6 @@
 """The native calls the gateway's compiled code makes beyond :mod:`tickpath.wire.libc`:
-libc ``write(fd, addr, len)`` and ``fdatasync(fd)``, and zlib's ``crc32(crc, addr, len)``
+libc ``write(fd, addr, len)``, ``fdatasync(fd)`` and ``setsockopt(fd, level, name, addr,
+len)``, and zlib's ``crc32(crc, addr, len)``
 (the journal's checksum: zlib's is table-sliced or carry-less-multiply accelerated, several
 times faster than a byte-at-a-time loop). Registered and called by symbol the same way (so
 callers cache on disk); plain ctypes / :func:`zlib.crc32` under NUMBA_DISABLE_JIT. Every
@@ -15,11 +16,13 @@ from numba.core import config
 
 from ..wire.libc import errno, poll, recvfrom, send
 
-__all__ = ["errno", "fdatasync", "poll", "recvfrom", "send", "write", "zlib_crc32"]
+__all__ = ["errno", "fdatasync", "poll", "recvfrom", "send", "setsockopt", "write",
+           "zlib_crc32"]
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 _libz = ctypes.CDLL(ctypes.util.find_library("z") or "libz.so.1")
-_SIGNATURES = {"write": ("ipl", "l"), "fdatasync": ("i", "i"), "crc32": ("lpi", "l")}
+_SIGNATURES = {"write": ("ipl", "l"), "fdatasync": ("i", "i"), "crc32": ("lpi", "l"),
+               "setsockopt": ("iiipi", "i")}
 _CTYPES = {"i": ctypes.c_int, "p": ctypes.c_void_p, "l": ctypes.c_long}
 _LIB = {"crc32": _libz}
 
@@ -43,6 +46,10 @@ if config.DISABLE_JIT:
     def zlib_crc32(crc: int, addr: int, length: int) -> int:
         return _zlib.crc32(ctypes.string_at(int(addr), int(length)), int(crc))
 
+    def setsockopt(fd: int, level: int, name: int, addr: int, length: int) -> int:
+        return int(_cfunc("setsockopt")(int(fd), int(level), int(name), int(addr) or None,
+                                        int(length)))
+
 else:
     import llvmlite.binding as _llvm
 
@@ -57,3 +64,4 @@ else:
     write = _intrinsic("write")
     fdatasync = _intrinsic("fdatasync")
     zlib_crc32 = _intrinsic("crc32")
+    setsockopt = _intrinsic("setsockopt")
