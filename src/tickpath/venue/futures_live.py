@@ -35,10 +35,25 @@ from .mdp3_publisher import DEFAULT_MDP3_PORT, Mdp3Publisher
 from .order_entry import OrderEntryServer
 from .records import CLIENT_SLOTS
 
-__all__ = ["FuturesLiveVenue"]
+__all__ = ["FuturesLiveVenue", "write_flow"]
 
 _TURN_MESSAGES = 256  # most generated messages written in one turn
 _MAX_WAIT_S = 0.02  # longest wait for sockets, so heartbeats and timeouts stay on time
+
+
+def write_flow(fut: FuturesSimulator, writer: PacketWriter, most: int) -> int:
+    """Write up to about ``most`` incremental messages of ``fut``'s generated flow (whole
+    steps; the start of day first, a snapshot loop when due, the end of day once its
+    messages are spent) into ``writer``; stops early when the writer or the client outbox
+    is short of room. Returns the messages written."""
+    f, w = fut, writer
+    return int(run_flow(
+        f._inst, f._levels, f._orders, f._live, f._nlv, f._pub, f._pub_n, f._cdf, f._params,
+        f._scal, f._fl, f._rng, f._md, f._oe, f._ops, f._trades, f._fills, f._stg, f._tcount,
+        f._trace, f._names, f._defs, f._def_len, f._last_update, *f._equity_state(),
+        f._eq_events, f._eq_buf, f.basket, f.basket_weights, w.buf, w.bounds, w.kinds,
+        w.counts, w.pw, f.max_payload, max(0, most), f._loop_bytes, f._loop_packets,
+        f._clients, f._cscal, f._outbox))
 
 
 class FuturesLiveVenue:
@@ -106,21 +121,14 @@ class FuturesLiveVenue:
     def _generate(self, most: int) -> int:
         """Write up to about ``most`` messages of the generated flow (whole steps; the start
         of day first, a snapshot loop when due); returns those written."""
-        f, w = self.fut, self.writer
         done = 0
         stalled = False
         while True:
-            k = int(run_flow(
-                f._inst, f._levels, f._orders, f._live, f._nlv, f._pub, f._pub_n, f._cdf,
-                f._params, f._scal, f._fl, f._rng, f._md, f._oe, f._ops, f._trades, f._fills,
-                f._stg, f._tcount, f._trace, f._names, f._defs, f._def_len, f._last_update,
-                *f._equity_state(), f._eq_events, f._eq_buf, f.basket, f.basket_weights,
-                w.buf, w.bounds, w.kinds, w.counts, w.pw, f.max_payload, max(0, most - done),
-                f._loop_bytes, f._loop_packets, f._clients, f._cscal, f._outbox))
+            k = write_flow(self.fut, self.writer, most - done)
             done += k
             if self.server is not None:
                 self.server.flush_outbox()  # Order Executed for client orders the flow filled
-            if done >= most or int(f._scal[S_PHASE]) == 3 or (k == 0 and stalled):
+            if done >= most or int(self.fut._scal[S_PHASE]) == 3 or (k == 0 and stalled):
                 break
             stalled = k == 0
             self._flush()  # the buffer (or the outbox) was short of room: send, go on
