@@ -1,7 +1,7 @@
-"""Properties of client orders in the futures venue: any mix of accounts' orders, cancels and
-replaces interleaved with the generated flow keeps the venue's books consistent, and a real
-``Mdp3Feed`` reading the one MDP3 stream (incrementals and snapshot loops) holds exactly the
-venue's books, with no sequence or RptSeq gap."""
+"""Properties of client orders in the futures venue: any mix of accounts' orders, cancels,
+replaces and mass cancels interleaved with the generated flow keeps the venue's books
+consistent, and a real ``Mdp3Feed`` reading the one MDP3 stream (incrementals and snapshot
+loops) holds exactly the venue's books, with no sequence or RptSeq gap."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ action = st.one_of(
     st.tuples(st.just("cancel"), st.integers(0, 1), st.integers(0, 50), st.integers(0, 3)),
     st.tuples(st.just("replace"), st.integers(0, 1), st.integers(0, 50), st.integers(-3, 3),
               st.integers(1, 40)),
+    st.tuples(st.just("mass"), st.integers(0, 1), st.sampled_from(SYMBOLS + ("",))),
 )
 
 
@@ -75,6 +76,11 @@ def test_client_orders_keep_the_books_and_the_feed_whole(seed, actions):
                             price=price, time_in_force=tif, display="Y", capacity="A",
                             intermarket_sweep_eligibility="N", cross_type="N",
                             cl_ord_id="P"))
+        elif act[0] == "mass":
+            urn[act[1]] += 1
+            left = [o for o in orders.orders(act[1]) if act[2] and o["symbol"] != act[2]]
+            apply(act[1], _in("C", user_ref_num=urn[act[1]], firm="", symbol=act[2]))
+            assert orders.orders(act[1]) == left
         else:
             mine = orders.orders(act[1])
             if not mine:

@@ -24,8 +24,9 @@ sides are refused as 'Invalid Side'); self-trade prevention per account as on th
 side (the incoming order stops before a resting order of its own account and its remainder
 is canceled 'Q'); an aggressive order fills at most ``MAX_FILLS`` resting orders, the rest
 of it is canceled ('Z'); Cancel reduces or cancels; Replace loses time priority (old OrderID
-deleted, the replacement entered with a new one); Account Query answers. Mass Cancel and
-Modify are not acted on (counted as unsupported).
+deleted, the replacement entered with a new one); Account Query answers.
+Mass Cancel cancels the account's orders (of one symbol, or all), one MDP3 event each.
+Modify and Disable / Enable Order Entry are not acted on (counted as unsupported).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ..codec.ouch50.decode import OK as OUCH_OK
 from ..codec.ouch50.decode import _be, check_message
 from ..codec.ouch50.encode_out import (
     encode_account_query_response,
+    encode_mass_cancel_response,
     encode_order_accepted,
     encode_order_replaced,
 )
@@ -52,6 +54,9 @@ from .client_orders import (
     _DEAD,
     _IOC,
     _LIVE,
+    _M_FIRM,
+    _M_SYM,
+    _M_URN,
     _O_CAP,
     _O_CLORD,
     _O_CROSS,
@@ -76,6 +81,7 @@ from .client_orders import (
     _SOUP_O,
     _SOUP_R,
     _SOUP_U,
+    _SPACES,
     _X_LEN,
     _X_QTY,
     _X_URN,
@@ -146,9 +152,19 @@ from .records import (
 
 __all__ = ["FuturesOrders", "PacketWriter", "ouch_symbol"]
 
-#: outbox bytes one inbound message may need at most (accepted, an Executed per fill and
-#: per price, a cancel)
-NEED_OUT = (2 * MAX_FILLS + 4) * OUT_ENTRY_MAX
+#: a client order's cancel as an MDP3 event, with room for a new packet's header
+EVENT_BYTES = 256
+
+
+def need_out(slots: int) -> int:
+    """Outbox bytes one inbound message may need at most (accepted, an Executed per fill and
+    per price, a cancel; a Canceled per client order for a Mass Cancel)."""
+    return (max(2 * MAX_FILLS, slots) + 4) * OUT_ENTRY_MAX
+
+
+def packet_room(slots: int, max_payload: int) -> int:
+    """Bytes of packet stream one inbound message may need at most."""
+    return MAX_STEP_MSGS * max_payload + slots * EVENT_BYTES
 
 
 def ouch_symbol(symbol: str) -> bytes:
@@ -190,9 +206,11 @@ class PacketWriter:
 
 
 @kernel
-def _has_room(buf, kinds, pw, max_payload):
-    return (pw[PW_POS] + MAX_STEP_MSGS * max_payload + 64 <= buf.shape[0]
-            and pw[PW_NPK] + MAX_STEP_MSGS + 2 <= kinds.shape[0])
+def _has_room(buf, kinds, pw, max_payload, slots):
+    """Room in the packet stream for the largest event one message makes (a Mass Cancel:
+    one small event per client order)."""
+    return (pw[PW_POS] + MAX_STEP_MSGS * max_payload + slots * EVENT_BYTES <= buf.shape[0]
+            and pw[PW_NPK] + MAX_STEP_MSGS + 2 + slots <= kinds.shape[0])
 
 
 @kernel
@@ -449,6 +467,39 @@ def sym_codes_of(rec):
 
 
 @kernel
+def mass_cancel(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trades, fills, stg,
+                scal, tcount, clients, cscal, outbox, sym_codes, sym_index, acct_urn, account,
+                buf, ms, pbuf, bounds, kinds, counts, pw, max_payload):
+    """Mass Cancel ('C'): every live order of the account, or of one symbol (a blank symbol:
+    all), canceled, each its own MDP3 event; then the Mass Cancel Response."""
+    urn = _be(buf, ms + _M_URN, 4)
+    if np.int64(urn) <= acct_urn[account]:
+        cscal[C_IGNORED] += 1
+        return
+    acct_urn[account] = urn
+    symbol = _be(buf, ms + _M_SYM, 8)
+    every = symbol == _SPACES
+    only = find_symbol(sym_codes, sym_index, symbol)
+    for c in range(clients.shape[0]):
+        cl = clients[c]
+        if cl["owner"] != account or not (every or cl["inst"] == only):
+            continue
+        i = cl["inst"]
+        leaves = orders[live.shape[0] + c]["qty"]
+        mine = cl["user_ref_num"]
+        stage_reset(stg)
+        _remove(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, stg, clients, cscal,
+                c)
+        _canceled(outbox, cscal, account, mine, leaves, USER_CANCEL, True)
+        _emit(inst, md, oe, ops, trades, fills, stg, scal, tcount, cscal, i, pbuf, bounds,
+              kinds, counts, pw, max_payload)
+    at = out_open(outbox, cscal, account)
+    end = encode_mass_cancel_response(outbox, at, cscal[C_NOW], urn, _be(buf, ms + _M_FIRM, 4),
+                                      symbol)
+    out_close(outbox, cscal, at, end)
+
+
+@kernel
 def apply_stream(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trades, fills, stg,
                  scal, tcount, clients, cscal, outbox, sym_codes, sym_index, acct_urn, account,
                  buf, start, end, pbuf, bounds, kinds, counts, pw, max_payload):
@@ -458,6 +509,7 @@ def apply_stream(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trade
 
     Returns ``(status, offset, detail)`` as :func:`.client_orders.apply_stream`: ROOM when
     the outbox or the packet buffer needs draining first."""
+    need = (max(2 * MAX_FILLS, clients.shape[0]) + 4) * OUT_ENTRY_MAX  # need_out()
     p = start
     while p < end:
         framed, t, length = next_packet(buf, p, end, PAYLOAD_LENGTHS)
@@ -467,8 +519,8 @@ def apply_stream(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trade
             return BAD_PACKET, p, framed
         nxt = p + 2 + length
         if t == _SOUP_U:
-            if cscal[C_OUT] + NEED_OUT > outbox.shape[0] \
-                    or not _has_room(pbuf, kinds, pw, max_payload):
+            if cscal[C_OUT] + need > outbox.shape[0] \
+                    or not _has_room(pbuf, kinds, pw, max_payload, clients.shape[0]):
                 return ROOM, p, 0
             ms = p + 3
             status, off, _at, _len, _idx = check_message(buf, ms, nxt, IN_LENGTHS, IN_APPENDAGE,
@@ -490,12 +542,17 @@ def apply_stream(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trade
                 i = replace_order(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops,
                                   trades, fills, stg, scal, clients, cscal, outbox, acct_urn,
                                   account, buf, ms)
+            elif m == 67:  # C
+                mass_cancel(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trades,
+                            fills, stg, scal, tcount, clients, cscal, outbox, sym_codes,
+                            sym_index, acct_urn, account, buf, ms, pbuf, bounds, kinds, counts,
+                            pw, max_payload)
             elif m == 81:  # Q
                 at = out_open(outbox, cscal, account)
                 e = encode_account_query_response(outbox, at, cscal[C_NOW],
                                                   acct_urn[account] + 1)
                 out_close(outbox, cscal, at, e)
-            else:  # Mass Cancel, Modify, Disable / Enable Order Entry: not acted on
+            else:  # Modify, Disable / Enable Order Entry: not acted on
                 cscal[C_UNSUPPORTED] += 1
             if i >= 0:
                 _emit(inst, md, oe, ops, trades, fills, stg, scal, tcount, cscal, i, pbuf,
@@ -529,8 +586,13 @@ class FuturesOrders:
         self.writer = writer or PacketWriter()
         self.on_packets = on_packets
         self._chunks: list[PacketChunk] = []
-        if fut._outbox.shape[0] < 2 * NEED_OUT:
-            fut._outbox = np.zeros(2 * NEED_OUT, np.uint8)
+        slots = fut.client_slots
+        if fut._outbox.shape[0] < 2 * need_out(slots):
+            fut._outbox = np.zeros(2 * need_out(slots), np.uint8)
+        if self.writer.buf.shape[0] < 2 * packet_room(slots, fut.max_payload):
+            raise ValueError(f"the packet writer ({self.writer.buf.shape[0]} bytes) is too "
+                             f"small: at least {2 * packet_room(slots, fut.max_payload)} for "
+                             f"{slots} client slots")
         self.acct_urn = np.zeros(accounts, np.int64)  # the last UserRefNum used
         codes, index = [], []
         for i, s in enumerate(fut.specs):
@@ -557,7 +619,8 @@ class FuturesOrders:
                 f._ops, f._trades, f._fills, f._stg, f._scal, f._tcount, f._clients, f._cscal,
                 f._outbox, self.sym_codes, self.sym_index, self.acct_urn, account, buf, start,
                 end, w.buf, w.bounds, w.kinds, w.counts, w.pw, f.max_payload)
-            if st == ROOM and not _has_room(w.buf, w.kinds, w.pw, f.max_payload):
+            if st == ROOM and not _has_room(w.buf, w.kinds, w.pw, f.max_payload,
+                                            f.client_slots):
                 self.flush_packets()
                 start = off
                 continue
