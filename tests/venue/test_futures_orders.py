@@ -5,6 +5,7 @@ published UDP packets, lines A and B) builds books that show them."""
 
 from __future__ import annotations
 
+import hashlib
 import socket
 
 import numpy as np
@@ -222,13 +223,20 @@ def test_generated_flow_fills_a_resting_client_order():
     feed.sock.close()
 
 
+#: sha256 of that day's packets as the venue wrote them before it took orders
+DAY_BEFORE_ORDER_ENTRY = "97d3ad4d001d14e31c8291bf68752dc1f4804f2bf87d8d461c7febee2e6baf42"
+
+
 def test_the_generated_day_is_unchanged_by_client_slots():
-    """The venue built for order entry, with no order entered, publishes the same bytes."""
+    """The venue built for order entry, with no order entered, publishes the same bytes, and
+    they are the bytes it published before order entry existed."""
     def day(slots: int) -> bytes:
         fut = FuturesSimulator(None, messages=6_000, seed=8, snapshot_every=40,
                                client_slots=slots)
         return b"".join(p for _, p in fut.packet_list())
-    assert day(16) == day(0)
+    with_slots = day(16)
+    assert with_slots == day(0)
+    assert hashlib.sha256(with_slots).hexdigest() == DAY_BEFORE_ORDER_ENTRY
 
 
 def _has_template(pkt: bytes, template: int) -> bool:
