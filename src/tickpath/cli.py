@@ -199,7 +199,7 @@ def sim(
     drop_a: Annotated[str, typer.Option(help="mdp3 pcap: MsgSeqNums left out of line A, comma-separated")] = "",
     drop_b: Annotated[str, typer.Option(help="mdp3 pcap: MsgSeqNums left out of line B, comma-separated")] = "",
     gap: Annotated[str | None, typer.Option(help="mdp3 pcap: FIRST:LAST MsgSeqNums left out of both lines (recovered from the snapshot loop)")] = None,
-    orders_port: Annotated[int | None, typer.Option(help="itch, live: take OUCH 5.0 orders over SoupBinTCP 3.0 on this TCP port (docs/venue-orders.md)")] = None,
+    orders_port: Annotated[int | None, typer.Option(help="live: take OUCH 5.0 orders over SoupBinTCP 3.0 on this TCP port (itch: the equities; mdp3: the futures, docs/venue-orders.md)")] = None,
     orders_host: Annotated[str, typer.Option(help="order entry: the address to listen on")] = "127.0.0.1",
     account: Annotated[list[str] | None, typer.Option(help="order entry: an account USER:PASS (repeat for more)")] = None,
     duration: Annotated[float | None, typer.Option(help="order entry: serve this many seconds (default: until the day's messages are published)")] = None,
@@ -208,6 +208,13 @@ def sim(
 ) -> None:
     """Run the venue simulator: publish over UDP, or write a file / pcap; with --orders-port,
     also take orders over OUCH 5.0 / SoupBinTCP 3.0."""
+    if feed == "mdp3" and (orders_port is not None or account):
+        _futures_with_orders(messages, symbols, seed, rate, host, port, host_b, port_b,
+                             snapshot_host, snapshot_port, snapshot_every, equity_messages,
+                             session, iface_ip, max_payload, sender, orders_host, orders_port,
+                             account or [], duration, quiet, client_timeout,
+                             write is not None or pcap is not None)
+        return
     if feed == "mdp3":
         _sim_mdp3(messages, symbols, seed, pcap, rate, host, port, iface_ip, max_payload, sender,
                   iface, dst_mac, host_b, port_b, snapshot_host, snapshot_port, snapshot_every,
@@ -292,6 +299,65 @@ def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | Non
                   + (f" at {rate:,.0f} msgs/s" if rate else "") + f"; order entry (OUCH 5.0 / "
                   f"SoupBinTCP 3.0) on tcp://{orders_host}:{venue.orders_port} for "
                   f"{len(accounts)} account(s)" + (", quiet" if quiet else ""))
+    with venue:
+        try:
+            venue.start()
+            st = venue.run(duration_s=duration)
+        except KeyboardInterrupt:
+            st = venue.stats()
+        venue.end()
+    console.print(", ".join(f"{k} {v:,}" for k, v in st.items()))
+
+
+def _futures_with_orders(messages: int, symbols: int, seed: int, rate: float | None,
+                         host: str | None, port: int | None, host_b: str | None,
+                         port_b: int | None, snapshot_host: str | None,
+                         snapshot_port: int | None, snapshot_every: int,
+                         equity_messages: int | None, session: str, iface_ip: str | None,
+                         max_payload: int, sender: str, orders_host: str,
+                         orders_port: int | None, accounts: list[str],
+                         duration: float | None, quiet: bool, client_timeout: float,
+                         to_file: bool) -> None:
+    """``tickpath venue --feed mdp3 --orders-port P --account USER:PASS``: the live futures
+    venue with order entry."""
+    import logging
+
+    from .venue.futures_live import FuturesLiveVenue
+    from .venue.mdp3_publisher import DEFAULT_MDP3_PORT
+
+    if to_file:
+        err.print("[red]error:[/] order entry runs live: --orders-port cannot be combined with "
+                  "--write or --pcap")
+        raise typer.Exit(2)
+    if orders_port is None or not accounts:
+        err.print("[red]error:[/] order entry needs --orders-port and at least one --account "
+                  "USER:PASS")
+        raise typer.Exit(2)
+    if quiet and duration is None:
+        err.print("[red]error:[/] --quiet needs --duration (no generated flow ends the run)")
+        raise typer.Exit(2)
+    a = (host or "127.0.0.1", DEFAULT_MDP3_PORT if port is None else port)
+    b = (host_b or a[0], a[1] if port_b is None else port_b)
+    loop = (snapshot_host or a[0], a[1] if snapshot_port is None else snapshot_port)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        venue = FuturesLiveVenue(messages, seed, equity_symbols=symbols,
+                                 equity_messages=equity_messages, rate=rate, a=a, b=b,
+                                 snapshot=loop, snapshot_every=snapshot_every,
+                                 session=session, accounts=accounts, orders_host=orders_host,
+                                 orders_port=orders_port, quiet=quiet, sender=sender,
+                                 max_payload=max_payload, timeout_s=client_timeout,
+                                 iface_ip=iface_ip)
+    except (OSError, ValueError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    tradable = ", ".join(venue.orders.tradable) if venue.orders is not None else ""
+    console.print(f"publishing MDP3: line A udp://{a[0]}:{a[1]}, line B udp://{b[0]}:{b[1]}, "
+                  f"snapshot loop udp://{loop[0]}:{loop[1]}"
+                  + (f" at {rate:,.0f} msgs/s" if rate else "") + f"; order entry (OUCH 5.0 / "
+                  f"SoupBinTCP 3.0) on tcp://{orders_host}:{venue.orders_port} for "
+                  f"{len(accounts)} account(s), symbols {tradable}"
+                  + (", quiet" if quiet else ""))
     with venue:
         try:
             venue.start()

@@ -37,3 +37,16 @@ def test_venue_order_entry_refusals(tmp_path):
     assert r.exit_code == 2 and "live" in r.output
     r = CliRunner().invoke(app, ["venue", "--orders-port", "0", "--account", "nocolon"])
     assert r.exit_code == 2 and "USER:PASS" in r.output
+
+
+def test_futures_venue_with_order_entry_runs_and_ends():
+    res = CliRunner().invoke(app, [
+        "venue", "--feed", "mdp3", "--symbols", "5", "--messages", "4000",
+        "--port", str(_free_udp_port()), "--orders-port", "0", "--account", "ALICE:pw1",
+        "--quiet", "--duration", "0.2", "--sender", "sendto"])
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert "publishing MDP3" in out and "1 account(s)" in out and "TPZ6" in out
+    assert "sessions 0" in out
+    r = CliRunner().invoke(app, ["venue", "--feed", "mdp3", "--orders-port", "0"])
+    assert r.exit_code == 2 and "--account" in r.output

@@ -36,6 +36,7 @@ from ..codec.itch50.layout import EVENT_DTYPE
 from ..codec.mdp3 import schema_v13 as S
 from . import futures_book, futures_flow, matching
 from . import records as eq_records
+from .futures_clients import N_FUT_CSCAL, STEP_OUT_ROOM
 from .futures_records import (
     DAY_EPOCH_NS,
     DEFAULT_FUTURES,
@@ -107,6 +108,7 @@ from .mdp3_encode import (
     SENDING_TIME_OFFSET,
     definition54,
 )
+from .records import C_FREE, CLIENT_DTYPE, MAX_CLIENT_SLOTS
 
 if TYPE_CHECKING:
     from . import Simulator
@@ -180,14 +182,16 @@ class FuturesSimulator:
     ``instruments``: the contracts (``FutureSpec``); ``snapshot_every``: a snapshot loop
     after every that many incremental packets (0: none); ``max_payload``: the largest UDP
     payload; ``basket_size``: equities in the basket (the busiest); ``flow``: the order-flow
-    mix (``FUT_FLOW``). State is allocated here once; each ``packets()`` call replays the
-    day from the seed.
+    mix (``FUT_FLOW``); ``client_slots``: client orders (order entry,
+    :class:`~tickpath.venue.futures_orders.FuturesOrders`) that may rest at once (0: none).
+    State is allocated here once; each ``packets()`` call replays the day from the seed.
     """
 
     def __init__(self, equities: Simulator | None = None, messages: int = 100_000,
                  seed: int = 1, *, instruments: Sequence[FutureSpec] = DEFAULT_FUTURES,
                  snapshot_every: int = 1000, max_payload: int = 1400,
-                 basket_size: int = BASKET_SIZE, flow: dict[str, float] | None = None) -> None:
+                 basket_size: int = BASKET_SIZE, flow: dict[str, float] | None = None,
+                 client_slots: int = 0) -> None:
         specs = tuple(instruments)
         n = len(specs)
         if not 1 <= n <= 255:
@@ -206,6 +210,8 @@ class FuturesSimulator:
         if snapshot_every < 0:
             raise ValueError(f"snapshot_every must be >= 0 (0: no snapshot loop), got "
                              f"{snapshot_every}")
+        if not 0 <= client_slots <= MAX_CLIENT_SLOTS:
+            raise ValueError(f"client_slots must be 0..{MAX_CLIENT_SLOTS}, got {client_slots}")
         if equities is not None and basket_size < 1:
             raise ValueError(f"basket_size must be >= 1, got {basket_size}")
         self.specs = specs
@@ -233,13 +239,25 @@ class FuturesSimulator:
             inst[i]["vol"] = s.vol / math.sqrt(session_ns)
             inst[i]["cap"] = ORDER_CAP
             inst[i]["live_start"] = i * ORDER_CAP
+            # an OUCH price is the conventional price (display x DisplayFactor) in 1e-4
+            # units; 0 where that does not land on whole PRICE9 ticks (not tradable by OUCH)
+            per = 1e5 / s.display_factor
+            ouch_px = round(per)
+            if ouch_px < 1 or abs(per - ouch_px) > 1e-6 * per or (s.tick * _E9) % ouch_px \
+                    or (lo * _E9) % ouch_px:
+                ouch_px = 0
+            inst[i]["ouch_px"] = ouch_px
         self._inst0 = inst
         self._inst = inst.copy()
         weight = np.array([s.weight for s in specs], np.float64)
         self._cdf = np.cumsum(weight / weight.sum())
         self._cdf[-1] = 1.0
         self._levels = np.zeros((n, FUT_LADDER), FUT_LEVEL_DTYPE)
-        self._orders = np.zeros(n * ORDER_CAP, FUT_ORDER_DTYPE)
+        self._orders = np.zeros(n * ORDER_CAP + client_slots, FUT_ORDER_DTYPE)
+        self.client_slots = int(client_slots)
+        self._clients = np.zeros(client_slots, CLIENT_DTYPE)
+        self._cscal = np.zeros(N_FUT_CSCAL, np.int64)
+        self._outbox = np.zeros(4 * STEP_OUT_ROOM, np.uint8)
         self._live = np.zeros(n * ORDER_CAP, np.int32)
         self._nlv = np.zeros((n, 2), np.int32)
         self._pub = np.zeros((n, 2, DEPTH), np.int32)
@@ -263,7 +281,7 @@ class FuturesSimulator:
         self._defs, self._def_len = self._definitions()
         self._equity_arrays(int(basket_size))
         # the snapshot loop's worst case, for the room check before one is written
-        chunks = -(-ORDER_CAP // SNAPSHOT_CHUNK)
+        chunks = -(-(ORDER_CAP + client_slots) // SNAPSHOT_CHUNK)
         self._loop_bytes = n * (2 * (PACKET_HEADER + B54 + MSG_SIZE) + PACKET_HEADER + B52_MAX
                                 + chunks * (PACKET_HEADER + B53_MAX)) + 4096
         self._loop_packets = n * (3 + chunks)
@@ -367,6 +385,13 @@ class FuturesSimulator:
         self._nlv[:] = 0
         self._pub[:] = 0
         self._pub_n[:] = 0
+        # client orders do not survive a replay of the day
+        self._clients["owner"] = -1
+        self._clients["next_free"] = np.arange(1, self.client_slots + 1)
+        if self.client_slots:
+            self._clients[-1]["next_free"] = -1
+        self._cscal[:] = 0
+        self._cscal[C_FREE] = 0 if self.client_slots else -1
         sc = self._scal
         sc[:] = 0
         sc[S_NEXT_ORDER_ID] = 1
@@ -430,7 +455,8 @@ class FuturesSimulator:
                 self._tcount, self._trace, self._names, self._defs, self._def_len,
                 self._last_update, *eq, self._eq_events, self._eq_buf, self.basket,
                 self.basket_weights, buf, bounds, kinds, counts, pw, self.max_payload,
-                1 << 62, self._loop_bytes, self._loop_packets)
+                1 << 62, self._loop_bytes, self._loop_packets, self._clients, self._cscal,
+                self._outbox)
             npk = int(pw[PW_NPK])
             end = int(bounds[npk]) if npk else 0
             carry = buf[pw[PW_OPEN]:pw[PW_POS]].copy() if pw[PW_OPEN] >= 0 else \
@@ -528,7 +554,8 @@ class FuturesSimulator:
         published depth-10 book against the ladder); raise ``RuntimeError`` naming the
         instrument and the problem."""
         status, i = futures_book.check_books(self._inst, self._levels, self._orders,
-                                             self._live, self._pub, self._pub_n, self._nlv)
+                                             self._live, self._pub, self._pub_n, self._nlv,
+                                             self._clients)
         if status != 0:
             raise RuntimeError(f"futures venue state broken at {self.symbols[i]}: "
                                f"{FUT_CHECK_TEXT[int(status)]}")

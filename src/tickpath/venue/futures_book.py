@@ -92,36 +92,20 @@ def insert_order(inst, levels, orders, live, nlv, i, side, j, qty, order_id, pri
     od["side"] = side
     od["live_pos"] = rec["n_live"]
     rec["n_live"] += 1
-    if levels[i, j]["count"] == 0:
-        nlv[i, side] += 1
-    _link(levels, orders, i, o)
-    if side == BUY:
-        rec["n_bid"] += 1
-        if j > rec["bb"]:
-            rec["bb"] = j
-    else:
-        rec["n_ask"] += 1
-        if j < rec["ba"]:
-            rec["ba"] = j
+    link_order(inst, levels, orders, nlv, i, o)
     return o
 
 
 @kernel
-def delete_order(inst, levels, orders, live, nlv, i, o):
-    """Take order ``o`` off the book (cancelled, filled or moved)."""
+def take_off(inst, levels, orders, nlv, i, o):
+    """Take order ``o`` out of its level's queue and the side's counts and bests (the pool
+    bookkeeping is the caller's: ``delete_order`` for the generated flow's slots, the client
+    slots' owner for theirs)."""
     od = orders[o]
     j = od["index"]
     side = np.int64(od["side"])
     _unlink(levels, orders, i, o)
     rec = inst[i]
-    last = rec["n_live"] - 1
-    pos = od["live_pos"]
-    moved = live[rec["live_start"] + last]
-    live[rec["live_start"] + pos] = moved
-    orders[moved]["live_pos"] = pos
-    live[rec["live_start"] + last] = o
-    od["live_pos"] = last
-    rec["n_live"] = last
     empty = levels[i, j]["count"] == 0
     if empty:
         nlv[i, side] -= 1
@@ -145,6 +129,42 @@ def delete_order(inst, levels, orders, live, nlv, i, o):
                 while levels[i, k]["count"] == 0:
                     k += 1
                 rec["ba"] = k
+
+
+@kernel
+def link_order(inst, levels, orders, nlv, i, o):
+    """Queue order ``o`` (its fields set) last at its level and count it on its side."""
+    od = orders[o]
+    j = od["index"]
+    side = np.int64(od["side"])
+    if levels[i, j]["count"] == 0:
+        nlv[i, side] += 1
+    _link(levels, orders, i, o)
+    rec = inst[i]
+    if side == BUY:
+        rec["n_bid"] += 1
+        if j > rec["bb"]:
+            rec["bb"] = j
+    else:
+        rec["n_ask"] += 1
+        if j < rec["ba"]:
+            rec["ba"] = j
+
+
+@kernel
+def delete_order(inst, levels, orders, live, nlv, i, o):
+    """Take order ``o`` of the generated flow off the book (cancelled, filled or moved)."""
+    od = orders[o]
+    take_off(inst, levels, orders, nlv, i, o)
+    rec = inst[i]
+    last = rec["n_live"] - 1
+    pos = od["live_pos"]
+    moved = live[rec["live_start"] + last]
+    live[rec["live_start"] + pos] = moved
+    orders[moved]["live_pos"] = pos
+    live[rec["live_start"] + last] = o
+    od["live_pos"] = last
+    rec["n_live"] = last
 
 
 @kernel
@@ -271,9 +291,10 @@ def publish_level(inst, levels, pub, pub_n, nlv, md, oe, ops, stg, i, side, j):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def check_books(inst, levels, orders, live, pub, pub_n, nlv):
+def check_books(inst, levels, orders, live, pub, pub_n, nlv, clients):
     """Check every instrument's ladder, queues, bests, slot region and published book
-    against each other. Returns ``(status, instrument)`` (codes in ``FUT_CHECK_TEXT``).
+    against each other; client orders (``clients``, slot ``c`` at ``orders[live.shape[0] +
+    c]``, ``owner`` -1 when free) count in the levels and sides too. Returns ``(status, instrument)`` (codes in ``FUT_CHECK_TEXT``).
     Allocates scratch: a test and debugging aid, not hot."""
     nlev = levels.shape[1]
     count = np.zeros(nlev, np.int64)
@@ -290,6 +311,20 @@ def check_books(inst, levels, orders, live, pub, pub_n, nlv):
         for k in range(rec["n_live"]):
             od = orders[live[start + k]]
             if od["live_pos"] != k or od["index"] < 0 or od["index"] >= nlev or od["qty"] <= 0:
+                return 5, i
+            count[od["index"]] += 1
+            qty[od["index"]] += od["qty"]
+            if od["side"] == BUY:
+                nb += 1
+                top_bid = max(top_bid, od["index"])
+            else:
+                na += 1
+                low_ask = min(low_ask, od["index"])
+        for c in range(clients.shape[0]):
+            if clients[c]["owner"] < 0 or clients[c]["inst"] != i:
+                continue
+            od = orders[live.shape[0] + c]
+            if od["index"] < 0 or od["index"] >= nlev or od["qty"] <= 0:
                 return 5, i
             count[od["index"]] += 1
             qty[od["index"]] += od["qty"]

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..codec.mdp3 import schema_v13 as S
+from .client_orders import SMP_CANCEL
 from .futures_book import (
     BUY,
     DELETE,
@@ -49,6 +50,7 @@ from .futures_book import (
     stage_oe,
     stage_reset,
 )
+from .futures_clients import C_STOP, REMOVED, STEP_OUT_ROOM, fill_resting, out_executed
 from .futures_records import (
     DAY_EPOCH_NS,
     FF_ADD,
@@ -106,6 +108,7 @@ from .mdp3_encode import (
     emit_status,
     emit_step,
 )
+from .records import C_EXECUTIONS, C_NOW, C_OUT
 from .records import MAX_FILLS as EQ_MAX_FILLS
 from .records import S_CLOCK as EQ_S_CLOCK
 from .records import S_REMAINING as EQ_S_REMAINING
@@ -236,18 +239,26 @@ def _pick(inst, live, rng, i):
 
 @kernel
 def match(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trades, fills, stg, scal,
-          i, side, limit, qty, aggressor_id):
+          i, side, limit, qty, aggressor_id, clients, cscal, outbox, account, urn):
     """An incoming order of ``qty`` on ``side`` up to ladder index ``limit`` fills the other
     side's best orders in price-time priority (at most MAX_FILLS of them). Stages one trade
-    per price (the aggressor's fill, then the resting ones) and the book changes. Returns
-    the quantity left."""
+    per price (the aggressor's fill, then the resting ones) and the book changes; a resting
+    client order filled gets its Order Executed. ``account`` >= 0: the aggressor is that
+    account's order ``urn``: it gets an Order Executed per price, and it stops before a
+    resting order of its own account (``cscal[C_STOP]`` = 'Q'). Returns the quantity left."""
     rec = inst[i]
     nlev = levels.shape[1]
+    pool = live.shape[0]
     opp = 1 - side
     n = 0
-    while qty > 0 and n < MAX_FILLS:
+    stop = False
+    while qty > 0 and n < MAX_FILLS and not stop:
         j = rec["ba"] if side == BUY else rec["bb"]
         if j < 0 or j >= nlev or (side == BUY and j > limit) or (side == SELL and j < limit):
+            break
+        h = levels[i, j]["head"]
+        if account >= 0 and h >= pool and clients[h - pool]["owner"] == account:
+            cscal[C_STOP] = SMP_CANCEL
             break
         px = rec["lo_px"] + j * rec["tick_px"]
         t = stg[G_TR]
@@ -264,13 +275,23 @@ def match(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trades, fill
         resting = 0
         while qty > 0 and n < MAX_FILLS and levels[i, j]["count"] > 0:
             o = levels[i, j]["head"]
+            if account >= 0 and o >= pool and clients[o - pool]["owner"] == account:
+                cscal[C_STOP] = SMP_CANCEL
+                stop = True
+                break
             od = orders[o]
             take = min(qty, np.int64(od["qty"]))
             f = fills[stg[G_FILL]]
             f["order_id"] = od["order_id"]
             f["qty"] = take
             stg[G_FILL] += 1
-            if take == od["qty"]:
+            if o >= pool:
+                full = take == od["qty"]
+                fill_resting(inst, levels, orders, nlv, clients, cscal, outbox, pool, i, o,
+                             take, px, tr["trade_id"])
+                stage_oe(oe, stg, od["order_id"], od["priority"], px, od["qty"],
+                         DELETE if full else UPDATE, opp)
+            elif take == od["qty"]:
                 stage_oe(oe, stg, od["order_id"], od["priority"], px, od["qty"], DELETE, opp)
                 delete_order(inst, levels, orders, live, nlv, i, o)
             else:
@@ -281,6 +302,10 @@ def match(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trades, fill
             resting += 1
             n += 1
         fills[agg]["qty"] = filled
+        if account >= 0:
+            out_executed(outbox, cscal, account, urn, filled, px // rec["ouch_px"], REMOVED,
+                         tr["trade_id"])
+            cscal[C_EXECUTIONS] += 1
         tr["qty"] = filled
         tr["norders"] = resting + 1
         tr["n_fill"] = resting + 1
@@ -326,7 +351,7 @@ def act_cancel(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, stg, rn
 
 @kernel
 def act_add(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trades, fills, stg,
-            params, scal, rng, i, cross):
+            params, scal, rng, i, cross, clients, cscal, outbox):
     """A limit order near the fair value; one that crosses trades first and rests what is
     left (unless it hit MAX_FILLS with the book still crossed: then the rest is cancelled)."""
     rec = inst[i]
@@ -345,7 +370,7 @@ def act_add(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trades, fi
     scal[S_NEXT_ORDER_ID] = oid + 1
     if (side == BUY and j >= rec["ba"]) or (side == SELL and j <= rec["bb"]):
         qty = match(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trades, fills,
-                    stg, scal, i, side, j, qty, oid)
+                    stg, scal, i, side, j, qty, oid, clients, cscal, outbox, -1, 0)
         if qty == 0 or (side == BUY and j >= rec["ba"]) or (side == SELL and j <= rec["bb"]):
             return
     _rest(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, stg, scal, i, side, j, qty,
@@ -390,7 +415,7 @@ def act_move(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, stg, para
 
 @kernel
 def act_aggress(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trades, fills, stg,
-                params, scal, rng, i):
+                params, scal, rng, i, clients, cscal, outbox):
     """A marketable IOC order, buying more often while the book's mid is under the fair
     value; what it cannot fill (MAX_FILLS, or the side swept) is cancelled."""
     rec = inst[i]
@@ -410,7 +435,7 @@ def act_aggress(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trades
     oid = scal[S_NEXT_ORDER_ID]
     scal[S_NEXT_ORDER_ID] = oid + 1
     match(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trades, fills, stg, scal,
-          i, side, nlev - 1 if side == BUY else 0, qty, oid)
+          i, side, nlev - 1 if side == BUY else 0, qty, oid, clients, cscal, outbox, -1, 0)
 
 
 # ------------------------------------------------------------------------------- the day
@@ -470,10 +495,13 @@ def run(inst, levels, orders, live, nlv, pub, pub_n, cdf, params, scal, fl, rng,
         trades, fills, stg, tcount, trace, names, defs, def_len, last_update,
         eq_inst, eq_levels, eq_orders, eq_live, eq_cdf, eq_params, eq_mpids, eq_scal, eq_rng,
         eq_counts, eq_events, eq_buf, basket, weights,
-        buf, bounds, kinds, counts, pw, max_payload, max_msgs, loop_bytes, loop_packets):
+        buf, bounds, kinds, counts, pw, max_payload, max_msgs, loop_bytes, loop_packets,
+        clients, cscal, outbox):
     """Write the day from where it stands into ``buf`` (packets: ``bounds``, ``kinds``,
     ``counts``, state ``pw``) until about ``max_msgs`` incremental messages are written, the
-    buffer is nearly full, or the day is done (``scal[S_PHASE] == 3``). Stops only between
+    buffer (or the client ``outbox``) is nearly full, or the day is done (``scal[S_PHASE] ==
+    3``). Client orders resting in the books (``clients``) are filled like any other; their
+    Order Executed messages go to ``outbox``, stamped with the session clock. Stops only between
     steps, and every decision depends on the state alone, so where a call stops never
     changes the stream. Returns the incremental messages written."""
     n = inst.shape[0]
@@ -516,7 +544,8 @@ def run(inst, levels, orders, live, nlv, pub, pub_n, cdf, params, scal, fl, rng,
         if written >= max_msgs:
             return written
         if (pw[PW_POS] + step_bytes > buf.shape[0]
-                or pw[PW_NPK] + MAX_STEP_MSGS + 2 > kinds.shape[0]):
+                or pw[PW_NPK] + MAX_STEP_MSGS + 2 > kinds.shape[0]
+                or cscal[C_OUT] + STEP_OUT_ROOM > outbox.shape[0]):
             return written
         # the clock, the basket and the fair values
         before = scal[S_CLOCK]
@@ -539,9 +568,10 @@ def run(inst, levels, orders, live, nlv, pub, pub_n, cdf, params, scal, fl, rng,
         p_add = min(max(params[FF_ADD] * (1.0 + params[FF_PULL] * (1.0 - fill)), 0.15), 0.85)
         u = uniform(rng)
         stage_reset(stg)
+        cscal[C_NOW] = scal[S_CLOCK]
         if rec["n_live"] == 0 or (u < p_add and rec["n_live"] < rec["cap"]):
             act_add(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trades, fills,
-                    stg, params, scal, rng, i, not tail)
+                    stg, params, scal, rng, i, not tail, clients, cscal, outbox)
         else:
             v = (u - p_add) / (1.0 - p_add) * other  # where u falls among the other actions
             if u < p_add:  # an add at capacity cancels instead
@@ -558,7 +588,7 @@ def run(inst, levels, orders, live, nlv, pub, pub_n, cdf, params, scal, fl, rng,
                          scal, rng, i)
             else:
                 act_aggress(inst, levels, orders, live, nlv, pub, pub_n, md, oe, ops, trades,
-                            fills, stg, params, scal, rng, i)
+                            fills, stg, params, scal, rng, i, clients, cscal, outbox)
         k = emit_step(buf, pw, bounds, kinds, counts, scal, rec, md, oe, ops, trades, fills,
                       stg, DAY_EPOCH_NS + scal[S_CLOCK], max_payload, tcount)
         scal[S_REMAINING] = rem - k

@@ -112,6 +112,8 @@ FUT_INST_DTYPE = np.dtype(
         ("tick_px", np.int64),  # PRICE9 mantissa of one tick
         ("live_start", np.int64),  # this instrument's region of `live`
         ("rpt_seq", np.int64),  # last RptSeq sent (0: none yet)
+        ("ouch_px", np.int64),  # PRICE9 mantissa per unit of an OUCH price (order entry)
+        ("ouch_sym", np.int64),  # the OUCH symbol as a big-endian integer (order entry)
         ("last_time", np.int64),  # TransactTime of the instrument's last event (UTC ns)
         ("fair", np.float64),  # fair value as a (fractional) ladder index
         ("rel", np.float64),  # value relative to the open (the basket's, or its own walk's)

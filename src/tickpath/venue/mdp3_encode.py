@@ -404,7 +404,7 @@ def emit_snapshot53(buf, pw, bounds, kinds, counts, scal, rec, levels, orders, i
     offers, best price first and in time priority within a price, SNAPSHOT_CHUNK a message
     (NoChunks / CurrentChunk; one empty chunk for an empty book). Returns the messages."""
     nlev = levels.shape[1]
-    total = rec["n_live"]
+    total = rec["n_bid"] + rec["n_ask"]  # the client orders too
     n_chunks = max(1, (total + SNAPSHOT_CHUNK - 1) // SNAPSHOT_CHUNK)
     side = 0
     j = rec["bb"]

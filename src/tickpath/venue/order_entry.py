@@ -29,6 +29,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -46,11 +47,10 @@ from ..codec.soupbintcp import (
 from ..codec.soupbintcp.framing import STATUS_TEXT as SOUP_STATUS_TEXT
 from ..telemetry.feedtime import NASDAQ_ZONE, FeedTime
 from . import client_orders as co
-from .client_orders import ClientOrders
 
 log = logging.getLogger("tickpath.venue.order_entry")
 
-__all__ = ["Account", "OrderEntryServer", "parse_accounts"]
+__all__ = ["Account", "OrderBackend", "OrderEntryServer", "parse_accounts"]
 
 _LOGIN_LEN = 2 + 1 + 46  # a whole Login Request packet
 _HEARTBEAT = encode_packet("H")
@@ -78,6 +78,22 @@ def parse_accounts(accounts: Iterable[str] | dict[str, str]) -> list[tuple[str, 
     if not pairs:
         raise ValueError("order entry needs at least one account (USER:PASS)")
     return pairs
+
+
+class OrderBackend(Protocol):
+    """What the server drives: a matching backend applying accounts' inbound streams
+    (:class:`~.client_orders.ClientOrders` for the equities, :class:`~.futures_orders.
+    FuturesOrders` for the futures venue). ``apply`` returns ``client_orders.apply_stream``'s
+    ``(status, offset, detail)``; ``acct_urn`` has one entry per account it was built for."""
+
+    acct_urn: np.ndarray
+
+    def apply(self, account: int, buf: np.ndarray, start: int, end: int,
+              now: int) -> tuple[int, int, int]: ...
+    def drain_outbox(self) -> list[tuple[int, bytes]]: ...
+    def take_itch(self) -> np.ndarray: ...
+    def stats(self) -> dict[str, int]: ...
+    def warm_up(self) -> None: ...
 
 
 @dataclass
@@ -111,7 +127,8 @@ class _Conn:
 class OrderEntryServer:
     """SoupBinTCP 3.0 / OUCH 5.0 order entry on ``(host, port)`` (port 0: any; see
     :attr:`port`) for ``accounts`` (``{"USER": "PASS"}`` or ``["USER:PASS", ...]``; account
-    index = position), applying orders to ``orders``.
+    index = position), applying orders to ``orders`` (an :class:`OrderBackend`: the equities'
+    or the futures venue's).
 
     ``on_itch(blocks)`` receives the ITCH blocks of client actions as they are made (the
     live venue publishes them in its next packet); without it they gather for
@@ -119,7 +136,7 @@ class OrderEntryServer:
     wall clock in ``zone``); ``clock()`` drives heartbeats and timeouts (monotonic seconds).
     """
 
-    def __init__(self, orders: ClientOrders, accounts: Iterable[str] | dict[str, str],
+    def __init__(self, orders: OrderBackend, accounts: Iterable[str] | dict[str, str],
                  host: str = "127.0.0.1", port: int = 0, *, session: str = "TICKPATH01",
                  heartbeat_s: float = 1.0, timeout_s: float = 15.0,
                  on_itch: Callable[[np.ndarray], None] | None = None,

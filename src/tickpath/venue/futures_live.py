@@ -1,0 +1,245 @@
+"""The live futures venue: the futures day published on MDP 3.0 (lines A and B, the snapshot
+loop) while accounts trade against it over SoupBinTCP / OUCH 5.0.
+
+One loop, no threads, as the equities' :class:`~.live.LiveVenue`: each turn polls the
+order-entry server (client orders go into the same books the generated flow drives, and
+their book changes and trades are written into the venue's one MDP3 packet stream), then
+generates the flow due by now at ``rate`` messages/s, then closes the open packet and
+publishes what was written. A client action's messages therefore go out in the packet sent
+at the end of the turn that read it, in MsgSeqNum order with the generated ones.
+
+    venue = FuturesLiveVenue(messages=200_000, rate=10_000, accounts=["ALICE:secret"])
+    venue.start()                 # definitions, PreOpen / ReadyToTrade, the opening book
+    venue.run(duration_s=60)
+    venue.end()                   # SecurityStatus Close, System Event 'E', End of Session
+
+``quiet=True`` publishes the opening book (``opening_messages`` of generated flow) and then
+only what client orders cause (and the snapshot loop when due): a stable book for tests.
+OUCH timestamps and MDP3 TransactTime both come from the venue's session clock (the
+simulated day's), so the two agree; in a quiet venue that clock stands still.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from . import Simulator
+from .futures import FuturesSimulator, PacketChunk
+from .futures_flow import run as run_flow
+from .futures_orders import FuturesOrders, PacketWriter
+from .futures_records import MAX_STEP_MSGS, S_CLOCK, S_PHASE, S_REMAINING
+from .mdp3_publisher import DEFAULT_MDP3_PORT, Mdp3Publisher
+from .order_entry import OrderEntryServer
+from .records import CLIENT_SLOTS
+
+__all__ = ["FuturesLiveVenue", "write_flow"]
+
+_TURN_MESSAGES = 256  # most generated messages written in one turn
+_MAX_WAIT_S = 0.02  # longest wait for sockets, so heartbeats and timeouts stay on time
+
+
+def write_flow(fut: FuturesSimulator, writer: PacketWriter, most: int) -> int:
+    """Write up to about ``most`` incremental messages of ``fut``'s generated flow (whole
+    steps; the start of day first, a snapshot loop when due, the end of day once its
+    messages are spent) into ``writer``; stops early when the writer or the client outbox
+    is short of room. Returns the messages written."""
+    f, w = fut, writer
+    return int(run_flow(
+        f._inst, f._levels, f._orders, f._live, f._nlv, f._pub, f._pub_n, f._cdf, f._params,
+        f._scal, f._fl, f._rng, f._md, f._oe, f._ops, f._trades, f._fills, f._stg, f._tcount,
+        f._trace, f._names, f._defs, f._def_len, f._last_update, *f._equity_state(),
+        f._eq_events, f._eq_buf, f.basket, f.basket_weights, w.buf, w.bounds, w.kinds,
+        w.counts, w.pw, f.max_payload, max(0, most), f._loop_bytes, f._loop_packets,
+        f._clients, f._cscal, f._outbox))
+
+
+class FuturesLiveVenue:
+    """A live futures venue: ``FuturesSimulator(equities, messages, seed)`` (the index
+    future on a ``Simulator(equity_symbols, equity_messages, seed)`` basket; ``fut`` gives a
+    ready one instead, built with ``client_slots``) published by an :class:`Mdp3Publisher`
+    to ``a`` / ``b`` / ``snapshot``; order entry on ``(orders_host, orders_port)`` for
+    ``accounts`` (None: no order entry; port 0: any, see :attr:`orders_port`)."""
+
+    def __init__(self, messages: int = 1_000_000, seed: int = 1, *,
+                 fut: FuturesSimulator | None = None, equity_symbols: int = 50,
+                 equity_messages: int | None = None, rate: float | None = 10_000.0,
+                 a: tuple[str, int] = ("127.0.0.1", DEFAULT_MDP3_PORT),
+                 b: tuple[str, int] | None = None, snapshot: tuple[str, int] | None = None,
+                 snapshot_every: int = 1000, session: str = "TICKPATH01",
+                 accounts: Iterable[str] | dict[str, str] | None = None,
+                 orders_host: str = "127.0.0.1", orders_port: int = 0, quiet: bool = False,
+                 opening_messages: int | None = None, client_slots: int = CLIENT_SLOTS,
+                 sender: str = "sendto", max_payload: int = 1400, heartbeat_s: float = 1.0,
+                 timeout_s: float = 15.0, iface_ip: str | None = None) -> None:
+        if accounts is not None and not isinstance(accounts, dict):
+            accounts = list(accounts)
+        if fut is None:
+            eq = Simulator(symbols=equity_symbols, messages=equity_messages or messages,
+                           seed=seed)
+            fut = FuturesSimulator(eq, messages=messages, seed=seed,
+                                   snapshot_every=snapshot_every, max_payload=max_payload,
+                                   client_slots=client_slots if accounts else 0)
+        self.fut = fut
+        self.rate = rate
+        self.quiet = quiet
+        body = fut.messages - 4 * len(fut.specs)
+        self.opening_messages = min(body, 200 * len(fut.specs) if opening_messages is None
+                                    else opening_messages)
+        self.writer = PacketWriter(4 << 20)
+        self.publisher = Mdp3Publisher(a, b, snapshot, sender=sender, iface_ip=iface_ip)
+        self.orders: FuturesOrders | None = None
+        self.server: OrderEntryServer | None = None
+        if accounts:
+            self.orders = FuturesOrders(fut, len(accounts), self.writer,
+                                        on_packets=self._send)
+            self.server = OrderEntryServer(self.orders, accounts, orders_host, orders_port,
+                                           session=session, heartbeat_s=heartbeat_s,
+                                           timeout_s=timeout_s,
+                                           now_ns=lambda: int(fut._scal[S_CLOCK]))
+        self.generated = 0  # incremental messages of the generated flow written
+        self.started = False
+        self.ended = False
+        self.fut._reset()
+
+    @property
+    def orders_port(self) -> int | None:
+        return None if self.server is None else self.server.port
+
+    # ------------------------------------------------------------------ writing, sending
+
+    def _send(self, chunk: PacketChunk) -> None:
+        self.publisher.publish([chunk])
+
+    def _flush(self) -> None:
+        chunk = self.writer.take(self.fut._scal)
+        if chunk is not None:
+            self._send(chunk)
+
+    def _generate(self, most: int) -> int:
+        """Write up to about ``most`` messages of the generated flow (whole steps; the start
+        of day first, a snapshot loop when due); returns those written."""
+        done = 0
+        stalled = False
+        while True:
+            k = write_flow(self.fut, self.writer, most - done)
+            done += k
+            if self.server is not None:
+                self.server.flush_outbox()  # Order Executed for client orders the flow filled
+            if done >= most or int(self.fut._scal[S_PHASE]) == 3 or (k == 0 and stalled):
+                break
+            stalled = k == 0
+            self._flush()  # the buffer (or the outbox) was short of room: send, go on
+        self.generated += done
+        return done
+
+    # ------------------------------------------------------------------ the day
+
+    def start(self) -> None:
+        """Publish the start of day and the opening book (``opening_messages`` messages of
+        generated flow), unpaced."""
+        self.publisher.warm_up()
+        if self.orders is not None:
+            self.orders.warm_up()
+        self._generate(self.opening_messages)
+        self._flush()
+        self.started = True
+
+    @property
+    def body_remaining(self) -> int:
+        return int(self.fut._scal[S_REMAINING])
+
+    def turn(self, generate: int = 0) -> int:
+        """One turn: poll order entry, generate up to ``generate`` messages, publish what was
+        written. Returns the work done."""
+        work = 0
+        if self.server is not None:
+            work += self.server.poll()
+        if generate > 0:
+            work += self._generate(generate)
+        elif int(self.fut._scal[S_PHASE]) == 1:
+            self._generate(0)  # a snapshot loop when one is due
+        self._flush()
+        if self.server is not None:
+            self.server.poll()  # fills' Order Executed messages go out now
+        return work
+
+    def run(self, duration_s: float | None = None,
+            messages: int | None = None) -> dict[str, Any]:
+        """Serve until ``duration_s`` seconds have passed or ``messages`` messages of
+        generated flow have been written by this call, or, with neither, until the day's
+        generated flow is spent (a quiet venue needs ``duration_s``). Returns
+        :meth:`stats`."""
+        if not self.started:
+            self.start()
+        if duration_s is None and messages is None and self.quiet:
+            raise ValueError("a quiet venue runs for a duration: pass duration_s")
+        t0 = time.monotonic()
+        deadline = None if duration_s is None else t0 + duration_s
+        sent0 = self.generated
+        while True:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            done = self.generated - sent0
+            if messages is not None and done >= messages:
+                break
+            flow = not self.quiet and self.body_remaining > 0
+            if not flow and deadline is None and messages is None:
+                break
+            due = 0
+            if flow:
+                due = _TURN_MESSAGES if self.rate is None else int(self.rate * (now - t0)) - done
+                if messages is not None:
+                    due = min(due, messages - done)
+                due = min(max(due, 0), _TURN_MESSAGES)
+                if 0 < due < MAX_STEP_MSGS:
+                    due = MAX_STEP_MSGS
+            if self.turn(due) == 0:
+                wait = _MAX_WAIT_S
+                if deadline is not None:
+                    wait = min(wait, max(0.0, deadline - now))
+                if self.server is not None:
+                    select.select(self.server.sockets(), [], [], wait)
+                else:
+                    time.sleep(wait)
+        return self.stats()
+
+    def end(self) -> None:
+        """The end of the day: SecurityStatus Close on MDP3 (the rest of the generated day is
+        not written), then order entry's System Event 'E' and End of Session."""
+        if self.ended:
+            return
+        if self.server is not None:
+            self.server.poll()
+        self._flush()
+        self.fut._scal[S_REMAINING] = 0
+        if int(self.fut._scal[S_PHASE]) == 1:
+            self._generate(1)
+        self._flush()
+        if self.server is not None:
+            self.server.end_session()
+        self.ended = True
+
+    def stats(self) -> dict[str, Any]:
+        """Feed counts and order-entry counters."""
+        out: dict[str, Any] = {"feed_messages": self.publisher.messages,
+                               "feed_packets": self.publisher.packets,
+                               "snapshot_packets": self.publisher.snapshot_packets,
+                               "generated": self.generated}
+        if self.server is not None:
+            out.update(self.server.stats())
+        return out
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        self.publisher.close()
+
+    def __enter__(self) -> FuturesLiveVenue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
