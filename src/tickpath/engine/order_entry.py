@@ -149,6 +149,10 @@ def send_intents(ctx, g, now, limits, rate, control, risk_counts, counts):
             if a == _PLACE:
                 i = r["instrument"]
                 side = r["side"]
+                if i < 0 or i >= ctx.top.shape[0]:  # no such instrument: nothing to read
+                    r["result"] = REFUSED_BAD
+                    counts[REFUSED] += 1
+                    continue
             else:
                 slot = r["slot"]
                 if slot < 0 or slot >= orders.shape[0] or not _working(orders, slot):

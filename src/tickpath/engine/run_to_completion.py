@@ -96,14 +96,18 @@ def _turn(state, now):
 
 @njit(cache=True, nogil=True, _nrt=False)
 def _drain(state):
-    """The records the feed handler published, through the trading step."""
-    n = spsc.poll(state.hdr, state.words, BATCH)
-    if n > 0:
+    """Every record the feed handler published, through the trading step, a batch at a
+    time; returns how many."""
+    total = 0
+    while True:
+        n = spsc.poll(state.hdr, state.words, BATCH)
+        if n == 0:
+            return total
         handle_batch(state.hdr, state.words, n, realtime_ns(), state.strategy, state.ctx,
                      state.g, state.limits, state.rate, state.control, state.risk_counts,
                      state.counts, state.sect, state.st, state.rows, state.row_every)
         spsc.release(state.hdr, n)
-    return n
+        total += n
 
 
 @implements(Trading)
