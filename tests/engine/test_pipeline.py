@@ -227,6 +227,16 @@ def test_order_entry_address_and_journal():
     p.close()
 
 
+def test_an_earlier_runs_journal_is_not_appended_to(tmp_path):
+    old = tmp_path / "orders.journal"
+    old.write_bytes(b"x" * 128)
+    p = Pipeline(from_dict({"gateway": {"journal": str(old)}}), status=lambda m: None)
+    with pytest.raises(ValueError, match="already holds 128 bytes of an earlier run"):
+        p.start()
+    p.close()
+    assert old.read_bytes() == b"x" * 128  # untouched
+
+
 def test_example_config_loads():
     cfg = load(EXAMPLE)
     assert cfg["simulator"]["enabled"] and cfg["strategy"]["name"] == "market_maker"
