@@ -605,6 +605,25 @@ def apply_stream(inst, levels, orders, live, scal, clients, cscal, outbox, itch,
 # ------------------------------------------------------------------------------ the owner
 
 
+def drain_outbox(outbox: np.ndarray, cscal: np.ndarray) -> list[tuple[int, bytes]]:
+    """Empty a venue's OUCH outbox (records of a u16 account, then a whole SoupBinTCP
+    packet; ``cscal[C_OUT]`` bytes written): ``(account, packet)`` in order. Shared by the
+    equities and the futures venue, whose kernels write the same outbox."""
+    n = int(cscal[C_OUT])
+    if n == 0:
+        return []
+    raw = outbox[:n].tobytes()
+    cscal[C_OUT] = 0
+    out = []
+    p = 0
+    while p < n:
+        account = int.from_bytes(raw[p:p + 2], "big")
+        size = 2 + int.from_bytes(raw[p + 2:p + 4], "big")
+        out.append((account, raw[p + 2:p + 2 + size]))
+        p += 2 + size
+    return out
+
+
 class ClientOrders:
     """Client orders on a :class:`~tickpath.venue.Simulator` built with ``client_slots``:
     applies accounts' inbound streams (:meth:`apply`), hands over the OUCH messages owed to
@@ -649,20 +668,7 @@ class ClientOrders:
     def drain_outbox(self) -> list[tuple[int, bytes]]:
         """The OUCH messages written since the last drain, in order: ``(account, SoupBinTCP
         Sequenced Data packet)``."""
-        s = self.sim
-        n = int(s._cscal[C_OUT])
-        if n == 0:
-            return []
-        raw = s._outbox[:n].tobytes()
-        s._cscal[C_OUT] = 0
-        out = []
-        p = 0
-        while p < n:
-            account = int.from_bytes(raw[p:p + 2], "big")
-            size = 2 + int.from_bytes(raw[p + 2:p + 4], "big")
-            out.append((account, raw[p + 2:p + 2 + size]))
-            p += 2 + size
-        return out
+        return drain_outbox(self.sim._outbox, self.sim._cscal)
 
     def take_itch(self) -> np.ndarray:
         """The ITCH blocks written since the last call (a copy)."""

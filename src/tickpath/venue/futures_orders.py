@@ -101,6 +101,7 @@ from .client_orders import (
     _canceled,
     _check_order,
     _rejected,
+    drain_outbox,
     find_order,
     find_symbol,
 )
@@ -645,20 +646,7 @@ class FuturesOrders:
     def drain_outbox(self) -> list[tuple[int, bytes]]:
         """The OUCH messages written since the last drain (client actions, and fills by the
         generated flow), in order: ``(account, SoupBinTCP Sequenced Data packet)``."""
-        f = self.fut
-        n = int(f._cscal[C_OUT])
-        if n == 0:
-            return []
-        raw = f._outbox[:n].tobytes()
-        f._cscal[C_OUT] = 0
-        out = []
-        p = 0
-        while p < n:
-            account = int.from_bytes(raw[p:p + 2], "big")
-            size = 2 + int.from_bytes(raw[p + 2:p + 4], "big")
-            out.append((account, raw[p + 2:p + 2 + size]))
-            p += 2 + size
-        return out
+        return drain_outbox(self.fut._outbox, self.fut._cscal)
 
     def take_itch(self) -> np.ndarray:
         """Nothing: the futures feed is MDP3, written straight into the packet stream."""
