@@ -297,8 +297,9 @@ def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | Non
         raise typer.Exit(2) from e
     console.print(f"publishing to udp://{host}:{port} session {session}"
                   + (f" at {rate:,.0f} msgs/s" if rate else "") + f"; order entry (OUCH 5.0 / "
-                  f"SoupBinTCP 3.0) on tcp://{orders_host}:{venue.orders_port} for "
-                  f"{len(accounts)} account(s)" + (", quiet" if quiet else ""))
+                  f"SoupBinTCP 3.0) on tcp://{orders_host}:{venue.orders_port} session "
+                  f"{venue.server.session} for {len(accounts)} account(s)"
+                  + (", quiet" if quiet else ""))
     with venue:
         try:
             venue.start()
@@ -355,8 +356,8 @@ def _futures_with_orders(messages: int, symbols: int, seed: int, rate: float | N
     console.print(f"publishing MDP3: line A udp://{a[0]}:{a[1]}, line B udp://{b[0]}:{b[1]}, "
                   f"snapshot loop udp://{loop[0]}:{loop[1]}"
                   + (f" at {rate:,.0f} msgs/s" if rate else "") + f"; order entry (OUCH 5.0 / "
-                  f"SoupBinTCP 3.0) on tcp://{orders_host}:{venue.orders_port} for "
-                  f"{len(accounts)} account(s), symbols {tradable}"
+                  f"SoupBinTCP 3.0) on tcp://{orders_host}:{venue.orders_port} session "
+                  f"{venue.server.session} for {len(accounts)} account(s), symbols {tradable}"
                   + (", quiet" if quiet else ""))
     with venue:
         try:

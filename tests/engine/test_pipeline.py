@@ -25,8 +25,17 @@ from tickpath.engine.pipeline import Pipeline, plan_placement, run_pipeline
 from tickpath.feed.itch import ItchFeed, ItchHandler
 from tickpath.feed.itch.step import TAP_FULL, TAP_PUBLISHED
 from tickpath.feed.moldudp64 import MoldSession, pack_packets
-from tickpath.gateway.journal import Kind, read_records, recover
+from tickpath.gateway.journal import (
+    Journal,
+    JournalError,
+    Kind,
+    journal_session,
+    read_records,
+    recover,
+    session_field,
+)
 from tickpath.gateway.layout import Total, new_orders, new_positions, new_totals
+from tickpath.gateway.orders import SESSION_EXPIRED
 from tickpath.ring import SpscRing
 from tickpath.risk import Reject, limits_array, new_state
 from tickpath.risk.check import check_order
@@ -227,14 +236,22 @@ def test_order_entry_address_and_journal():
     p.close()
 
 
-def test_an_earlier_runs_journal_is_not_appended_to(tmp_path):
+def test_a_damaged_journal_is_refused_before_anything_starts(tmp_path):
+    """A configured journal is resumed from (the strategy stage recovers it); one damaged
+    before its last record is refused by the owner, naming the offset, and left as it was."""
     old = tmp_path / "orders.journal"
-    old.write_bytes(b"x" * 128)
+    with Journal(old, "never") as j:
+        for name in ("DAY1", "DAY2"):
+            assert journal_session(j.arrays, session_field(name), 1, 0) == 0
+    damaged = bytearray(old.read_bytes())
+    damaged[20] ^= 0xFF
+    old.write_bytes(bytes(damaged))
     p = Pipeline(from_dict({"gateway": {"journal": str(old)}}), status=lambda m: None)
-    with pytest.raises(ValueError, match="already holds 128 bytes of an earlier run"):
+    with pytest.raises(JournalError, match="at offset 0: bad record"):
         p.start()
     p.close()
-    assert old.read_bytes() == b"x" * 128  # untouched
+    assert old.read_bytes() == damaged  # untouched
+    assert p.counters is None  # refused before anything was made
 
 
 def test_example_config_loads():
@@ -381,10 +398,13 @@ def test_cli_run_example_config():
 
 
 
-def test_run_to_completion_trades_from_one_loop(tmp_path):
+def test_run_to_completion_trades_from_one_loop_and_resumes_from_its_journal(tmp_path):
     """The same line with feed, strategy, risk and order entry in one loop: one trading
     stage beside the venue, the feed's counters published by it, orders answered by the
-    venue, stamp rows in path order (the ring row is the in-process hand-off)."""
+    venue, stamp rows in path order (the ring row is the in-process hand-off). Run again
+    with the same journal, the stage resumes from it: the built-in venue's new day is a new
+    order session, so the first run's open orders are closed, its fills stay booked and no
+    UserRefNum is sent twice."""
     journal = tmp_path / "orders.journal"
     cfg = from_dict(_small(pipeline={"topology": "run_to_completion"},
                            gateway={"journal": str(journal), "fsync": "never"}))
@@ -404,3 +424,26 @@ def test_run_to_completion_trades_from_one_loop(tmp_path):
     recover(journal, orders, positions, totals)
     assert totals[Total.FILLS] == c["strategy"]["fills"]
     assert any("run to completion" in n for n in rep.notes) or os.cpu_count() > 2
+    first = read_records(journal)
+    open_at_end = int(totals[Total.OPEN_ORDERS])
+
+    rep2 = run_pipeline(cfg, tick_s=0.05, status=lambda m: None)
+    assert rep2.ok and rep2.stopped_by == "end of session", rep2.errors
+    c2 = rep2.counters
+    assert c2["strategy"]["orders"] > 0 and c2["venue"]["orders_in"] > 0
+    assert any("resumed from order journal" in n for n in rep2.notes), rep2.notes
+    if open_at_end:
+        assert any("orders of the old session closed" in n for n in rep2.notes), rep2.notes
+    recs = read_records(journal)
+    assert np.array_equal(recs[:len(first)], first)  # appended to, never rewritten
+    sessions = recs[recs["kind"] == Kind.SESSION]["session"].tolist()
+    assert len(sessions) == 2 and sessions[0] != sessions[1]
+    new = recs[len(first):]
+    refs = new[np.isin(new["kind"], [Kind.ENTER, Kind.REPLACE, Kind.MASS_CANCEL])]["user_ref"]
+    assert refs.min() == first["user_ref"].max() + 1
+    orders2, positions2, totals2 = new_orders(), new_positions(), new_totals()
+    recover(journal, orders2, positions2, totals2)
+    assert totals2[Total.FILLS] == c2["strategy"]["fills"] >= totals[Total.FILLS]
+    expired = orders2[orders2["reason"] == SESSION_EXPIRED]
+    assert len(expired) >= open_at_end
+    assert int(np.abs(positions2["position"]).sum()) == c2["strategy"]["gross_position"]

@@ -92,6 +92,43 @@ def test_recovery_rebuilds_the_same_state(tmp_path):
         assert np.array_equal(x, y)
 
 
+def test_session_records_close_the_orders_of_an_earlier_session_on_replay(tmp_path):
+    """A SESSION record keeps the venue session's name; replay closes the open orders when
+    the name changes (canceled, reason 'T'), not when the same session is journaled again,
+    and the next session's messages are numbered from 1."""
+    path = tmp_path / "orders.journal"
+    a = _state()
+    with Journal(path, "never") as j:
+        assert Jm.journal_session(j.arrays, Jm.session_field("DAY1"), 1, 0) == 0
+        seq = _day(j.arrays, a)
+        assert Jm.journal_session(j.arrays, Jm.session_field("DAY1"), seq + 1, 1) == 0
+    b = _state()
+    got = recover(path, *b)
+    assert got.session == "DAY1" and got.last_seq == seq
+    open_before = int(b[2][Total.OPEN_ORDERS])
+    assert open_before > 0
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x, y)
+    with Journal(path, "never") as j:
+        assert Jm.journal_session(j.arrays, Jm.session_field("DAY2"), 1, 2) == 0
+    recs = read_records(path)
+    assert list(recs["session"][recs["kind"] == Kind.SESSION]) == [b"      DAY1"] * 2 + [
+        b"      DAY2"]
+    c = _state()
+    got = recover(path, *c)
+    assert got.session == "DAY2" and got.last_seq == 0
+    orders, positions, totals = c
+    assert totals[Total.OPEN_ORDERS] == 0 and totals[Total.OPEN_NOTIONAL] == 0
+    assert (positions["open_head"] == -1).all() and not positions["open_buy"].any()
+    closed = orders[(orders["reason"] == K.SESSION_EXPIRED)]
+    assert len(closed) >= open_before
+    assert (closed["state"] == 5).all() and not closed["leaves"].any()
+    assert np.array_equal(positions["position"], b[1]["position"])  # fills stay booked
+    assert totals[Total.NEXT_USER_REF] == b[2][Total.NEXT_USER_REF]
+    with pytest.raises(ValueError, match="1..10 ASCII"):
+        Jm.session_field("ELEVEN_CHAR")
+
+
 def test_a_torn_last_record_is_truncated_with_a_warning(tmp_path):
     path = tmp_path / "orders.journal"
     a = _state()

@@ -17,6 +17,7 @@ from tickpath.gateway.journal import Kind, read_records
 from tickpath.gateway.layout import OrderState, Total
 from tickpath.gateway.session import (
     LoginRejected,
+    OrderRefused,
     OrderSession,
     S,
     SessionError,
@@ -233,14 +234,14 @@ def test_end_of_session(venue, tmp_path):
 
 
 def test_full_journal_disk_sends_nothing(venue, tmp_path):
+    """The journal records the venue's session at login: a journal that cannot be written
+    refuses the login itself, before any order could be sent."""
     with session(venue, tmp_path, journal="/dev/full") as s:
-        s.connect()
-        with pytest.raises(Exception, match="No space left on device.*not sent"):
+        with pytest.raises(Exception, match="No space left on device"):
+            s.connect()
+        assert not s.connected and s.journal.failed
+        with pytest.raises(OrderRefused, match="not connected"):
             s.enter(AAPL, "AAPL", "B", 10, 1_000_000)
-        # a Client Heartbeat sent after the refused order has reached the venue, so anything
-        # sent before it would have too (one TCP stream, in order)
-        hb = venue.client_heartbeats
-        until(s, lambda: venue.client_heartbeats > hb)
         assert venue.received == []
         assert s.totals[Total.NEXT_USER_REF] == 1 and s.totals[Total.ORDERS] == 0
         assert not s.orders["user_ref"].any()

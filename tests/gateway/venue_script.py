@@ -42,6 +42,7 @@ class ScriptedVenue:
         self.log: list[bytes] = []
         self.received: list[dict[str, Any]] = []
         self.logins: list[int] = []  # requested sequence numbers
+        self.asked_sessions: list[str] = []  # requested session names ("": the current)
         self.connections = 0
         self.client_heartbeats = 0
         self.logouts = 0
@@ -164,6 +165,7 @@ class ScriptedVenue:
             if pkt.type == "L":
                 f = soupbintcp.decode_packet(pkt)
                 self.logins.append(f["requested_sequence_number"])
+                self.asked_sessions.append(f["requested_session"])
                 if self.reject_login or (f["username"], f["password"]) != (self.username,
                                                                            self.password):
                     self._send(soupbintcp.login_rejected(self.reject_login or "A"))

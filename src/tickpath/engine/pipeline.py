@@ -349,13 +349,13 @@ class Pipeline:
 
         cfg = self.cfg
         if not self._own_journal and self.journal.exists() and self.journal.stat().st_size:
-            # appending a new session's orders to an earlier run's journal would number them
-            # from 1 again in the same file: refused before anything starts
-            raise ValueError(f"gateway.journal = {str(self.journal)!r} already holds "
-                             f"{self.journal.stat().st_size:,} bytes of an earlier run's "
-                             f"orders; each run starts a new order session and journal (a "
-                             f"pipeline does not resume from one yet): give a new path, or "
-                             f"move this one away")
+            from ..gateway.journal import check as journal_check
+
+            # checked here, so a damaged journal is refused before anything starts
+            _raw, records, torn = journal_check(self.journal)
+            self.status(f"resuming from order journal {self.journal}: {records:,} records"
+                        + (f" and a torn tail of {torn} bytes (cut off at the start)"
+                           if torn else ""))
         stale = remove_stale_files()
         if stale:
             self.status(f"removed {len(stale)} /dev/shm file{'s' if len(stale) != 1 else ''} "

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 from numba import njit
 
-from ..gateway.journal import Journal
+from ..gateway.journal import Journal, Recovery
 from ..gateway.layout import Total
 from ..gateway.session import LoginRejected, OrderSession, Poll, S
 from ..ring import spsc
@@ -182,6 +183,7 @@ class Trader:
             journal=Journal(gw["journal"], gw.get("fsync", "interval")),
             stale_s=float(gw.get("stale_s", 3.0)), heartbeat_s=float(gw.get("heartbeat_s", 1.0)),
             firm=gw.get("firm", ""))
+        self.recovery = self._recover(Path(gw["journal"]))
         self.connect_timeout_s = float(gw.get("connect_timeout_s", 60.0))
         g = self.session.arrays
         self.ctx = new_context(orders=g.orders, positions=g.positions, totals=g.totals,
@@ -192,6 +194,20 @@ class Trader:
         self.rows = rows
         self.row_every = max(1, int(p.get("row_every", 1)))
         assert rows.shape[1] == N_BOUNDARIES
+
+    def _recover(self, path: Path) -> Recovery | None:
+        """Orders, positions and P&L from the journal of an earlier run, if it has records:
+        the login then resumes that run's venue session, or begins the venue's new one with
+        the old session's orders closed (:meth:`OrderSession.connect`)."""
+        if not path.is_file() or path.stat().st_size == 0:
+            return None
+        rec = self.session.recover(path)
+        t = self.session.totals
+        log.warning("resumed from order journal %s: %d records, venue session %r, last "
+                    "message %d, %d open orders, %d fills, next UserRefNum %d", path,
+                    rec.records, rec.session, rec.last_seq, int(t[Total.OPEN_ORDERS]),
+                    int(t[Total.FILLS]), rec.next_user_ref)
+        return rec
 
     def connect(self) -> None:
         """Log in to the venue's order entry; the venue may still be starting, so a refused

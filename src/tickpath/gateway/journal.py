@@ -17,14 +17,19 @@ Record (128 bytes, little-endian)::
     32           40        48       56       64        72          80
     | instrument | symbol  | price  | qty    | trigger | order_ref | match_number |
     | i64        | u64     | i64    | i64    | i64     | u64       | u64          |
-    88          96   97   98   99    100      104  105  106        128
-    | venue ts  |type|side|tif |state| reason |liq |evt | zeros     |
-    | u64       | u8 | u8 | u8 | u8  | i32    | u8 | u8 |           |
+    88          96   97   98   99    100      104  105  106       116     128
+    | venue ts  |type|side|tif |state| reason |liq |evt | session | zeros |
+    | u64       | u8 | u8 | u8 | u8  | i32    | u8 | u8 | 10 x u8 |       |
 
 ``crc`` is CRC-32 (zlib's) of bytes 4..128. ``kind``: ENTER, CANCEL (``qty`` = intended size
 left), REPLACE (``orig_ref`` the original), MASS_CANCEL (``instrument`` -1 = all),
 LOCAL_REJECT (an order whose send failed, ``reason`` = -errno), VENUE (one decoded outbound
-OUCH message, ``seq`` its sequence number; options are not kept).
+OUCH message, ``seq`` its sequence number; options are not kept), SESSION (a login to a
+venue session other than the last one journaled: ``session`` its 10-byte name as Login
+Accepted gave it, ``seq`` the sequence number it started at). Replayed, a SESSION record
+whose name differs from the one before it closes the orders still open (the venue's session
+they lived in is over: :func:`tickpath.gateway.orders.session_closed`) and numbers the new
+session's messages from 1.
 
 fsync policies (``Policy``), what a written record survives:
 
@@ -70,6 +75,10 @@ class Kind(enum.IntEnum):
     MASS_CANCEL = 4
     LOCAL_REJECT = 5
     VENUE = 6
+    SESSION = 7
+
+
+SESSION_AT, SESSION_LEN = 106, 10  # where a SESSION record keeps the session's name
 
 
 class Policy(enum.IntEnum):
@@ -99,11 +108,12 @@ JOURNAL_DTYPE = np.dtype({
     "names": ["crc", "length", "kind", "version", "seq", "now_ns", "user_ref",
               "orig_user_ref", "instrument", "symbol", "price", "qty", "trigger", "order_ref",
               "match_number", "timestamp", "type", "side", "tif", "order_state", "reason",
-              "liquidity_flag", "event_code"],
+              "liquidity_flag", "event_code", "session"],
     "formats": ["<u4", "<u2", "u1", "u1", "<u8", "<i8", "<u4", "<u4", "<i8", "<u8", "<i8",
-                "<i8", "<i8", "<u8", "<u8", "<u8", "u1", "u1", "u1", "u1", "<i4", "u1", "u1"],
+                "<i8", "<i8", "<u8", "<u8", "<u8", "u1", "u1", "u1", "u1", "<i4", "u1", "u1",
+                "S10"],
     "offsets": [0, 4, 6, 7, 8, 16, 24, 28, 32, 40, 48, 56, 64, 72, 80, 88, 96, 97, 98, 99,
-                100, 104, 105],
+                100, 104, 105, 106],
     "itemsize": RECORD,
 })
 
@@ -279,6 +289,24 @@ def journal_venue(j, seq, rec, now_ns):
     return _commit(j, now_ns)
 
 
+@njit(cache=True, nogil=True)
+def journal_session(j, name, seq, now_ns):
+    """A login to a session other than the last journaled: ``name`` its SESSION_LEN bytes
+    (uint8), ``seq`` where it started. Written before the session's orders are closed."""
+    _begin(j.buf, Kind.SESSION, seq, now_ns, 0, 0)
+    for i in range(SESSION_LEN):
+        j.buf[SESSION_AT + i] = name[i]
+    return _commit(j, now_ns)
+
+
+@njit(cache=True, nogil=True)
+def _same_session(raw, p, q):
+    for i in range(SESSION_LEN):
+        if raw[p + SESSION_AT + i] != raw[q + SESSION_AT + i]:
+            return False
+    return True
+
+
 # replay statuses
 REPLAYED = 0
 BAD_KIND = 1
@@ -299,8 +327,10 @@ def first_bad(raw, n):
 
 @njit(cache=True, nogil=True)
 def replay(raw, n, orders, positions, totals):
-    """Apply ``n`` checked records through the order kernels. Returns ``(status, index)``:
-    REPLAYED, or the status and index of the record that could not be replayed."""
+    """Apply ``n`` checked records through the order kernels. Returns ``(status, index,
+    session)``: REPLAYED, or the status and index of the record that could not be replayed;
+    and the index of the last SESSION record (-1: none)."""
+    session = -1
     for i in range(n):
         p = i * RECORD
         kind = raw[p + 6]
@@ -315,28 +345,32 @@ def replay(raw, n, orders, positions, totals):
                               raw[p + 97], qty, price, raw[p + 98], _get_signed(raw, p + 64, 8),
                               now)
             if got != ur:
-                return MISMATCH, i
+                return MISMATCH, i, session
         elif kind == Kind.CANCEL:
             if K.cancel_sent(orders, positions, totals, ur, qty, now) != K.OK:
-                return MISMATCH, i
+                return MISMATCH, i, session
         elif kind == Kind.REPLACE:
             if K.replace_sent(orders, positions, totals, orig, qty, price, now) != ur:
-                return MISMATCH, i
+                return MISMATCH, i, session
         elif kind == Kind.MASS_CANCEL:
             if K.mass_cancel_sent(orders, positions, totals, inst, now) != ur:
-                return MISMATCH, i
+                return MISMATCH, i, session
         elif kind == Kind.LOCAL_REJECT:
             if K.reject_local(orders, positions, totals, ur, _get_signed(raw, p + 100, 4),
                               now) != K.OK:
-                return MISMATCH, i
+                return MISMATCH, i, session
         elif kind == Kind.VENUE:
             K.apply_fields(orders, positions, totals, np.int64(raw[p + 96]), ur, orig, qty,
                            price, np.int64(_get(raw, p + 72, 8)), np.int64(raw[p + 99]),
                            _get_signed(raw, p + 100, 4), now)
             totals[Total.LAST_SEQ] = np.int64(_get(raw, p + 8, 8))
+        elif kind == Kind.SESSION:
+            if session >= 0 and not _same_session(raw, session * RECORD, p):
+                K.session_closed(orders, positions, totals, now)
+            session = i
         else:
-            return BAD_KIND, i
-    return REPLAYED, n
+            return BAD_KIND, i, session
+    return REPLAYED, n, session
 
 
 class JournalError(RuntimeError):
@@ -351,12 +385,15 @@ class JournalError(RuntimeError):
 
 @dataclass(frozen=True)
 class Recovery:
-    """What :func:`recover` found: records replayed, bytes cut off a torn tail."""
+    """What :func:`recover` found: records replayed, bytes cut off a torn tail, the next
+    UserRefNum, the last venue message applied and the venue session last journaled ("":
+    none)."""
 
     records: int
     truncated: int
     next_user_ref: int
     last_seq: int
+    session: str = ""
 
 
 def append_error(path: str | os.PathLike, status: int) -> JournalError:
@@ -422,15 +459,30 @@ def read_records(path: str | os.PathLike) -> np.ndarray:
     return np.frombuffer(raw[:len(raw) - len(raw) % RECORD], JOURNAL_DTYPE).copy()
 
 
-def recover(path: str | os.PathLike, orders: np.ndarray, positions: np.ndarray,
-            totals: np.ndarray) -> Recovery:
-    """Rebuild ``orders``/``positions``/``totals`` (fresh, as ``layout.new_*`` make them,
-    with the capacity the journal was written with) from the journal at ``path``. A torn tail
-    is truncated in the file, with a warning; any other bad record raises
+def _session_name(raw: np.ndarray, index: int) -> str:
+    if index < 0:
+        return ""
+    p = index * RECORD + SESSION_AT
+    return bytes(raw[p:p + SESSION_LEN]).decode("ascii", "replace").strip()
+
+
+def session_field(name: str) -> np.ndarray:
+    """A session name as a SESSION record keeps it: SESSION_LEN ASCII bytes, left-padded with
+    spaces as SoupBinTCP sends it."""
+    b = name.strip().encode("ascii")
+    if not b or len(b) > SESSION_LEN:
+        raise ValueError(f"session name {name!r}: 1..{SESSION_LEN} ASCII characters")
+    return np.frombuffer(b.rjust(SESSION_LEN), np.uint8).copy()
+
+
+def check(path: str | os.PathLike) -> tuple[np.ndarray, int, int]:
+    """Read and check the journal at ``path`` without changing it: ``(raw, records, torn)``,
+    the file's bytes, the whole good records and the bytes of a torn tail after them (a
+    short last record, a bad last record, or zeroed records). Any other bad record raises
     :class:`JournalError` naming its offset. A missing file is an empty journal."""
     path = Path(path)
     if not path.exists():
-        return Recovery(0, 0, int(totals[Total.NEXT_USER_REF]), int(totals[Total.LAST_SEQ]))
+        return np.frombuffer(b"", np.uint8), 0, 0
     data = path.read_bytes()
     n = len(data) // RECORD
     raw = np.frombuffer(data, np.uint8)
@@ -438,14 +490,25 @@ def recover(path: str | os.PathLike, orders: np.ndarray, positions: np.ndarray,
     bad = int(first_bad(raw, n))
     if bad >= 0:
         tail = raw[bad * RECORD:n * RECORD]
-        later_zero = not tail[RECORD:].any()
-        if bad == n - 1 or later_zero:
+        if bad == n - 1 or not tail[RECORD:].any():
             cut += (n - bad) * RECORD
             n = bad
         else:
             raise JournalError(path, bad * RECORD, "bad record (length, version or checksum) "
                                                    "with good records after it: the journal is "
                                                    "damaged, not torn")
+    return raw, n, cut
+
+
+def recover(path: str | os.PathLike, orders: np.ndarray, positions: np.ndarray,
+            totals: np.ndarray) -> Recovery:
+    """Rebuild ``orders``/``positions``/``totals`` (fresh, as ``layout.new_*`` make them,
+    with the capacity the journal was written with) from the journal at ``path``. A torn tail
+    is truncated in the file, with a warning; any other bad record raises
+    :class:`JournalError` naming its offset (:func:`check`). A missing file is an empty
+    journal."""
+    path = Path(path)
+    raw, n, cut = check(path)
     if cut:
         warnings.warn(f"order journal {path}: torn tail of {cut} bytes at offset "
                       f"{n * RECORD} (a crash mid-write) truncated", RuntimeWarning,
@@ -453,10 +516,11 @@ def recover(path: str | os.PathLike, orders: np.ndarray, positions: np.ndarray,
         with open(path, "r+b") as f:
             f.truncate(n * RECORD)
             os.fsync(f.fileno())
-    status, at = replay(raw, n, orders, positions, totals)
+    status, at, session = replay(raw, n, orders, positions, totals)
     if status != REPLAYED:
         what = "unknown record kind" if status == BAD_KIND else (
             "a send that replays to another result than it had (was the order table's "
             "capacity the same?)")
         raise JournalError(path, int(at) * RECORD, what)
-    return Recovery(n, cut, int(totals[Total.NEXT_USER_REF]), int(totals[Total.LAST_SEQ]))
+    return Recovery(n, cut, int(totals[Total.NEXT_USER_REF]), int(totals[Total.LAST_SEQ]),
+                    _session_name(raw, int(session)))

@@ -19,6 +19,8 @@ price, now_ns)``                                           or a status < 0
 now_ns)``                                                  (instrument -1: every instrument)
 ``reject_local(orders, positions, totals, user_ref,        OK: an order we could not send is
 reason, now_ns)``                                          closed REJECTED (never resent)
+``session_closed(orders, positions, totals, now_ns)``      the orders closed: the venue's
+                                                           session they lived in is over
 =========================================================  ==================================
 
 The venue's side (``apply_outbound`` dispatches one decoded OUT_DTYPE record to them): each
@@ -95,6 +97,9 @@ _REPLACED = np.uint8(OrderState.REPLACED)
 
 _BUY = 66  # 'B'
 _DEAD = 68  # Order State 'D'
+#: the cancel reason of orders closed with their session: 'T', their time in force (the
+#: session) expired
+SESSION_EXPIRED = 84
 MAX_USER_REF = 0xFFFFFFFF
 MAX_QTY = 0xFFFFFFFF
 
@@ -387,6 +392,35 @@ def reject_local(orders, positions, totals, user_ref, reason, now_ns):
     orders[slot]["reason"] = reason
     _close(orders, positions, totals, slot, _REJECTED, now_ns)
     return OK
+
+
+@njit(cache=True, nogil=True)
+def session_closed(orders, positions, totals, now_ns):
+    """The venue's session our open orders lived in is over (a new session began): every open
+    order becomes CANCELED with reason SESSION_EXPIRED, a replacement still reserved for one
+    is closed with it, and ``LAST_SEQ`` goes back to 0 (the new session numbers its messages
+    from 1). Positions, cash and the day's counts stay: they come from fills. Returns the
+    orders closed."""
+    n = 0
+    for inst in range(positions.shape[0]):
+        slot = positions[inst]["open_head"]
+        while slot >= 0:
+            nxt = orders[slot]["next_open"]
+            o = orders[slot]
+            if o["state"] == _REPLACE_PENDING:
+                new = find(orders, o["replaced_by"])
+                if new >= 0 and orders[new]["state"] == _NONE:
+                    orders[new]["state"] = _CANCELED
+                    orders[new]["reason"] = SESSION_EXPIRED
+                    orders[new]["update_ns"] = now_ns
+                o["replaced_by"] = 0
+            _expose(orders, positions, totals, slot, -1)
+            o["reason"] = SESSION_EXPIRED
+            _close(orders, positions, totals, slot, _CANCELED, now_ns)
+            n += 1
+            slot = nxt
+    totals[Total.LAST_SEQ] = 0
+    return n
 
 
 @njit(cache=True, nogil=True)

@@ -87,8 +87,10 @@ from .journal import (
     journal_local_reject,
     journal_mass_cancel,
     journal_replace,
+    journal_session,
     journal_venue,
     recover,
+    session_field,
     sync_due,
 )
 from .layout import OrderState, Total, new_orders, new_positions, new_totals
@@ -511,6 +513,8 @@ class OrderSession:
         self.host, self.port = host, port
         self.venue = f"venue {host}:{port}"
         self.username, self.password, self.session = username, password, session
+        #: the venue session the journal last recorded ("": none yet)
+        self.journaled_session = ""
         self.firm = firm
         self.connect_timeout_s = connect_timeout_s
         self.max_reconnects = max_reconnects
@@ -573,18 +577,43 @@ class OrderSession:
     # --- cold path
     def recover(self, journal_path: str | os.PathLike) -> Recovery:
         """Rebuild orders, positions and totals from a journal (before :meth:`connect`):
-        the session then asks for the venue's messages after the last one journaled."""
+        the session then asks the venue's session last journaled for the messages after the
+        last one applied (:meth:`connect` says what happens when that session is over)."""
         if self.connected:
             raise SessionError(f"{self.venue}: recover() before connect()")
-        return recover(journal_path, self.orders, self.positions, self.totals)
+        rec = recover(journal_path, self.orders, self.positions, self.totals)
+        self.session = self.journaled_session = rec.session
+        return rec
 
     def connect(self) -> None:
-        """Connect and log in, asking for the message after the last one applied. A Login
-        Accepted that starts beyond it (a gap) is refused: reconnect and ask again, up to
-        ``max_reconnects`` times, then :class:`SessionError`."""
-        want = int(self.totals[Total.LAST_SEQ]) + 1
+        """Connect and log in to :attr:`session` ("": the venue's current one), asking for
+        the message after the last one applied. A Login Accepted that starts beyond it (a
+        gap) is refused: reconnect and ask again, up to ``max_reconnects`` times, then
+        :class:`SessionError`.
+
+        When the session last journaled is refused as not available ('S': the venue has
+        begun a new one, as at the start of a new day), the session logs in to the venue's
+        current session from sequence number 1. Logging in to a session other than the
+        last journaled writes a SESSION record, then closes the orders still open from the
+        old one (CANCELED, reason 'T': their session expired; ``orders.session_closed``):
+        positions and P&L carry over, UserRefNums keep counting (an id is never sent twice).
+        """
+        asked = self.session
         for attempt in range(self.max_reconnects + 1):
-            seq = self._login(want)
+            want = int(self.totals[Total.LAST_SEQ]) + 1
+            try:
+                seq = self._login(asked, want)
+            except LoginRejected as e:
+                if e.code != "S" or not self.journaled_session \
+                        or asked != self.journaled_session:
+                    raise
+                log.warning("%s: the journaled session %r is not available; logging in to "
+                            "the venue's current session (its orders are closed if it is a "
+                            "new one)", self.venue, asked)
+                asked, want = "", 1
+                seq = self._login(asked, want)
+            if self.session != self.journaled_session:
+                want = self._new_session(seq)
             if seq <= want:
                 break
             self._drop()
@@ -598,11 +627,29 @@ class OrderSession:
                                f"(gap after {self.max_reconnects + 1} logins)")
         self._connected_at_ref = int(self.totals[Total.NEXT_USER_REF])
 
-    def _login(self, want: int) -> int:
+    def _new_session(self, seq: int) -> int:
+        """Logged in to :attr:`session`, not the one last journaled: journal it, then close
+        the old session's open orders. Returns the sequence number now wanted (1)."""
+        now = _now()
+        status = journal_session(self.journal.arrays, session_field(self.session), seq, now)
+        if status != 0:
+            self._drop()
+            raise append_error(self.journal.path, status)
+        old, self.journaled_session = self.journaled_session, self.session
+        if old:
+            n = int(K.session_closed(self.orders, self.positions, self.totals, now))
+            log.warning("%s: new session %r (the journal's was %r): %d order%s of the old "
+                        "session closed (canceled, reason 'T'); positions and P&L carried "
+                        "over", self.venue, self.session, old, n, "" if n == 1 else "s")
+        else:
+            self.totals[Total.LAST_SEQ] = 0
+        return 1
+
+    def _login(self, asked: str, want: int) -> int:
         sock = socket.create_connection((self.host, self.port), self.connect_timeout_s)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            sock.sendall(login_request(self.username, self.password, self.session, want))
+            sock.sendall(login_request(self.username, self.password, asked, want))
             data = b""
             deadline = time.monotonic() + self.connect_timeout_s
             while True:

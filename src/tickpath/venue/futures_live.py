@@ -32,7 +32,7 @@ from .futures_flow import run as run_flow
 from .futures_orders import FuturesOrders, PacketWriter
 from .futures_records import MAX_STEP_MSGS, S_CLOCK, S_PHASE, S_REMAINING
 from .mdp3_publisher import DEFAULT_MDP3_PORT, Mdp3Publisher
-from .order_entry import OrderEntryServer
+from .order_entry import OrderEntryServer, new_session_name
 from .records import CLIENT_SLOTS
 
 __all__ = ["FuturesLiveVenue", "write_flow"]
@@ -61,7 +61,8 @@ class FuturesLiveVenue:
     future on a ``Simulator(equity_symbols, equity_messages, seed)`` basket; ``fut`` gives a
     ready one instead, built with ``client_slots``) published by an :class:`Mdp3Publisher`
     to ``a`` / ``b`` / ``snapshot``; order entry on ``(orders_host, orders_port)`` for
-    ``accounts`` (None: no order entry; port 0: any, see :attr:`orders_port`)."""
+    ``accounts`` (None: no order entry; port 0: any, see :attr:`orders_port`);
+    ``orders_session``: the order-entry session's name (None: a new one for each venue)."""
 
     def __init__(self, messages: int = 1_000_000, seed: int = 1, *,
                  fut: FuturesSimulator | None = None, equity_symbols: int = 50,
@@ -73,7 +74,8 @@ class FuturesLiveVenue:
                  orders_host: str = "127.0.0.1", orders_port: int = 0, quiet: bool = False,
                  opening_messages: int | None = None, client_slots: int = CLIENT_SLOTS,
                  sender: str = "sendto", max_payload: int = 1400, heartbeat_s: float = 1.0,
-                 timeout_s: float = 15.0, iface_ip: str | None = None) -> None:
+                 timeout_s: float = 15.0, iface_ip: str | None = None,
+                 orders_session: str | None = None) -> None:
         if accounts is not None and not isinstance(accounts, dict):
             accounts = list(accounts)
         if fut is None:
@@ -96,7 +98,7 @@ class FuturesLiveVenue:
             self.orders = FuturesOrders(fut, len(accounts), self.writer,
                                         on_packets=self._send)
             self.server = OrderEntryServer(self.orders, accounts, orders_host, orders_port,
-                                           session=session, heartbeat_s=heartbeat_s,
+                                           session=orders_session or new_session_name(), heartbeat_s=heartbeat_s,
                                            timeout_s=timeout_s,
                                            now_ns=lambda: int(fut._scal[S_CLOCK]))
         self.generated = 0  # incremental messages of the generated flow written

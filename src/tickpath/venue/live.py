@@ -29,7 +29,7 @@ import numpy as np
 
 from . import Simulator
 from .client_orders import ClientOrders
-from .order_entry import OrderEntryServer
+from .order_entry import OrderEntryServer, new_session_name
 from .publisher import UdpPublisher
 from .records import CLIENT_SLOTS, MAX_BLOCK, MAX_FILLS
 
@@ -43,7 +43,8 @@ class LiveVenue:
     """A live venue: ``Simulator(symbols, messages, seed)`` published to
     ``(feed_host, feed_port)``; order entry on ``(orders_host, orders_port)`` for
     ``accounts`` (``USER:PASS`` strings or a dict; None: no order entry; port 0: any, see
-    ``self.server.port``)."""
+    ``self.server.port``). ``orders_session``: the order-entry session's name (None: a new
+    one for each venue, :func:`~tickpath.venue.order_entry.new_session_name`)."""
 
     def __init__(self, symbols: int = 20, messages: int = 1_000_000, seed: int = 1, *,
                  rate: float | None = 10_000.0, feed_host: str = "127.0.0.1",
@@ -52,7 +53,8 @@ class LiveVenue:
                  orders_host: str = "127.0.0.1", orders_port: int = 0, quiet: bool = False,
                  opening_messages: int | None = None, client_slots: int = CLIENT_SLOTS,
                  sender: str = "sendto", max_payload: int = 1400, heartbeat_s: float = 1.0,
-                 timeout_s: float = 15.0, iface_ip: str | None = None) -> None:
+                 timeout_s: float = 15.0, iface_ip: str | None = None,
+                 orders_session: str | None = None) -> None:
         if accounts is not None and not isinstance(accounts, dict):
             accounts = list(accounts)
         self.sim = Simulator(symbols, messages, seed,
@@ -70,7 +72,7 @@ class LiveVenue:
         if accounts:
             self.orders = ClientOrders(self.sim, len(accounts))
             self.server = OrderEntryServer(self.orders, accounts, orders_host, orders_port,
-                                           session=session, heartbeat_s=heartbeat_s,
+                                           session=orders_session or new_session_name(), heartbeat_s=heartbeat_s,
                                            timeout_s=timeout_s,
                                            on_itch=self._client_itch.append)
         self._buf = np.zeros(_TURN_MESSAGES * MAX_BLOCK + MAX_FILLS * MAX_BLOCK, np.uint8)

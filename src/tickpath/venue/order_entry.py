@@ -50,11 +50,26 @@ from . import client_orders as co
 
 log = logging.getLogger("tickpath.venue.order_entry")
 
-__all__ = ["Account", "OrderBackend", "OrderEntryServer", "parse_accounts"]
+__all__ = ["Account", "OrderBackend", "OrderEntryServer", "new_session_name",
+           "parse_accounts"]
 
 _LOGIN_LEN = 2 + 1 + 46  # a whole Login Request packet
 _HEARTBEAT = encode_packet("H")
 _END_OF_SESSION = encode_packet("Z")
+
+
+def new_session_name(now_ns: int | None = None) -> str:
+    """A session name of its own for a venue that starts now: ``T`` and the start time in
+    milliseconds since the epoch, in base 36 (10 characters). A venue started again is a new
+    trading day: a client's journal of the old one then sees a session that is not its own
+    and closes the old day's orders, instead of taking the new day's messages for the old
+    day's replay."""
+    ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
+    digits = ""
+    while ms:
+        ms, d = divmod(ms, 36)
+        digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[d] + digits
+    return "T" + digits.rjust(9, "0")[-9:]
 
 
 def parse_accounts(accounts: Iterable[str] | dict[str, str]) -> list[tuple[str, str]]:
