@@ -37,8 +37,8 @@ def _loop_new(n, limits, orders, positions, totals, rate, control, counts):
     for k in range(n):
         side = B if k & 1 else S
         price = BID if side == B else ASK
-        bad += check_new_order(1, side, 100, price, BID, ASK, k, limits, orders, positions,
-                               totals, rate, control, counts) != 0
+        bad += check_new_order(1, side, 100, price, BID, ASK, 1, k, limits, orders,
+                               positions, totals, rate, control, counts) != 0
     return bad
 
 

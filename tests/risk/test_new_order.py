@@ -21,9 +21,10 @@ BID, ASK = 1_000_000, 1_000_200  # $100.00 / $100.02, mid $100.01
 MID = (BID + ASK) // 2
 
 
-def chk(o: Ours, side=B, qty=100, price=BID, inst=1, bid=BID, ask=ASK, now=NOW) -> int:
-    return int(check_new_order(inst, side, qty, price, bid, ask, now, o.limits, o.orders,
-                               o.positions, o.totals, o.rate, o.control, o.counts))
+def chk(o: Ours, side=B, qty=100, price=BID, inst=1, bid=BID, ask=ASK, now=NOW,
+        exact=1) -> int:
+    return int(check_new_order(inst, side, qty, price, bid, ask, exact, now, o.limits,
+                               o.orders, o.positions, o.totals, o.rate, o.control, o.counts))
 
 
 def refused_without_trace(o: Ours, why: Reject, **order) -> None:
@@ -62,6 +63,7 @@ def test_unknown_instrument_and_no_book():
     refused_without_trace(o, Reject.UNKNOWN_INSTRUMENT, inst=16)
     refused_without_trace(o, Reject.UNKNOWN_INSTRUMENT, inst=-1)
     refused_without_trace(o, Reject.NO_BOOK, bid=0, ask=0)
+    refused_without_trace(o, Reject.STALE_BOOK, exact=0)  # the feed has a gap open
     assert chk(o, bid=BID, ask=0) == 0  # one side is a reference
     assert chk(o, side=S, price=ASK, bid=0, ask=ASK) == 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tickpath.codec.itch50.layout import stock_code
-from tickpath.strategy.records import BOOK, TOP_DTYPE, TRADE
+from tickpath.strategy.records import BOOK, STATUS, TOP_DTYPE, TRADE
 
 
 def code(symbol: str) -> int:
@@ -18,6 +18,14 @@ def book_record(locate: int, bid: int, bid_sh: int, ask: int, ask_sh: int,
     r = np.zeros(1, TOP_DTYPE)
     r["locate"], r["stock"], r["kind"], r["sequence"] = locate, code(symbol), BOOK, seq
     r["bid_price"], r["bid_shares"], r["ask_price"], r["ask_shares"] = bid, bid_sh, ask, ask_sh
+    return r.view(np.int64).copy()
+
+
+def status_record(locate: int, exact: bool, seq: int = 1) -> np.ndarray:
+    """A STATUS record: ``locate``'s book (-1: every book) exact again, or not known to be."""
+    r = np.zeros(1, TOP_DTYPE)
+    r["locate"], r["kind"], r["sequence"] = locate, STATUS, seq
+    r["bid_price"] = int(exact)
     return r.view(np.int64).copy()
 
 

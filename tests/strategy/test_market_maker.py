@@ -6,7 +6,7 @@ stage drives it, with a tiny venue: each intent done at once (tickpath.strategy.
 from __future__ import annotations
 
 import numpy as np
-from strategy_cases import book_record
+from strategy_cases import book_record, status_record
 
 from tickpath.gateway.orders import OK, on_executed
 from tickpath.strategy.context import new_context
@@ -122,6 +122,31 @@ def test_pulls_every_quote_when_the_feed_goes_stale():
     # a new record makes the feed fresh again: quotes come back
     _book(s, ctx, 100_000, 500, 100_400, 500)
     assert len(_quotes(ctx, 1)) == 2
+
+
+def test_pulls_quotes_while_a_book_is_not_known_exact_and_quotes_again_when_it_is():
+    """A STATUS record saying every book may be wrong (a feed-wide gap) pulls every quote at
+    once, and book changes place nothing until the one saying the books are exact again;
+    an instrument's own status pulls only that instrument."""
+    s, ctx = _maker(), new_context(ours_in_book=False)
+    _book(s, ctx, 100_000, 500, 100_400, 500)
+    _book(s, ctx, 50_000, 500, 50_400, 500, loc=2)
+    handle_record(s, ctx, status_record(-1, False), 0, 2_000)
+    got = _venue(s, ctx)
+    assert sorted(got["instrument"]) == [1, 2] and set(got["action"]) == {Action.CANCEL_ALL}
+    assert _quotes(ctx, 1) == _quotes(ctx, 2) == {}
+    assert len(_book(s, ctx, 100_100, 500, 100_500, 500)) == 0  # nothing on a gapped book
+    handle_record(s, ctx, status_record(-1, True), 0, 3_000)
+    _venue(s, ctx)
+    assert len(_quotes(ctx, 1)) == len(_quotes(ctx, 2)) == 2  # exact again: quoted at once
+    handle_record(s, ctx, status_record(2, False), 0, 4_000)
+    got = _venue(s, ctx)
+    assert list(got["instrument"]) == [2] and _quotes(ctx, 2) == {}
+    assert len(_quotes(ctx, 1)) == 2
+    assert len(_book(s, ctx, 50_100, 500, 50_500, 500, loc=2)) == 0
+    handle_record(s, ctx, status_record(2, True), 0, 5_000)
+    _venue(s, ctx)
+    assert len(_quotes(ctx, 2)) == 2
 
 
 def test_pulls_and_places_nothing_once_the_kill_switch_trips():

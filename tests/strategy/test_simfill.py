@@ -105,7 +105,7 @@ def _step(ctx, counts, op, now: int) -> None:
         cancel_all(ctx, op[1])
     elif kind == "book":
         _, i, off, sh, spread = op
-        ctx.top[i] = (BASE + off * TICK, sh * 100, BASE + (off + spread) * TICK, sh * 100)
+        ctx.top[i, :4] = (BASE + off * TICK, sh * 100, BASE + (off + spread) * TICK, sh * 100)
         fill_on_book(ctx, i, now, counts)
         return
     else:
@@ -120,7 +120,7 @@ def _step(ctx, counts, op, now: int) -> None:
 def test_the_simulated_venue_books_as_a_live_session_would(ops):
     ctx = new_context(orders=new_orders(CAPACITY), ours_in_book=False)
     for i in INSTRUMENTS:
-        ctx.top[i] = (BASE - TICK, 500, BASE + TICK, 500)
+        ctx.top[i, :4] = (BASE - TICK, 500, BASE + TICK, 500)
     counts = np.zeros(6, np.int64)
     twin = Twin()
     for n, op in enumerate(ops):
@@ -133,7 +133,7 @@ def test_the_simulated_venue_books_as_a_live_session_would(ops):
 
 def test_a_full_order_table_refuses_the_order_and_changes_nothing():
     ctx = new_context(orders=new_orders(2), ours_in_book=False)
-    ctx.top[1] = (BASE - TICK, 500, BASE + TICK, 500)
+    ctx.top[1, :4] = (BASE - TICK, 500, BASE + TICK, 500)
     counts = np.zeros(6, np.int64)
     for k in range(3):
         place(ctx, 1, ord("B"), 100, BASE - 2 * TICK, ord("0"), k)

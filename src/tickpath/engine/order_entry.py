@@ -45,7 +45,7 @@ from ..gateway.session import (
 )
 from ..risk.kill_switch import check_loss, note_reject
 from ..risk.new_order import check_new_order
-from ..strategy.context import push_update
+from ..strategy.context import book_exact, push_update
 from ..strategy.layout import (
     REFUSED_BAD,
     REFUSED_FULL,
@@ -162,8 +162,9 @@ def send_intents(ctx, g, now, limits, rate, control, risk_counts, counts):
                 i = orders[slot]["instrument"]
                 side = orders[slot]["side"]
             why = _checked(ctx, counts, check_new_order(
-                i, side, r["qty"], r["price"], ctx.top[i, TOP_BID], ctx.top[i, TOP_ASK], now,
-                limits, orders, g.positions, g.totals, rate, control, risk_counts))
+                i, side, r["qty"], r["price"], ctx.top[i, TOP_BID], ctx.top[i, TOP_ASK],
+                1 if book_exact(ctx, i) else 0, now, limits, orders, g.positions, g.totals,
+                rate, control, risk_counts))
             if why != 0:
                 r["result"] = REFUSED_RISK
                 continue

@@ -68,6 +68,7 @@ class Reject(enum.IntEnum):
     DUPLICATE = 12  # identical to one of our open orders still pending or just sent
     SELF_TRADE = 13  # would cross one of our own open orders in the instrument
     UNKNOWN_INSTRUMENT = 14  # a locate outside the positions table
+    STALE_BOOK = 15  # the instrument's book is not known to be exact (a feed gap open)
 
 
 class KillReason(enum.IntEnum):

@@ -12,6 +12,8 @@ first:
    right after the switch.
 3. order size: ``0 < qty <= MAX_ORDER_SIZE`` -> ORDER_SIZE
 4. instrument within the positions table -> UNKNOWN_INSTRUMENT
+4a. the book the reference price comes from is known to be exact (the feed has no gap open
+   for it) -> STALE_BOOK: a collar or a quote against a book that may be wrong is no check
 5. a reference price (mid, or the one side there is) -> NO_BOOK
 6. collar: ``|price - ref| <= COLLAR_BPS`` of ref -> COLLAR
 7. position from fills, worst case: ``|position + open same-side shares + this order|
@@ -48,9 +50,10 @@ _CHECKED, _PASSED, _KILLED, _SIZE, _POSITION, _NOTIONAL, _COLLAR, _RATE, _NO_BOO
     int(r) for r in (Reject.CHECKED, Reject.PASSED, Reject.KILLED, Reject.ORDER_SIZE,
                      Reject.POSITION, Reject.NOTIONAL, Reject.COLLAR, Reject.RATE,
                      Reject.NO_BOOK))
-_LOSS, _OPEN, _TOTAL_OPEN, _DUP, _STP, _UNKNOWN = (
+_LOSS, _OPEN, _TOTAL_OPEN, _DUP, _STP, _UNKNOWN, _STALE = (
     int(r) for r in (Reject.LOSS_LIMIT, Reject.OPEN_EXPOSURE, Reject.TOTAL_OPEN_EXPOSURE,
-                     Reject.DUPLICATE, Reject.SELF_TRADE, Reject.UNKNOWN_INSTRUMENT))
+                     Reject.DUPLICATE, Reject.SELF_TRADE, Reject.UNKNOWN_INSTRUMENT,
+                     Reject.STALE_BOOK))
 _L_SIZE, _L_POS, _L_NOTIONAL, _L_COLLAR, _L_RATE, _L_WINDOW = (
     int(x) for x in (Limit.MAX_ORDER_SIZE, Limit.MAX_POSITION, Limit.MAX_NOTIONAL,
                      Limit.COLLAR_BPS, Limit.MAX_ORDERS_PER_S, Limit.WINDOW_NS))
@@ -108,11 +111,11 @@ def walk_open_orders(instrument, side, qty, price, now_ns, dup_window_ns, orders
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def check_new_order(instrument, side, qty, price, bid, ask, now_ns, limits, orders, positions,
-                    totals, rate, control, counts):
+def check_new_order(instrument, side, qty, price, bid, ask, exact, now_ns, limits, orders,
+                    positions, totals, rate, control, counts):
     """Check one new order (``instrument`` a stock locate, ``side`` ord('B')/ord('S'),
     ``qty`` shares, ``price`` Price(4)) against ``limits``, the book's best ``bid``/``ask``
-    (0: none) and our ``orders``/``positions``/``totals`` (the gateway's tables) at
+    (0: none; ``exact`` 0 when the feed says that book may be wrong) and our ``orders``/``positions``/``totals`` (the gateway's tables) at
     ``now_ns``. Returns OK (0) or a :class:`~tickpath.risk.layout.Reject` reason, counted in
     ``counts``; a loss-limit refusal throws the switch in ``control`` too. Only a pass
     changes ``rate``."""
@@ -127,6 +130,8 @@ def check_new_order(instrument, side, qty, price, bid, ask, now_ns, limits, orde
         why = _SIZE
     elif instrument < 0 or instrument >= positions.shape[0]:
         why = _UNKNOWN
+    elif exact == 0:
+        why = _STALE
     else:
         if bid > 0 and ask > 0:
             ref = (bid + ask) // 2

@@ -1,4 +1,4 @@
-"""The strategy interface: four generic compiled callbacks, implemented per strategy state type.
+"""The strategy interface: five generic compiled callbacks, implemented per strategy state type.
 
 A strategy is a module with a state type (a namedtuple of numpy arrays: its parameters and
 its state) and compiled callbacks registered for that type::
@@ -7,6 +7,9 @@ its state) and compiled callbacks registered for that type::
     on_trade(strategy, ctx, instrument, price, qty, aggressor)  a trade printed
     on_order_update(strategy, ctx, slot, event)                 one of our orders changed
     on_timer(strategy, ctx, now_ns)                             the configured interval passed
+    on_status(strategy, ctx, instrument)                        a book (-1: every book)
+                                                                stopped or started again being
+                                                                known exact (book_exact)
 
 ``strategy`` is the state, ``ctx`` the :class:`~tickpath.strategy.context.Context` (books,
 our orders and positions, the feed's freshness, the kill switch, the outbox of intents).
@@ -44,9 +47,9 @@ from numba.extending import overload
 from . import states
 
 __all__ = ["CALLBACKS", "implements", "is_registered", "on_book", "on_order_update",
-           "on_timer", "on_trade", "register"]
+           "on_status", "on_timer", "on_trade", "register"]
 
-CALLBACKS = ("on_book", "on_trade", "on_order_update", "on_timer")
+CALLBACKS = ("on_book", "on_trade", "on_order_update", "on_timer", "on_status")
 #: state class -> callback name -> implementation
 _IMPLS: dict[type, dict[str, Callable]] = {}
 
@@ -88,6 +91,15 @@ def on_timer(strategy, ctx, now_ns) -> None:
     fn = _impl("on_timer", strategy)
     if fn is not None:
         fn(strategy, ctx, now_ns)
+
+
+def on_status(strategy, ctx, instrument) -> None:
+    """The feed says ``instrument``'s book (-1: every book) is no longer known to be exact (a
+    gap is open, a snapshot loading) or is exact again; :func:`~tickpath.strategy.context.
+    book_exact` tells which. Pull quotes on a book that is not."""
+    fn = _impl("on_status", strategy)
+    if fn is not None:
+        fn(strategy, ctx, instrument)
 
 
 def register(state_class: type) -> None:
@@ -153,6 +165,10 @@ def _no_timer(strategy, ctx, now_ns):
     return None
 
 
+def _no_status(strategy, ctx, instrument):
+    return None
+
+
 # the typed side of each generic: numba asks at typing time which implementation a state type
 # has; a loop loaded from the cache asks nothing
 @overload(on_book, jit_options={"_nrt": False})
@@ -177,3 +193,9 @@ def _typed_on_order_update(strategy, ctx, slot, event):
 def _typed_on_timer(strategy, ctx, now_ns):
     t = _table(strategy)
     return None if t is None else t.get("on_timer", _no_timer)
+
+
+@overload(on_status, jit_options={"_nrt": False})
+def _typed_on_status(strategy, ctx, instrument):
+    t = _table(strategy)
+    return None if t is None else t.get("on_status", _no_status)

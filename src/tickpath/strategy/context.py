@@ -24,6 +24,8 @@ Reading::
     ctx.orders[slot]["price"] ...      any field of gateway.layout.ORDER_DTYPE (``ahead``:
                                        shares ahead of it in the queue, -1 unknown)
     feed_stale(ctx) / killed(ctx)
+    book_exact(ctx, i)                 the feed has not said that i's book (or every book) may
+                                       be wrong (a gap open, a snapshot loading)
 
 Writing (intents; each returns the row written, or -1 when the outbox is full, counted)::
 
@@ -33,7 +35,7 @@ Writing (intents; each returns the row written, or -1 when the outbox is full, c
     cancel_all(ctx, instrument)        instrument -1: every instrument
 
 The owner of a context (a stage, a backtest) feeds it with :func:`take_book`,
-:func:`take_trade`, drains ``ctx.intents`` (:func:`intents_pending`, :func:`clear_intents`)
+:func:`take_trade`, :func:`take_status`, drains ``ctx.intents`` (:func:`intents_pending`, :func:`clear_intents`)
 and queues order updates with :func:`push_update`.
 """
 
@@ -56,13 +58,15 @@ from .layout import (
     TOP_BID,
     TOP_BID_SHARES,
     TOP_COLUMNS,
+    TOP_INEXACT,
     Action,
     CtxWord,
 )
 
 #: The context: every array a callback may read or write (built once, see new_context).
 Context = namedtuple("Context", [
-    "top",  # int64 (MAX_LOCATE, TOP_COLUMNS): best bid, its shares, best offer, its shares
+    "top",  # int64 (MAX_LOCATE, TOP_COLUMNS): best bid, its shares, best offer, its shares,
+    #         and 1 when the book is not known to be exact
     "symbols",  # int64 (MAX_LOCATE,): 8 symbol bytes by locate (as the records carry them)
     "levels", "heads",  # the books' level pool and heads (BookStore), or 0-length: top only
     "orders", "positions", "totals",  # ours (tickpath.gateway.layout)
@@ -85,6 +89,7 @@ class ContextInfo:
 _NOW, _LAST, _STALE, _STALE_AFTER, _TRIGGER, _OURS, _KILL = (
     int(CtxWord[n]) for n in ("NOW_NS", "LAST_DATA_NS", "STALE", "STALE_AFTER_NS", "TRIGGER",
                               "OURS_IN_BOOK", "KILL_INDEX"))
+_ALL_INEXACT = int(CtxWord.ALL_INEXACT)
 _INTENTS, _INTENTS_LOST, _UPDATES, _UPDATES_LOST = (
     int(CtxWord[n]) for n in ("INTENTS", "INTENTS_LOST", "UPDATES", "UPDATES_LOST"))
 _PLACE, _CANCEL, _REPLACE, _CANCEL_ALL = (int(a) for a in Action)
@@ -303,6 +308,14 @@ def feed_stale(ctx):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
+def book_exact(ctx, i):
+    """Whether instrument ``i``'s book is known to be exact: False from a STATUS record
+    saying a gap is open (for ``i`` or for every instrument) until the one saying it is
+    repaired. Quote nothing on a book that is not."""
+    return ctx.words[_ALL_INEXACT] == 0 and ctx.top[i, TOP_INEXACT] == 0
+
+
+@njit(cache=True, nogil=True, _nrt=False)
 def killed(ctx):
     return load_relaxed(ctx.control, ctx.words[_KILL]) != 0
 
@@ -381,6 +394,19 @@ def take_book(ctx, i, stock, bid, bid_sh, ask, ask_sh, seq, t_ns):
 def take_trade(ctx, i, stock, seq, t_ns):
     ctx.symbols[i] = stock
     ctx.words[_TRIGGER] = seq
+    ctx.words[_LAST] = t_ns
+    ctx.words[_STALE] = 0
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def take_status(ctx, i, exact, t_ns):
+    """A STATUS record: instrument ``i``'s book (-1: every book) is exact again (``exact``
+    1) or not known to be (0)."""
+    flag = 0 if exact != 0 else 1
+    if i < 0:  # kept apart from each book's own flag: each is cleared by its own record
+        ctx.words[_ALL_INEXACT] = flag
+    elif i < ctx.top.shape[0]:
+        ctx.top[i, TOP_INEXACT] = flag
     ctx.words[_LAST] = t_ns
     ctx.words[_STALE] = 0
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from numba import njit
 
 from . import records as R
-from .api import on_book, on_order_update, on_timer, on_trade
-from .context import set_now, take_book, take_trade
+from .api import on_book, on_order_update, on_status, on_timer, on_trade
+from .context import set_now, take_book, take_status, take_trade
 from .layout import CtxWord
 from .queue import queue_on_book, queue_on_trade
 
@@ -22,11 +22,15 @@ _UPDATES, _TIMER, _NEXT_TIMER = (int(CtxWord[n]) for n in ("UPDATES", "TIMER_NS"
 @njit(cache=True, nogil=True, _nrt=False)
 def handle_record(strategy, ctx, words, b, t_ns):
     """The record whose payload starts at ``words[b]`` (:mod:`tickpath.strategy.records`),
-    arriving at ``t_ns``: the context learns it (top of book, the queue ahead of our orders),
-    then ``on_trade`` or ``on_book``."""
+    arriving at ``t_ns``: the context learns it (top of book, the queue ahead of our orders,
+    whether the books are exact), then ``on_trade``, ``on_book`` or ``on_status``."""
     i = words[b + R.LOCATE]
     set_now(ctx, t_ns)
-    if words[b + R.KIND] == R.TRADE:
+    kind = words[b + R.KIND]
+    if kind == R.STATUS:
+        take_status(ctx, i, words[b + R.STATUS_EXACT], t_ns)
+        on_status(strategy, ctx, i)
+    elif kind == R.TRADE:
         take_trade(ctx, i, words[b + R.STOCK], words[b + R.SEQUENCE], t_ns)
         price = words[b + R.TRADE_PRICE]
         qty = words[b + R.TRADE_QTY]

@@ -82,13 +82,15 @@ class CtxWord(enum.IntEnum):
     UPDATES_LOST = 10  # updates refused: the queue was full
     TIMER_NS = 11  # on_timer interval (0: never)
     NEXT_TIMER_NS = 12  # when on_timer is next due
+    ALL_INEXACT = 13  # 1: no book is known to be exact (a feed-wide gap open, recovering)
 
 
 N_CTX_WORDS = 16
 
 # top-of-book columns (ctx.top[locate, column])
 TOP_BID, TOP_BID_SHARES, TOP_ASK, TOP_ASK_SHARES = range(4)
-TOP_COLUMNS = 4
+TOP_INEXACT = 4  # 1: this instrument's book is not known to be exact (the feed said so)
+TOP_COLUMNS = 5
 
 BUY, SELL = 66, 83  # ord('B'), ord('S')
 TIF_DAY = 48  # OUCH time in force '0': day

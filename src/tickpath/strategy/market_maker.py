@@ -15,7 +15,10 @@ whose price is ``requote_ticks`` ticks or more from the wanted price is replaced
 leave it its place in the queue); a quote whose side should be empty, and any extra quote on a
 side, is canceled. A fill or cancel requotes the instrument at once (``on_order_update``).
 When the feed is stale or the kill switch has tripped it places nothing and pulls every quote
-it has (``cancel_all``), on the next book change or timer tick. Position and P&L come from
+it has (``cancel_all``), on the next book change or timer tick; when the feed says a book is
+not known to be exact (``on_status``: a gap open, a snapshot loading) it pulls that
+instrument's quotes (every instrument's, for a feed-wide gap) at once, and quotes again when
+the book is exact. Position and P&L come from
 fills (the gateway's arrays in the context); prices are Price(4) (1 = $0.0001).
 
 Parameters (``new(params, ctx_info)``): ``symbols`` (list of str), ``edge`` (Price(4) from
@@ -37,9 +40,10 @@ from numba import njit
 from ..book.records import MAX_LOCATE
 from ..codec.itch50.layout import stock_code
 from ..gateway.layout import OrderState
-from .api import implements, on_book, on_order_update, on_timer
+from .api import implements, on_book, on_order_update, on_status, on_timer
 from .context import (
     ContextInfo,
+    book_exact,
     cancel,
     cancel_all,
     feed_stale,
@@ -186,7 +190,7 @@ def in_flight(ctx, i):
 @njit(cache=True, nogil=True, _nrt=False)
 def requote(s, ctx, i):
     """Quote instrument ``i`` as the module docstring says; returns the intents written."""
-    if killed(ctx) or feed_stale(ctx):
+    if killed(ctx) or feed_stale(ctx) or not book_exact(ctx, i):
         if first_open(ctx, i) >= 0:
             cancel_all(ctx, i)
             return 1
@@ -245,3 +249,18 @@ def _on_timer(strategy, ctx, now_ns):
             i = active[k]
             if first_open(ctx, i) >= 0:
                 cancel_all(ctx, i)
+
+
+@implements(on_status, MarketMakerState)
+def _on_status(strategy, ctx, instrument):
+    # a book not known to be exact: pull at once; exact again: quote now, not throttled
+    if instrument >= 0:
+        if instrument < strategy.mine.shape[0] and strategy.mine[instrument] == 1:
+            strategy.last_ns[instrument] = -(1 << 62)
+            requote(strategy, ctx, instrument)
+        return
+    active = strategy.active
+    for k in range(active[active.shape[0] - 1]):
+        i = active[k]
+        strategy.last_ns[i] = -(1 << 62)
+        requote(strategy, ctx, i)

@@ -1,4 +1,5 @@
-"""The records the feed stage hands the strategy stage: a changed book, or a trade.
+"""The records the feed stage hands the strategy stage: a changed book, a trade, or a change
+of a book's status (exact, or not known to be).
 
 For each datagram that changed books or printed trades, the feed's compiled step writes one
 record per trade (E, C, P executions, in message order) and then one record per instrument
@@ -22,11 +23,15 @@ this payload::
     10    decoded
     11    booked
     12    enqueued   taken just before the record is published
-    13    kind       BOOK (0) or TRADE (1)
+    13    kind       BOOK (0), TRADE (1) or STATUS (2)
     14    sequence   MoldUDP64 sequence number of the message behind the record (a book's last
                      change in the datagram; the execution)
 
-A book record's prices are 0 where the side is empty.
+A book record's prices are 0 where the side is empty. A STATUS record says the books stopped
+or started again being known exact: ``locate`` the instrument (-1: every instrument, as for
+a MoldUDP64 gap, which may hide any instrument's messages), word 2 (``STATUS_EXACT``) 1 when
+exact again, 0 when not; it comes in stream order with the others, so the records before it
+were built on the books as they were.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ STAMP0 = 7
 N_CARRIED = ENQUEUED + 1  # boundaries the record carries: venue_sent .. enqueued
 KIND = STAMP0 + N_CARRIED  # 13
 SEQUENCE = KIND + 1  # 14
-BOOK, TRADE = 0, 1
+STATUS_EXACT = BID_PRICE
+BOOK, TRADE, STATUS = 0, 1, 2
 TOP_WORDS = 15
 SLOT_SIZE = (TOP_WORDS + 1) * 8  # 128 bytes: seq word + payload
 
