@@ -37,6 +37,17 @@ class Line:
             pass
         return self.packets
 
+    def drain(self, quiet_s: float = 0.2) -> list[bytes]:
+        """Read until nothing more arrives for ``quiet_s`` (the sender is done: the count
+        is then what it sent)."""
+        self.sock.settimeout(quiet_s)
+        try:
+            while True:
+                self.packets.append(self.sock.recv(65536))
+        except TimeoutError:
+            pass
+        return self.packets
+
     def messages(self) -> dict[int, bytes]:
         """Sequence number -> message block (length prefix included) of every data packet."""
         out: dict[int, bytes] = {}

@@ -5,6 +5,7 @@ within the caps, rate-limited per requester, and the bad ones are counted, not a
 from __future__ import annotations
 
 import logging
+import subprocess
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from tickpath.venue import Simulator
 from tickpath.venue.history import MessageHistory
 from tickpath.venue.publisher import UdpPublisher
 from tickpath.venue.retransmit import RetransmitServer, request_packet
+from tickpath.wire.pcap import PcapWriter, udp_frame
 
 SESSION = "RECOVER01"
 S10 = SESSION.encode().ljust(10)
@@ -242,3 +244,46 @@ def test_frame_building_senders_refuse_line_b_and_history(sender):
         UdpPublisher("127.0.0.1", 9, sender=sender, line_b=("127.0.0.1", 10))
     with pytest.raises(ValueError, match="a history needs a sender"):
         UdpPublisher("127.0.0.1", 9, sender=sender, history=MessageHistory(10))
+
+
+@pytest.mark.referee
+def test_tshark_decodes_the_requests_and_the_answers(day, tshark, tmp_path):
+    """Wireshark's MoldUDP64 dissector reads a capture of requests and the answers the
+    requester received as we do: session, sequence numbers, counts, every message block."""
+    _, _, history = day
+    cap = tmp_path / "retransmit.pcap"
+    frames: list[tuple[bytes, bool]] = []  # (UDP payload, is a request)
+    with _server(history, max_packets=2) as srv, PcapWriter(cap) as w:
+        r = Requester(srv)
+        for seq, count in ((1, 3), (40, 500), (history.next_seq - 2, 9)):
+            req = request_packet(SESSION, seq, count)
+            r.send(req)
+            frames.append((req, True))
+            r.send(request_packet(SESSION, 1, 1))  # a marker: its answer ends this one's
+            pkts = [r.recv()]
+            while header(pkts[-1])[1:] != (1, 1):
+                pkts.append(r.recv())
+            frames += [(p, False) for p in pkts[:-1]]
+        sport, dport = r.addr[1], srv.port
+        for i, (payload, is_request) in enumerate(frames):
+            src, dst = (sport, dport) if is_request else (dport, sport)
+            w.write(udp_frame(payload, "127.0.0.1", "127.0.0.1", src, dst), 1_000_000 + i)
+        r.close()
+    res = subprocess.run([tshark, "-r", str(cap), "-d", f"udp.port=={dport},moldudp64",
+                          "-T", "fields", "-E", "separator=|", "-e", "moldudp64.session",
+                          "-e", "moldudp64.sequence", "-e", "moldudp64.count",
+                          "-e", "moldudp64.msgseq", "-e", "moldudp64.msgdata",
+                          "-e", "_ws.malformed", "-e", "_ws.expert.message"],
+                         capture_output=True, text=True, check=True, timeout=60)
+    rows = [line.split("|") for line in res.stdout.splitlines()]
+    assert len(rows) == len(frames) > 4
+    for (payload, is_request), row in zip(frames, rows, strict=True):
+        _, seq, count = header(payload)
+        assert row[0].rstrip() == SESSION and int(row[1]) == seq and int(row[2]) == count
+        assert row[5] == ""  # not malformed
+        if is_request:
+            assert "Requested Messages" in row[6]
+            continue
+        blocks = blocks_of(payload)
+        assert [int(s) for s in row[3].split(",")] == list(blocks)
+        assert row[4].split(",") == [b[2:].hex() for b in blocks.values()]
