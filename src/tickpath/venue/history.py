@@ -84,19 +84,32 @@ def record_packets(out, bounds, npk, seq, arena, q, base, offsets):
     offset of each message ``s`` (from ``seq`` on) at ``offsets[s % len(offsets)]``, and of
     the next one. Returns ``(next seq, arena position)``."""
     ring = offsets.shape[0]
+    slot = seq % ring
     for i in range(npk):
-        p = bounds[i] + HEADER_LEN
+        a = bounds[i] + HEADER_LEN
         b = bounds[i + 1]
+        src = out[a:b]
+        dst = arena[q:q + (b - a)]
+        for j in range(b - a):  # one packet's blocks at once (a loop LLVM vectorizes)
+            dst[j] = src[j]
+        p = a
         while p < b:
-            n = 2 + _u16(out, p)
-            offsets[seq % ring] = base + q
-            for j in range(n):  # a byte loop: a slice copy would need numba's runtime
-                arena[q + j] = out[p + j]
-            q += n
-            p += n
+            offsets[slot] = base + q + (p - a)
+            slot += 1
+            if slot == ring:
+                slot = 0
+            p += 2 + _u16(out, p)
             seq += 1
-    offsets[seq % ring] = base + q
+        q += b - a
+    offsets[slot] = base + q
     return seq, q
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def move_down(arena, src, n):
+    """``arena[0:n] = arena[src:src+n]`` (``src`` >= 0: a forward copy is safe)."""
+    for j in range(n):
+        arena[j] = arena[src + j]
 
 
 class MessageHistory:
@@ -132,6 +145,7 @@ class MessageHistory:
         z = np.zeros(1, np.int64)
         check_packets(self.arena, z, z, 0, 0)
         record_packets(self.arena, z, 0, 0, self.arena, 0, 0, np.zeros(1, np.int64))
+        move_down(self.arena, 0, 0)
 
     def record(self, out: np.ndarray, bounds: np.ndarray, counts: np.ndarray, npk: int) -> int:
         """Keep the blocks of packets ``0 .. npk-1`` (``out[bounds[i]:bounds[i+1]]``, as
@@ -170,7 +184,7 @@ class MessageHistory:
         if self.next_seq:  # move the live bytes to the start (drop the dead prefix)
             live = int(self.offsets[self.first % (self.keep + 1)])
             if live > self.base:
-                self.arena[:self.end - live] = self.arena[live - self.base:used].copy()
+                move_down(self.arena, live - self.base, self.end - live)
                 self.base = live
                 used = self.end - self.base
                 self.compactions += 1
