@@ -120,17 +120,22 @@ class UdpPublisher:
 
     def _send(self, npk: int, rate: float | None, stamper) -> None:
         """Send the packed run (line A stamps it in place; line B sends it as stamped), then
-        keep its blocks in the history."""
-        if self.sender_b is None:
-            self.sender.send(self.out, self.bounds, self.counts, npk, rate, stamper)
-        else:
-            step = _B_SLICE if rate else max(npk, 1)
-            for i in range(0, npk, step):
-                k = min(step, npk - i)
-                self.sender.send(self.out, self.bounds[i:], self.counts[i:], k, rate, stamper)
-                self.sender_b.send(self.out, self.bounds[i:], self.counts[i:], k, None, NO_STAMP)
-        if self.history is not None:
-            self.history.record(self.out, self.bounds, self.counts, npk)
+        keep its blocks in the history. A run a sender stopped in is kept whole all the same:
+        its sequence numbers are spent, and a receiver gets the unsent ones by re-request."""
+        try:
+            if self.sender_b is None:
+                self.sender.send(self.out, self.bounds, self.counts, npk, rate, stamper)
+            else:
+                step = _B_SLICE if rate else max(npk, 1)
+                for i in range(0, npk, step):
+                    k = min(step, npk - i)
+                    self.sender.send(self.out, self.bounds[i:], self.counts[i:], k, rate,
+                                     stamper)
+                    self.sender_b.send(self.out, self.bounds[i:], self.counts[i:], k, None,
+                                       NO_STAMP)
+        finally:
+            if self.history is not None:
+                self.history.record(self.out, self.bounds, self.counts, npk)
 
     def publish(self, chunks: Iterable[np.ndarray], rate: float | None = None, *,
                 restamp: bool = True, should_stop: Callable[[], bool] | None = None,
