@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import typer
 from rich.console import Console
@@ -205,9 +205,19 @@ def sim(
     duration: Annotated[float | None, typer.Option(help="order entry: serve this many seconds (default: until the day's messages are published)")] = None,
     quiet: Annotated[bool, typer.Option(help="order entry: publish the opening book, then only what client orders cause (needs --duration)")] = False,
     client_timeout: Annotated[float, typer.Option(help="order entry: drop a client silent this many seconds")] = 15.0,
+    line_b: Annotated[str | None, typer.Option(help="itch, live: send every packet to line B at HOST:PORT too, the same bytes (sender socket, sendto or sendmmsg; docs/venue-recovery.md)")] = None,
+    retransmit_port: Annotated[int | None, typer.Option(help="itch, live: answer MoldUDP64 re-requests on this UDP port (0: any; docs/venue-recovery.md)")] = None,
+    retransmit_host: Annotated[str, typer.Option(help="re-requests: the address to listen on")] = "127.0.0.1",
+    history_keep: Annotated[int, typer.Option(help="re-requests: the most recent messages kept to answer from")] = 1_000_000,
+    linger: Annotated[float, typer.Option(help="re-requests: after the end of session, keep answering this many seconds (End of Session repeated meanwhile)")] = 0.0,
 ) -> None:
     """Run the venue simulator: publish over UDP, or write a file / pcap; with --orders-port,
-    also take orders over OUCH 5.0 / SoupBinTCP 3.0."""
+    also take orders over OUCH 5.0 / SoupBinTCP 3.0; with --retransmit-port, answer
+    MoldUDP64 re-requests; with --line-b, publish line B too."""
+    if feed != "itch" and (line_b is not None or retransmit_port is not None):
+        err.print("[red]error:[/] --line-b and --retransmit-port are for the ITCH venue "
+                  "(--feed itch); the mdp3 venue has --host-b/--port-b")
+        raise typer.Exit(2)
     if feed == "mdp3" and (orders_port is not None or account):
         _futures_with_orders(messages, symbols, seed, rate, host, port, host_b, port_b,
                              snapshot_host, snapshot_port, snapshot_every, equity_messages,
@@ -228,20 +238,32 @@ def sim(
 
     host = host or "127.0.0.1"
     port = 26400 if port is None else port
-    if orders_port is not None or account:
+    try:
+        b_line = None if line_b is None else _host_port(line_b, "--line-b")
+    except ValueError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    if (write is not None or pcap is not None) and (b_line or retransmit_port is not None):
+        err.print("[red]error:[/] --line-b and --retransmit-port are for the live venue: they "
+                  "cannot be combined with --write or --pcap")
+        raise typer.Exit(2)
+    if orders_port is not None or account or retransmit_port is not None:
         _venue_with_orders(messages, symbols, seed, rate, host, port, session, iface_ip,
                            max_payload, sender, orders_host, orders_port, account or [],
-                           duration, quiet, client_timeout, write, pcap)
+                           duration, quiet, client_timeout, write, pcap,
+                           Recovery(b_line, retransmit_port, retransmit_host, history_keep,
+                                    linger))
         return
     s = Simulator(symbols=symbols, messages=messages, seed=seed)
     if write is None and pcap is None:
         console.print(f"publishing {messages:,} messages to udp://{host}:{port} "
-                      f"session {session}" + (f" at {rate:,.0f} msgs/s" if rate else "")
+                      + (f"and line B udp://{b_line[0]}:{b_line[1]} " if b_line else "")
+                      + f"session {session}" + (f" at {rate:,.0f} msgs/s" if rate else "")
                       + f", sender {sender}")
         try:
             pub = UdpPublisher(host, port, session=session, iface_ip=iface_ip,
                                max_payload=max_payload, sender=sender, iface=iface,
-                               dst_mac=dst_mac)
+                               dst_mac=dst_mac, line_b=b_line)
         except (OSError, ValueError) as e:
             err.print(f"[red]error:[/] {e}")
             raise typer.Exit(2) from e
@@ -264,21 +286,42 @@ def sim(
 app.command("venue", help="Run the venue simulator (the same command as `sim`).")(sim)
 
 
+def _host_port(text: str, what: str) -> tuple[str, int]:
+    """``HOST:PORT`` as ``(host, port)``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{what} {text!r} is not HOST:PORT (a port 1..65535)")
+    return host, int(port)
+
+
+class Recovery(NamedTuple):
+    """The live ITCH venue's recovery options (``tickpath venue --line-b/--retransmit-*``)."""
+
+    line_b: tuple[str, int] | None = None
+    retransmit_port: int | None = None
+    retransmit_host: str = "127.0.0.1"
+    history_keep: int = 1_000_000
+    linger: float = 0.0
+
+
 def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | None, host: str,
                        port: int, session: str, iface_ip: str | None, max_payload: int,
                        sender: str, orders_host: str, orders_port: int | None,
                        accounts: list[str], duration: float | None, quiet: bool,
-                       client_timeout: float, write: Path | None, pcap: Path | None) -> None:
-    """``tickpath venue --orders-port P --account USER:PASS``: the live venue with order entry."""
+                       client_timeout: float, write: Path | None, pcap: Path | None,
+                       recovery: Recovery | None = None) -> None:
+    """``tickpath venue --orders-port P --account USER:PASS`` and/or ``--retransmit-port R``:
+    the live venue, with order entry and/or a re-request server (and line B)."""
     import logging
 
     from .venue.live import LiveVenue
 
+    recovery = recovery or Recovery()
     if write is not None or pcap is not None:
         err.print("[red]error:[/] order entry runs live: --orders-port cannot be combined with "
                   "--write or --pcap")
         raise typer.Exit(2)
-    if orders_port is None or not accounts:
+    if (orders_port is not None or accounts) and (orders_port is None or not accounts):
         err.print("[red]error:[/] order entry needs --orders-port and at least one --account "
                   "USER:PASS")
         raise typer.Exit(2)
@@ -288,18 +331,28 @@ def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | Non
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         venue = LiveVenue(symbols, messages, seed, rate=rate, feed_host=host, feed_port=port,
-                          session=session, accounts=accounts, orders_host=orders_host,
-                          orders_port=orders_port, quiet=quiet, sender=sender,
+                          session=session, accounts=accounts or None, orders_host=orders_host,
+                          orders_port=orders_port or 0, quiet=quiet, sender=sender,
                           max_payload=max_payload, timeout_s=client_timeout,
-                          iface_ip=iface_ip)
+                          iface_ip=iface_ip, line_b=recovery.line_b,
+                          retransmit_port=recovery.retransmit_port,
+                          retransmit_host=recovery.retransmit_host,
+                          history_keep=recovery.history_keep)
     except (OSError, ValueError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
-    console.print(f"publishing to udp://{host}:{port} session {session}"
-                  + (f" at {rate:,.0f} msgs/s" if rate else "") + f"; order entry (OUCH 5.0 / "
-                  f"SoupBinTCP 3.0) on tcp://{orders_host}:{venue.orders_port} session "
-                  f"{venue.server.session} for {len(accounts)} account(s)"
-                  + (", quiet" if quiet else ""))
+    parts = [f"publishing to udp://{host}:{port} session {session}"
+             + (f" at {rate:,.0f} msgs/s" if rate else "")]
+    if recovery.line_b is not None:
+        parts.append(f"line B udp://{recovery.line_b[0]}:{recovery.line_b[1]}")
+    if venue.retransmitter is not None:
+        parts.append(f"re-requests (MoldUDP64) on udp://{recovery.retransmit_host}:"
+                     f"{venue.retransmit_port}, the last {recovery.history_keep:,} messages")
+    if venue.server is not None:
+        parts.append(f"order entry (OUCH 5.0 / SoupBinTCP 3.0) on tcp://{orders_host}:"
+                     f"{venue.orders_port} session {venue.server.session} for "
+                     f"{len(accounts)} account(s)")
+    console.print("; ".join(parts) + (", quiet" if quiet else ""))
     with venue:
         try:
             venue.start()
@@ -307,6 +360,12 @@ def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | Non
         except KeyboardInterrupt:
             st = venue.stats()
         venue.end()
+        if recovery.linger > 0 and venue.retransmitter is not None:
+            try:
+                venue.linger(recovery.linger)
+            except KeyboardInterrupt:
+                pass
+            st = venue.stats()
     console.print(", ".join(f"{k} {v:,}" for k, v in st.items()))
 
 

@@ -16,6 +16,12 @@ due it waits on the order-entry sockets (``select``) until the next message is d
 
 ``quiet=True`` publishes the opening book (``opening_messages`` of generated flow) and then
 only what client orders cause: a stable book for tests.
+
+Recovery (docs/venue-recovery.md): ``line_b=(host, port)`` publishes every packet on line B
+too; ``retransmit_port`` (None: off; 0: any, see ``retransmit_port`` after start-up) runs a
+MoldUDP64 re-request server answering from the last ``history_keep`` messages, polled in
+every turn and waited on between turns. After :meth:`end`, :meth:`linger` keeps answering
+while End of Session packets repeat, the receivers' last chance to fill their gaps.
 """
 
 from __future__ import annotations
@@ -29,9 +35,11 @@ import numpy as np
 
 from . import Simulator
 from .client_orders import ClientOrders
+from .history import MessageHistory
 from .order_entry import OrderEntryServer, new_session_name
 from .publisher import UdpPublisher
 from .records import CLIENT_SLOTS, MAX_BLOCK, MAX_FILLS
+from .retransmit import RetransmitServer
 
 __all__ = ["LiveVenue"]
 
@@ -44,7 +52,10 @@ class LiveVenue:
     ``(feed_host, feed_port)``; order entry on ``(orders_host, orders_port)`` for
     ``accounts`` (``USER:PASS`` strings or a dict; None: no order entry; port 0: any, see
     ``self.server.port``). ``orders_session``: the order-entry session's name (None: a new
-    one for each venue, :func:`~tickpath.venue.order_entry.new_session_name`)."""
+    one for each venue, :func:`~tickpath.venue.order_entry.new_session_name`).
+    ``line_b``, ``retransmit_port``, ``retransmit_host``, ``history_keep``: recovery (see
+    the module doc); ``retransmit``: more options for the
+    :class:`~tickpath.venue.retransmit.RetransmitServer` (caps, rate limit)."""
 
     def __init__(self, symbols: int = 20, messages: int = 1_000_000, seed: int = 1, *,
                  rate: float | None = 10_000.0, feed_host: str = "127.0.0.1",
@@ -54,7 +65,10 @@ class LiveVenue:
                  opening_messages: int | None = None, client_slots: int = CLIENT_SLOTS,
                  sender: str = "sendto", max_payload: int = 1400, heartbeat_s: float = 1.0,
                  timeout_s: float = 15.0, iface_ip: str | None = None,
-                 orders_session: str | None = None) -> None:
+                 orders_session: str | None = None, line_b: tuple[str, int] | None = None,
+                 retransmit_port: int | None = None, retransmit_host: str = "127.0.0.1",
+                 history_keep: int = 1_000_000,
+                 retransmit: dict[str, Any] | None = None) -> None:
         if accounts is not None and not isinstance(accounts, dict):
             accounts = list(accounts)
         self.sim = Simulator(symbols, messages, seed,
@@ -64,8 +78,19 @@ class LiveVenue:
         body = messages - (2 * symbols + 6)
         self.opening_messages = min(body, 20 * symbols if opening_messages is None
                                     else opening_messages)
+        self.history = None if retransmit_port is None else MessageHistory(history_keep)
         self.publisher = UdpPublisher(feed_host, feed_port, session=session, sender=sender,
-                                      max_payload=max_payload, iface_ip=iface_ip)
+                                      max_payload=max_payload, iface_ip=iface_ip,
+                                      line_b=line_b, history=self.history)
+        self.retransmitter: RetransmitServer | None = None
+        if self.history is not None:
+            opts = {"max_payload": max_payload, **(retransmit or {})}
+            try:
+                self.retransmitter = RetransmitServer(self.history, self.publisher.session,
+                                                      retransmit_host, retransmit_port, **opts)
+            except BaseException:
+                self.publisher.close()
+                raise
         self.orders: ClientOrders | None = None
         self.server: OrderEntryServer | None = None
         self._client_itch: list[np.ndarray] = []
@@ -85,6 +110,10 @@ class LiveVenue:
     def orders_port(self) -> int | None:
         return None if self.server is None else self.server.port
 
+    @property
+    def retransmit_port(self) -> int | None:
+        return None if self.retransmitter is None else self.retransmitter.port
+
     # ------------------------------------------------------------------ the day
 
     def warm_up(self) -> None:
@@ -97,11 +126,16 @@ class LiveVenue:
             self.orders.warm_up()
         if self.server is not None:
             self.server.poll()
+        if self.retransmitter is not None:
+            self.retransmitter.warm_up()
+            self.retransmitter.poll()
 
     def start(self) -> None:
         """Publish the start of day and the opening book (``opening_messages`` messages of
         generated flow), unpaced."""
         self.publisher.warm_up()
+        if self.retransmitter is not None:
+            self.retransmitter.warm_up()
         self.publisher.send_blocks(self.sim.open_day())
         left = self.opening_messages
         while left > 0:
@@ -135,6 +169,8 @@ class LiveVenue:
         """One turn: poll order entry, publish the client actions' ITCH, then publish up to
         ``generate`` messages of generated flow. Returns the work done."""
         work = 0
+        if self.retransmitter is not None:
+            work += self.retransmitter.poll()
         if self.server is not None:
             work += self.server.poll()
             work += self._publish_client()
@@ -184,10 +220,17 @@ class LiveVenue:
             wait = min(wait, max(0.0, t0 + (done + 1) / self.rate - now))
         if deadline is not None:
             wait = min(wait, max(0.0, deadline - now))
-        if self.server is not None:
-            select.select(self.server.sockets(), [], [], wait)
+        socks = self._sockets()
+        if socks:
+            select.select(socks, [], [], wait)
         elif wait > 0:
             time.sleep(wait)
+
+    def _sockets(self) -> list:
+        socks = [] if self.server is None else self.server.sockets()
+        if self.retransmitter is not None:
+            socks += self.retransmitter.sockets()
+        return socks
 
     def end(self) -> None:
         """The end of the day: order entry's System Event 'E' and End of Session, the ITCH
@@ -202,6 +245,31 @@ class LiveVenue:
         self.publisher.end_session()
         self.ended = True
 
+    def linger(self, duration_s: float, every_s: float = 0.5) -> int:
+        """After :meth:`end`: for ``duration_s`` seconds keep answering re-requests, sending
+        the End of Session packet every ``every_s`` seconds in place of heartbeats (the
+        specification's window for a receiver's last re-requests). Returns the requests
+        read."""
+        if not self.ended:
+            raise RuntimeError("linger comes after end(): the session is still open")
+        t0 = now = time.monotonic()
+        beat = t0 + every_s
+        work = 0
+        while now < t0 + duration_s:
+            if self.retransmitter is not None:
+                work += self.retransmitter.poll()
+            if now >= beat:
+                self.publisher.end_session(repeat=1)
+                beat = now + every_s
+            wait = max(0.0, min(beat, t0 + duration_s) - now)
+            socks = [] if self.retransmitter is None else self.retransmitter.sockets()
+            if socks:
+                select.select(socks, [], [], min(wait, _MAX_WAIT_S))
+            else:
+                time.sleep(wait)
+            now = time.monotonic()
+        return work
+
     def stats(self) -> dict[str, Any]:
         """Feed counts and order-entry counters (orders in, executions, rejects, sessions)."""
         out: dict[str, Any] = {"feed_messages": self.publisher.messages,
@@ -211,11 +279,16 @@ class LiveVenue:
                                "client_fills_by_flow": int(self.sim.stats()["client_fills"])}
         if self.server is not None:
             out.update(self.server.stats())
+        if self.retransmitter is not None:
+            out.update(self.retransmitter.stats())
+            out.update(self.history.stats())
         return out
 
     def close(self) -> None:
         if self.server is not None:
             self.server.close()
+        if self.retransmitter is not None:
+            self.retransmitter.close()
         self.publisher.close()
 
     def __enter__(self) -> LiveVenue:

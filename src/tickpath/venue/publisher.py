@@ -6,6 +6,14 @@ one-way latency from the venue's send to its own books. Packing is compiled; wha
 sender (:mod:`tickpath.wire.send`): ``socket`` (a Python ``sendto`` per packet, the baseline),
 ``sendto`` and ``sendmmsg`` (compiled loops that also pace and stamp), ``packet`` (AF_PACKET
 TX ring, :mod:`tickpath.wire.packet_tx`), ``xdp`` (AF_XDP TX ring, :mod:`tickpath.wire.xdp_tx`).
+
+Recovery (docs/venue-recovery.md): ``line_b=(host, port)`` sends every packet to a second
+destination as well, the same bytes (same session, sequence numbers and timestamps: line A's
+sender stamps the buffer, line B's sends it as stamped); ``history`` (a
+:class:`~tickpath.venue.history.MessageHistory`) keeps every message block as sent, for a
+re-request server (:mod:`tickpath.venue.retransmit`). Both need a sender that sends from the
+publisher's buffer (``socket``, ``sendto``, ``sendmmsg``): the frame-building senders stamp
+their own copy of each packet, so the buffer never holds the bytes they sent.
 """
 
 from __future__ import annotations
@@ -23,11 +31,16 @@ from ..telemetry.feedtime import NASDAQ_ZONE
 from ..wire.send import Tx
 from ..wire.senders import DEFAULT_SENDER, SENDERS, open_sender
 from ..wire.stamping import NO_STAMP
+from .history import MessageHistory
 from .stamping import itch_stamper
 
-__all__ = ["DEFAULT_SENDER", "SENDERS", "PublishReport", "UdpPublisher"]
+__all__ = ["BUFFER_SENDERS", "DEFAULT_SENDER", "SENDERS", "PublishReport", "UdpPublisher"]
 
 _CHUNK_PACKETS = 4096
+#: senders that send the publisher's packed buffer as it is (after stamping it in place)
+BUFFER_SENDERS = ("socket", "sendto", "sendmmsg")
+#: paced with line B: packets a slice, A then B, so B trails A by a slice, not a whole run
+_B_SLICE = 8
 
 
 @dataclass
@@ -48,14 +61,26 @@ class UdpPublisher:
 
     ``sender`` chooses what sends (``SENDERS``; default ``sendmmsg``). ``iface`` and
     ``dst_mac`` are for ``packet`` (the interface is otherwise found from ``iface_ip`` or the
-    route to ``host``). ``zone``: the time zone of the ITCH timestamps (NASDAQ's)."""
+    route to ``host``). ``zone``: the time zone of the ITCH timestamps (NASDAQ's).
+    ``line_b``: ``(host, port)`` of line B, sent every packet too (same bytes); ``history``:
+    keeps every message block as sent (both: ``BUFFER_SENDERS`` only, see the module doc)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 26400, *,
                  session: str = "TICKPATH01", iface_ip: str | None = None, ttl: int = 1,
                  max_payload: int = DEFAULT_MAX_PAYLOAD, first_seq: int = 1,
                  sndbuf: int = 8 << 20, sender: str = DEFAULT_SENDER, iface: str | None = None,
-                 dst_mac: str | None = None, zone: str = NASDAQ_ZONE) -> None:
+                 dst_mac: str | None = None, zone: str = NASDAQ_ZONE,
+                 line_b: tuple[str, int] | None = None,
+                 history: MessageHistory | None = None) -> None:
+        for what, given in (("line B", line_b is not None), ("a history", history is not None)):
+            if given and sender not in BUFFER_SENDERS:
+                raise ValueError(f"publisher: {what} needs a sender that sends the packed buffer "
+                                 f"as it is ({', '.join(BUFFER_SENDERS)}); the {sender!r} sender "
+                                 f"stamps its own copy of each packet, so its bytes on the wire "
+                                 f"are not the buffer's")
         self.dst = (host, port)
+        self.line_b = None if line_b is None else (line_b[0], int(line_b[1]))
+        self.history = history
         self.stamper = itch_stamper(zone)
         self.session = session_bytes(session)
         self.seq = first_seq
@@ -63,6 +88,14 @@ class UdpPublisher:
         self.sender = open_sender(sender, host, port, iface_ip=iface_ip, ttl=ttl,
                                   sndbuf=sndbuf, iface=iface, dst_mac=dst_mac)
         self.sock = getattr(self.sender, "sock", None)  # None for the packet sender
+        self.sender_b = None
+        if self.line_b is not None:
+            try:
+                self.sender_b = open_sender(sender, self.line_b[0], self.line_b[1],
+                                            iface_ip=iface_ip, ttl=ttl, sndbuf=sndbuf)
+            except BaseException:
+                self.sender.close()
+                raise
         self.out = np.empty(_CHUNK_PACKETS * (max_payload + 64) + 65536, np.uint8)
         self.bounds = np.empty(_CHUNK_PACKETS + 1, np.int64)
         self.counts = np.empty(_CHUNK_PACKETS, np.int64)
@@ -80,6 +113,29 @@ class UdpPublisher:
              self.bounds, self.counts)
         write_header(self.out, 0, self.session, self.seq, 0)
         self.sender.warm_up(self.stamper)
+        if self.sender_b is not None:
+            self.sender_b.warm_up(NO_STAMP)
+        if self.history is not None:
+            self.history.warm_up()
+
+    def _send(self, npk: int, rate: float | None, stamper) -> None:
+        """Send the packed run (line A stamps it in place; line B sends it as stamped), then
+        keep its blocks in the history. A run a sender stopped in is kept whole all the same:
+        its sequence numbers are spent, and a receiver gets the unsent ones by re-request."""
+        try:
+            if self.sender_b is None:
+                self.sender.send(self.out, self.bounds, self.counts, npk, rate, stamper)
+            else:
+                step = _B_SLICE if rate else max(npk, 1)
+                for i in range(0, npk, step):
+                    k = min(step, npk - i)
+                    self.sender.send(self.out, self.bounds[i:], self.counts[i:], k, rate,
+                                     stamper)
+                    self.sender_b.send(self.out, self.bounds[i:], self.counts[i:], k, None,
+                                       NO_STAMP)
+        finally:
+            if self.history is not None:
+                self.history.record(self.out, self.bounds, self.counts, npk)
 
     def publish(self, chunks: Iterable[np.ndarray], rate: float | None = None, *,
                 restamp: bool = True, should_stop: Callable[[], bool] | None = None,
@@ -100,8 +156,7 @@ class UdpPublisher:
                 npk, self.seq, p, _ = pack(blocks, p, end, self.session, self.seq,
                                            self.max_payload, 0xFFFE, self.out, 0, self.bounds,
                                            self.counts)
-                self.sender.send(self.out, self.bounds, self.counts, npk, rate,
-                                 self.stamper if restamp else NO_STAMP)
+                self._send(npk, rate, self.stamper if restamp else NO_STAMP)
                 self.messages += int(self.counts[:npk].sum())
                 self.packets += npk
                 if should_stop is not None and should_stop():
@@ -123,8 +178,7 @@ class UdpPublisher:
             npk, self.seq, p, _ = pack(blocks, p, end, self.session, self.seq,
                                        self.max_payload, 0xFFFE, self.out, 0, self.bounds,
                                        self.counts)
-            self.sender.send(self.out, self.bounds, self.counts, npk, None,
-                             self.stamper if restamp else NO_STAMP)
+            self._send(npk, None, self.stamper if restamp else NO_STAMP)
             self.messages += int(self.counts[:npk].sum())
             self.packets += npk
             sent += npk
@@ -132,21 +186,34 @@ class UdpPublisher:
 
     def heartbeat(self) -> None:
         end = write_header(self.out, 0, self.session, self.seq, 0)
+        self._send_packet(end)
+
+    def _send_packet(self, end: int) -> None:
         self.sender.send_packet(self.out, end)
+        if self.sender_b is not None:
+            self.sender_b.send_packet(self.out, end)
 
     def end_session(self, repeat: int = 3) -> None:
         """Send the end-of-session marker (repeated: UDP may lose one)."""
         end = write_header(self.out, 0, self.session, self.seq, END_OF_SESSION)
         for _ in range(repeat):
-            self.sender.send_packet(self.out, end)
+            self._send_packet(end)
         self.sender.flush()
+        if self.sender_b is not None:
+            self.sender_b.flush()
 
     def stats(self) -> dict[str, int]:
-        """The sender's counters (packets, calls, waits for room, ...)."""
-        return self.sender.stats()
+        """The sender's counters (packets, calls, waits for room, ...); line B's with a
+        ``b_`` prefix."""
+        out = self.sender.stats()
+        if self.sender_b is not None:
+            out.update({f"b_{k}": v for k, v in self.sender_b.stats().items()})
+        return out
 
     def close(self) -> None:
         self.sender.close()
+        if self.sender_b is not None:
+            self.sender_b.close()
 
     def __enter__(self) -> UdpPublisher:
         return self
