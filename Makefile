@@ -38,6 +38,8 @@ bench: $(STAMP) debs
 	$(VPY) bench/mdp3_books.py
 	$(VPY) bench/mdp3_venue.py
 	$(VPY) bench/gateway_journal.py
+	$(VPY) bench/gateway_recover.py
+	$(VPY) bench/publish_recovery.py
 	$(VPY) bench/risk_check.py
 	$(VENV)/bin/tickpath bench ring --json out/bench/ring.json
 	@if [ "$$(id -u)" = 0 ]; then \
