@@ -207,15 +207,19 @@ def sim(
     client_timeout: Annotated[float, typer.Option(help="order entry: drop a client silent this many seconds")] = 15.0,
     line_b: Annotated[str | None, typer.Option(help="itch, live: send every packet to line B at HOST:PORT too, the same bytes (sender socket, sendto or sendmmsg; docs/venue-recovery.md)")] = None,
     retransmit_port: Annotated[int | None, typer.Option(help="itch, live: answer MoldUDP64 re-requests on this UDP port (0: any; docs/venue-recovery.md)")] = None,
-    retransmit_host: Annotated[str, typer.Option(help="re-requests: the address to listen on")] = "127.0.0.1",
+    retransmit_host: Annotated[str, typer.Option(help="re-requests and snapshots: the address to listen on")] = "127.0.0.1",
     history_keep: Annotated[int, typer.Option(help="re-requests: the most recent messages kept to answer from")] = 1_000_000,
     linger: Annotated[float, typer.Option(help="re-requests: after the end of session, keep answering this many seconds (End of Session repeated meanwhile)")] = 0.0,
+    glimpse_port: Annotated[int | None, typer.Option(help="itch, live: serve GLIMPSE 5.0-style snapshots (SoupBinTCP) on this TCP port (0: any; docs/venue-recovery.md)")] = None,
 ) -> None:
     """Run the venue simulator: publish over UDP, or write a file / pcap; with --orders-port,
     also take orders over OUCH 5.0 / SoupBinTCP 3.0; with --retransmit-port, answer
-    MoldUDP64 re-requests; with --line-b, publish line B too."""
-    if feed != "itch" and (line_b is not None or retransmit_port is not None):
-        err.print("[red]error:[/] --line-b and --retransmit-port are for the ITCH venue "
+    MoldUDP64 re-requests; with --glimpse-port, serve snapshots; with --line-b, publish line B
+    too."""
+    if feed != "itch" and (line_b is not None or retransmit_port is not None
+                           or glimpse_port is not None):
+        err.print("[red]error:[/] --line-b, --retransmit-port and --glimpse-port are for the "
+                  "ITCH venue "
                   "(--feed itch); the mdp3 venue has --host-b/--port-b")
         raise typer.Exit(2)
     if feed == "mdp3" and (orders_port is not None or account):
@@ -243,16 +247,18 @@ def sim(
     except ValueError as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
-    if (write is not None or pcap is not None) and (b_line or retransmit_port is not None):
-        err.print("[red]error:[/] --line-b and --retransmit-port are for the live venue: they "
-                  "cannot be combined with --write or --pcap")
+    live_only = b_line or retransmit_port is not None or glimpse_port is not None
+    if (write is not None or pcap is not None) and live_only:
+        err.print("[red]error:[/] --line-b, --retransmit-port and --glimpse-port are for the "
+                  "live venue: they cannot be combined with --write or --pcap")
         raise typer.Exit(2)
-    if orders_port is not None or account or retransmit_port is not None:
+    if orders_port is not None or account or retransmit_port is not None \
+            or glimpse_port is not None:
         _venue_with_orders(messages, symbols, seed, rate, host, port, session, iface_ip,
                            max_payload, sender, orders_host, orders_port, account or [],
                            duration, quiet, client_timeout, write, pcap,
                            Recovery(b_line, retransmit_port, retransmit_host, history_keep,
-                                    linger))
+                                    linger, glimpse_port))
         return
     s = Simulator(symbols=symbols, messages=messages, seed=seed)
     if write is None and pcap is None:
@@ -302,6 +308,7 @@ class Recovery(NamedTuple):
     retransmit_host: str = "127.0.0.1"
     history_keep: int = 1_000_000
     linger: float = 0.0
+    glimpse_port: int | None = None
 
 
 def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | None, host: str,
@@ -337,7 +344,9 @@ def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | Non
                           iface_ip=iface_ip, line_b=recovery.line_b,
                           retransmit_port=recovery.retransmit_port,
                           retransmit_host=recovery.retransmit_host,
-                          history_keep=recovery.history_keep)
+                          history_keep=recovery.history_keep,
+                          snapshot_port=recovery.glimpse_port,
+                          snapshot_host=recovery.retransmit_host)
     except (OSError, ValueError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
@@ -348,6 +357,9 @@ def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | Non
     if venue.retransmitter is not None:
         parts.append(f"re-requests (MoldUDP64) on udp://{recovery.retransmit_host}:"
                      f"{venue.retransmit_port}, the last {recovery.history_keep:,} messages")
+    if venue.glimpse is not None:
+        parts.append(f"snapshots (GLIMPSE 5.0 / SoupBinTCP 3.0) on tcp://"
+                     f"{recovery.retransmit_host}:{venue.snapshot_port}")
     if venue.server is not None:
         parts.append(f"order entry (OUCH 5.0 / SoupBinTCP 3.0) on tcp://{orders_host}:"
                      f"{venue.orders_port} session {venue.server.session} for "

@@ -86,9 +86,12 @@ def test_cli_starts_the_recovery_services():
     res = CliRunner().invoke(app, [
         "venue", "--symbols", "3", "--messages", "3000", "--port", str(a.port),
         "--session", SESSION, "--sender", "sendto", "--retransmit-port", "0",
-        "--line-b", f"127.0.0.1:{b.port}", "--history-keep", "1000", "--linger", "0.05"])
+        "--line-b", f"127.0.0.1:{b.port}", "--history-keep", "1000", "--linger", "0.05",
+        "--glimpse-port", "0"])
     assert res.exit_code == 0, res.output
     out = " ".join(res.output.split())  # the console wraps long lines
+    assert "snapshots (GLIMPSE 5.0 / SoupBinTCP 3.0) on tcp://127.0.0.1:" in out
+    assert "glimpse_snapshots 0" in out
     assert f"line B udp://127.0.0.1:{b.port}" in out
     assert "re-requests (MoldUDP64) on udp://127.0.0.1:" in out and "1,000 messages" in out
     assert "retransmit_requests 0" in out and "history_messages 1,000" in out
@@ -103,6 +106,11 @@ def test_cli_refusals(tmp_path):
     assert r.exit_code == 2 and "HOST:PORT" in r.output
     r = CliRunner().invoke(app, ["venue", "--feed", "mdp3", "--retransmit-port", "0"])
     assert r.exit_code == 2 and "ITCH venue" in r.output
+    r = CliRunner().invoke(app, ["venue", "--feed", "mdp3", "--glimpse-port", "0"])
+    assert r.exit_code == 2 and "ITCH venue" in r.output
+    r = CliRunner().invoke(app, ["venue", "--glimpse-port", "0", "--write",
+                                 str(tmp_path / "x.itch")])
+    assert r.exit_code == 2 and "live" in r.output
     r = CliRunner().invoke(app, ["venue", "--retransmit-port", "0",
                                  "--pcap", str(tmp_path / "x.pcap")])
     assert r.exit_code == 2 and "live" in r.output

@@ -22,6 +22,9 @@ too; ``retransmit_port`` (None: off; 0: any, see ``retransmit_port`` after start
 MoldUDP64 re-request server answering from the last ``history_keep`` messages, polled in
 every turn and waited on between turns. After :meth:`end`, :meth:`linger` keeps answering
 while End of Session packets repeat, the receivers' last chance to fill their gaps.
+``snapshot_port`` (None: off) runs the GLIMPSE-style snapshot service
+(:mod:`tickpath.venue.glimpse`), polled first in every turn, when all the engine has done
+is published, so each snapshot matches the feed's sequence number.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import numpy as np
 
 from . import Simulator
 from .client_orders import ClientOrders
+from .glimpse import GlimpseServer
 from .history import MessageHistory
 from .order_entry import OrderEntryServer, new_session_name
 from .publisher import UdpPublisher
@@ -55,7 +59,9 @@ class LiveVenue:
     one for each venue, :func:`~tickpath.venue.order_entry.new_session_name`).
     ``line_b``, ``retransmit_port``, ``retransmit_host``, ``history_keep``: recovery (see
     the module doc); ``retransmit``: more options for the
-    :class:`~tickpath.venue.retransmit.RetransmitServer` (caps, rate limit)."""
+    :class:`~tickpath.venue.retransmit.RetransmitServer` (caps, rate limit).
+    ``snapshot_port``, ``snapshot_host``: the snapshot service (None: off; 0: any port, see
+    :attr:`snapshot_port`)."""
 
     def __init__(self, symbols: int = 20, messages: int = 1_000_000, seed: int = 1, *,
                  rate: float | None = 10_000.0, feed_host: str = "127.0.0.1",
@@ -68,7 +74,8 @@ class LiveVenue:
                  orders_session: str | None = None, line_b: tuple[str, int] | None = None,
                  retransmit_port: int | None = None, retransmit_host: str = "127.0.0.1",
                  history_keep: int = 1_000_000,
-                 retransmit: dict[str, Any] | None = None) -> None:
+                 retransmit: dict[str, Any] | None = None, snapshot_port: int | None = None,
+                 snapshot_host: str = "127.0.0.1") -> None:
         if accounts is not None and not isinstance(accounts, dict):
             accounts = list(accounts)
         self.sim = Simulator(symbols, messages, seed,
@@ -91,6 +98,11 @@ class LiveVenue:
             except BaseException:
                 self.publisher.close()
                 raise
+        self.glimpse: GlimpseServer | None = None
+        if snapshot_port is not None:
+            self.glimpse = GlimpseServer(self.sim, lambda: self.publisher.seq, snapshot_host,
+                                         snapshot_port, heartbeat_s=heartbeat_s,
+                                         timeout_s=timeout_s)
         self.orders: ClientOrders | None = None
         self.server: OrderEntryServer | None = None
         self._client_itch: list[np.ndarray] = []
@@ -111,6 +123,10 @@ class LiveVenue:
         return None if self.server is None else self.server.port
 
     @property
+    def snapshot_port(self) -> int | None:
+        return None if self.glimpse is None else self.glimpse.port
+
+    @property
     def retransmit_port(self) -> int | None:
         return None if self.retransmitter is None else self.retransmitter.port
 
@@ -129,6 +145,8 @@ class LiveVenue:
         if self.retransmitter is not None:
             self.retransmitter.warm_up()
             self.retransmitter.poll()
+        if self.glimpse is not None:
+            self.glimpse.warm_up()
 
     def start(self) -> None:
         """Publish the start of day and the opening book (``opening_messages`` messages of
@@ -169,6 +187,8 @@ class LiveVenue:
         """One turn: poll order entry, publish the client actions' ITCH, then publish up to
         ``generate`` messages of generated flow. Returns the work done."""
         work = 0
+        if self.glimpse is not None:  # first: the engine's state is all published now
+            work += self.glimpse.poll()
         if self.retransmitter is not None:
             work += self.retransmitter.poll()
         if self.server is not None:
@@ -230,6 +250,8 @@ class LiveVenue:
         socks = [] if self.server is None else self.server.sockets()
         if self.retransmitter is not None:
             socks += self.retransmitter.sockets()
+        if self.glimpse is not None:
+            socks += self.glimpse.sockets()
         return socks
 
     def end(self) -> None:
@@ -282,6 +304,8 @@ class LiveVenue:
         if self.retransmitter is not None:
             out.update(self.retransmitter.stats())
             out.update(self.history.stats())
+        if self.glimpse is not None:
+            out.update(self.glimpse.stats())
         return out
 
     def close(self) -> None:
@@ -289,6 +313,8 @@ class LiveVenue:
             self.server.close()
         if self.retransmitter is not None:
             self.retransmitter.close()
+        if self.glimpse is not None:
+            self.glimpse.close()
         self.publisher.close()
 
     def __enter__(self) -> LiveVenue:
