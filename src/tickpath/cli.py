@@ -6,10 +6,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, NamedTuple
+from typing import TYPE_CHECKING, Annotated, NamedTuple
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from .venue.faults import FaultPlan
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -211,6 +214,8 @@ def sim(
     history_keep: Annotated[int, typer.Option(help="re-requests: the most recent messages kept to answer from")] = 1_000_000,
     linger: Annotated[float, typer.Option(help="re-requests: after the end of session, keep answering this many seconds (End of Session repeated meanwhile)")] = 0.0,
     glimpse_port: Annotated[int | None, typer.Option(help="itch, live: serve GLIMPSE 5.0-style snapshots (SoupBinTCP) on this TCP port (0: any; docs/venue-recovery.md)")] = None,
+    faults_a: Annotated[str | None, typer.Option(help="itch, live: faults on line A, e.g. loss=0.01,reorder=0.01,depth=3,duplicate=0.001,blackout=FIRST:LAST,seed=7 (docs/venue-recovery.md)")] = None,
+    faults_b: Annotated[str | None, typer.Option(help="itch, live: faults on line B (as --faults-a)")] = None,
 ) -> None:
     """Run the venue simulator: publish over UDP, or write a file / pcap; with --orders-port,
     also take orders over OUCH 5.0 / SoupBinTCP 3.0; with --retransmit-port, answer
@@ -238,6 +243,7 @@ def sim(
         err.print(f"[red]error:[/] --feed must be itch or mdp3, not {feed!r}")
         raise typer.Exit(2)
     from .venue import Simulator
+    from .venue.faults import FaultPlan
     from .venue.publisher import UdpPublisher
 
     host = host or "127.0.0.1"
@@ -247,18 +253,25 @@ def sim(
     except ValueError as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
-    live_only = b_line or retransmit_port is not None or glimpse_port is not None
+    try:
+        plans = tuple(None if f is None else FaultPlan.parse(f) for f in (faults_a, faults_b))
+    except ValueError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    live_only = b_line or retransmit_port is not None or glimpse_port is not None or any(plans)
     if (write is not None or pcap is not None) and live_only:
-        err.print("[red]error:[/] --line-b, --retransmit-port and --glimpse-port are for the "
-                  "live venue: they cannot be combined with --write or --pcap")
+        err.print("[red]error:[/] --line-b, --retransmit-port, --glimpse-port and --faults-a/b "
+                  "are for the live venue: they cannot be combined with --write or --pcap")
         raise typer.Exit(2)
-    if orders_port is not None or account or retransmit_port is not None \
-            or glimpse_port is not None:
+    if plans[1] is not None and b_line is None:
+        err.print("[red]error:[/] --faults-b needs line B (--line-b HOST:PORT)")
+        raise typer.Exit(2)
+    if orders_port is not None or account or live_only:
         _venue_with_orders(messages, symbols, seed, rate, host, port, session, iface_ip,
                            max_payload, sender, orders_host, orders_port, account or [],
                            duration, quiet, client_timeout, write, pcap,
                            Recovery(b_line, retransmit_port, retransmit_host, history_keep,
-                                    linger, glimpse_port))
+                                    linger, glimpse_port, *plans))
         return
     s = Simulator(symbols=symbols, messages=messages, seed=seed)
     if write is None and pcap is None:
@@ -309,6 +322,8 @@ class Recovery(NamedTuple):
     history_keep: int = 1_000_000
     linger: float = 0.0
     glimpse_port: int | None = None
+    faults_a: FaultPlan | None = None
+    faults_b: FaultPlan | None = None
 
 
 def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | None, host: str,
@@ -346,7 +361,8 @@ def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | Non
                           retransmit_host=recovery.retransmit_host,
                           history_keep=recovery.history_keep,
                           snapshot_port=recovery.glimpse_port,
-                          snapshot_host=recovery.retransmit_host)
+                          snapshot_host=recovery.retransmit_host, faults_a=recovery.faults_a,
+                          faults_b=recovery.faults_b)
     except (OSError, ValueError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e

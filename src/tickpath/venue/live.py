@@ -38,6 +38,7 @@ import numpy as np
 
 from . import Simulator
 from .client_orders import ClientOrders
+from .faults import FaultPlan
 from .glimpse import GlimpseServer
 from .history import MessageHistory
 from .order_entry import OrderEntryServer, new_session_name
@@ -61,7 +62,8 @@ class LiveVenue:
     the module doc); ``retransmit``: more options for the
     :class:`~tickpath.venue.retransmit.RetransmitServer` (caps, rate limit).
     ``snapshot_port``, ``snapshot_host``: the snapshot service (None: off; 0: any port, see
-    :attr:`snapshot_port`)."""
+    :attr:`snapshot_port`). ``faults_a``, ``faults_b``: loss, duplication, reordering and
+    blackouts put on line A / line B as packets leave (:mod:`tickpath.venue.faults`)."""
 
     def __init__(self, symbols: int = 20, messages: int = 1_000_000, seed: int = 1, *,
                  rate: float | None = 10_000.0, feed_host: str = "127.0.0.1",
@@ -75,7 +77,8 @@ class LiveVenue:
                  retransmit_port: int | None = None, retransmit_host: str = "127.0.0.1",
                  history_keep: int = 1_000_000,
                  retransmit: dict[str, Any] | None = None, snapshot_port: int | None = None,
-                 snapshot_host: str = "127.0.0.1") -> None:
+                 snapshot_host: str = "127.0.0.1", faults_a: FaultPlan | None = None,
+                 faults_b: FaultPlan | None = None) -> None:
         if accounts is not None and not isinstance(accounts, dict):
             accounts = list(accounts)
         self.sim = Simulator(symbols, messages, seed,
@@ -88,7 +91,8 @@ class LiveVenue:
         self.history = None if retransmit_port is None else MessageHistory(history_keep)
         self.publisher = UdpPublisher(feed_host, feed_port, session=session, sender=sender,
                                       max_payload=max_payload, iface_ip=iface_ip,
-                                      line_b=line_b, history=self.history)
+                                      line_b=line_b, history=self.history,
+                                      faults=(faults_a, faults_b))
         self.retransmitter: RetransmitServer | None = None
         if self.history is not None:
             opts = {"max_payload": max_payload, **(retransmit or {})}
@@ -306,6 +310,7 @@ class LiveVenue:
             out.update(self.history.stats())
         if self.glimpse is not None:
             out.update(self.glimpse.stats())
+        out.update(self.publisher.fault_counts())
         return out
 
     def close(self) -> None:

@@ -31,6 +31,7 @@ from ..telemetry.feedtime import NASDAQ_ZONE
 from ..wire.send import Tx
 from ..wire.senders import DEFAULT_SENDER, SENDERS, open_sender
 from ..wire.stamping import NO_STAMP
+from .faults import FaultPlan, LineFaults
 from .history import MessageHistory
 from .stamping import itch_stamper
 
@@ -63,7 +64,10 @@ class UdpPublisher:
     ``dst_mac`` are for ``packet`` (the interface is otherwise found from ``iface_ip`` or the
     route to ``host``). ``zone``: the time zone of the ITCH timestamps (NASDAQ's).
     ``line_b``: ``(host, port)`` of line B, sent every packet too (same bytes); ``history``:
-    keeps every message block as sent (both: ``BUFFER_SENDERS`` only, see the module doc)."""
+    keeps every message block as sent (both: ``BUFFER_SENDERS`` only, see the module doc).
+    ``faults``: a :class:`~tickpath.venue.faults.FaultPlan` for line A and one for line B
+    (None: a clean line); with one, each packet is sent on its own, unpaced
+    (:mod:`tickpath.venue.faults`)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 26400, *,
                  session: str = "TICKPATH01", iface_ip: str | None = None, ttl: int = 1,
@@ -71,8 +75,11 @@ class UdpPublisher:
                  sndbuf: int = 8 << 20, sender: str = DEFAULT_SENDER, iface: str | None = None,
                  dst_mac: str | None = None, zone: str = NASDAQ_ZONE,
                  line_b: tuple[str, int] | None = None,
-                 history: MessageHistory | None = None) -> None:
-        for what, given in (("line B", line_b is not None), ("a history", history is not None)):
+                 history: MessageHistory | None = None,
+                 faults: tuple[FaultPlan | None, FaultPlan | None] | None = None) -> None:
+        faulty = faults is not None and any(f is not None for f in faults)
+        for what, given in (("line B", line_b is not None), ("a history", history is not None),
+                            ("a fault plan", faulty)):
             if given and sender not in BUFFER_SENDERS:
                 raise ValueError(f"publisher: {what} needs a sender that sends the packed buffer "
                                  f"as it is ({', '.join(BUFFER_SENDERS)}); the {sender!r} sender "
@@ -101,6 +108,9 @@ class UdpPublisher:
         self.counts = np.empty(_CHUNK_PACKETS, np.int64)
         self.messages = 0
         self.packets = 0
+        self.faults = None
+        if faulty:
+            self.faults = tuple(None if f is None else LineFaults(f) for f in faults)
 
     def warm_up(self) -> None:
         """Compile the packing, stamping and sending kernels now, not on the first packet (a
@@ -123,7 +133,9 @@ class UdpPublisher:
         keep its blocks in the history. A run a sender stopped in is kept whole all the same:
         its sequence numbers are spent, and a receiver gets the unsent ones by re-request."""
         try:
-            if self.sender_b is None:
+            if self.faults is not None:
+                self._send_faulted(npk, stamper)
+            elif self.sender_b is None:
                 self.sender.send(self.out, self.bounds, self.counts, npk, rate, stamper)
             else:
                 step = _B_SLICE if rate else max(npk, 1)
@@ -136,6 +148,46 @@ class UdpPublisher:
         finally:
             if self.history is not None:
                 self.history.record(self.out, self.bounds, self.counts, npk)
+
+    def _send_faulted(self, npk: int, stamper) -> None:
+        """Each packet on its own, on each line as that line's plan says (dropped, twice,
+        held back for later); what a line held and whose turn came goes out after it."""
+        lines = ((self.sender, stamper, self.faults[0]),
+                 (self.sender_b, NO_STAMP, self.faults[1] if len(self.faults) > 1 else None))
+        for i in range(npk):
+            for sender, st, f in lines:
+                if sender is None:
+                    continue
+                copies, hold = (1, False) if f is None else f.decide(self.packets + i)
+                if hold:
+                    f.hold(self.out[self.bounds[i]:self.bounds[i + 1]].tobytes())
+                for _ in range(copies):
+                    sender.send(self.out, self.bounds[i:], self.counts[i:], 1, None, st)
+                if f is not None:
+                    f.sent += 1
+                    for data in f.due():
+                        self._send_copy(sender, data)
+
+    @staticmethod
+    def _send_copy(sender, data: bytes) -> None:
+        buf = np.frombuffer(bytearray(data), np.uint8)
+        sender.send_packet(buf, buf.shape[0])
+
+    def _flush_held(self) -> None:
+        if self.faults is None:
+            return
+        for sender, f in zip((self.sender, self.sender_b), self.faults, strict=False):
+            if sender is not None and f is not None:
+                for data in f.flush():
+                    self._send_copy(sender, data)
+
+    def fault_counts(self) -> dict[str, int]:
+        """What the fault plans did, per line: ``a_lost``, ``b_reordered``, ..."""
+        out: dict[str, int] = {}
+        for name, f in zip("ab", self.faults or (), strict=False):
+            if f is not None:
+                out.update({f"{name}_{k}": v for k, v in f.counts.items()})
+        return out
 
     def publish(self, chunks: Iterable[np.ndarray], rate: float | None = None, *,
                 restamp: bool = True, should_stop: Callable[[], bool] | None = None,
@@ -194,7 +246,9 @@ class UdpPublisher:
             self.sender_b.send_packet(self.out, end)
 
     def end_session(self, repeat: int = 3) -> None:
-        """Send the end-of-session marker (repeated: UDP may lose one)."""
+        """Send the end-of-session marker (repeated: UDP may lose one), after any packet a
+        fault plan still holds back."""
+        self._flush_held()
         end = write_header(self.out, 0, self.session, self.seq, END_OF_SESSION)
         for _ in range(repeat):
             self._send_packet(end)
