@@ -39,6 +39,7 @@ bench: $(STAMP) debs
 	$(VPY) bench/mdp3_venue.py
 	$(VPY) bench/gateway_journal.py
 	$(VPY) bench/risk_check.py
+	$(VPY) bench/fuzz.py --target all --runs 1000000
 	$(VENV)/bin/tickpath bench ring --json out/bench/ring.json
 	@if [ "$$(id -u)" = 0 ]; then \
 	  $(VENV)/bin/tickpath wire bench --json out/bench/wire.json && \
