@@ -98,8 +98,7 @@ class ItchHandler:
             reason = "truncated message at end of file"
             detail = f" ({end - off} bytes left over)"
         elif n == 0 and off + 1 < end:
-            detail = (f" (a zero length marks the end of the session; {end - off - 2} more "
-                      "bytes follow it)")
+            detail = " (a zero length marks the end of the session, but more bytes follow it)"
         elif status == dec.UNKNOWN_TYPE:
             detail = f" (type byte 0x{t:02x} {chr(t)!r}, block length {n})"
         elif status == dec.LENGTH_MISMATCH:
