@@ -41,6 +41,7 @@ bench: $(STAMP) debs
 	$(VPY) bench/gateway_recover.py
 	$(VPY) bench/publish_recovery.py
 	$(VPY) bench/risk_check.py
+	$(VPY) bench/fuzz.py --target all --runs 1000000
 	$(VENV)/bin/tickpath bench ring --json out/bench/ring.json
 	@if [ "$$(id -u)" = 0 ]; then \
 	  $(VENV)/bin/tickpath wire bench --json out/bench/wire.json && \

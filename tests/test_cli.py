@@ -154,3 +154,14 @@ def test_venue_mdp3_pcap_replays_into_the_venue_books(tmp_path):
     assert r.returncode == 2 and "FIRST:LAST" in r.stderr
     r = run("venue", "--feed", "fix", check=False)
     assert r.returncode == 2 and "itch or mdp3" in r.stderr
+
+
+def test_replay_skip_reports_the_bytes_lost(tmp_path):
+    raw = Simulator(symbols=5, messages=2001, seed=7).blocks().tobytes()
+    bad = tmp_path / "bad.itch"
+    bad.write_bytes(raw[:137] + b"\x00\x00" + raw[137:])  # a zero length between two blocks
+    r = run("replay", str(bad), "--no-progress", check=False)
+    assert r.returncode == 1 and "offset 137" in r.stderr and "end of the session" in r.stderr
+    r = run("replay", str(bad), "--no-progress", "--errors", "skip")
+    assert "2,001 messages" in r.stdout
+    assert "lost 2 bytes" in r.stdout and "137-139" in r.stdout

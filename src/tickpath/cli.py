@@ -62,7 +62,7 @@ def replay(
     books_json: Annotated[Path | None, typer.Option(help="write final books as JSON lines")] = None,
     depth: Annotated[int | None, typer.Option(help="levels per side in output (default all)")] = None,
     symbol: Annotated[str | None, typer.Option(help="print this instrument's book (mdp3: symbol or SecurityID)")] = None,
-    errors: Annotated[str | None, typer.Option(help="raise: stop at the first bad message; skip: count it and go on (default: raise for itch, skip for mdp3)")] = None,
+    errors: Annotated[str | None, typer.Option(help="raise: stop at the first bad message; skip: count it and go on (itch: after a damaged block, resume where the message boundaries are found again, and report the bytes lost) (default: raise for itch, skip for mdp3)")] = None,
     max_orders: Annotated[int, typer.Option(help="live orders the books can hold")] = 1 << 22,
     progress: Annotated[bool, typer.Option(help="progress bar on a terminal")] = True,
     feed: Annotated[str, typer.Option(help="itch | mdp3 (CME MDP 3.0 over SBE)")] = "itch",
@@ -109,6 +109,16 @@ def replay(
                   f"(peak {st['max_live_orders']:,} orders); rejected {st['rejected']:,}, "
                   f"malformed {rep.malformed:,}; locked updates {st['locked_updates']:,}, "
                   f"crossed updates {st['crossed_updates']:,}")
+    if rep.lost_ranges:
+        lo, hi = rep.lost_messages
+        about = f"{lo:,}" if lo == hi else f"{lo:,} to {hi:,}"
+        where = ", ".join(f"{r.offset:,}-{r.resumed:,} ({r.reason})" for r in rep.lost[:5])
+        more = f" and {rep.lost_ranges - 5:,} more" if rep.lost_ranges > 5 else ""
+        console.print(f"[yellow]lost {rep.lost_bytes:,} bytes (about {about} messages) in "
+                      f"{rep.lost_ranges:,} place(s)[/], decoding resumed where the message "
+                      f"boundaries were found again: bytes {where}{more}")
+    if rep.end_of_session:
+        console.print("the file ends with the end-of-session marker")
     if books_json is not None:
         n = write_books_json(handler.books.books(depth), books_json)
         console.print(f"wrote {n:,} books to {books_json}")

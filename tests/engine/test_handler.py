@@ -149,12 +149,16 @@ def test_malformed_block_skipped_and_decoding_resumes(case, batch):
     bad = make()
     raw = blocks(GOOD[:4]) + bad + blocks(GOOD[4:9]) + bad + bad + blocks(GOOD[9:])
     h = handler("skip", batch)
-    assert h.on_blocks(as_buf(raw), 0, len(raw)) == len(raw)
-    assert h.malformed == 3
+    assert h.on_blocks(as_buf(raw), 0, len(raw), final=True) == len(raw)
+    # the two bad blocks side by side are one range: the boundary search passes both
+    assert h.malformed == 2
     first = len(blocks(GOOD[:4]))
     second = first + len(bad) + len(blocks(GOOD[4:9]))
-    assert [e.offset for e in h.malformed_log] == [first, second, second + len(bad)]
+    assert [e.offset for e in h.malformed_log] == [first, second]
     assert all(e.reason == dec.STATUS_TEXT[status] for e in h.malformed_log)
+    assert [(r.offset, r.resumed) for r in h.lost] == [(first, first + len(bad)),
+                                                       (second, second + 2 * len(bad))]
+    assert h.lost_bytes == 3 * len(bad) and h.lost_ranges == 2
     assert h.messages == len(GOOD)
     same(h, reference(GOOD))
 
@@ -166,11 +170,22 @@ def test_zero_length_block():
         handler("raise").on_blocks(as_buf(raw), 0, len(raw))
     assert info.value.offset == len(head)
     assert info.value.reason == dec.STATUS_TEXT[dec.LENGTH_MISMATCH]
-    # skip: counted; nothing after a zero length can be framed, so the rest is dropped
+    assert "marks the end of the session" in str(info.value)
+    # skip: counted, and decoding resumes at the next block (the two zero bytes are lost)
     h = handler("skip")
-    assert h.on_blocks(as_buf(raw), 0, len(raw)) == len(raw)
-    assert h.malformed == 1
-    same(h, reference(GOOD[:5]))
+    assert h.on_blocks(as_buf(raw), 0, len(raw), final=True) == len(raw)
+    assert h.malformed == 1 and not h.end_of_session
+    assert [(r.offset, r.bytes, r.messages) for r in h.lost] == [(len(head), 2, (1, 1))]
+    same(h, reference(GOOD))
+
+
+@pytest.mark.parametrize("errors", ["raise", "skip"])
+def test_zero_length_last_is_the_end_of_session(errors):
+    raw = blocks(GOOD) + b"\x00\x00"
+    h = handler(errors)
+    assert h.on_blocks(as_buf(raw), 0, len(raw)) == len(raw) - 2  # undecided: more may come
+    assert h.on_blocks(as_buf(raw[-2:]), 0, 2, len(raw) - 2, final=True) == 2
+    assert h.end_of_session and h.malformed == 0 and h.messages == len(GOOD)
 
 
 def test_refused_book_message_inside_a_stream():
@@ -193,16 +208,17 @@ def test_refused_book_message_inside_a_stream():
 
 # -- chunked feeding ----------------------------------------------------------------------------
 
-def feed_chunks(h: ItchHandler, raw: bytes, cuts) -> bytes:
+def feed_chunks(h: ItchHandler, raw: bytes, cuts, final: bool = True) -> bytes:
     """Feed ``raw`` split at ``cuts`` the way a file reader does: each call sees the carried
-    remainder plus the next chunk, ``base`` is the stream offset of the buffer's first byte.
-    Returns what is left over at the end."""
+    remainder plus the next chunk, ``base`` is the stream offset of the buffer's first byte;
+    the last call says the input ends there when ``final``. Returns what is left over."""
     carry = b""
     base = 0
     points = [0, *sorted(set(cuts)), len(raw)]
-    for a, b in zip(points, points[1:], strict=False):
+    pairs = list(zip(points, points[1:], strict=False))
+    for i, (a, b) in enumerate(pairs):
         buf = as_buf(carry + raw[a:b])
-        p = h.on_blocks(buf, 0, buf.size, base)
+        p = h.on_blocks(buf, 0, buf.size, base, final=final and i == len(pairs) - 1)
         assert 0 <= p <= buf.size
         carry = bytes(buf[p:])
         base += p
@@ -223,7 +239,7 @@ def _outcome(h: ItchHandler, offsets: bool = True) -> tuple:
 
 def _whole_handler(raw: bytes) -> ItchHandler:
     h = handler("skip")
-    assert h.on_blocks(as_buf(raw), 0, len(raw)) == len(raw)
+    assert h.on_blocks(as_buf(raw), 0, len(raw), final=True) == len(raw)
     return h
 
 
@@ -265,7 +281,8 @@ def test_chunked_at_random_boundaries_with_a_cut_tail(cuts, batch, tail):
     last = block(A(42, "S", 3, 3000))
     tail = min(tail, len(last) - 1)
     h = handler("skip", batch)
-    assert feed_chunks(h, raw + last[:tail], cuts) == last[:tail]  # the partial block is left
+    # the partial block is left for more input
+    assert feed_chunks(h, raw + last[:tail], cuts, final=False) == last[:tail]
     assert _outcome(h) == _whole(raw)
 
 

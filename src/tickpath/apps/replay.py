@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..book import BookStore
 from ..feed.binaryfile import DEFAULT_CHUNK, BlockReader, file_size
-from ..feed.itch import ItchError, ItchHandler
+from ..feed.itch import ItchHandler, LostRange
 
 
 @dataclass
@@ -21,6 +21,18 @@ class ReplayReport:
     counts_by_type: dict[str, int] = field(default_factory=dict)
     book_stats: dict[str, int] = field(default_factory=dict)
     malformed: int = 0
+    #: bytes skipped with errors="skip" while finding the message boundaries again
+    lost_bytes: int = 0
+    #: where: the first 100 ranges (stream offsets) and how many there were in all
+    lost: list[LostRange] = field(default_factory=list)
+    lost_ranges: int = 0
+    #: the file ended with BinaryFILE's end-of-session marker (a zero-length block)
+    end_of_session: bool = False
+
+    @property
+    def lost_messages(self) -> tuple[int, int]:
+        """The fewest and most messages the lost bytes held, over the ranges listed."""
+        return (sum(r.messages[0] for r in self.lost), sum(r.messages[1] for r in self.lost))
 
     @property
     def msgs_per_s(self) -> float:
@@ -35,6 +47,11 @@ def replay(path: str | Path, handler: ItchHandler | None = None, *,
 
     ``progress(done, total)`` is called once per chunk with bytes read from disk (compressed
     bytes for gzip) and the file size. Returns the handler (books inside) and a report.
+
+    ``errors="raise"`` stops at the first malformed block (:class:`ItchError`, its offset and
+    reason) or refused message (:class:`tickpath.book.BookError`). ``"skip"`` counts them and
+    goes on: after a malformed block decoding resumes where the message boundaries are found
+    again (:meth:`ItchHandler.on_blocks`), and the report says which bytes were lost.
     """
     if handler is None:
         handler = ItchHandler(BookStore(max_orders=max_orders, errors=errors), errors=errors)
@@ -48,13 +65,10 @@ def replay(path: str | Path, handler: ItchHandler | None = None, *,
             nbytes = base + upto
             if progress is not None:
                 progress(reader.compressed_position() or nbytes, total)
-        if reader.leftover:
-            err = ItchError("truncated message at end of file", nbytes,
-                            f" ({reader.leftover} bytes left over)")
-            if errors == "raise":
-                raise err
-            handler.malformed += 1
-            handler.malformed_log.append(err)
+        buf, end, base = reader.tail()
+        # the end of the file: a cut last block, a boundary search still open, or the
+        # end-of-session marker are settled now
+        nbytes = base + handler.on_blocks(buf, 0, end, base, final=True)
     seconds = time.perf_counter() - t0
     report = ReplayReport(
         path=str(path),
@@ -64,5 +78,9 @@ def replay(path: str | Path, handler: ItchHandler | None = None, *,
         counts_by_type=handler.books.counts_by_type(),
         book_stats=handler.books.stats(),
         malformed=handler.malformed,
+        lost_bytes=handler.lost_bytes,
+        lost=list(handler.lost),
+        lost_ranges=handler.lost_ranges,
+        end_of_session=handler.end_of_session,
     )
     return handler, report

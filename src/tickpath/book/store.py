@@ -240,5 +240,31 @@ class BookStore:
         s["crossed_updates"] = int(self.inst[:, PerInstrument.CROSSED].sum())
         return s
 
+    def check(self) -> None:
+        """Check the books against each other and the counters (cold path: tests, fuzzing);
+        raises ``AssertionError`` naming the first fault."""
+        from .check import CHECK_TEXT, CONSISTENT, check_books
+
+        locates = np.flatnonzero(self.inst[:, PerInstrument.ORDERS]
+                                 | (self.heads[:, 0] >= 0) | (self.heads[:, 1] >= 0))
+        st = check_books(self.orders, self.mask, self.levels, self.heads, self.stats_array,
+                         self.inst, locates.astype(np.int64))
+        if st != CONSISTENT:
+            raise AssertionError(f"books inconsistent: {CHECK_TEXT[int(st)]}")
+
+    def crossed(self) -> dict[int, str]:
+        """The instruments whose book is locked or crossed now: locate -> "locked" or
+        "crossed" (valid ITCH input can do either; ``stats()`` counts the updates after which
+        a book was)."""
+        from .check import CROSSED, LOCKED, crossing
+
+        out: dict[int, str] = {}
+        both = np.flatnonzero((self.heads[:, 0] >= 0) & (self.heads[:, 1] >= 0))
+        for loc in both:
+            c = crossing(self.levels, self.heads, int(loc))
+            if c == LOCKED or c == CROSSED:
+                out[int(loc)] = "locked" if c == LOCKED else "crossed"
+        return out
+
     def counts_by_type(self) -> dict[str, int]:
         return {chr(t): int(c) for t, c in enumerate(self.type_counts) if c}

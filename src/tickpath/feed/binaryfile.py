@@ -1,4 +1,5 @@
-"""NASDAQ binary ITCH files: each message prefixed by its 2-byte big-endian length.
+"""NASDAQ binary ITCH files (BinaryFILE): each message prefixed by its 2-byte big-endian
+length; a zero length marks the end of the session.
 
 Read in fixed-size chunks, plain or gzip, never the whole file: each chunk is handed on with
 the partial block at its end carried into the next one.
@@ -71,6 +72,11 @@ class BlockReader:
             self.buf[:rest] = self.buf[upto:end]
         self._base += upto
         self._carry = rest
+
+    def tail(self) -> tuple[np.ndarray, int, int]:
+        """What is left after the last chunk, as ``(buf, end, base)``: ``buf[:end]`` (the
+        bytes carried, maybe none) at stream offset ``base``."""
+        return self.buf, self._carry, self._base
 
     @property
     def leftover(self) -> int:

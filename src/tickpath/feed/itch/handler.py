@@ -6,11 +6,15 @@ event buffer with the compiled decoder, and applies the events to the books in t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ...book import BookStore
 from ...codec.itch50 import decode as dec
+from ...codec.itch50 import resync as rs
 from ...codec.itch50.layout import EVENT_DTYPE, LENGTHS
+from ...codec.itch50.resync import RUN, find_resync
 from ..moldudp64 import MoldSession
 from ..moldudp64._kernels import NEW
 
@@ -24,46 +28,132 @@ class ItchError(ValueError):
         super().__init__(f"malformed ITCH input at offset {offset}: {reason}{detail}")
 
 
+#: The shortest and longest blocks (length prefix included): bounds on the messages a lost
+#: range held.
+_MIN_BLOCK = 2 + int(min(x for x in LENGTHS if x))
+_MAX_BLOCK = 2 + int(LENGTHS.max())
+
+
+@dataclass(frozen=True)
+class LostRange:
+    """Bytes of a stream skipped with ``errors="skip"``: from the bad block at ``offset`` (its
+    length prefix) up to ``resumed``, where decoding found the message boundaries again (or
+    the end of the input). Stream offsets."""
+
+    offset: int
+    resumed: int
+    reason: str
+
+    @property
+    def bytes(self) -> int:
+        return self.resumed - self.offset
+
+    @property
+    def messages(self) -> tuple[int, int]:
+        """The fewest and most whole messages these bytes can have held (the stream carries
+        no sequence numbers, so the exact count is unknown)."""
+        n = self.bytes
+        return max(1, -(-n // _MAX_BLOCK)), max(1, n // _MIN_BLOCK)
+
+
 class ItchHandler:
     """Decode ITCH 5.0 blocks and keep every book.
 
     ``errors="raise"`` stops at the first malformed block or refused message with an error
     naming its offset; ``"skip"`` counts it (``malformed`` here, ``rejected`` in the books) and
     goes on. Either way the books never hold half a message.
+
+    Skipping a malformed block of a stream (:meth:`on_blocks`) does not trust its length: it
+    finds the message boundaries again (:func:`tickpath.codec.itch50.resync.find_resync`,
+    ``resync_run`` consistent blocks in a row) and records the bytes lost in ``lost`` (the
+    first 100 :class:`LostRange`), ``lost_bytes`` and ``lost_ranges``. A zero length is the
+    BinaryFILE end-of-session marker: last in the input it ends the stream
+    (``end_of_session``), anywhere else it is malformed.
     """
 
     def __init__(self, books: BookStore | None = None, batch: int = 1 << 14,
-                 errors: str = "raise") -> None:
+                 errors: str = "raise", resync_run: int = RUN) -> None:
         self.books = books if books is not None else BookStore(errors=errors)
         self.errors = errors
         self.events = np.zeros(batch, EVENT_DTYPE)
         self.malformed = 0
         self.malformed_log: list[ItchError] = []
         self.messages = 0
+        self.resync_run = int(resync_run)
+        self.lost: list[LostRange] = []
+        self.lost_bytes = 0
+        self.lost_ranges = 0
+        self.end_of_session = False
+        self._lost_from = -1  # stream offset of the bad block while finding boundaries again
+        self._lost_reason = ""
 
-    def _bad(self, buf: np.ndarray, off: int, end: int, base: int, status: int) -> int:
-        """Report a malformed block at ``buf[off]``; return where to resume (past it)."""
+    def _report(self, buf: np.ndarray, off: int, end: int, base: int, status: int) -> str:
+        """Report a malformed block at ``buf[off]`` (raise, or count and log it); returns its
+        reason."""
         n = int(buf[off]) << 8 | int(buf[off + 1]) if off + 1 < end else 0
         t = int(buf[off + 2]) if off + 2 < end else -1
+        reason = dec.STATUS_TEXT[status]
         detail = ""
-        if status == dec.UNKNOWN_TYPE:
+        if status == dec.NEED_MORE:  # only with final: the input ends inside this block
+            reason = "truncated message at end of file"
+            detail = f" ({end - off} bytes left over)"
+        elif n == 0 and off + 1 < end:
+            detail = " (a zero length marks the end of the session, but more bytes follow it)"
+        elif status == dec.UNKNOWN_TYPE:
             detail = f" (type byte 0x{t:02x} {chr(t)!r}, block length {n})"
         elif status == dec.LENGTH_MISMATCH:
             want = int(LENGTHS[t]) if t >= 0 else 0
             detail = f" (type {chr(t)!r} is {want} bytes, block says {n})"
-        err = ItchError(dec.STATUS_TEXT[status], base + off, detail)
+        err = ItchError(reason, base + off, detail)
         if self.errors == "raise":
             raise err
         self.malformed += 1
         if len(self.malformed_log) < 100:
             self.malformed_log.append(err)
-        return off + 2 + n if n else end  # a zero-length block: nothing sane follows
+        return reason
 
-    def on_blocks(self, buf: np.ndarray, start: int, end: int, base: int = 0) -> int:
+    def _lose(self, offset: int, resumed: int, reason: str) -> None:
+        self.lost_bytes += resumed - offset
+        self.lost_ranges += 1
+        if len(self.lost) < 100:
+            self.lost.append(LostRange(offset, resumed, reason))
+
+    def _resync(self, buf: np.ndarray, p: int, end: int, base: int, final: bool) -> int:
+        """Look for the message boundaries again from ``buf[p]``; returns where to go on (the
+        boundary found, or, still looking, the first byte to keep for the next call)."""
+        st, q = find_resync(buf, p, end, LENGTHS, self.resync_run, final)
+        q = int(q)
+        if st == rs.NEED_MORE:
+            return q
+        self._lose(self._lost_from, base + q, self._lost_reason)
+        self._lost_from = -1
+        return q
+
+    def _inconsistent(self, buf: np.ndarray, p: int, end: int, final: bool) -> int:
+        """Status of an incomplete block at ``buf[p]`` that need not wait for more bytes:
+        its type and length already disagree, or it is cut by the end of the input."""
+        if p + 3 <= end:  # (n > 0 here: a zero length is never waiting for more)
+            n = int(buf[p]) << 8 | int(buf[p + 1])
+            want = int(LENGTHS[buf[p + 2]])
+            if want == 0:
+                return dec.UNKNOWN_TYPE
+            if n != want:
+                return dec.LENGTH_MISMATCH
+        return dec.NEED_MORE if final else dec.OK
+
+    def on_blocks(self, buf: np.ndarray, start: int, end: int, base: int = 0,
+                  final: bool = False) -> int:
         """Decode and apply the whole blocks in ``buf[start:end]``; return the offset of the
-        first byte not consumed (a partial block at the end is left for the next call)."""
+        first byte not consumed (a partial block at the end, or bytes still being searched for
+        a boundary, are left for the next call). ``base`` is the stream offset of ``buf[0]``.
+        ``final``: no more input follows, so a cut block at the end is malformed (truncated)
+        and a zero length ending the input is the end of the session."""
         ev = self.events
         p = start
+        if self._lost_from >= 0:
+            p = self._resync(buf, p, end, base, final)
+            if self._lost_from >= 0:
+                return p
         while p < end:
             n, st, nxt = dec.decode_batch(buf, p, end, LENGTHS, ev, 0, base)
             if n:
@@ -75,9 +165,29 @@ class ItchHandler:
             if st == dec.OUT_FULL:
                 continue
             if st == dec.NEED_MORE:
+                st = self._inconsistent(buf, p, end, final)
+                if st == dec.OK:
+                    return p
+            elif st == dec.LENGTH_MISMATCH and p + 2 == end and buf[p] == 0 and buf[p + 1] == 0:
+                if final:  # BinaryFILE's end-of-session marker, last in the input
+                    self.end_of_session = True
+                    return end
                 return p
-            p = self._bad(buf, p, end, base, st)
+            reason = self._report(buf, p, end, base, st)
+            self._lost_from, self._lost_reason = base + p, reason
+            p = self._resync(buf, p + 1, end, base, final)
+            if self._lost_from >= 0:
+                return p
         return p
+
+    def _skip_block(self, buf: np.ndarray, p: int, end: int, base: int, status: int) -> int:
+        """Report a malformed block inside a packet whose blocks add up (MoldUDP64's ``accept``
+        checked the lengths against the datagram): skip it by its own length."""
+        n = int(buf[p]) << 8 | int(buf[p + 1]) if p + 1 < end else end
+        reason = self._report(buf, p, end, base, status)
+        nxt = min(end, p + 2 + n)
+        self._lose(base + p, base + nxt, reason)
+        return nxt
 
     def on_packet(self, session: MoldSession, buf: np.ndarray, n: int, base: int = 0) -> int:
         """Sequence and apply one MoldUDP64 packet in ``buf[:n]``; return new messages."""
@@ -85,9 +195,18 @@ class ItchHandler:
         if verdict != NEW:
             return 0
         before = self.messages
-        p = self.on_blocks(buf, int(off), n, base)
-        if p != n:  # accept() checked that the blocks add up, so this is a cut block
-            self._bad(buf, p, n, base, dec.NEED_MORE)
+        ev = self.events
+        p = int(off)
+        while p < n:
+            k, st, nxt = dec.decode_batch(buf, p, n, LENGTHS, ev, 0, base)
+            if k:
+                self.books.apply(ev, k)
+                self.messages += k
+            p = int(nxt)
+            if st == dec.OK:
+                break
+            if st != dec.OUT_FULL:
+                p = self._skip_block(buf, p, n, base, st)
         return self.messages - before
 
     def warm_up(self) -> None:

@@ -1,0 +1,99 @@
+"""Fuzz target ``framer``: BinaryFILE bytes through ``ItchHandler.on_blocks`` (the owner in
+Python, the decoder and boundary search compiled), as a file reader feeds them.
+
+Invariants: no exception in skip mode; the outcome does not depend on where the chunks were
+cut; every byte is accounted for (decoded, lost, or the end-of-session marker); lost ranges are
+ordered, disjoint and inside the input; in raise mode the first error is the first lost range
+of skip mode. The decoded events go to a recorder instead of books (the ``book`` target
+fuzzes those), which keeps an input cheap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from streams import Choices, mutated_stream
+
+from tickpath.codec.itch50.layout import LENGTHS
+from tickpath.feed.itch import ItchError, ItchHandler
+
+NAME = "framer"
+
+
+class _Recorder:
+    """Stands in for the books: keeps the type and offset of every event, and the bytes of
+    the blocks they came from (length prefix included)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[int, int]] = []
+        self.decoded_bytes = 0
+
+    def apply(self, events: np.ndarray, n: int | None = None, start: int = 0) -> int:
+        ev = events[start:n]
+        self.events.extend(zip(ev["type"].tolist(), ev["offset"].tolist(), strict=True))
+        self.decoded_bytes += int((LENGTHS[ev["type"]].astype(np.int64) + 2).sum())
+        return len(ev)
+
+
+class _Counting(ItchHandler):
+    def __init__(self, errors: str) -> None:
+        super().__init__(_Recorder(), batch=64, errors=errors)  # type: ignore[arg-type]
+
+    @property
+    def decoded_bytes(self) -> int:
+        return self.books.decoded_bytes  # type: ignore[attr-defined]
+
+
+def _feed(h: ItchHandler, data: bytes, chunk: int) -> int:
+    """Feed ``data`` in chunks of ``chunk`` bytes with the carry a file reader keeps; returns
+    the bytes consumed."""
+    carry = b""
+    base = 0
+    pos = 0
+    while True:
+        piece = data[pos:pos + chunk]
+        pos += len(piece)
+        final = pos >= len(data)
+        buf = np.frombuffer(carry + piece, np.uint8)
+        p = h.on_blocks(buf, 0, buf.size, base, final=final)
+        assert 0 <= p <= buf.size
+        carry = bytes(buf[p:])
+        base += p
+        if final:
+            assert carry == b"", "final call left bytes"
+            return base
+
+
+def _outcome(h: _Counting) -> tuple:
+    return (h.messages, h.malformed, [(r.offset, r.resumed, r.reason) for r in h.lost],
+            h.lost_bytes, h.end_of_session, h.decoded_bytes, h.books.events)
+
+
+def setup() -> None:
+    one_input(b"\x00" * 4)
+
+
+def one_input(data: bytes) -> None:
+    c = Choices(data)
+    mode = c.byte()
+    chunk = 7 + c.byte() * 5  # from 7 bytes: one call per byte is in tests/engine
+    stream = mutated_stream(c, 2) if mode & 1 else c.rest()
+    whole = _Counting("skip")
+    assert _feed(whole, stream, max(1, len(stream))) == len(stream)
+    cut = _Counting("skip")
+    _feed(cut, stream, chunk)
+    assert _outcome(cut) == _outcome(whole), "chunking changed the outcome"
+    # every byte decoded, lost, or the end-of-session marker
+    assert whole.decoded_bytes + whole.lost_bytes + 2 * whole.end_of_session == len(stream)
+    last = 0
+    for r in whole.lost:
+        assert last <= r.offset < r.resumed <= len(stream)
+        last = r.resumed
+    assert len(whole.books.events) == whole.messages
+    # raise mode stops at the first malformed block, where skip mode lost bytes first
+    strict = _Counting("raise")
+    try:
+        _feed(strict, stream, max(1, len(stream)))
+    except ItchError as e:
+        assert whole.lost and e.offset == whole.lost[0].offset
+    else:
+        assert not whole.lost
