@@ -31,8 +31,7 @@ from ...book.apply import OK as BOOK_OK
 from ...book.apply import apply_batch, find
 from ...book.records import BID
 from ...codec.itch50.decode import OK as DECODE_OK
-from ...codec.itch50.decode import be16, be64
-from ...codec.itch50.decode import decode_batch
+from ...codec.itch50.decode import be16, be64, decode_batch
 from ...codec.itch50.layout import LENGTHS
 from ...ring import spsc
 from ...ring.wait import N_PARAMS
@@ -43,9 +42,9 @@ from ...wire import handler as seam
 from ..moldudp64 import _recovery as mr
 from ..moldudp64._kernels import AHEAD, NEW, accept, accept_next
 from ..moldudp64.layout import COUNT_OFFSET, RECOVERING, SEQUENCE_OFFSET, STALE
-from ..moldudp64.layout import Recovery as _Rec
 from ..moldudp64.layout import Counter as MoldCounter
 from ..moldudp64.layout import Counter as _Mold
+from ..moldudp64.layout import Recovery as _Rec
 
 _LENGTHS = LENGTHS  # a module global: numba freezes it into the code as a constant
 
