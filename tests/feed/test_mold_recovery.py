@@ -533,7 +533,7 @@ def test_kernel_request_packet_layout():
 def test_kernel_close_records_the_recovery_time():
     r, held, slots, mold = arrays()
     rtime = np.zeros(2, np.int64)
-    mr.open_gap(r, mold, 1_000)
+    mr.open_gap(r, mold, 1_000, 4)
     mr.note_end(r, 5)
     assert not mr.close_if_exact(r, slots, mold, rtime, 2_000)  # 1..4 not applied yet
     mold[Counter.EXPECTED] = 5

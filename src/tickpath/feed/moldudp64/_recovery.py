@@ -91,8 +91,10 @@ _EOS = int(Counter.END_OF_SESSION)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def open_gap(rec, mold, now_ns):
-    """The feed stops being exact (no-op when a gap is already open or it is stale)."""
+def open_gap(rec, mold, now_ns, missing):
+    """The feed stops being exact, ``missing`` messages short (counted in the session's
+    GAP_MESSAGES as the old counter did; no-op when a gap is already open or it is
+    stale)."""
     if rec[_STATE] != EXACT:
         return
     rec[_STATE] = RECOVERING
@@ -101,6 +103,7 @@ def open_gap(rec, mold, now_ns):
     rec[_REQ_SEQ] = -1
     rec[_ATTEMPTS] = 0
     mold[_GAPS] += 1
+    mold[_GAP_MSGS] += missing
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -120,7 +123,6 @@ def give_up(rec, mold, reason):
     rec[_GAVE_UP] += 1
     rec[reason] += 1
     rec[_EXACT_UPTO] = mold[_EXPECTED] - 1
-    mold[_GAP_MSGS] += max(rec[_KNOWN_END] - mold[_EXPECTED], 0)
     rec[_HELD] = 0
     rec[_HELD_BYTES] = 0
 
@@ -153,7 +155,7 @@ def hold(buf, start, end, seq, count, rec, held, slots, mold, now_ns):
     a heartbeat or end of session only tells how far the stream has gone; data is copied into
     the reorder buffer unless a held packet already covers it (the other line's copy).
     Returns False when the buffer is full (the caller gives up)."""
-    open_gap(rec, mold, now_ns)
+    open_gap(rec, mold, now_ns, seq - mold[_EXPECTED])
     if count == 0 or count == END_OF_SESSION:
         if count == 0:
             mold[_HEARTBEATS] += 1
@@ -260,7 +262,7 @@ def cut(rec, mold, bad_seq, lost_messages, lost_bytes, now_ns):
     note_end(rec, mold[_EXPECTED])
     mold[_MESSAGES] -= lost_messages  # they were counted as handed on
     mold[_EXPECTED] = bad_seq
-    open_gap(rec, mold, now_ns)
+    open_gap(rec, mold, now_ns, lost_messages)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
