@@ -490,23 +490,38 @@ def recover(state, buf, start, size, rx_ns, ahead):
     return tend(state, now)
 
 
+_NOT_TRIED = -3  # the seam's own mark: deliver was not called (the feed is not exact)
+
+
+@njit(cache=True, nogil=True)
+def after_deliver(state, buf, start, size, rx_ns, code):
+    """The seam's way off the fast path, one call site (so the loop's inlined fast path stays
+    small): a datagram while the feed is not exact, one beyond the expected sequence number,
+    or one a bad block cut (its rest asked for at once)."""
+    if code == _NOT_TRIED:
+        return recover(state, buf, start, size, rx_ns, False)
+    if code == _HELD_ON:
+        return recover(state, buf, start, size, rx_ns, True)
+    if code == GO_ON:
+        return tend(state, realtime_ns())
+    return code
+
+
 @seam.implements(ItchState)
 def _on_datagram(state, buf, start, size, rx_ns):
     """The seam's implementation for :data:`ItchState` (numba picks it by the state's type):
     :func:`deliver` while the feed is exact, :func:`recover` from a gap on."""
-    if state.rec[_STATE] != 0:
-        return recover(state, buf, start, size, rx_ns, False)
-    code = deliver(buf, start, size, rx_ns, state.session, state.mold, state.events,
-                   state.orders, state.mask, state.levels, state.free, state.heads,
-                   state.stats, state.inst, state.symbols, state.type_counts, state.capacity,
-                   state.feed, state.lat, state.ker, state.tap_hdr, state.tap_words,
-                   state.tap_wait, state.trades, state.changed, state.seen, state.clock,
-                   state.rec)
-    if code == _HELD_ON:
-        return recover(state, buf, start, size, rx_ns, True)
-    if code == GO_ON and state.rec[_STATE] != 0:  # a bad block cut the packet: ask now
-        return tend(state, realtime_ns())
-    return code
+    code = _NOT_TRIED
+    if state.rec[_STATE] == 0:
+        code = deliver(buf, start, size, rx_ns, state.session, state.mold, state.events,
+                       state.orders, state.mask, state.levels, state.free, state.heads,
+                       state.stats, state.inst, state.symbols, state.type_counts,
+                       state.capacity, state.feed, state.lat, state.ker, state.tap_hdr,
+                       state.tap_words, state.tap_wait, state.trades, state.changed,
+                       state.seen, state.clock, state.rec)
+        if code != _HELD_ON and state.rec[_STATE] == 0:
+            return code
+    return after_deliver(state, buf, start, size, rx_ns, code)
 
 
 @seam.implements_idle(ItchState)
