@@ -556,6 +556,7 @@ def listen(
     transport: Annotated[str, typer.Option(help="socket | recv | busypoll | packet | xdp | dpdk | pcap:FILE[?pace=fast|recorded|2x] (see `tickpath wire check`)")] = "socket",
     feed: Annotated[str, typer.Option(help="itch (MoldUDP64) | mdp3 (CME MDP 3.0: incremental A and B, snapshot loop)")] = "itch",
     late_join: Annotated[str | None, typer.Option(help="mdp3: an instrument first seen mid-session waits for a snapshot (snapshot) or starts from its first message (natural); default: natural for a pcap, snapshot live")] = None,
+    retransmit: Annotated[str | None, typer.Option(help="itch: the MoldUDP64 re-request server HOST:PORT; a gap is asked for there (without one, a gap leaves the feed stale)")] = None,
 ) -> None:
     """Receive a live feed (ITCH or MDP3) and show the best bid and offer of the busiest
     instruments."""
@@ -581,7 +582,15 @@ def listen(
         return
     if port is None:
         port = 26400
-    handler = ItchHandler(errors="skip")
+    from .feed.itch import ItchFeed
+    from .feed.moldudp64.recovery import parse_hostport
+
+    try:
+        server = parse_hostport(retransmit) if retransmit else None
+        itch = ItchFeed(ItchHandler(errors="skip"), retransmit=server)
+    except ValueError as e:
+        err.print(f"[red]error:[/] --retransmit: {e}")
+        raise typer.Exit(2) from e
 
     def view(lst: FeedListener) -> Table:
         books = lst.handler.books
@@ -589,7 +598,8 @@ def listen(
         t = Table(title=f"udp://{host}:{port}  session {lst.session.name or '-'}  "
                         f"msgs {int(c[Counter.MESSAGES]):,}  gaps {int(c[Counter.GAPS]):,} "
                         f"({int(c[Counter.GAP_MESSAGES]):,} msgs)  dups {int(c[Counter.DUPLICATE_PACKETS]):,}  "
-                        f"malformed {lst.feed.malformed + int(c[Counter.MALFORMED]):,}")
+                        f"malformed {lst.feed.malformed + int(c[Counter.MALFORMED]):,}\n"
+                        f"{_recovery_line(lst.feed.recovery)}")
         for col in ("symbol", "msgs", "bid size", "bid", "ask", "ask size", "orders"):
             t.add_column(col, justify="right")
         busiest = np.argsort(-books.inst[:, PerInstrument.MESSAGES])[:top]
@@ -609,7 +619,7 @@ def listen(
     except (OSError, ValueError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
-    lst = FeedListener(rx, handler)
+    lst = FeedListener(rx, itch)
     lst.warm_up()
     with rx, Live(console=console, auto_refresh=False) as live:
         try:  # a file that does not end its session ends when it is done
@@ -632,6 +642,31 @@ def listen(
             console.print(f"receive stamps: {rx.stamp_source()}", highlight=False)
     if rep is not None:
         _receive_trouble(rx_stats)
+    itch.close()
+
+
+def _recovery_line(recovery) -> str:
+    """The ITCH feed's gap recovery, one line: whether the books are exact, the gaps, the
+    messages asked for and received, and how long books took to be exact again."""
+    import numpy as np
+
+    from .feed.moldudp64.layout import Recovery as R
+
+    r = recovery.rec
+    state = recovery.state
+    colour = {"exact": "green", "recovering": "yellow", "stale": "red"}[state]
+    line = (f"books [{colour}]{state}[/]  gaps {int(r[R.GAPS_OPENED]):,} opened, "
+            f"{int(r[R.GAPS_REPAIRED]):,} repaired, {int(r[R.GAVE_UP]):,} given up  "
+            f"requested {int(r[R.MESSAGES_REQUESTED]):,} msgs ({int(r[R.REQUESTS]):,} requests), "
+            f"received {int(r[R.MESSAGES_RECEIVED]):,}  held {int(r[R.HELD]):,}  "
+            f"bad blocks {int(r[R.BAD_BLOCKS]):,}")
+    times = recovery.recovery_ns()
+    if times.size:
+        p50, p99 = np.percentile(times, [50, 99]) / 1e3
+        line += f"  recovery p50 {p50:,.0f} µs, p99 {p99:,.0f} µs, max {times.max() / 1e3:,.0f} µs"
+    if state == "stale":
+        line += f"  (needs a snapshot: exact up to {int(r[R.EXACT_UPTO]):,})"
+    return line
 
 
 def _listen_mdp3(host: str, port: int, iface_ip: str, duration: float | None, top: int,

@@ -515,9 +515,10 @@ def test_v2_loop_hands_frames_back_and_wraps():
     assert rx[Rx.NEXT] == 2 and rx[Rx.FRAMES] == 4 and rx[Rx.PACKETS] == 2
     assert rx[Rx.OUTGOING] == 1 and reasons[F.FRAGMENT] == 1
     assert rx[Rx.LAST_PACKET_NS] == (1_700_000_000 + 1) * 1_000_000_000 + 123
-    # the outgoing copy of packet 2 was skipped: a gap of 2 messages, 3 orders in the book
+    # the outgoing copy of packet 2 was skipped: a gap of 2 messages; packet 3 is held until
+    # the gap is recovered (no server here), so the books hold packet 1's 2 orders
     assert session.counters[Counter.GAPS] == 1 and session.counters[Counter.GAP_MESSAGES] == 2
-    assert handler.books.stats()["live_orders"] == 3
+    assert handler.books.stats()["live_orders"] == 2
 
 
 def _put_v3_block(ring, b, block_size, frames, timed_out=False):

@@ -46,6 +46,7 @@ class ListenReport:
     latency_ns: np.ndarray = field(repr=False)  # send stamp -> message in the books
     kernel_ns: np.ndarray = field(repr=False)  # send stamp -> kernel receive timestamp
     ended: bool = False
+    recovery: dict[str, int | str] = field(default_factory=dict)  # ITCH: gap recovery
 
 
 @contextmanager
@@ -101,6 +102,10 @@ class FeedListener:
         # the ITCH handler and MoldUDP64 session, for views that show them (None for others)
         self.handler = getattr(self.feed, "handler", None)
         self.session = getattr(self.feed, "session", None)
+        # a feed that recovers gaps sends its requests from where this receiver can take
+        # the answers (ItchFeed.attach)
+        if hasattr(self.feed, "attach"):
+            self.feed.attach(receiver)
 
     @property
     def samples(self) -> int:
@@ -139,6 +144,10 @@ class FeedListener:
                     code = feed.on_datagram(buf, buf.shape[0], rx_ns)
                     if until_end_of_session and code == END_OF_SESSION:
                         break
+                elif hasattr(feed, "on_idle"):  # re-requests and answers while a gap is open
+                    code = feed.on_idle()
+                    if until_end_of_session and code == END_OF_SESSION:
+                        break
                 if duration is not None and now - t0 >= duration:
                     break
                 if idle_timeout is not None and packets and now - last_pkt >= idle_timeout:
@@ -161,6 +170,7 @@ class FeedListener:
             latency_ns=feed.lat[:n].copy(),
             kernel_ns=feed.ker[:n].copy(),
             ended=feed.ended,
+            recovery=feed.recovery_stats() if hasattr(feed, "recovery_stats") else {},
         )
 
     def _run_compiled(self, duration, idle_timeout, until_end_of_session, on_tick, tick_s,

@@ -37,6 +37,18 @@ def _positive(v: float) -> str | None:
     return None if v > 0 else "must be > 0"
 
 
+def _hostport_or_empty(v: str) -> str | None:
+    if not v:
+        return None
+    from ..feed.moldudp64.recovery import parse_hostport
+
+    try:
+        parse_hostport(v)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 def _nonneg(v: float) -> str | None:
     return None if v >= 0 else "must be >= 0"
 
@@ -176,7 +188,8 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Callable[[Any], str | None] | None]
     "transport": {"kind": (str, "auto", transport_problem)},
     "feed": {"host": (str, "127.0.0.1", None), "port": (int, 0, _nonneg),
              "iface_ip": (str, "0.0.0.0", None), "session": (str, "TICKPATH01", None),
-             "max_orders": (int, 1 << 20, _positive)},
+             "max_orders": (int, 1 << 20, _positive),
+             "retransmit": (str, "", _hostport_or_empty)},
     "instruments": {"symbols": (list, [], _symbols)},
     "ring": {"capacity": (int, 4096, _pow2), "policy": (str, "drop", _one_of("drop", "block")),
              "block_timeout_us": (int, 1000, _block_timeout)},

@@ -69,7 +69,10 @@ def _stage(name: str, extra: list[str]) -> type[enum.IntEnum]:
 #: the feed stage: receive -> sequence -> decode -> books -> ring
 FeedCounter = _stage("FeedCounter", [
     "PACKETS", "BYTES", "MESSAGES", "GAPS", "GAP_MESSAGES", "DUPLICATE_PACKETS", "MALFORMED",
-    "BOOK_REJECTS", "PUBLISHED", "RING_FULL", "ENDED", "TRUNCATED", "KERNEL_DROPS"])
+    "BOOK_REJECTS", "PUBLISHED", "RING_FULL", "ENDED", "TRUNCATED", "KERNEL_DROPS",
+    # MoldUDP64 gap recovery: BOOKS_STATE 0 exact, 1 recovering, 2 stale (needs a snapshot)
+    "BOOKS_STATE", "GAPS_REPAIRED", "GAPS_GIVEN_UP", "MESSAGES_REQUESTED", "MESSAGES_RECEIVED",
+    "LAST_RECOVERY_NS"])
 #: the strategy stage: ring -> strategy -> risk -> order out
 StrategyCounter = _stage("StrategyCounter", [
     "RECORDS", "DECISIONS", "ORDERS", "REJECTS", "SEND_ERRORS", "ROWS", "RING_DEPTH",

@@ -26,6 +26,8 @@ from ..feed.itch.step import (
     TAP_WAIT_WORDS,
 )
 from ..feed.moldudp64 import Counter as Mold
+from ..feed.moldudp64.layout import Recovery
+from ..feed.moldudp64.recovery import parse_hostport
 from ..ring import SpscRing
 from ..ring.wait import WaitStrategy, wait_strategy
 from ..wire.handler import END_OF_SESSION, SETTLE
@@ -68,6 +70,13 @@ def publish_feed_counters(s: np.ndarray, feed: ItchFeed, rx, ended: bool) -> Non
     s[F.PUBLISHED] = fc[TAP_PUBLISHED]
     s[F.RING_FULL] = fc[TAP_FULL]
     s[F.ENDED] = int(ended)
+    r = feed.recovery.rec
+    s[F.BOOKS_STATE] = r[Recovery.STATE]
+    s[F.GAPS_REPAIRED] = r[Recovery.GAPS_REPAIRED]
+    s[F.GAPS_GIVEN_UP] = r[Recovery.GAVE_UP]
+    s[F.MESSAGES_REQUESTED] = r[Recovery.MESSAGES_REQUESTED]
+    s[F.MESSAGES_RECEIVED] = r[Recovery.MESSAGES_RECEIVED]
+    s[F.LAST_RECOVERY_NS] = r[Recovery.LAST_RECOVERY_NS]
     s[F.WORK_CYCLES] = st.get("packets", 0)
     s[F.IDLE_CYCLES] = st.get("empty_polls", 0)
     s[F.BEAT_NS] = time.clock_gettime_ns(time.CLOCK_REALTIME)
@@ -82,10 +91,13 @@ class FeedStage:
         tap = (self.ring.header, self.ring.words,
                tap_wait(spec.wait(), int(p.get("ring_timeout_ns", 0))))
         books = BookStore(max_orders=int(p.get("max_orders", 1 << 20)), errors="skip")
-        self.feed = ItchFeed(ItchHandler(books, errors="skip"), tap=tap)
+        # retransmit = "HOST:PORT": the MoldUDP64 re-request server gaps are asked from
+        server = parse_hostport(p["retransmit"]) if p.get("retransmit") else None
+        self.feed = ItchFeed(ItchHandler(books, errors="skip"), tap=tap, retransmit=server)
         self.handler, self.session = self.feed.handler, self.feed.session
         self.rx = open_receiver(p["transport"], p["host"], int(p["port"]),
                                 iface_ip=p.get("iface_ip", "0.0.0.0"))
+        self.feed.attach(self.rx)
         self.compiled = bool(getattr(self.rx, "compiled", False))
         self.ended = False
 
@@ -121,6 +133,8 @@ class FeedStage:
             if got is not None:
                 buf, rx_ns = got
                 self.ended = feed.on_datagram(buf, buf.shape[0], rx_ns) == END_OF_SESSION
+            else:  # re-requests and answers while a gap is open
+                self.ended = feed.on_idle() == END_OF_SESSION
             if time.monotonic() >= next_tick:
                 self.publish_counters()
                 next_tick = time.monotonic() + tick_s
@@ -128,6 +142,7 @@ class FeedStage:
     def close(self) -> None:
         self.rx.close()
         self.ring.close()
+        self.feed.close()
 
 
 def main(spec, counters: Counters) -> None:

@@ -320,7 +320,8 @@ class Pipeline:
                                        "capture_iface": v.exchange_if if v else None}))
         ring = cfg["ring"]
         feed_params = {"transport": self.transport, "host": host, "port": port,
-                       "iface_ip": rx_ip, "max_orders": feed["max_orders"]}
+                       "iface_ip": rx_ip, "max_orders": feed["max_orders"],
+                       "retransmit": feed["retransmit"]}
         rtc = cfg["pipeline"]["topology"] == "run_to_completion"
         if not rtc:
             specs.append(AgentSpec("feed", "tickpath.engine.feed_stage:main", cname,

@@ -34,13 +34,22 @@ from numba import njit
 
 from ..book import BookStore
 from ..feed.itch import ItchFeed, ItchHandler
+from ..feed.moldudp64.recovery import parse_hostport
 from ..ring import SpscRing, spsc
 from ..ring.atomics import load_relaxed
 from ..strategy.dispatch import tick_timer
 from ..strategy.records import SLOT_SIZE
 from ..telemetry.nclock import realtime_ns
 from ..telemetry.stamps import N_BOUNDARIES
-from ..wire.handler import END_OF_SESSION, GO_ON, SETTLE, implements, implements_idle, on_datagram
+from ..wire.handler import (
+    END_OF_SESSION,
+    GO_ON,
+    SETTLE,
+    implements,
+    implements_idle,
+    on_datagram,
+    on_idle,
+)
 from ..wire.transports import open_receiver
 from .agent import AgentState
 from .counters import Agent as AgentWord
@@ -127,7 +136,13 @@ def _trading_datagram(state, buf, start, size, rx_ns):
 
 @implements_idle(Trading)
 def _trading_idle(state, now_ns):
-    return _turn(state, now_ns)
+    code = on_idle(state.feed, now_ns)  # the feed's recovery: re-requests, answers
+    _drain(state)
+    if code == SETTLE:
+        state.st[WHY] = WHY_FEED
+        return SETTLE
+    t = _turn(state, now_ns)
+    return t if t != GO_ON else code
 
 
 class RunToCompletionStage:
@@ -147,10 +162,13 @@ class RunToCompletionStage:
                                     policy="drop")
         self.ring.unlink()
         books = BookStore(max_orders=int(p.get("max_orders", 1 << 20)), errors="skip")
+        server = parse_hostport(p["retransmit"]) if p.get("retransmit") else None
         self.feed = ItchFeed(ItchHandler(books, errors="skip"),
-                             tap=(self.ring.header, self.ring.words, tap_wait("noop", 0)))
+                             tap=(self.ring.header, self.ring.words, tap_wait("noop", 0)),
+                             retransmit=server)
         self.rx = open_receiver(p["transport"], p["host"], int(p["port"]),
                                 iface_ip=p.get("iface_ip", "0.0.0.0"))
+        self.feed.attach(self.rx)
         if not getattr(self.rx, "compiled", False):
             raise ValueError(f"run to completion needs a compiled receive loop; transport "
                              f"{p['transport']!r} calls the handler from Python (use recv, "
@@ -209,6 +227,7 @@ class RunToCompletionStage:
         self.trader.close()
         self.rx.close()
         self.ring.close()
+        self.feed.close()
 
 
 def main(spec, counters: Counters) -> None:

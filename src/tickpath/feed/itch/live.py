@@ -20,6 +20,8 @@ from ...book.records import MAX_LOCATE
 from ...telemetry.feedtime import NASDAQ_ZONE, FeedTime
 from ..moldudp64 import Counter as Mold
 from ..moldudp64 import MoldSession
+from ..moldudp64.layout import RECOVERING, Recovery
+from ..moldudp64.recovery import MoldRecovery
 from .handler import ItchHandler
 from .step import (
     EVENT_AT,
@@ -34,6 +36,7 @@ from .step import (
     TRADE_COLUMNS,
     ItchState,
     apply_noting,
+    idle_step,
     note_changed,
     publish_datagram,
     step,
@@ -51,13 +54,21 @@ class ItchFeed:
     (see :mod:`tickpath.feed.itch.step`), or None. ``max_samples``: latency samples kept.
     ``zone``: the time zone of the feed's timestamps (ITCH counts ns since midnight in the
     exchange's local time: NASDAQ's is US Eastern), used to read them against the UTC clock.
+    ``retransmit``: the MoldUDP64 re-request server ``(host, port)``; ``recovery``: the
+    recovery's state and bounds (:class:`~tickpath.feed.moldudp64.recovery.MoldRecovery`,
+    built from ``retransmit`` when not given). A gap holds later packets, asks the server for
+    the missing range and applies everything in sequence order; without a server, or when it
+    cannot be served, the feed goes stale (:attr:`exact`, :meth:`recovery_stats`).
     """
 
     def __init__(self, handler: ItchHandler | None = None, session: MoldSession | None = None,
                  *, tap: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                 max_samples: int = 1 << 16, zone: str = NASDAQ_ZONE) -> None:
+                 max_samples: int = 1 << 16, zone: str = NASDAQ_ZONE,
+                 retransmit: tuple[str, int] | None = None,
+                 recovery: MoldRecovery | None = None) -> None:
         self.handler = handler if handler is not None else ItchHandler(errors="skip")
         self.session = session if session is not None else MoldSession()
+        self.recovery = recovery if recovery is not None else MoldRecovery(retransmit)
         self.tap = tap if tap is not None else NO_TAP
         self.feed = np.zeros(N_FEED_COUNTERS, np.int64)
         self.lat = np.zeros(max_samples, np.int64)
@@ -85,10 +96,53 @@ class ItchFeed:
                                     b.mask, b.levels, b.free, b.heads, b.stats_array, b.inst,
                                     b.symbols, b.type_counts, b.capacity, self.feed,
                                     self.lat, self.ker, *self.tap, self.trades,
-                                    self.changed, self.seen, self.clock)
+                                    self.changed, self.seen, self.clock, *self._rec_arrays())
         return self._state
 
+    def _rec_arrays(self) -> tuple[np.ndarray, ...]:
+        r = self.recovery
+        return r.rec, r.held, r.slots, r.req, r.ans, r.rtime
+
+    def attach(self, receiver) -> str:
+        """Choose where Request Packets go from, for this ``receiver``: the feed's own kernel
+        socket when it is bound to a unicast address or any (the answer, unicast back to it,
+        arrives with the feed); otherwise a UDP socket of the handler's own, read between
+        datagrams and on idle turns (a multicast-bound socket does not receive unicast, and
+        the AF_PACKET / AF_XDP / DPDK filters pass only the feed's address). Returns the
+        mode (``none`` without a server)."""
+        from ...wire.socket import is_multicast
+
+        rec = self.recovery
+        if rec.retransmit is None:
+            return rec.mode
+        sock = getattr(receiver, "sock", None)
+        if getattr(receiver, "name", "") in ("socket", "recv", "busypoll") and \
+                sock is not None and not is_multicast(getattr(receiver, "host", "")):
+            rec.use_feed_socket(sock)
+        else:
+            rec.open_socket()
+        self._state = None  # the answer buffer may be new
+        return rec.mode
+
+    def on_idle(self, now_ns: int | None = None) -> int:
+        """The idle turn from Python (the ``socket`` transport, when a receive timed out):
+        re-requests and answers while a gap is open."""
+        now = time.clock_gettime_ns(time.CLOCK_REALTIME) if now_ns is None else now_ns
+        code = idle_step(self.state, now)
+        if code == SETTLE:
+            self.settle()
+        return code
+
     def settle(self) -> None:
+        """After SETTLE: settle the refused event (:meth:`_settle_one`); while a gap is open,
+        go on applying what the reorder buffer holds (which may settle again)."""
+        self._settle_one()
+        while int(self.recovery.rec[Recovery.STATE]) == RECOVERING:
+            if idle_step(self.state, time.clock_gettime_ns(time.CLOCK_REALTIME)) != SETTLE:
+                break
+            self._settle_one()
+
+    def _settle_one(self) -> None:
         """After SETTLE: apply the refused event and the rest of its datagram in Python (grow
         the tables, raise or skip, as the books' ``errors`` say), then resume. With a ring,
         the rest is applied by the step's own kernel (noting trades and changed books, the
@@ -147,6 +201,20 @@ class ItchFeed:
     def messages(self) -> int:
         return int(self.session.counters[Mold.MESSAGES])
 
+    @property
+    def exact(self) -> bool:
+        """Whether the books are exact (no gap open, never given up on one)."""
+        return self.recovery.exact
+
+    def recovery_stats(self) -> dict[str, int | str]:
+        """The gap recovery's state and counters (:class:`~tickpath.feed.moldudp64.layout.
+        Recovery`), lower-case names, plus ``state`` and ``mode``."""
+        return self.recovery.stats()
+
+    def close(self) -> None:
+        """Close the recovery's own socket, if it opened one."""
+        self.recovery.close()
+
     # -- compiling ahead -------------------------------------------------------------------
 
     def scratch(self) -> ItchFeed:
@@ -155,7 +223,8 @@ class ItchFeed:
         books = type(self.handler.books)(max_orders=16, errors=self.handler.books.errors)
         tap = tuple(np.zeros(0, a.dtype) for a in self.tap) if self.tap is not NO_TAP else None
         return ItchFeed(ItchHandler(books, batch=16, errors=self.handler.errors),
-                        MoldSession(), tap=tap, max_samples=1, zone=self.zone)
+                        MoldSession(), tap=tap, max_samples=1, zone=self.zone,
+                        recovery=MoldRecovery(max_packets=1, max_bytes=1, max_samples=1))
 
     def warm_up(self, receiver=None) -> None:
         """Compile (or load from the cache) the decoder, the books and the Python-called step
@@ -164,5 +233,6 @@ class ItchFeed:
         self.handler.warm_up()
         s = self.scratch()
         s.on_datagram(np.zeros(64, np.uint8), 0, 0)
+        s.on_idle(0)
         if getattr(receiver, "compiled", False):
             receiver.warm_up(s.state)

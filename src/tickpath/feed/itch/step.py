@@ -31,7 +31,7 @@ from ...book.apply import OK as BOOK_OK
 from ...book.apply import apply_batch, find
 from ...book.records import BID
 from ...codec.itch50.decode import OK as DECODE_OK
-from ...codec.itch50.decode import decode_batch
+from ...codec.itch50.decode import be16, be64, decode_batch
 from ...codec.itch50.layout import LENGTHS
 from ...ring import spsc
 from ...ring.wait import N_PARAMS
@@ -39,9 +39,12 @@ from ...strategy import records as R
 from ...telemetry.feedtime import to_epoch
 from ...telemetry.nclock import realtime_ns
 from ...wire import handler as seam
-from ..moldudp64._kernels import NEW, accept
+from ..moldudp64 import _recovery as mr
+from ..moldudp64._kernels import AHEAD, NEW, accept, accept_next
+from ..moldudp64.layout import COUNT_OFFSET, RECOVERING, SEQUENCE_OFFSET, STALE
 from ..moldudp64.layout import Counter as MoldCounter
 from ..moldudp64.layout import Counter as _Mold
+from ..moldudp64.layout import Recovery as _Rec
 
 _LENGTHS = LENGTHS  # a module global: numba freezes it into the code as a constant
 
@@ -49,8 +52,17 @@ _LENGTHS = LENGTHS  # a module global: numba freezes it into the code as a const
 GO_ON = seam.GO_ON
 END_OF_SESSION = seam.END_OF_SESSION
 SETTLE = seam.SETTLE  # the books refused an event: the owner settles it, then polls again
+_HELD_ON = -2  # deliver's own status: the packet is ahead of the expected sequence number
+BEHIND = -100  # apply_datagram's book status for such a packet (no book status is negative)
+_STATE = int(_Rec.STATE)
+_POLL_FD = int(_Rec.POLL_FD)
+_STALE_MSGS = int(_Rec.STALE_MESSAGES)
+_GAVE_UP_FULL = int(_Rec.GAVE_UP_FULL)
+#: answers read from the request socket per turn at most (the feed gets its turn back)
+ANSWERS_PER_TURN = 64
 _EOS = int(MoldCounter.END_OF_SESSION)
 _EXPECTED = int(_Mold.EXPECTED)
+_MOLD_MESSAGES = int(_Mold.MESSAGES)
 
 # Feed counters and resume state (int64 array ``feed``) written by the compiled step
 MALFORMED = 0  # datagrams whose message blocks did not decode (the rest of the datagram skipped)
@@ -86,6 +98,7 @@ ItchState = namedtuple("ItchState", [
     "tap_hdr", "tap_words", "tap_wait",  # the hand-off ring (0-length arrays: none)
     "trades", "changed", "seen",  # what a datagram printed and changed (used with a ring)
     "clock",  # the feed's time zone (telemetry.feedtime table): ITCH stamps are local
+    "rec", "held", "slots", "req", "ans", "rtime",  # MoldUDP64 gap recovery (MoldRecovery)
 ])
 
 # tap_wait: the wait strategy's params (ring.wait PARAM_*), then these
@@ -95,42 +108,56 @@ TAP_TIMEOUT_NS = N_PARAMS + 1  # how long a full ring may block the feed (ns, >=
 TAP_WAIT_WORDS = N_PARAMS + 2
 
 
+@njit(cache=True, nogil=True, _nrt=False)
+def cut_at(mold, rec, feed, good, count, lost_bytes):
+    """The packet just sequenced (``count`` new messages) has a block that does not decode
+    after ``good`` good ones: those are applied, the rest is a gap to recover (counted with
+    its bytes), never half a message."""
+    feed[MALFORMED] += 1
+    first = mold[_EXPECTED] - count
+    mr.cut(rec, mold, first + good, count - good, lost_bytes, realtime_ns())
+
+
 @njit(cache=True, nogil=True)
 def apply_datagram(buf, start, end, session, mold, events, orders, mask, levels, free, heads,
-                stats, inst, symbols, type_counts, capacity, feed):
+                stats, inst, symbols, type_counts, capacity, feed, rec):
     """Sequence, decode and apply the MoldUDP64 datagram in ``buf[start:end]``.
 
     Returns ``(status, applied, decoded)``: the book status (OK, or why event ``applied`` was
     refused: the caller settles it and applies ``events[applied + 1:decoded]``), the events
-    applied, and the events decoded (0 for a duplicate, heartbeat or bad datagram).
+    applied, and the events decoded (0 for a duplicate, heartbeat or bad datagram). A packet
+    beyond the expected sequence number is not sequenced: status BEHIND (the books are behind
+    it), for the caller to hold. A block that does not decode cuts the packet there
+    (:func:`cut_at`).
     """
-    verdict, off, count = accept(buf, start, end, session, mold)
+    verdict, off, count = accept_next(buf, start, end, session, mold)
     if verdict != NEW:
-        return BOOK_OK, 0, 0
+        return (BEHIND if verdict == AHEAD else BOOK_OK), 0, 0
     zero = np.int64(0)  # not the literal 0: a literal argument would compile another
     # specialization of the decoder and the books (seconds each) beside the int64 one
     n, st, nxt = decode_batch(buf, off, end, _LENGTHS, events, zero, zero)
     if st != DECODE_OK:
-        feed[MALFORMED] += 1
+        cut_at(mold, rec, feed, n, count, end - nxt)
     idx, ast = apply_batch(events, zero, n, orders, mask, levels, free, heads, stats, inst,
                            symbols, type_counts, capacity)
     return ast, idx, n
 
 
 @njit(cache=True, nogil=True)
-def decode_datagram_timed(buf, start, end, session, mold, events, feed):
+def decode_datagram_timed(buf, start, end, session, mold, events, feed, rec):
     """Sequence and decode the MoldUDP64 datagram in ``buf[start:end]`` with the clock read
     between the steps: returns ``(decoded, parsed_ns, decoded_ns)`` (0 events and stamps for
-    a duplicate, heartbeat or bad datagram). Sets ``feed[SEQ0]``."""
-    verdict, off, count = accept(buf, start, end, session, mold)
+    a duplicate, heartbeat or bad datagram; -1 events for a packet beyond the expected
+    sequence number, not sequenced: the caller holds it). Sets ``feed[SEQ0]``."""
+    verdict, off, count = accept_next(buf, start, end, session, mold)
     if verdict != NEW:
-        return np.int64(0), np.int64(0), np.int64(0)
+        return np.int64(-1 if verdict == AHEAD else 0), np.int64(0), np.int64(0)
     t_parsed = realtime_ns()
     zero = np.int64(0)  # one specialization, as in apply_datagram
     n, st, nxt = decode_batch(buf, off, end, _LENGTHS, events, zero, zero)
-    if st != DECODE_OK:
-        feed[MALFORMED] += 1
     feed[SEQ0] = mold[_EXPECTED] - count
+    if st != DECODE_OK:
+        cut_at(mold, rec, feed, n, count, end - nxt)
     return n, t_parsed, realtime_ns()
 
 
@@ -313,19 +340,26 @@ def stamp_latency(events, now_ns, rx_ns, lat, ker, samples, clock):
 @njit(cache=True, nogil=True)
 def deliver(buf, start, size, rx_ns, session, mold, events, orders, mask, levels, free, heads,
             stats, inst, symbols, type_counts, capacity, feed, lat, ker, tap_hdr, tap_words,
-            tap_wait, trades, changed, seen, clock):
-    """One datagram found at ``buf[start:start+size]`` (received at ``rx_ns``, 0 if unknown):
-    apply it, stamp its latency, and, with a ring (``tap_*``, see the module docstring, 0-length:
-    none), hand its trades and the top of each changed book on. Returns GO_ON, END_OF_SESSION, or SETTLE (with
-    the refused event's index and the events decoded left in ``feed`` for the owner)."""
+            tap_wait, trades, changed, seen, clock, rec):
+    """One datagram found at ``buf[start:start+size]`` (received at ``rx_ns``, 0 if unknown,
+    -1: taken from the reorder buffer or the request socket, no latency sample): apply it,
+    stamp its latency, and, with a ring (``tap_*``, see the module docstring, 0-length:
+    none), hand its trades and the top of each changed book on. Returns GO_ON,
+    END_OF_SESSION, SETTLE (with the refused event's index and the events decoded left in
+    ``feed`` for the owner), or, for a packet beyond the expected sequence number, which it
+    leaves untouched for the session's recovery (:func:`recover`), ``_HELD_ON``."""
     received = rx_ns if rx_ns > 0 else realtime_ns()
     if tap_hdr.shape[0] == 0:
         st, applied, nev = apply_datagram(buf, start, start + size, session, mold, events,
                                           orders, mask, levels, free, heads, stats, inst,
-                                          symbols, type_counts, capacity, feed)
+                                          symbols, type_counts, capacity, feed, rec)
+        if st == BEHIND:
+            return _HELD_ON
     else:
         nev, t_parsed, t_decoded = decode_datagram_timed(buf, start, start + size, session,
-                                                         mold, events, feed)
+                                                         mold, events, feed, rec)
+        if nev < 0:
+            return _HELD_ON
         st = BOOK_OK
         applied = nev
         if nev > 0:
@@ -345,22 +379,157 @@ def deliver(buf, start, size, rx_ns, session, mold, events, orders, mask, levels
         feed[EVENT_AT] = applied
         feed[EVENTS] = nev
         return SETTLE
-    if nev > 0:
+    if nev > 0 and rx_ns >= 0:
         feed[SAMPLES] = stamp_latency(events, realtime_ns(), rx_ns, lat, ker, feed[SAMPLES],
                                       clock)
-    if mold[_EOS] > 0:
+    if mold[_EOS] > 0 and rec[_STATE] != RECOVERING:  # not over while a hole is open
         return END_OF_SESSION
     return GO_ON
 
 
-@seam.implements(ItchState)
-def _on_datagram(state, buf, start, size, rx_ns):
-    """The seam's implementation for :data:`ItchState` (numba picks it by the state's type)."""
+@njit(cache=True, nogil=True)
+def deliver_state(state, buf, start, size, rx_ns):
+    """:func:`deliver` with the state's arrays."""
     return deliver(buf, start, size, rx_ns, state.session, state.mold, state.events,
                    state.orders, state.mask, state.levels, state.free, state.heads,
                    state.stats, state.inst, state.symbols, state.type_counts, state.capacity,
                    state.feed, state.lat, state.ker, state.tap_hdr, state.tap_words,
-                   state.tap_wait, state.trades, state.changed, state.seen, state.clock)
+                   state.tap_wait, state.trades, state.changed, state.seen, state.clock,
+                   state.rec)
+
+
+@njit(cache=True, nogil=True)
+def hold_packet(state, buf, start, size, now_ns):
+    """Put a packet that is ahead of the expected sequence number in the reorder buffer
+    (its header was checked by :func:`deliver`); a full buffer gives up on the gap."""
+    s = np.uint64(start)
+    seq = np.int64(be64(buf, s + np.uint64(SEQUENCE_OFFSET)))
+    count = np.int64(be16(buf, s + np.uint64(COUNT_OFFSET)))
+    if not mr.hold(buf, start, start + size, seq, count, state.rec, state.held, state.slots,
+                   state.mold, now_ns):
+        mr.give_up(state.rec, state.mold, _GAVE_UP_FULL)
+
+
+@njit(cache=True, nogil=True)
+def _in_order(state, buf, start, size, rx_ns, now_ns):
+    """A datagram (from the feed or the request socket) while a gap is open: applied if it is
+    next, held if ahead. Returns deliver's status (GO_ON for a held one)."""
+    before = state.mold[_EXPECTED]
+    code = deliver_state(state, buf, start, size, rx_ns)
+    if code == _HELD_ON:
+        hold_packet(state, buf, start, size, now_ns)
+        return GO_ON
+    if state.mold[_EXPECTED] > before:
+        mr.note_received(state.rec, state.mold[_EXPECTED] - before)
+    return code
+
+
+@njit(cache=True, nogil=True)
+def tend(state, now_ns):
+    """The recovery's turn (after a datagram, and on the transport's idle turns): apply what
+    the reorder buffer holds next, close the gap once the books are exact, send a request
+    when one is due (or give up), and read answers from the request socket (own-socket mode,
+    up to ANSWERS_PER_TURN). Returns GO_ON, SETTLE or END_OF_SESSION (once the session
+    ended and no gap is open)."""
+    rec = state.rec
+    for _ in range(ANSWERS_PER_TURN):
+        while rec[_STATE] == RECOVERING:
+            off, n = mr.take_ready(rec, state.slots, state.mold[_EXPECTED])
+            if off < 0:
+                break
+            before = state.mold[_EXPECTED]
+            code = deliver_state(state, state.held, off, n, np.int64(-1))
+            mr.note_drained(rec, max(state.mold[_EXPECTED] - before, 0))
+            if code == SETTLE:
+                return SETTLE
+        mr.close_if_exact(rec, state.slots, state.mold, state.rtime, now_ns)
+        if rec[_STATE] != RECOVERING:
+            break
+        first, count = mr.due_request(rec, state.slots, state.mold, now_ns)
+        if count > 0:
+            mr.send_request(rec, state.req, state.session, first, count)
+        elif count < 0:
+            break
+        n = mr.read_answer(rec, state.ans)
+        if n <= 0:
+            break
+        code = _in_order(state, state.ans, np.int64(0), n, np.int64(-1), now_ns)
+        if code == SETTLE:
+            return SETTLE
+    if state.mold[_EOS] > 0 and rec[_STATE] != RECOVERING:
+        return END_OF_SESSION
+    return GO_ON
+
+
+@njit(cache=True, nogil=True)
+def stale_datagram(state, buf, start, size):
+    """After giving up: the session is followed (sequence numbers, end of session), the books
+    are left as they were (they need a snapshot) and the messages counted as not applied."""
+    verdict, off, count = accept(buf, start, start + size, state.session, state.mold)
+    if verdict == NEW:
+        state.rec[_STALE_MSGS] += count
+        state.mold[_MOLD_MESSAGES] -= count
+    if state.mold[_EOS] > 0:
+        return END_OF_SESSION
+    return GO_ON
+
+
+@njit(cache=True, nogil=True)
+def recover(state, buf, start, size, rx_ns, ahead):
+    """The session's slow path: a datagram while the feed is not exact, or one that opened a
+    gap (``ahead``: deliver found it beyond the expected sequence number)."""
+    now = realtime_ns()
+    if state.rec[_STATE] == STALE:
+        return stale_datagram(state, buf, start, size)
+    if ahead:
+        hold_packet(state, buf, start, size, now)
+    else:
+        code = _in_order(state, buf, start, size, rx_ns, now)
+        if code == SETTLE:
+            return SETTLE
+    return tend(state, now)
+
+
+_NOT_TRIED = -3  # the seam's own mark: deliver was not called (the feed is not exact)
+
+
+@njit(cache=True, nogil=True)
+def after_deliver(state, buf, start, size, rx_ns, code):
+    """The seam's way off the fast path, one call site (so the loop's inlined fast path stays
+    small): a datagram while the feed is not exact, one beyond the expected sequence number,
+    or one a bad block cut (its rest asked for at once)."""
+    if code == _NOT_TRIED:
+        return recover(state, buf, start, size, rx_ns, False)
+    if code == _HELD_ON:
+        return recover(state, buf, start, size, rx_ns, True)
+    if code == GO_ON:
+        return tend(state, realtime_ns())
+    return code
+
+
+@seam.implements(ItchState)
+def _on_datagram(state, buf, start, size, rx_ns):
+    """The seam's implementation for :data:`ItchState` (numba picks it by the state's type):
+    :func:`deliver` while the feed is exact, :func:`recover` from a gap on."""
+    code = _NOT_TRIED
+    if state.rec[_STATE] == 0:
+        code = deliver(buf, start, size, rx_ns, state.session, state.mold, state.events,
+                       state.orders, state.mask, state.levels, state.free, state.heads,
+                       state.stats, state.inst, state.symbols, state.type_counts,
+                       state.capacity, state.feed, state.lat, state.ker, state.tap_hdr,
+                       state.tap_words, state.tap_wait, state.trades, state.changed,
+                       state.seen, state.clock, state.rec)
+        if code != _HELD_ON and state.rec[_STATE] == 0:
+            return code
+    return after_deliver(state, buf, start, size, rx_ns, code)
+
+
+@seam.implements_idle(ItchState)
+def _on_idle(state, now_ns):
+    """The idle turn: re-requests and answers while a gap is open; nothing otherwise."""
+    if state.rec[_STATE] != RECOVERING:
+        return GO_ON
+    return tend(state, now_ns)
 
 
 @njit(cache=True, nogil=True)
@@ -368,3 +537,9 @@ def step(state, buf, start, size, rx_ns):
     """The seam called once from Python (the ``socket`` transport: a Python call per
     datagram, the baseline) or from a test."""
     return seam.on_datagram(state, buf, start, size, rx_ns)
+
+
+@njit(cache=True, nogil=True)
+def idle_step(state, now_ns):
+    """The idle turn called from Python (the ``socket`` transport between datagrams)."""
+    return seam.on_idle(state, now_ns)

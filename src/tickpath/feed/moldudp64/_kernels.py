@@ -19,6 +19,7 @@ from .layout import (
 NEW = 0  # process blocks from the returned offset
 SKIP = 1  # nothing new: heartbeat, duplicate, end of session
 BAD = 2  # malformed or another session: counted, skipped
+AHEAD = 3  # beyond the expected sequence number: nothing sequenced (accept_next only)
 
 # counter indices (mirrors layout.Counter; plain ints for nopython code)
 _PACKETS, _MESSAGES, _HEARTBEATS, _EOS, _GAPS, _GAP_MSGS, _DUP_PKTS, _DUP_MSGS = range(8)
@@ -26,19 +27,14 @@ _MALFORMED, _SESSION_MISMATCH, _EXPECTED = 8, 9, 10
 
 
 @njit(cache=True, nogil=True)
-def accept(buf, start, end, session, counters):
-    """Sequence one packet in ``buf[start:end]``.
-
-    ``session`` is a 10-byte array: all zeros until the first packet fixes it. Returns
-    ``(verdict, offset, count)``: on NEW, the blocks of the new messages start at ``offset`` and
-    ``count`` of them follow. Gaps are counted (recovery is the caller's business) and the
-    expected sequence number moves past them.
-    """
+def check(buf, start, end, session, counters):
+    """Check the packet in ``buf[start:end]``: the blocks add up and the session is ours (the
+    first packet fixes it). Returns ``(ok, sequence, count)``; a bad packet is counted."""
     s = np.uint64(start)
     e = np.uint64(end)
     if e - s < np.uint64(HEADER_LEN) or e < s:
         counters[_MALFORMED] += 1
-        return BAD, start, 0
+        return False, np.int64(0), np.int64(0)
     counters[_PACKETS] += 1
     seq = np.int64(be64(buf, s + np.uint64(SEQUENCE_OFFSET)))
     count = np.int64(be16(buf, s + np.uint64(COUNT_OFFSET)))
@@ -48,11 +44,11 @@ def accept(buf, start, end, session, counters):
         for _ in range(count):
             if p + np.uint64(2) > e:
                 counters[_MALFORMED] += 1
-                return BAD, start, 0
+                return False, seq, count
             p += np.uint64(2) + be16(buf, p)
         if p != e:
             counters[_MALFORMED] += 1
-            return BAD, start, 0
+            return False, seq, count
     fresh = True
     for i in range(SESSION_LEN):
         if session[i] != 0:
@@ -64,38 +60,67 @@ def accept(buf, start, end, session, counters):
         for i in range(SESSION_LEN):
             if session[i] != buf[s + np.uint64(i)]:
                 counters[_SESSION_MISMATCH] += 1
-                return BAD, start, 0
+                return False, seq, count
+    return True, seq, count
+
+
+@njit(cache=True, nogil=True)
+def accept_next(buf, start, end, session, counters):
+    """Sequence one packet in ``buf[start:end]`` without moving past a gap.
+
+    Returns ``(verdict, offset, count)``: NEW with the ``count`` new blocks from ``offset``
+    (the expected sequence number moves past them); SKIP (heartbeat, end of session,
+    duplicate); BAD; or AHEAD, with ``offset`` the packet's sequence number and ``count`` its
+    message count: it starts beyond the expected sequence number (a heartbeat that announces
+    one beyond it too) and nothing of it was sequenced, the caller holds it or moves on.
+    """
+    ok, seq, count = check(buf, start, end, session, counters)
+    if not ok:
+        return BAD, start, 0
     if counters[_EXPECTED] == 0:  # join the stream where it is
         counters[_EXPECTED] = seq
     expected = counters[_EXPECTED]
+    if seq > expected:
+        return AHEAD, seq, count
     if count == END_OF_SESSION or count == 0:
-        # both carry the next sequence number: one beyond ours means messages we never saw
         if count == 0:
             counters[_HEARTBEATS] += 1
         else:
             counters[_EOS] += 1
-        if seq > expected:
-            counters[_GAPS] += 1
-            counters[_GAP_MSGS] += seq - expected
-            counters[_EXPECTED] = seq
         return SKIP, start, 0
     if seq + count <= expected:
         counters[_DUP_PKTS] += 1
         counters[_DUP_MSGS] += count
         return SKIP, start, 0
-    p = s + np.uint64(HEADER_LEN)
-    skip = 0
-    if seq < expected:  # partial overlap: skip the messages already seen
-        skip = expected - seq
+    p = np.uint64(start) + np.uint64(HEADER_LEN)
+    skip = expected - seq
+    if skip > 0:  # partial overlap: skip the messages already seen
         counters[_DUP_MSGS] += skip
         for _ in range(skip):
             p += np.uint64(2) + be16(buf, p)
-    elif seq > expected:
-        counters[_GAPS] += 1
-        counters[_GAP_MSGS] += seq - expected
     counters[_EXPECTED] = seq + count
     counters[_MESSAGES] += count - skip
     return NEW, np.int64(p), count - skip
+
+
+@njit(cache=True, nogil=True)
+def accept(buf, start, end, session, counters):
+    """Sequence one packet in ``buf[start:end]``, moving past gaps (no recovery: files, and a
+    feed that has given up).
+
+    ``session`` is a 10-byte array: all zeros until the first packet fixes it. Returns
+    ``(verdict, offset, count)``: on NEW, the blocks of the new messages start at ``offset`` and
+    ``count`` of them follow. A gap is counted and the expected sequence number moves past it.
+    """
+    verdict, off, count = accept_next(buf, start, end, session, counters)
+    if verdict != AHEAD:
+        return verdict, off, count
+    seq = off
+    counters[_GAPS] += 1
+    counters[_GAP_MSGS] += seq - counters[_EXPECTED]
+    counters[_EXPECTED] = seq
+    counters[_PACKETS] -= 1  # checked a second time: counted once
+    return accept_next(buf, start, end, session, counters)
 
 
 @njit(cache=True, nogil=True)
