@@ -555,8 +555,11 @@ def listen(
     top: Annotated[int, typer.Option(help="instruments shown (the busiest)")] = 15,
     transport: Annotated[str, typer.Option(help="socket | recv | busypoll | packet | xdp | dpdk | pcap:FILE[?pace=fast|recorded|2x] (see `tickpath wire check`)")] = "socket",
     feed: Annotated[str, typer.Option(help="itch (MoldUDP64) | mdp3 (CME MDP 3.0: incremental A and B, snapshot loop)")] = "itch",
-    late_join: Annotated[str | None, typer.Option(help="mdp3: an instrument first seen mid-session waits for a snapshot (snapshot) or starts from its first message (natural); default: natural for a pcap, snapshot live")] = None,
+    late_join: Annotated[str | None, typer.Option(help="mdp3: an instrument first seen mid-session waits for a snapshot (snapshot) or starts from its first message (natural); default: natural for a pcap, snapshot live. itch: snapshot (the default with --glimpse) loads the books from the snapshot service first; natural starts from the first packet")] = None,
     retransmit: Annotated[str | None, typer.Option(help="itch: the MoldUDP64 re-request server HOST:PORT; a gap is asked for there (without one, a gap leaves the feed stale)")] = None,
+    glimpse: Annotated[str | None, typer.Option(help="itch: the GLIMPSE snapshot service HOST:PORT: the books are loaded from it at the start (unless --late-join natural) and whenever a gap cannot be repaired")] = None,
+    books_json: Annotated[Path | None, typer.Option(help="itch: write the final books as JSON lines")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="itch: write the summary (messages, session, gap recovery, snapshots) as JSON")] = None,
 ) -> None:
     """Receive a live feed (ITCH or MDP3) and show the best bid and offer of the busiest
     instruments."""
@@ -591,6 +594,15 @@ def listen(
     except ValueError as e:
         err.print(f"[red]error:[/] --retransmit: {e}")
         raise typer.Exit(2) from e
+    try:
+        snapshot = parse_hostport(glimpse) if glimpse else None
+    except ValueError as e:
+        err.print(f"[red]error:[/] --glimpse: {e}")
+        raise typer.Exit(2) from e
+    if late_join not in (None, "natural", "snapshot") or (late_join == "snapshot"
+                                                            and snapshot is None):
+        err.print("[red]error:[/] --late-join for itch: natural, or snapshot with --glimpse")
+        raise typer.Exit(2)
 
     def view(lst: FeedListener) -> Table:
         books = lst.handler.books
@@ -619,7 +631,8 @@ def listen(
     except (OSError, ValueError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
-    lst = FeedListener(rx, itch)
+    lst = FeedListener(rx, itch, snapshot=snapshot,
+                       late_join=snapshot is not None and late_join != "natural")
     lst.warm_up()
     with rx, Live(console=console, auto_refresh=False) as live:
         try:  # a file that does not end its session ends when it is done
@@ -642,6 +655,20 @@ def listen(
             console.print(f"receive stamps: {rx.stamp_source()}", highlight=False)
     if rep is not None:
         _receive_trouble(rx_stats)
+    for e in lst.snapshot_errors[-3:]:
+        err.print(f"[yellow]snapshot:[/] {e}")
+    if books_json is not None:
+        from .book.export import write_books_json
+
+        n = write_books_json(lst.handler.books.books(), books_json)
+        console.print(f"wrote {n:,} books to {books_json}")
+    if json_out is not None:
+        summary = {"messages": itch.messages, "packets": rep.packets if rep else 0,
+                   "ended": itch.ended, "exact": itch.exact, "session": itch.session_stats(),
+                   "recovery": itch.recovery_stats(),
+                   "recovery_ns": [int(x) for x in itch.recovery.recovery_ns()],
+                   "snapshot_errors": lst.snapshot_errors}
+        json_out.write_text(json.dumps(summary, indent=1))
     itch.close()
 
 

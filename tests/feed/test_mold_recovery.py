@@ -547,3 +547,60 @@ def test_retransmit_address_is_checked():
         parse_hostport("9000")
     with pytest.raises(ValueError, match="not a UDP port"):
         MoldRecovery(("127.0.0.1", 0))
+
+
+def test_the_strategy_is_told_in_stream_order_when_the_books_stop_and_start_being_exact(server):
+    """With a ring: a STATUS record (every instrument, not exact) follows the records of what
+    was applied before the gap, and one saying exact again follows the records of the
+    repair; going stale says not exact once, and nothing is said while nothing changes."""
+    import uuid
+
+    from tickpath.engine.feed_stage import tap_wait
+    from tickpath.feed.itch.step import TAP_PUBLISHED
+    from tickpath.ring import SpscRing
+    from tickpath.strategy.records import BOOK, SLOT_SIZE, STATUS, STATUS_EXACT, TOP_DTYPE
+
+    ring = SpscRing.create(f"tp-test-{uuid.uuid4().hex[:8]}", 1 << 12, SLOT_SIZE,
+                           policy="drop")
+    try:
+        books = BookStore(max_orders=1 << 10, errors="skip")
+        f = ItchFeed(ItchHandler(books, errors="skip"), MoldSession(expected=1),
+                     max_samples=16, tap=(ring.header, ring.words, tap_wait("busy_spin", 0)),
+                     recovery=MoldRecovery(server.address, timeout_s=30.0))
+        f.recovery.open_socket()
+        f._state = None
+        give(f, PKTS[0])
+        give(f, PKTS[1])
+        before = int(f.feed[TAP_PUBLISHED])
+        give(f, PKTS[3])  # PKTS[2] lost: a gap
+        pump(f, server)
+        for p in PKTS[4:8]:
+            give(f, p)
+        recs = ring.records(TOP_DTYPE)
+        kinds = [int(k) for k in recs["kind"]]
+        status = [i for i, k in enumerate(kinds) if k == STATUS]
+        assert len(status) == 2 and status[0] == before  # right after what came before
+        down, up = recs[status[0]], recs[status[1]]
+        assert down["locate"] == up["locate"] == -1
+        assert (down[TOP_DTYPE.names[STATUS_EXACT]], up[TOP_DTYPE.names[STATUS_EXACT]]) == (0, 1)
+        assert status[1] > status[0] + 1 and kinds[status[0] + 1] == BOOK  # the repair first
+        assert f.exact
+        # given up: told once that the books are not exact, then nothing more
+        g = ItchFeed(ItchHandler(BookStore(max_orders=1 << 10, errors="skip"),
+                                 errors="skip"), MoldSession(expected=1), max_samples=16,
+                     tap=(ring.header, ring.words, tap_wait("busy_spin", 0)),
+                     recovery=MoldRecovery(None, timeout_s=1.0, max_attempts=1))
+        n0 = int(f.feed[TAP_PUBLISHED])
+        give(g, PKTS[0])
+        give(g, PKTS[2])
+        t = int(g.recovery.rec[Recovery.GAP_SINCE_NS])
+        g.on_idle(t + 5 * NS)
+        g.on_idle(t + 10 * NS)
+        assert g.recovery.state == "stale"
+        give(g, PKTS[3])
+        new = ring.records(TOP_DTYPE)[n0:]
+        told = new[new["kind"] == STATUS]
+        assert len(told) == 1 and told[0][TOP_DTYPE.names[STATUS_EXACT]] == 0
+    finally:
+        ring.unlink()
+        ring.close()

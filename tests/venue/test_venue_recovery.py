@@ -117,3 +117,23 @@ def test_cli_refusals(tmp_path):
     r = CliRunner().invoke(app, ["venue", "--line-b", "127.0.0.1:9", "--sender", "packet",
                                  "--messages", "5000"])
     assert r.exit_code == 2 and "line B needs a sender" in " ".join(r.output.split())
+
+
+def test_a_quiet_feed_sends_heartbeats_with_the_next_sequence_number():
+    """While nothing is published for ``feed_heartbeat_s`` the venue sends MoldUDP64
+    heartbeats (no messages, the next sequence number), so a receiver sees a lost last
+    packet and knows the feed is alive; none while packets flow."""
+    a = Line()
+    with LiveVenue(symbols=3, messages=5_000, seed=1, rate=None, feed_port=a.port,
+                   session=SESSION, sender="sendto", quiet=True,
+                   feed_heartbeat_s=0.02) as venue:
+        venue.start()
+        n = venue.stats()["feed_packets"]
+        venue.run(duration_s=0.2)
+        beats = venue.stats()["feed_heartbeats"]
+        assert beats > 0
+        got = a.take(n + beats)
+        assert len(got) == n + beats
+        hb = [header(p) for p in got[n:]]
+        assert all(h[1:] == (venue.publisher.seq, 0) for h in hb)
+    a.close()

@@ -93,14 +93,19 @@ class FeedListener:
     (ITCH books and decoder) to wrap in an ``ItchFeed`` with ``session``."""
 
     def __init__(self, receiver: Receiver, handler: ItchHandler | Feed | None = None,
-                 session: MoldSession | None = None, max_samples: int = 1 << 21) -> None:
+                 session: MoldSession | None = None, max_samples: int = 1 << 21, *,
+                 snapshot: tuple[str, int] | None = None, late_join: bool = False) -> None:
         self.receiver = receiver
+        #: ITCH: the GLIMPSE snapshot service: books rebuilt from it at the start
+        #: (``late_join``) and whenever the feed goes stale (a gap it could not repair)
+        self.snapshot, self.late_join = snapshot, late_join
+        self.snapshot_errors: list[str] = []
+        self._next_try = 0.0
         if handler is not None and not isinstance(handler, ItchHandler):
             self.feed = handler
         else:
             self.feed = ItchFeed(handler, session, max_samples=max_samples)
-        # the ITCH handler and MoldUDP64 session, for views that show them (None for others)
-        self.handler = getattr(self.feed, "handler", None)
+        # the MoldUDP64 session, for views that show it (None for others)
         self.session = getattr(self.feed, "session", None)
         # a feed that recovers gaps sends its requests from where this receiver can take
         # the answers (ItchFeed.attach)
@@ -110,6 +115,29 @@ class FeedListener:
     @property
     def samples(self) -> int:
         return self.feed.samples
+
+    @property
+    def handler(self) -> ItchHandler | None:
+        """The ITCH handler and its books (a snapshot replaces them), None for other feeds."""
+        return getattr(self.feed, "handler", None)
+
+    def _rejoin(self, first: bool = False) -> None:
+        """Books from a snapshot when asked to join late (``first``) or when the feed is
+        stale; a snapshot that cannot be read is noted and tried again a second later."""
+        if self.snapshot is None or not hasattr(self.feed, "rejoin"):
+            return
+        if not (first and self.late_join) and self.feed.recovery.state != "stale":
+            return
+        now = time.monotonic()
+        if now < self._next_try:
+            return
+        from ..feed.itch.glimpse import GlimpseError, fetch_snapshot
+
+        try:
+            self.feed.rejoin(fetch_snapshot(*self.snapshot))
+        except GlimpseError as e:
+            self.snapshot_errors.append(str(e))
+            self._next_try = now + 1.0
 
     def warm_up(self) -> None:
         """Compile (or load from the cache) the handler's step and the receiver's loop for
@@ -132,6 +160,7 @@ class FeedListener:
         with _no_gc():
             if on_ready is not None:
                 on_ready()
+            self._rejoin(first=True)
             t0 = last_pkt = time.monotonic()
             next_tick = t0 + tick_s
             while True:
@@ -152,8 +181,10 @@ class FeedListener:
                     break
                 if idle_timeout is not None and packets and now - last_pkt >= idle_timeout:
                     break
-                if on_tick is not None and now >= next_tick:
-                    on_tick(self)
+                if now >= next_tick:
+                    self._rejoin()
+                    if on_tick is not None:
+                        on_tick(self)
                     next_tick = now + tick_s
         return self._report(packets, t0)
 
@@ -182,6 +213,7 @@ class FeedListener:
         with _no_gc():
             if on_ready is not None:
                 on_ready()
+            self._rejoin(first=True)
             t0 = time.monotonic()
             stop_ns = time.clock_gettime_ns(time.CLOCK_REALTIME) + int(duration * 1e9) \
                 if duration is not None else None
@@ -194,6 +226,7 @@ class FeedListener:
                 if code == SETTLE:  # the owner grows its tables, raises or skips, then goes on
                     feed.settle()
                     continue
+                self._rejoin()
                 if on_tick is not None:
                     on_tick(self)
                 if code == END_OF_SESSION and until_end_of_session:

@@ -143,7 +143,7 @@ def handle_batch(hdr, words, n, t_deq, strategy, ctx, g, limits, rate, control, 
             deliver_updates(strategy, ctx)
             egress(strategy, ctx, g, t_out, limits, rate, control, risk_counts, counts,
                    sect)
-        if sent == 0:
+        if sent == 0 or words[b + R.KIND] == R.STATUS:  # a status is no path from the wire
             continue
         st[_PATHS] += 1
         r = sect[_ROWS]

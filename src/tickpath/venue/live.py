@@ -63,7 +63,9 @@ class LiveVenue:
     :class:`~tickpath.venue.retransmit.RetransmitServer` (caps, rate limit).
     ``snapshot_port``, ``snapshot_host``: the snapshot service (None: off; 0: any port, see
     :attr:`snapshot_port`). ``faults_a``, ``faults_b``: loss, duplication, reordering and
-    blackouts put on line A / line B as packets leave (:mod:`tickpath.venue.faults`)."""
+    blackouts put on line A / line B as packets leave (:mod:`tickpath.venue.faults`).
+    ``feed_heartbeat_s``: a MoldUDP64 heartbeat after this long without a feed packet (0:
+    none)."""
 
     def __init__(self, symbols: int = 20, messages: int = 1_000_000, seed: int = 1, *,
                  rate: float | None = 10_000.0, feed_host: str = "127.0.0.1",
@@ -78,7 +80,7 @@ class LiveVenue:
                  history_keep: int = 1_000_000,
                  retransmit: dict[str, Any] | None = None, snapshot_port: int | None = None,
                  snapshot_host: str = "127.0.0.1", faults_a: FaultPlan | None = None,
-                 faults_b: FaultPlan | None = None) -> None:
+                 faults_b: FaultPlan | None = None, feed_heartbeat_s: float = 1.0) -> None:
         if accounts is not None and not isinstance(accounts, dict):
             accounts = list(accounts)
         self.sim = Simulator(symbols, messages, seed,
@@ -117,6 +119,9 @@ class LiveVenue:
                                            timeout_s=timeout_s,
                                            on_itch=self._client_itch.append)
         self._buf = np.zeros(_TURN_MESSAGES * MAX_BLOCK + MAX_FILLS * MAX_BLOCK, np.uint8)
+        self.feed_heartbeat_s = feed_heartbeat_s
+        self.heartbeats = 0  # MoldUDP64 heartbeats sent while the feed was quiet
+        self._beat_packets, self._beat_at = -1, 0.0
         self.generated_published = 0  # body messages of the generated flow published
         self.client_messages_published = 0
         self.started = False
@@ -202,7 +207,22 @@ class LiveVenue:
             work += self._generate(generate)
             if self.server is not None:
                 self.server.poll()  # the fills' Order Executed messages go out now
+        self._beat()
         return work
+
+    def _beat(self) -> None:
+        """A MoldUDP64 heartbeat (the next sequence number, no messages) when the feed has
+        sent nothing for ``feed_heartbeat_s``: a receiver learns of a lost last packet, and
+        that the feed is alive, while the market is quiet."""
+        if not self.started or self.ended or self.feed_heartbeat_s <= 0:
+            return
+        now = time.monotonic()
+        if self.publisher.packets != self._beat_packets:
+            self._beat_packets, self._beat_at = self.publisher.packets, now
+        elif now - self._beat_at >= self.feed_heartbeat_s:
+            self.publisher.heartbeat()
+            self.heartbeats += 1
+            self._beat_at = now
 
     def run(self, duration_s: float | None = None, messages: int | None = None) -> dict[str, Any]:
         """Serve until ``duration_s`` seconds have passed or ``messages`` messages of
@@ -302,7 +322,8 @@ class LiveVenue:
                                "feed_packets": self.publisher.packets,
                                "generated_published": self.generated_published,
                                "client_messages_published": self.client_messages_published,
-                               "client_fills_by_flow": int(self.sim.stats()["client_fills"])}
+                               "client_fills_by_flow": int(self.sim.stats()["client_fills"]),
+                               "feed_heartbeats": self.heartbeats}
         if self.server is not None:
             out.update(self.server.stats())
         if self.retransmitter is not None:

@@ -20,8 +20,10 @@ from ...book.records import MAX_LOCATE
 from ...telemetry.feedtime import NASDAQ_ZONE, FeedTime
 from ..moldudp64 import Counter as Mold
 from ..moldudp64 import MoldSession
+from ..moldudp64._recovery import rejoined
 from ..moldudp64.layout import RECOVERING, Recovery
 from ..moldudp64.recovery import MoldRecovery
+from .glimpse import GlimpseSnapshot
 from .handler import ItchHandler
 from .step import (
     EVENT_AT,
@@ -39,7 +41,9 @@ from .step import (
     idle_step,
     note_changed,
     publish_datagram,
+    publish_tops,
     step,
+    tell_status,
 )
 
 _EMPTY = np.zeros(0, np.int64)
@@ -168,6 +172,28 @@ class ItchFeed:
                          self.trades, self.changed, f[T_RECEIVED], f[T_PARSED], f[T_DECODED],
                          time.clock_gettime_ns(time.CLOCK_REALTIME), f, self.clock)
         self._state = None  # the tables may have been replaced
+
+    def rejoin(self, snapshot: GlimpseSnapshot) -> None:
+        """Rebuild the books from a snapshot (:func:`tickpath.feed.itch.glimpse.
+        fetch_snapshot`) and follow the feed from its sequence number: a late join, or a
+        stale feed made exact again. The feed meanwhile waits in the receiver's queue (the
+        kernel's socket buffer, a transport's ring); what the snapshot already holds is
+        skipped there as old. With a ring, the strategy gets the top of every book and a
+        STATUS record saying the books are exact."""
+        old = self.handler
+        books = type(old.books)(max_orders=old.books.max_orders,
+                                max_levels=old.books.max_levels, errors=old.books.errors)
+        handler = ItchHandler(books, batch=old.events.shape[0], errors=old.errors,
+                              resync_run=old.resync_run)
+        blocks = snapshot.blocks
+        handler.on_blocks(blocks, 0, blocks.shape[0], final=True)
+        self.handler = handler
+        rejoined(self.recovery.rec, self.session.counters, self.recovery.rtime,
+                 np.int64(snapshot.next_seq), np.int64(snapshot.messages),
+                 np.int64(time.clock_gettime_ns(time.CLOCK_REALTIME)))
+        self._state = None
+        publish_tops(self.state)
+        tell_status(self.state)
 
     def on_datagram(self, buf: np.ndarray, size: int, rx_ns: int = 0) -> int:
         """One datagram from Python (the ``socket`` transport, a call per datagram): the same

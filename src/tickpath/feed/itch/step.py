@@ -55,6 +55,7 @@ SETTLE = seam.SETTLE  # the books refused an event: the owner settles it, then p
 _HELD_ON = -2  # deliver's own status: the packet is ahead of the expected sequence number
 BEHIND = -100  # apply_datagram's book status for such a packet (no book status is negative)
 _STATE = int(_Rec.STATE)
+_TOLD = int(_Rec.TOLD)
 _POLL_FD = int(_Rec.POLL_FD)
 _STALE_MSGS = int(_Rec.STALE_MESSAGES)
 _GAVE_UP_FULL = int(_Rec.GAVE_UP_FULL)
@@ -490,6 +491,52 @@ def recover(state, buf, start, size, rx_ns, ahead):
     return tend(state, now)
 
 
+@njit(cache=True, nogil=True, _nrt=False)
+def tell_status(state):
+    """With a ring: when the books went from exact to not (a gap open, or given up) or back,
+    publish a STATUS record for every instrument (:mod:`tickpath.strategy.records`), after the
+    records of what was applied before the change, so the strategy reads each book change in
+    the state it was made in. A full ring: told at the next turn."""
+    rec = state.rec
+    exact = rec[_STATE] == 0
+    if exact == (rec[_TOLD] == 0):
+        return
+    if state.tap_hdr.shape[0] == 0:
+        rec[_TOLD] = rec[_STATE]
+        return
+    t = realtime_ns()
+    if publish_record(state.tap_hdr, state.tap_words, state.tap_wait, R.STATUS, np.int64(-1),
+                      np.int64(0), np.int64(1 if exact else 0), np.int64(0), np.int64(0),
+                      np.int64(0), np.int64(0), state.mold[_EXPECTED], t, t, t, t, t,
+                      state.feed):
+        rec[_TOLD] = rec[_STATE]
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def publish_tops(state):
+    """With a ring: a BOOK record (the top of its book now) for every instrument the books
+    know, e.g. after they were rebuilt from a snapshot. Returns the records published."""
+    if state.tap_hdr.shape[0] == 0:
+        return 0
+    t = realtime_ns()
+    done = 0
+    levels, heads, symbols = state.levels, state.heads, state.symbols
+    for loc in range(symbols.shape[0]):
+        if symbols[loc] == 0:
+            continue
+        hb = heads[loc, 0]
+        ha = heads[loc, 1]
+        bp = np.int64(levels[hb]["price"]) if hb >= 0 else np.int64(0)
+        bs = np.int64(levels[hb]["shares"]) if hb >= 0 else np.int64(0)
+        ap = np.int64(levels[ha]["price"]) if ha >= 0 else np.int64(0)
+        a_s = np.int64(levels[ha]["shares"]) if ha >= 0 else np.int64(0)
+        done += publish_record(state.tap_hdr, state.tap_words, state.tap_wait, R.BOOK,
+                               np.int64(loc), np.int64(symbols[loc]), bp, bs, ap, a_s,
+                               np.int64(0), state.mold[_EXPECTED] - 1, t, t, t, t, t,
+                               state.feed)
+    return done
+
+
 _NOT_TRIED = -3  # the seam's own mark: deliver was not called (the feed is not exact)
 
 
@@ -499,11 +546,12 @@ def after_deliver(state, buf, start, size, rx_ns, code):
     small): a datagram while the feed is not exact, one beyond the expected sequence number,
     or one a bad block cut (its rest asked for at once)."""
     if code == _NOT_TRIED:
-        return recover(state, buf, start, size, rx_ns, False)
-    if code == _HELD_ON:
-        return recover(state, buf, start, size, rx_ns, True)
-    if code == GO_ON:
-        return tend(state, realtime_ns())
+        code = recover(state, buf, start, size, rx_ns, False)
+    elif code == _HELD_ON:
+        code = recover(state, buf, start, size, rx_ns, True)
+    elif code == GO_ON:
+        code = tend(state, realtime_ns())
+    tell_status(state)
     return code
 
 
@@ -519,8 +567,8 @@ def _on_datagram(state, buf, start, size, rx_ns):
                        state.capacity, state.feed, state.lat, state.ker, state.tap_hdr,
                        state.tap_words, state.tap_wait, state.trades, state.changed,
                        state.seen, state.clock, state.rec)
-        if code != _HELD_ON and state.rec[_STATE] == 0:
-            return code
+        if code != _HELD_ON and state.rec[_STATE] == 0 and state.rec[_TOLD] == 0:
+            return code  # (TOLD: a STATUS record a full ring refused is told at once)
     return after_deliver(state, buf, start, size, rx_ns, code)
 
 
@@ -529,7 +577,9 @@ def _on_idle(state, now_ns):
     """The idle turn: re-requests and answers while a gap is open; nothing otherwise."""
     if state.rec[_STATE] != RECOVERING:
         return GO_ON
-    return tend(state, now_ns)
+    code = tend(state, now_ns)
+    tell_status(state)
+    return code
 
 
 @njit(cache=True, nogil=True)

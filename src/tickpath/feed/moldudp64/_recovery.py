@@ -79,6 +79,8 @@ _MAX_REQUEST = int(Recovery.MAX_REQUEST)
 _SEND_FD = int(Recovery.SEND_FD)
 _POLL_FD = int(Recovery.POLL_FD)
 _ADDR_LEN = int(Recovery.ADDR_LEN)
+_SNAPSHOTS = int(Recovery.SNAPSHOTS)
+_SNAPSHOT_MESSAGES = int(Recovery.SNAPSHOT_MESSAGES)
 
 _EXPECTED = int(Counter.EXPECTED)
 _MESSAGES = int(Counter.MESSAGES)
@@ -343,3 +345,30 @@ def note_received(rec, messages):
 @njit(cache=True, nogil=True, _nrt=False)
 def note_drained(rec, messages):
     rec[_MSGS_HELD] += messages
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def rejoined(rec, mold, rtime, next_seq, messages, now_ns):
+    """The books were rebuilt from a snapshot that holds every message before ``next_seq``:
+    exact again from there (held packets dropped: the feed after the snapshot comes in
+    order from the receiver's queue). A gap that was open counts as repaired, its recovery
+    time (gap seen -> snapshot loaded) recorded."""
+    if rec[_STATE] != EXACT and rec[_SINCE] > 0:
+        took = now_ns - rec[_SINCE]
+        rec[_REPAIRED] += 1
+        rec[_LAST_NS] = took
+        if took > rec[_MAX_NS]:
+            rec[_MAX_NS] = took
+        if rtime.shape[0] > 0:
+            rtime[rec[_SAMPLES] % rtime.shape[0]] = took
+        rec[_SAMPLES] += 1
+    rec[_STATE] = EXACT
+    rec[_HELD] = 0
+    rec[_HELD_BYTES] = 0
+    rec[_REQ_SEQ] = -1
+    rec[_ATTEMPTS] = 0
+    if rec[_KNOWN_END] < next_seq:
+        rec[_KNOWN_END] = next_seq
+    rec[_SNAPSHOTS] += 1
+    rec[_SNAPSHOT_MESSAGES] += messages
+    mold[_EXPECTED] = next_seq

@@ -107,6 +107,9 @@ class Recovery(enum.IntEnum):
     POLL_FD = 35  # config: socket answers are read from by the handler (-1: they come with
     #               the feed, through the transport)
     ADDR_LEN = 36  # config: length of the server's sockaddr in the request buffer
+    TOLD = 37  # state: the STATE last told the strategy in a STATUS record (a ring's reader)
+    SNAPSHOTS = 38  # times the books were rebuilt from a snapshot (late join, or stale)
+    SNAPSHOT_MESSAGES = 39  # messages those snapshots held
 
 
 N_RECOVERY = len(Recovery)
