@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..feed.itch import ItchFeed, ItchHandler
+from ..feed.itch.glimpse import SnapshotRejoin
 from ..feed.moldudp64 import MoldSession
 from ..wire.handler import DEADLINE, END_OF_SESSION, IDLE, RX_PACKETS, SETTLE
 
@@ -98,9 +99,7 @@ class FeedListener:
         self.receiver = receiver
         #: ITCH: the GLIMPSE snapshot service: books rebuilt from it at the start
         #: (``late_join``) and whenever the feed goes stale (a gap it could not repair)
-        self.snapshot, self.late_join = snapshot, late_join
-        self.snapshot_errors: list[str] = []
-        self._next_try = 0.0
+        self.rejoiner = SnapshotRejoin(snapshot, late_join=late_join)
         if handler is not None and not isinstance(handler, ItchHandler):
             self.feed = handler
         else:
@@ -122,22 +121,13 @@ class FeedListener:
         return getattr(self.feed, "handler", None)
 
     def _rejoin(self, first: bool = False) -> None:
-        """Books from a snapshot when asked to join late (``first``) or when the feed is
-        stale; a snapshot that cannot be read is noted and tried again a second later."""
-        if self.snapshot is None or not hasattr(self.feed, "rejoin"):
-            return
-        if not (first and self.late_join) and self.feed.recovery.state != "stale":
-            return
-        now = time.monotonic()
-        if now < self._next_try:
-            return
-        from ..feed.itch.glimpse import GlimpseError, fetch_snapshot
+        """Books from a snapshot when joining late (``first``) or when the feed is stale."""
+        if hasattr(self.feed, "rejoin"):
+            self.rejoiner.maybe(self.feed, first)
 
-        try:
-            self.feed.rejoin(fetch_snapshot(*self.snapshot))
-        except GlimpseError as e:
-            self.snapshot_errors.append(str(e))
-            self._next_try = now + 1.0
+    @property
+    def snapshot_errors(self) -> list[str]:
+        return self.rejoiner.errors
 
     def warm_up(self) -> None:
         """Compile (or load from the cache) the handler's step and the receiver's loop for

@@ -37,6 +37,16 @@ def _positive(v: float) -> str | None:
     return None if v > 0 else "must be > 0"
 
 
+def _fault_plan(v: str) -> str | None:
+    from ..venue.faults import FaultPlan
+
+    try:
+        FaultPlan.parse(v)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 def _hostport_or_empty(v: str) -> str | None:
     if not v:
         return None
@@ -189,7 +199,8 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Callable[[Any], str | None] | None]
     "feed": {"host": (str, "127.0.0.1", None), "port": (int, 0, _nonneg),
              "iface_ip": (str, "0.0.0.0", None), "session": (str, "TICKPATH01", None),
              "max_orders": (int, 1 << 20, _positive),
-             "retransmit": (str, "", _hostport_or_empty)},
+             "retransmit": (str, "", _hostport_or_empty),
+             "glimpse": (str, "", _hostport_or_empty)},
     "instruments": {"symbols": (list, [], _symbols)},
     "ring": {"capacity": (int, 4096, _pow2), "policy": (str, "drop", _one_of("drop", "block")),
              "block_timeout_us": (int, 1000, _block_timeout)},
@@ -210,7 +221,8 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Callable[[Any], str | None] | None]
              "kill_file": (str, "", _kill_file)},
     "simulator": {"enabled": (bool, True, None), "symbols": (int, 20, _positive),
                   "messages": (int, 50_000, _positive), "rate": (float, 20_000.0, _nonneg),
-                  "seed": (int, 7, _nonneg), "max_payload": (int, 64, None)},
+                  "seed": (int, 7, _nonneg), "max_payload": (int, 64, None),
+                  "recovery": (bool, True, None), "faults": (str, "", _fault_plan)},
     "telemetry": {"max_rows": (int, 1 << 20, _nonneg), "row_every": (int, 1, _positive)},
     "gateway": {"host": (str, "127.0.0.1", _ipv4), "port": (int, 0, _port),
                 "username": (str, "TRADER", _username), "password": (str, "tickpath", _password),

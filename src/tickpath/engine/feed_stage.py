@@ -17,6 +17,7 @@ import numpy as np
 from ..book import BookStore
 from ..book.records import Stat
 from ..feed.itch import ItchFeed, ItchHandler
+from ..feed.itch.glimpse import SnapshotRejoin
 from ..feed.itch.step import (
     MALFORMED,
     TAP_FULL,
@@ -98,6 +99,9 @@ class FeedStage:
         self.rx = open_receiver(p["transport"], p["host"], int(p["port"]),
                                 iface_ip=p.get("iface_ip", "0.0.0.0"))
         self.feed.attach(self.rx)
+        # glimpse = "HOST:PORT": the snapshot service a stale feed rebuilds its books from
+        self.rejoin = SnapshotRejoin(parse_hostport(p["glimpse"]) if p.get("glimpse")
+                                     else None)
         self.compiled = bool(getattr(self.rx, "compiled", False))
         self.ended = False
 
@@ -119,6 +123,7 @@ class FeedStage:
                 if code == SETTLE:
                     self.feed.settle()
                 self.ended = code == END_OF_SESSION
+                self.rejoin.maybe(self.feed)
                 self.publish_counters()
         else:
             self._run_python(tick_s)
@@ -136,6 +141,7 @@ class FeedStage:
             else:  # re-requests and answers while a gap is open
                 self.ended = feed.on_idle() == END_OF_SESSION
             if time.monotonic() >= next_tick:
+                self.rejoin.maybe(self.feed)
                 self.publish_counters()
                 next_tick = time.monotonic() + tick_s
 

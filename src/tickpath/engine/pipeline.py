@@ -45,6 +45,8 @@ from .counters import Agent as AgentWord
 
 FEED_GROUP, FEED_PORT = "233.54.12.1", 26400  # over a veth pair (tickpath.wire.netns)
 ORDER_PORT = 26401  # the venue's order entry over a veth pair (its namespace is its own)
+RETRANSMIT_PORT = 26402  # its MoldUDP64 re-request server (UDP), over a veth pair
+GLIMPSE_PORT = 26403  # its snapshot service (TCP), over a veth pair
 
 #: idle strategies that keep a stage runnable while it waits (it holds its core)
 SPINNING_IDLES = ("noop", "busy_spin", "spin_yield")
@@ -304,6 +306,16 @@ class Pipeline:
             self.order_address = (gw["host"], gw["port"] or free_tcp_port(gw["host"]))
         cname = self.names["counters"]
         specs = []
+        # the built-in venue's recovery services (re-requests, snapshots), which the feed
+        # uses unless the configuration names others
+        retransmit, glimpse = feed["retransmit"], feed["glimpse"]
+        rec_ports = None
+        if sim["enabled"] and sim["recovery"]:
+            vh = v.exchange_ip if v is not None else "127.0.0.1"
+            rec_ports = (RETRANSMIT_PORT, GLIMPSE_PORT) if v is not None else (
+                free_udp_port(vh), free_tcp_port(vh))
+            retransmit = retransmit or f"{vh}:{rec_ports[0]}"
+            glimpse = glimpse or f"{vh}:{rec_ports[1]}"
         if sim["enabled"]:
             specs.append(AgentSpec("venue", "tickpath.engine.venue_stage:main", cname,
                                    netns=v.exchange if v else None, **stage("venue"), params={
@@ -317,11 +329,14 @@ class Pipeline:
                                        "accounts": [f"{gw['username']}:{gw['password']}"],
                                        "heartbeat_s": gw["heartbeat_s"],
                                        "capture": self.venue_capture,
-                                       "capture_iface": v.exchange_if if v else None}))
+                                       "capture_iface": v.exchange_if if v else None,
+                                       "recovery_host": v.exchange_ip if v else "127.0.0.1",
+                                       "recovery_ports": rec_ports,
+                                       "faults": sim["faults"]}))
         ring = cfg["ring"]
         feed_params = {"transport": self.transport, "host": host, "port": port,
                        "iface_ip": rx_ip, "max_orders": feed["max_orders"],
-                       "retransmit": feed["retransmit"]}
+                       "retransmit": retransmit, "glimpse": glimpse}
         rtc = cfg["pipeline"]["topology"] == "run_to_completion"
         if not rtc:
             specs.append(AgentSpec("feed", "tickpath.engine.feed_stage:main", cname,

@@ -34,6 +34,7 @@ from numba import njit
 
 from ..book import BookStore
 from ..feed.itch import ItchFeed, ItchHandler
+from ..feed.itch.glimpse import SnapshotRejoin
 from ..feed.moldudp64.recovery import parse_hostport
 from ..ring import SpscRing, spsc
 from ..ring.atomics import load_relaxed
@@ -169,6 +170,8 @@ class RunToCompletionStage:
         self.rx = open_receiver(p["transport"], p["host"], int(p["port"]),
                                 iface_ip=p.get("iface_ip", "0.0.0.0"))
         self.feed.attach(self.rx)
+        self.rejoin = SnapshotRejoin(parse_hostport(p["glimpse"]) if p.get("glimpse")
+                                     else None)
         if not getattr(self.rx, "compiled", False):
             raise ValueError(f"run to completion needs a compiled receive loop; transport "
                              f"{p['transport']!r} calls the handler from Python (use recv, "
@@ -178,11 +181,14 @@ class RunToCompletionStage:
         self._rows_map, rows = attach_array(p["rows"], N_BOUNDARIES)
         self.trader = Trader(p, self.control, rows)
         self.ended = False
+        self.state = self._trading()
+
+    def _trading(self) -> Trading:
+        """The loop's state over the feed's current arrays (new ones after a snapshot)."""
         t = self.trader
-        self.state = Trading(self.feed.state, self.ring.header, self.ring.words, t.state,
-                             t.ctx, t.session.arrays, t.limits, t.rate, t.storm, t.counts,
-                             t.st, t.rows, t.row_every, self.control, self.sect,
-                             counters.section("risk"))
+        return Trading(self.feed.state, self.ring.header, self.ring.words, t.state, t.ctx,
+                       t.session.arrays, t.limits, t.rate, t.storm, t.counts, t.st, t.rows,
+                       t.row_every, self.control, self.sect, self.counters.section("risk"))
 
     def _publish(self) -> None:
         publish_feed_counters(self.fsect, self.feed, self.rx, self.ended)
@@ -218,6 +224,9 @@ class RunToCompletionStage:
                 self.ended = True  # the feed is over; the session is served until STOP
             elif code == SETTLE and not self._settle():
                 break
+            if self.rejoin.maybe(self.feed):  # a stale feed's books from a snapshot
+                self.state = self._trading()
+                _drain(self.state)  # the tops and STATUS it published, through the trader
             self._publish()
             if self.control[_STOP]:
                 break

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 
+from ..venue.faults import FaultPlan
 from ..venue.live import LiveVenue
 from ..wire.capture import Capture
 from ..wire.pcap import PcapngWriter
@@ -29,6 +30,21 @@ V = VenueCounter
 _PROGRESS_NS = 50_000_000  # how often the venue's counters are published
 
 
+def _recovery(p: dict) -> dict:
+    """The live venue's recovery services from the stage's params: a re-request server and
+    a snapshot service on ``recovery_host`` at ``recovery_ports`` (None: neither), and the
+    faults put on its feed (``faults``: a :class:`~tickpath.venue.faults.FaultPlan`)."""
+    out: dict = {}
+    if p.get("faults"):  # faults on the feed as it leaves (the kernel has no netem)
+        out["faults_a"] = FaultPlan.parse(p["faults"])
+    ports = p.get("recovery_ports")
+    if not ports:
+        return out
+    host = p.get("recovery_host") or "127.0.0.1"
+    return {**out, "retransmit_port": int(ports[0]), "retransmit_host": host,
+            "snapshot_port": int(ports[1]), "snapshot_host": host}
+
+
 def main(spec, counters: Counters) -> None:
     """Entry point of the venue process (tickpath.engine.agent): the live venue from GO to
     the end of the day, then order entry until STOP (the module's docstring)."""
@@ -38,7 +54,8 @@ def main(spec, counters: Counters) -> None:
                    feed_host=p["host"], feed_port=int(p["port"]), session=p["session"],
                    accounts=list(p["accounts"]), orders_host=p["orders_host"],
                    orders_port=int(p["orders_port"]), max_payload=int(p["max_payload"]),
-                   heartbeat_s=float(p.get("heartbeat_s", 1.0)), iface_ip=p.get("iface_ip"))
+                   heartbeat_s=float(p.get("heartbeat_s", 1.0)), iface_ip=p.get("iface_ip"),
+                   **_recovery(p))
 
     def progress() -> None:
         st = lv.stats()

@@ -18,7 +18,7 @@ import numpy as np
 
 from ...codec.soupbintcp import SoupError, SoupFramer, decode_packet, encode_packet, login_request
 
-__all__ = ["GlimpseError", "GlimpseSnapshot", "fetch_snapshot"]
+__all__ = ["GlimpseError", "GlimpseSnapshot", "SnapshotRejoin", "fetch_snapshot"]
 
 
 class GlimpseError(RuntimeError):
@@ -99,3 +99,37 @@ def fetch_snapshot(host: str, port: int, username: str = "", password: str = "",
         raise GlimpseError(f"{where}: {e}") from e
     finally:
         sock.close()
+
+
+class SnapshotRejoin:
+    """When a feed's owner (a listener, a pipeline stage) rebuilds its books from the
+    snapshot service at ``address``: at the start when joining late (``late_join``), and
+    whenever the feed is stale (a gap it could not repair). A snapshot that cannot be read is
+    noted in ``errors`` and tried again ``retry_s`` later; the feed stays stale meanwhile."""
+
+    def __init__(self, address: tuple[str, int] | None, *, late_join: bool = False,
+                 timeout_s: float = 10.0, retry_s: float = 1.0) -> None:
+        self.address, self.late_join = address, late_join
+        self.timeout_s, self.retry_s = timeout_s, retry_s
+        self.errors: list[str] = []
+        self.rejoins = 0
+        self._next_try = 0.0
+
+    def maybe(self, feed, first: bool = False) -> bool:
+        """Rejoin ``feed`` (an :class:`~tickpath.feed.itch.ItchFeed`) if it should; True when
+        its books were rebuilt (a stage holding its state must take the new one)."""
+        if self.address is None:
+            return False
+        if not (first and self.late_join) and feed.recovery.state != "stale":
+            return False
+        now = time.monotonic()
+        if now < self._next_try:
+            return False
+        try:
+            feed.rejoin(fetch_snapshot(*self.address, timeout_s=self.timeout_s))
+        except GlimpseError as e:
+            self.errors.append(str(e))
+            self._next_try = now + self.retry_s
+            return False
+        self.rejoins += 1
+        return True
