@@ -101,3 +101,14 @@ class Requester:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class Turns:
+    """What a Requester drives for a live venue: the venue's turn, which polls its
+    re-request server (``port``)."""
+
+    def __init__(self, venue) -> None:
+        self.venue, self.port = venue, venue.retransmit_port
+
+    def poll(self) -> int:
+        return self.venue.turn()

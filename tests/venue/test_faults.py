@@ -6,21 +6,13 @@ re-request gets back what a line lost."""
 from __future__ import annotations
 
 import pytest
-from mold_line import Line, Requester, blocks_of, header
+from mold_line import Line, Requester, Turns, blocks_of, header
 from typer.testing import CliRunner
 
 from tickpath.cli import app
 from tickpath.venue.faults import FaultPlan, LineFaults
 from tickpath.venue.live import LiveVenue
 from tickpath.venue.retransmit import request_packet
-
-
-class _Turns:
-    def __init__(self, venue: LiveVenue) -> None:
-        self.venue, self.port = venue, venue.retransmit_port
-
-    def poll(self) -> int:
-        return self.venue.turn()
 
 
 def test_plans_parse_and_refuse_what_they_cannot_mean():
@@ -73,7 +65,7 @@ def test_line_a_gets_the_faults_line_b_stays_clean_and_re_requests_fill_the_gaps
         assert all(have[s] == want[s] for s in have)  # the bytes of what came are right
         missing = sorted(set(want) - set(have))
         assert missing
-        r = Requester(_Turns(venue))
+        r = Requester(Turns(venue))
         for s in missing:
             r.send(request_packet("TICKPATH01", s, 1))
             assert blocks_of(r.recv()) == {s: want[s]}

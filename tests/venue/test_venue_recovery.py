@@ -4,7 +4,7 @@ end of session), its counters in the venue's stats; and the command line that st
 
 from __future__ import annotations
 
-from mold_line import Line, Requester, blocks_of, header
+from mold_line import Line, Requester, Turns, blocks_of, header
 from typer.testing import CliRunner
 
 from tickpath.cli import app
@@ -12,16 +12,6 @@ from tickpath.venue.live import LiveVenue
 from tickpath.venue.retransmit import request_packet
 
 SESSION = "LIVEREC01"
-
-
-class _Turns:
-    """What a Requester drives: the venue's turn, which polls the re-request server."""
-
-    def __init__(self, venue: LiveVenue) -> None:
-        self.venue, self.port = venue, venue.retransmit_port
-
-    def poll(self) -> int:
-        return self.venue.turn()
 
 
 def test_live_venue_serves_line_b_and_re_requests():
@@ -37,7 +27,7 @@ def test_live_venue_serves_line_b_and_re_requests():
         last = max(published)
         assert venue.history.next_seq == last + 1 and len(venue.history) == 500
 
-        r = Requester(_Turns(venue))
+        r = Requester(Turns(venue))
         r.send(request_packet(SESSION, last - 20, 10))
         pkt = r.recv()
         assert header(pkt)[1:] == (last - 20, 10)
@@ -72,7 +62,7 @@ def test_a_quiet_venue_answers_while_it_waits():
                    session=SESSION, sender="sendmmsg", quiet=True, opening_messages=100,
                    retransmit_port=0) as venue:
         venue.start()
-        r = Requester(_Turns(venue))
+        r = Requester(Turns(venue))
         r.sock.sendto(request_packet(SESSION, 5, 2), ("127.0.0.1", venue.retransmit_port))
         venue.run(duration_s=0.05)  # nothing to publish: the loop waits on the sockets
         assert header(r.recv())[1:] == (5, 2)

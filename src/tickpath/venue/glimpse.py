@@ -40,7 +40,7 @@ from ..codec.soupbintcp import (
     sequenced,
 )
 from . import Simulator
-from .order_entry import new_session_name, parse_accounts
+from .order_entry import new_session_name, parse_accounts, send_pending
 from .records import BUY, TICK
 
 log = logging.getLogger("tickpath.venue.glimpse")
@@ -253,17 +253,11 @@ class GlimpseServer:
         c.last_tx = now
 
     def _send(self, c: _Conn) -> None:
-        while c.tx:
-            try:
-                n = c.sock.send(c.tx)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as e:
-                if e.errno != errno.EPIPE:
-                    log.warning("glimpse: %s: send failed (%s): closed", c.who, e)
-                self._close(c)
-                return
-            del c.tx[:n]
+        e = send_pending(c.sock, c.tx)
+        if e is not None:
+            if e.errno != errno.EPIPE:
+                log.warning("glimpse: %s: send failed (%s): closed", c.who, e)
+            self._close(c)
 
     def _close(self, c: _Conn) -> None:
         if c in self._conns:

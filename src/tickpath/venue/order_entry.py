@@ -58,6 +58,20 @@ _HEARTBEAT = encode_packet("H")
 _END_OF_SESSION = encode_packet("Z")
 
 
+def send_pending(sock: socket.socket, tx: bytearray) -> OSError | None:
+    """Send what ``tx`` holds on the non-blocking ``sock`` until the kernel takes no more,
+    removing what went; returns the error that ends the connection, or None."""
+    while tx:
+        try:
+            n = sock.send(tx)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as e:
+            return e
+        del tx[:n]
+    return None
+
+
 def new_session_name(now_ns: int | None = None) -> str:
     """A session name of its own for a venue that starts now: ``T`` and the start time in
     milliseconds since the epoch, in base 36 (10 characters). A venue started again is a new
@@ -400,17 +414,11 @@ class OrderEntryServer:
         return False
 
     def _send(self, conn: _Conn) -> None:
-        while conn.tx:
-            try:
-                n = conn.sock.send(conn.tx)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as e:
-                if e.errno != errno.EPIPE:
-                    log.warning("order entry: %s: send failed (%s): closed", conn.who, e)
-                self._close(conn)
-                return
-            del conn.tx[:n]
+        e = send_pending(conn.sock, conn.tx)
+        if e is not None:
+            if e.errno != errno.EPIPE:
+                log.warning("order entry: %s: send failed (%s): closed", conn.who, e)
+            self._close(conn)
 
     def _close(self, conn: _Conn) -> None:
         if conn in self._conns:

@@ -296,6 +296,18 @@ def publish_record(tap_hdr, tap_words, tap_wait, kind, locate, stock, w2, w3, w4
 
 
 @njit(cache=True, nogil=True, _nrt=False)
+def top_of(levels, heads, loc):
+    """``(bid, bid shares, ask, ask shares)`` of instrument ``loc``'s book (0: empty side)."""
+    hb = heads[loc, 0]
+    ha = heads[loc, 1]
+    bp = np.int64(levels[hb]["price"]) if hb >= 0 else np.int64(0)
+    bs = np.int64(levels[hb]["shares"]) if hb >= 0 else np.int64(0)
+    ap = np.int64(levels[ha]["price"]) if ha >= 0 else np.int64(0)
+    a_s = np.int64(levels[ha]["shares"]) if ha >= 0 else np.int64(0)
+    return bp, bs, ap, a_s
+
+
+@njit(cache=True, nogil=True, _nrt=False)
 def publish_datagram(tap_hdr, tap_words, tap_wait, events, nev, levels, heads, symbols, trades,
                      changed, received, parsed, decoded, booked, feed, clock):
     """Publish what the datagram noted: a record per trade, then the top of each changed
@@ -312,12 +324,7 @@ def publish_datagram(tap_hdr, tap_words, tap_wait, events, nev, levels, heads, s
                                feed)
     for r in range(feed[CHANGED_N]):
         loc = changed[r, CH_LOCATE]
-        hb = heads[loc, 0]
-        ha = heads[loc, 1]
-        bp = np.int64(levels[hb]["price"]) if hb >= 0 else np.int64(0)
-        bs = np.int64(levels[hb]["shares"]) if hb >= 0 else np.int64(0)
-        ap = np.int64(levels[ha]["price"]) if ha >= 0 else np.int64(0)
-        a_s = np.int64(levels[ha]["shares"]) if ha >= 0 else np.int64(0)
+        bp, bs, ap, a_s = top_of(levels, heads, loc)
         done += publish_record(tap_hdr, tap_words, tap_wait, R.BOOK, loc,
                                np.int64(symbols[loc]), bp, bs, ap, a_s, nev,
                                changed[r, CH_SEQ], sent, received, parsed, decoded, booked,
@@ -524,12 +531,7 @@ def publish_tops(state):
     for loc in range(symbols.shape[0]):
         if symbols[loc] == 0:
             continue
-        hb = heads[loc, 0]
-        ha = heads[loc, 1]
-        bp = np.int64(levels[hb]["price"]) if hb >= 0 else np.int64(0)
-        bs = np.int64(levels[hb]["shares"]) if hb >= 0 else np.int64(0)
-        ap = np.int64(levels[ha]["price"]) if ha >= 0 else np.int64(0)
-        a_s = np.int64(levels[ha]["shares"]) if ha >= 0 else np.int64(0)
+        bp, bs, ap, a_s = top_of(levels, heads, loc)
         done += publish_record(state.tap_hdr, state.tap_words, state.tap_wait, R.BOOK,
                                np.int64(loc), np.int64(symbols[loc]), bp, bs, ap, a_s,
                                np.int64(0), state.mold[_EXPECTED] - 1, t, t, t, t, t,

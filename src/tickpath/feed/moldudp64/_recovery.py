@@ -237,6 +237,15 @@ def close_if_exact(rec, slots, mold, rtime, now_ns):
     if rec[_STATE] != RECOVERING or rec[_HELD] > 0 or mold[_EXPECTED] < rec[_KNOWN_END]:
         return False
     rec[_STATE] = EXACT
+    _repaired(rec, rtime, now_ns)
+    rec[_REQ_SEQ] = -1
+    rec[_ATTEMPTS] = 0
+    return True
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _repaired(rec, rtime, now_ns):
+    """Count a gap repaired and record its recovery time (gap seen -> books exact)."""
     rec[_REPAIRED] += 1
     took = now_ns - rec[_SINCE]
     rec[_LAST_NS] = took
@@ -245,9 +254,6 @@ def close_if_exact(rec, slots, mold, rtime, now_ns):
     if rtime.shape[0] > 0:
         rtime[rec[_SAMPLES] % rtime.shape[0]] = took
     rec[_SAMPLES] += 1
-    rec[_REQ_SEQ] = -1
-    rec[_ATTEMPTS] = 0
-    return True
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -354,14 +360,7 @@ def rejoined(rec, mold, rtime, next_seq, messages, now_ns):
     order from the receiver's queue). A gap that was open counts as repaired, its recovery
     time (gap seen -> snapshot loaded) recorded."""
     if rec[_STATE] != EXACT and rec[_SINCE] > 0:
-        took = now_ns - rec[_SINCE]
-        rec[_REPAIRED] += 1
-        rec[_LAST_NS] = took
-        if took > rec[_MAX_NS]:
-            rec[_MAX_NS] = took
-        if rtime.shape[0] > 0:
-            rtime[rec[_SAMPLES] % rtime.shape[0]] = took
-        rec[_SAMPLES] += 1
+        _repaired(rec, rtime, now_ns)
     rec[_STATE] = EXACT
     rec[_HELD] = 0
     rec[_HELD_BYTES] = 0
