@@ -47,8 +47,9 @@ bench: $(STAMP) debs
 	  $(VENV)/bin/tickpath wire bench --json out/bench/wire.json && \
 	  $(VENV)/bin/tickpath budget --json out/bench/budget.json --csv out/bench/budget.csv \
 	    --png out/bench/budget.png && \
-	  $(VENV)/bin/tickpath bench tick-to-trade --json out/bench/tick_to_trade.json; \
-	else echo "tickpath wire bench, budget and bench tick-to-trade need root (namespaces, AF_PACKET, AF_XDP): skipped"; fi
+	  $(VENV)/bin/tickpath bench tick-to-trade --json out/bench/tick_to_trade.json && \
+	  $(VENV)/bin/tickpath bench recovery --json out/bench/recovery.json --runs 5; \
+	else echo "tickpath wire bench, budget, bench tick-to-trade and bench recovery need root (namespaces, AF_PACKET, AF_XDP): skipped"; fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

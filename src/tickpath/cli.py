@@ -560,6 +560,7 @@ def listen(
     glimpse: Annotated[str | None, typer.Option(help="itch: the GLIMPSE snapshot service HOST:PORT: the books are loaded from it at the start (unless --late-join natural) and whenever a gap cannot be repaired")] = None,
     books_json: Annotated[Path | None, typer.Option(help="itch: write the final books as JSON lines")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="itch: write the summary (messages, session, gap recovery, snapshots) as JSON")] = None,
+    ready_file: Annotated[Path | None, typer.Option(help="itch: create this file when the receive loop starts (for scripts that start a sender after it)")] = None,
 ) -> None:
     """Receive a live feed (ITCH or MDP3) and show the best bid and offer of the busiest
     instruments."""
@@ -637,7 +638,8 @@ def listen(
     with rx, Live(console=console, auto_refresh=False) as live:
         try:  # a file that does not end its session ends when it is done
             rep = lst.run(duration=duration, idle_timeout=getattr(rx, "idle_timeout_s", None),
-                          on_tick=lambda x: live.update(view(x), refresh=True))
+                          on_tick=lambda x: live.update(view(x), refresh=True),
+                          on_ready=None if ready_file is None else ready_file.touch)
         except KeyboardInterrupt:
             rep = None
         live.update(view(lst), refresh=True)
@@ -1062,6 +1064,43 @@ def bench_tick_to_trade(
                       (w, "p999_us"))), f"{w['count']:,}")
     console.print(t)
     err.print(f"wrote {json_out}")
+
+
+@bench_app.command("recovery")
+def bench_recovery(
+    json_out: Annotated[Path, typer.Option("--json", help="write the rows as JSON")],
+    runs: Annotated[int, typer.Option(help="runs per fault")] = 3,
+    messages: Annotated[int, typer.Option(help="messages in the venue's day")] = 100_000,
+    rate: Annotated[float, typer.Option(help="the venue's rate, messages/s")] = 50_000.0,
+    symbols: Annotated[int, typer.Option(help="instruments in the day")] = 20,
+    only: Annotated[str | None, typer.Option(help="faults whose name contains this (comma-separated)")] = None,
+) -> None:
+    """The ITCH feed under faults over a veth pair (root): each fault's runs, books exact or
+    not against the venue's, recovery times (docs/itch-feed.md, BENCHMARKS.md)."""
+    from .apps.recovery_bench import FAULTS, run_recovery_bench
+    from .wire.netns import NetnsUnavailable
+
+    faults = FAULTS if not only else tuple(
+        f for f in FAULTS if any(o.strip() in f.name for o in only.split(",")))
+    if not faults:
+        err.print(f"[red]error:[/] --only {only!r} matches no fault: "
+                  f"{', '.join(f.name for f in FAULTS)}")
+        raise typer.Exit(2)
+    try:
+        rows = run_recovery_bench(runs, messages, rate, symbols, faults,
+                                  status=lambda m: console.print(m, highlight=False))
+    except NetnsUnavailable as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    json_out.write_text(json.dumps(rows, indent=1))
+    for r in rows:
+        p50 = "-" if r["recovery_p50_us"] is None else f"{r['recovery_p50_us']:,.0f}"
+        p99 = "-" if r["recovery_p99_us"] is None else f"{r['recovery_p99_us']:,.0f}"
+        console.print(f"{r['fault']:44s} exact {r['books_exact']}/{r['runs']}  lost "
+                      f"{r['messages_lost']:,}  recovery p50 {p50} µs p99 {p99} µs  gaps "
+                      f"{r['gaps']:,} requests {r['requests']:,} snapshots {r['snapshots']}",
+                      highlight=False)
+    console.print(f"wrote {json_out}")
 
 
 @bench_app.command("ring")

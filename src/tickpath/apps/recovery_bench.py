@@ -1,0 +1,180 @@
+"""``tickpath bench recovery``: the ITCH feed under faults, over a veth pair, checked against
+the venue's own books.
+
+For each fault and run: two namespaces joined by a veth pair; in the host's, ``tickpath
+listen`` (the ``socket`` transport, the venue's re-request server and snapshot service
+given); in the exchange's, ``tickpath venue`` publishing the simulated day by multicast with
+the fault put on its feed as packets leave (:mod:`tickpath.venue.faults`: this kernel has no
+netem), serving re-requests and snapshots, lingering after its end of session for the last
+re-requests. The listener's final books are compared with the simulator's books of the same
+day (the live venue publishes exactly that day when nobody trades), and its recovery times
+(gap seen -> books exact again) are gathered. Late start: the listener starts when half the
+day is out and loads a snapshot first.
+
+One row per fault: ``{"fault", "runs", "books_exact", "messages_lost", "recovery_p50_us",
+"recovery_p99_us"}`` plus what explains them (gaps, re-requests, snapshots, stale runs).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+GROUP, PORT = "233.54.12.7", 26500
+RETRANSMIT_PORT, GLIMPSE_PORT = 26502, 26503
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A named fault: the plan on line A (``venue --faults-a``), how many messages the
+    venue's history keeps, and whether the listener starts late."""
+
+    name: str
+    plan: str = ""
+    history_keep: int = 1_000_000
+    late_start: bool = False
+
+
+FAULTS = (
+    Fault("none"),
+    Fault("loss 0.1%", "loss=0.001"),
+    Fault("loss 1% + reordering 1%", "loss=0.01,reorder=0.01,depth=3"),
+    Fault("loss 5%", "loss=0.05"),
+    Fault("duplication 1% + reordering 2%", "duplicate=0.01,reorder=0.02,depth=5"),
+    Fault("blackout of 200 packets (re-request)", "blackout=1000:1200"),
+    Fault("blackout beyond the history (snapshot)", "blackout=1000:1400", history_keep=100),
+    Fault("late start (snapshot)", late_start=True),
+)
+
+
+def _books_of(path: Path) -> dict[int, dict]:
+    out = {}
+    for line in path.read_text().splitlines():
+        b = json.loads(line)
+        out[int(b["locate"])] = b
+    return out
+
+
+def _one_run(veth, fault: Fault, run: int, *, symbols: int, messages: int, rate: float,
+             want: dict[int, dict], work: Path, timeout_s: float) -> dict[str, Any]:
+    """One run of ``fault``: the listener's verdict and figures."""
+    py = sys.executable
+    books, summary, ready = (work / f"books-{run}.jsonl", work / f"summary-{run}.json",
+                             work / f"ready-{run}")
+    for f in (books, summary, ready):
+        f.unlink(missing_ok=True)
+    seed = 1000 + run
+    plan = f"{fault.plan},seed={seed}" if fault.plan else ""
+    venue_cmd = [py, "-m", "tickpath.cli", "venue", "--host", GROUP, "--port", str(PORT),
+                 "--iface-ip", veth.exchange_ip, "--symbols", str(symbols), "--messages",
+                 str(messages), "--seed", "7", "--rate", str(rate), "--sender", "sendto",
+                 "--retransmit-port", str(RETRANSMIT_PORT), "--retransmit-host",
+                 veth.exchange_ip, "--glimpse-port", str(GLIMPSE_PORT), "--history-keep",
+                 str(fault.history_keep), "--linger", "1"]
+    if plan:
+        venue_cmd += ["--faults-a", plan]
+    listen_cmd = [py, "-m", "tickpath.cli", "listen", "--host", GROUP, "--port", str(PORT),
+                  "--iface-ip", veth.host_ip, "--transport", "socket", "--retransmit",
+                  f"{veth.exchange_ip}:{RETRANSMIT_PORT}", "--glimpse",
+                  f"{veth.exchange_ip}:{GLIMPSE_PORT}", "--late-join",
+                  "snapshot" if fault.late_start else "natural", "--books-json", str(books),
+                  "--json", str(summary), "--ready-file", str(ready), "--duration",
+                  str(timeout_s)]
+    import subprocess
+
+    procs: list[subprocess.Popen] = []
+    try:
+        if fault.late_start:
+            venue = veth.popen(veth.exchange, *venue_cmd, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+            procs.append(venue)
+            time.sleep(0.5 * messages / rate)  # half the day out before the receiver
+            listener = veth.popen(veth.host, *listen_cmd, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+            procs.append(listener)
+        else:
+            listener = veth.popen(veth.host, *listen_cmd, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+            procs.append(listener)
+            end = time.monotonic() + 120  # a cold cache compiles first
+            while not ready.exists():
+                if listener.poll() is not None or time.monotonic() > end:
+                    raise RuntimeError(f"the listener did not start: "
+                                       f"{listener.stderr.read() if listener.stderr else ''}")
+                time.sleep(0.02)
+            venue = veth.popen(veth.exchange, *venue_cmd, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+            procs.append(venue)
+        listener.wait(timeout_s + 60)
+        venue.wait(60)
+        if listener.returncode != 0 or not summary.exists():
+            raise RuntimeError(f"the listener failed ({listener.returncode}): "
+                               f"{listener.stderr.read()[-2000:]}")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+    s = json.loads(summary.read_text())
+    got = _books_of(books)
+    rec = s["recovery"]
+    exact = got == want and bool(s["exact"])
+    return {"exact": exact, "ended": bool(s["ended"]),
+            "recovery_ns": s["recovery_ns"], "gaps": int(rec["gaps_opened"]),
+            "requests": int(rec["requests"]), "snapshots": int(rec.get("snapshots", 0)),
+            "stale": rec["state"] == "stale", "stale_messages": int(rec["stale_messages"]),
+            "snapshot_errors": s["snapshot_errors"]}
+
+
+def run_recovery_bench(runs: int = 3, messages: int = 100_000, rate: float = 50_000.0,
+                       symbols: int = 20, faults: tuple[Fault, ...] = FAULTS,
+                       status: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Every fault ``runs`` times; returns the rows (the module docstring)."""
+    from ..venue import Simulator
+    from ..wire.netns import veth_pair
+
+    sim = Simulator(symbols=symbols, messages=messages, seed=7)
+    sim.blocks()
+    # as the listener writes them (JSON: lists, int keys restored)
+    want = {int(k): v for k, v in json.loads(json.dumps(sim.books())).items()}
+    timeout_s = 30.0 + 2 * messages / rate
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tp-recovery-") as d, veth_pair("10.198.0") as veth:
+        work = Path(d)
+        for fault in faults:
+            results = []
+            for r in range(runs):
+                res = _one_run(veth, fault, r, symbols=symbols, messages=messages, rate=rate,
+                               want=want, work=work, timeout_s=timeout_s)
+                results.append(res)
+                status(f"{fault.name}, run {r + 1}/{runs}: books "
+                       f"{'exact' if res['exact'] else 'NOT exact'}, {res['gaps']} gaps, "
+                       f"{res['requests']} requests, {res['snapshots']} snapshots")
+            times = np.array([t for x in results for t in x["recovery_ns"]], np.float64)
+            rows.append({
+                "fault": fault.name, "plan": fault.plan, "runs": runs,
+                "books_exact": sum(x["exact"] for x in results),
+                # messages sequenced but never applied (the feed stale): 0 when exact
+                "messages_lost": sum(0 if x["exact"] else x["stale_messages"]
+                                     for x in results),
+                "recovery_p50_us": float(np.percentile(times, 50) / 1e3) if times.size
+                else None,
+                "recovery_p99_us": float(np.percentile(times, 99) / 1e3) if times.size
+                else None,
+                "gaps": sum(x["gaps"] for x in results),
+                "requests": sum(x["requests"] for x in results),
+                "snapshots": sum(x["snapshots"] for x in results),
+                "stale_runs": sum(x["stale"] for x in results),
+                "snapshot_errors": sum(len(x["snapshot_errors"]) for x in results)})
+    return rows
+
+
+__all__ = ["FAULTS", "Fault", "run_recovery_bench"]
