@@ -561,6 +561,7 @@ def listen(
     books_json: Annotated[Path | None, typer.Option(help="itch: write the final books as JSON lines")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="itch: write the summary (messages, session, gap recovery, snapshots) as JSON")] = None,
     ready_file: Annotated[Path | None, typer.Option(help="itch: create this file when the receive loop starts (for scripts that start a sender after it)")] = None,
+    line_b: Annotated[str | None, typer.Option(help="itch, socket transport: line B's multicast group (same port as --host's); each sequence number is taken from whichever line brings it first")] = None,
 ) -> None:
     """Receive a live feed (ITCH or MDP3) and show the best bid and offer of the busiest
     instruments."""
@@ -628,7 +629,7 @@ def listen(
         return t
 
     try:
-        rx = open_receiver(transport, host, port, iface_ip=iface_ip)
+        rx = open_receiver(transport, host, port, iface_ip=iface_ip, line_b=line_b)
     except (OSError, ValueError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e

@@ -21,13 +21,16 @@ def _netns_or_skip() -> None:
         pytest.skip(str(e))
 
 
-def test_lossy_and_late_runs_end_with_exact_books():
+def test_lossy_late_and_cut_runs_end_with_exact_books():
     _netns_or_skip()
     faults = tuple(f for f in FAULTS if f.name in ("loss 1% + reordering 1%",
-                                                     "late start (snapshot)"))
+                                                     "late start (snapshot)",
+                                                     "line A cut at a packet of the run (A/B)"))
     rows = run_recovery_bench(runs=1, messages=8000, rate=20_000, symbols=8, faults=faults,
                               status=lambda m: None)
-    loss, late = rows
+    loss, late, cut = rows
+    # line B carries on where line A was cut: nothing is missed, nothing asked for
+    assert cut["books_exact"] == 1 and cut["gaps"] == 0 and cut["requests"] == 0
     assert loss["books_exact"] == late["books_exact"] == 1
     assert loss["messages_lost"] == late["messages_lost"] == 0
     assert loss["gaps"] > 0 and loss["requests"] > 0 and loss["recovery_p50_us"] > 0

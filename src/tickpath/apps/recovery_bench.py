@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 GROUP, PORT = "233.54.12.7", 26500
+GROUP_B = "233.54.12.8"  # line B: another group, the same port
 RETRANSMIT_PORT, GLIMPSE_PORT = 26502, 26503
 
 
@@ -41,6 +42,17 @@ class Fault:
     plan: str = ""
     history_keep: int = 1_000_000
     late_start: bool = False
+    plan_b: str | None = None  # line B's plan ("": a clean line B; None: no line B)
+
+
+#: a plan cutting the line for good at a packet of the run (a different one each run)
+CUT = "cut"
+
+
+def _plan(plan: str, run: int, seed: int) -> str:
+    if plan == CUT:
+        return f"blackout={300 + 397 * run}:1000000000"
+    return f"{plan},seed={seed}" if plan else ""
 
 
 FAULTS = (
@@ -52,6 +64,9 @@ FAULTS = (
     Fault("blackout of 200 packets (re-request)", "blackout=1000:1200"),
     Fault("blackout beyond the history (snapshot)", "blackout=1000:1400", history_keep=100),
     Fault("late start (snapshot)", late_start=True),
+    Fault("line A cut at a packet of the run (A/B)", CUT, plan_b=""),
+    Fault("line B cut at a packet of the run (A/B)", "", plan_b=CUT),
+    Fault("loss 1% on each line (A/B)", "loss=0.01", plan_b="loss=0.01"),
 )
 
 
@@ -72,7 +87,7 @@ def _one_run(veth, fault: Fault, run: int, *, symbols: int, messages: int, rate:
     for f in (books, summary, ready):
         f.unlink(missing_ok=True)
     seed = 1000 + run
-    plan = f"{fault.plan},seed={seed}" if fault.plan else ""
+    plan = _plan(fault.plan, run, seed)
     venue_cmd = [py, "-m", "tickpath.cli", "venue", "--host", GROUP, "--port", str(PORT),
                  "--iface-ip", veth.exchange_ip, "--symbols", str(symbols), "--messages",
                  str(messages), "--seed", "7", "--rate", str(rate), "--sender", "sendto",
@@ -81,13 +96,17 @@ def _one_run(veth, fault: Fault, run: int, *, symbols: int, messages: int, rate:
                  str(fault.history_keep), "--linger", "1"]
     if plan:
         venue_cmd += ["--faults-a", plan]
+    if fault.plan_b is not None:
+        venue_cmd += ["--line-b", f"{GROUP_B}:{PORT}"]
+        if fault.plan_b:
+            venue_cmd += ["--faults-b", _plan(fault.plan_b, run, seed + 500)]
     listen_cmd = [py, "-m", "tickpath.cli", "listen", "--host", GROUP, "--port", str(PORT),
                   "--iface-ip", veth.host_ip, "--transport", "socket", "--retransmit",
                   f"{veth.exchange_ip}:{RETRANSMIT_PORT}", "--glimpse",
                   f"{veth.exchange_ip}:{GLIMPSE_PORT}", "--late-join",
                   "snapshot" if fault.late_start else "natural", "--books-json", str(books),
                   "--json", str(summary), "--ready-file", str(ready), "--duration",
-                  str(timeout_s)]
+                  str(timeout_s)] + (["--line-b", GROUP_B] if fault.plan_b is not None else [])
     import subprocess
 
     procs: list[subprocess.Popen] = []

@@ -47,7 +47,8 @@ def udp_drops(sock: socket.socket) -> int:
 
 
 class UdpReceiver:
-    """A UDP socket bound to ``(host, port)``; joins the group when ``host`` is multicast.
+    """A UDP socket bound to ``(host, port)``; joins the group when ``host`` is multicast, and
+    with ``line_b`` (another group, same port) both groups on a socket bound to the port.
 
     ``recv()`` returns ``(view, rx_ns)``: the datagram as a view of the receiver's own buffer
     (valid until the next call) and the kernel's receive timestamp in ns (CLOCK_REALTIME), or
@@ -57,17 +58,24 @@ class UdpReceiver:
     name = "socket"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 26400, *, iface_ip: str = "0.0.0.0",
-                 rcvbuf: int = 32 << 20, max_datagram: int = 65536) -> None:
+                 rcvbuf: int = 32 << 20, max_datagram: int = 65536,
+                 line_b: str | None = None) -> None:
         self.host, self.port = host, port
+        if line_b is not None and not (is_multicast(host) and is_multicast(line_b)):
+            raise ValueError(f"line B {line_b!r} and line A {host!r}: both lines are "
+                             "multicast groups on the same port")
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._set_rcvbuf(rcvbuf)
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         try:
             if is_multicast(host):
-                self.sock.bind((host, port))
-                mreq = socket.inet_aton(host) + socket.inet_aton(iface_ip)
-                self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+                # both lines (A and B, two groups on one port) come to one socket bound to
+                # the port on any address; the handler takes each sequence number once
+                self.sock.bind((host if line_b is None else "0.0.0.0", port))
+                for group in (host,) if line_b is None else (host, line_b):
+                    mreq = socket.inet_aton(group) + socket.inet_aton(iface_ip)
+                    self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
             else:
                 self.sock.bind((host, port))
         except OSError as e:

@@ -31,13 +31,18 @@ class TransportCheck:
     remedy: str = ""  # what to do when not ok
 
 
-def open_receiver(transport: str, host: str, port: int, iface_ip: str = "0.0.0.0"):
+def open_receiver(transport: str, host: str, port: int, iface_ip: str = "0.0.0.0",
+                  line_b: str | None = None):
     """A receiver for ``transport``; a transport this host cannot run is refused with the
-    reason and what works instead, never a bare errno."""
+    reason and what works instead, never a bare errno. ``line_b``: a second multicast group
+    on the same port (A/B lines), taken by the ``socket`` transport."""
+    if line_b is not None and transport != "socket":
+        raise ValueError(f"line B ({line_b}) is received by the socket transport here, not "
+                         f"{transport!r}")
     if transport == "socket":
         from .socket import UdpReceiver
 
-        return UdpReceiver(host, port, iface_ip=iface_ip)
+        return UdpReceiver(host, port, iface_ip=iface_ip, line_b=line_b)
     if transport == "recv":
         from .busypoll import BlockingRecvReceiver
 
