@@ -165,3 +165,11 @@ def test_replay_skip_reports_the_bytes_lost(tmp_path):
     r = run("replay", str(bad), "--no-progress", "--errors", "skip")
     assert "2,001 messages" in r.stdout
     assert "lost 2 bytes" in r.stdout and "137-139" in r.stdout
+
+
+def test_listen_itch_late_join_needs_the_service_it_names():
+    for args, want in ((["--late-join", "replay"], "replay (with --retransmit)"),
+                       (["--late-join", "snapshot"], "snapshot (with --glimpse)"),
+                       (["--glimpse", "nohost"], "--glimpse")):
+        r = run("listen", *args, check=False)
+        assert r.returncode == 2 and want in " ".join((r.stdout + r.stderr).split()), args

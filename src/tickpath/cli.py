@@ -555,7 +555,7 @@ def listen(
     top: Annotated[int, typer.Option(help="instruments shown (the busiest)")] = 15,
     transport: Annotated[str, typer.Option(help="socket | recv | busypoll | packet | xdp | dpdk | pcap:FILE[?pace=fast|recorded|2x] (see `tickpath wire check`)")] = "socket",
     feed: Annotated[str, typer.Option(help="itch (MoldUDP64) | mdp3 (CME MDP 3.0: incremental A and B, snapshot loop)")] = "itch",
-    late_join: Annotated[str | None, typer.Option(help="mdp3: an instrument first seen mid-session waits for a snapshot (snapshot) or starts from its first message (natural); default: natural for a pcap, snapshot live. itch: snapshot (the default with --glimpse) loads the books from the snapshot service first; natural starts from the first packet")] = None,
+    late_join: Annotated[str | None, typer.Option(help="mdp3: an instrument first seen mid-session waits for a snapshot (snapshot) or starts from its first message (natural); default: natural for a pcap, snapshot live. itch: snapshot (the default with --glimpse) loads the books from the snapshot service first; replay (the default with --retransmit alone) expects the day's first message and re-requests what it missed; natural starts where the feed is")] = None,
     retransmit: Annotated[str | None, typer.Option(help="itch: the MoldUDP64 re-request server HOST:PORT; a gap is asked for there (without one, a gap leaves the feed stale)")] = None,
     glimpse: Annotated[str | None, typer.Option(help="itch: the GLIMPSE snapshot service HOST:PORT: the books are loaded from it at the start (unless --late-join natural) and whenever a gap cannot be repaired")] = None,
     books_json: Annotated[Path | None, typer.Option(help="itch: write the final books as JSON lines")] = None,
@@ -588,11 +588,11 @@ def listen(
     if port is None:
         port = 26400
     from .feed.itch import ItchFeed
+    from .feed.moldudp64 import MoldSession
     from .feed.moldudp64.recovery import parse_hostport
 
     try:
         server = parse_hostport(retransmit) if retransmit else None
-        itch = ItchFeed(ItchHandler(errors="skip"), retransmit=server)
     except ValueError as e:
         err.print(f"[red]error:[/] --retransmit: {e}")
         raise typer.Exit(2) from e
@@ -601,10 +601,17 @@ def listen(
     except ValueError as e:
         err.print(f"[red]error:[/] --glimpse: {e}")
         raise typer.Exit(2) from e
-    if late_join not in (None, "natural", "snapshot") or (late_join == "snapshot"
-                                                            and snapshot is None):
-        err.print("[red]error:[/] --late-join for itch: natural, or snapshot with --glimpse")
+    if late_join is None:
+        late_join = "snapshot" if snapshot else "replay" if server else "natural"
+    if late_join not in ("natural", "snapshot", "replay") or (
+            late_join == "snapshot" and snapshot is None) or (
+            late_join == "replay" and server is None):
+        err.print("[red]error:[/] --late-join for itch: natural, snapshot (with --glimpse) or "
+                  "replay (with --retransmit)")
         raise typer.Exit(2)
+    # replay: the day from its first message, whatever came before this receiver re-requested
+    itch = ItchFeed(ItchHandler(errors="skip"), MoldSession(
+        expected=1 if late_join == "replay" else 0), retransmit=server)
 
     def view(lst: FeedListener) -> Table:
         books = lst.handler.books
@@ -634,7 +641,7 @@ def listen(
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
     lst = FeedListener(rx, itch, snapshot=snapshot,
-                       late_join=snapshot is not None and late_join != "natural")
+                       late_join=late_join == "snapshot")
     lst.warm_up()
     with rx, Live(console=console, auto_refresh=False) as live:
         try:  # a file that does not end its session ends when it is done

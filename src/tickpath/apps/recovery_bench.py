@@ -104,7 +104,7 @@ def _one_run(veth, fault: Fault, run: int, *, symbols: int, messages: int, rate:
                   "--iface-ip", veth.host_ip, "--transport", "socket", "--retransmit",
                   f"{veth.exchange_ip}:{RETRANSMIT_PORT}", "--glimpse",
                   f"{veth.exchange_ip}:{GLIMPSE_PORT}", "--late-join",
-                  "snapshot" if fault.late_start else "natural", "--books-json", str(books),
+                  "snapshot" if fault.late_start else "replay", "--books-json", str(books),
                   "--json", str(summary), "--ready-file", str(ready), "--duration",
                   str(timeout_s)] + (["--line-b", GROUP_B] if fault.plan_b is not None else [])
     import subprocess

@@ -27,6 +27,7 @@ from ..feed.itch.step import (
     TAP_WAIT_WORDS,
 )
 from ..feed.moldudp64 import Counter as Mold
+from ..feed.moldudp64 import MoldSession
 from ..feed.moldudp64.layout import Recovery
 from ..feed.moldudp64.recovery import parse_hostport
 from ..ring import SpscRing
@@ -94,7 +95,11 @@ class FeedStage:
         books = BookStore(max_orders=int(p.get("max_orders", 1 << 20)), errors="skip")
         # retransmit = "HOST:PORT": the MoldUDP64 re-request server gaps are asked from
         server = parse_hostport(p["retransmit"]) if p.get("retransmit") else None
-        self.feed = ItchFeed(ItchHandler(books, errors="skip"), tap=tap, retransmit=server)
+        # with a server the day is followed from its first message (the stage starts before
+        # the venue publishes): a lost first packet is a gap like any other
+        self.feed = ItchFeed(ItchHandler(books, errors="skip"),
+                             MoldSession(expected=1 if server else 0), tap=tap,
+                             retransmit=server)
         self.handler, self.session = self.feed.handler, self.feed.session
         self.rx = open_receiver(p["transport"], p["host"], int(p["port"]),
                                 iface_ip=p.get("iface_ip", "0.0.0.0"))

@@ -35,6 +35,7 @@ from numba import njit
 from ..book import BookStore
 from ..feed.itch import ItchFeed, ItchHandler
 from ..feed.itch.glimpse import SnapshotRejoin
+from ..feed.moldudp64 import MoldSession
 from ..feed.moldudp64.recovery import parse_hostport
 from ..ring import SpscRing, spsc
 from ..ring.atomics import load_relaxed
@@ -165,6 +166,7 @@ class RunToCompletionStage:
         books = BookStore(max_orders=int(p.get("max_orders", 1 << 20)), errors="skip")
         server = parse_hostport(p["retransmit"]) if p.get("retransmit") else None
         self.feed = ItchFeed(ItchHandler(books, errors="skip"),
+                             MoldSession(expected=1 if server else 0),  # as the feed stage
                              tap=(self.ring.header, self.ring.words, tap_wait("noop", 0)),
                              retransmit=server)
         self.rx = open_receiver(p["transport"], p["host"], int(p["port"]),
