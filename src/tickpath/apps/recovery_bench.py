@@ -8,8 +8,8 @@ the fault put on its feed as packets leave (:mod:`tickpath.venue.faults`: this k
 netem), serving re-requests and snapshots, lingering after its end of session for the last
 re-requests. The listener's final books are compared with the simulator's books of the same
 day (the live venue publishes exactly that day when nobody trades), and its recovery times
-(gap seen -> books exact again) are gathered. Late start: the listener starts when half the
-day is out and loads a snapshot first.
+(gap seen -> books exact again) are gathered. Late start: the listener starts when 1/6, 2/6,
+... 5/6 of the day is out (run by run) and loads a snapshot first.
 
 One row per fault: ``{"fault", "runs", "books_exact", "messages_lost", "recovery_p50_us",
 "recovery_p99_us"}`` plus what explains them (gaps, re-requests, snapshots, stale runs).
@@ -63,7 +63,7 @@ FAULTS = (
     Fault("duplication 1% + reordering 2%", "duplicate=0.01,reorder=0.02,depth=5"),
     Fault("blackout of 200 packets (re-request)", "blackout=1000:1200"),
     Fault("blackout beyond the history (snapshot)", "blackout=1000:1400", history_keep=100),
-    Fault("late start (snapshot)", late_start=True),
+    Fault("late start (snapshot)", late_start=True),  # 1/6 .. 5/6 of the day out
     Fault("line A cut at a packet of the run (A/B)", CUT, plan_b=""),
     Fault("line B cut at a packet of the run (A/B)", "", plan_b=CUT),
     Fault("loss 1% on each line (A/B)", "loss=0.01", plan_b="loss=0.01"),
@@ -115,7 +115,8 @@ def _one_run(veth, fault: Fault, run: int, *, symbols: int, messages: int, rate:
             venue = veth.popen(veth.exchange, *venue_cmd, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
             procs.append(venue)
-            time.sleep(0.5 * messages / rate)  # half the day out before the receiver
+            # a different point of the day each run (run k of 5: k/6 of it out)
+            time.sleep((run % 5 + 1) / 6 * messages / rate)
             listener = veth.popen(veth.host, *listen_cmd, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True)
             procs.append(listener)
