@@ -117,3 +117,35 @@ def test_a_stale_feed_is_made_exact_again_by_a_snapshot_and_the_strategy_is_told
     finally:
         ring.unlink()
         ring.close()
+
+
+def test_a_late_join_whose_snapshot_fails_stays_stale_until_one_is_read():
+    """The snapshot service cannot be reached at the start: the feed is stale (nothing
+    applied, never taken for exact) and the snapshot is tried again; once one is read the
+    books are the venue's."""
+    from tickpath.feed.itch.glimpse import SnapshotRejoin
+
+    port = _free_udp_port()
+    with LiveVenue(symbols=4, messages=20_000, seed=3, rate=None, feed_port=port,
+                   sender="sendto", snapshot_port=0) as venue:
+        venue.start()
+        feed = ItchFeed(ItchHandler(errors="skip"))
+        r = SnapshotRejoin(("127.0.0.1", _free_udp_port()), late_join=True, timeout_s=0.5,
+                           retry_s=0.0)
+        assert not r.maybe(feed, first=True) and len(r.errors) == 1
+        assert feed.recovery.state == "stale" and not feed.exact
+        with open_receiver("socket", "127.0.0.1", port) as rx:
+            rx.settimeout(2.0)
+            venue.run(messages=2000)
+            got = rx.recv()
+            feed.on_datagram(got[0], got[0].shape[0], got[1])
+            assert feed.messages == 0 and feed.recovery_stats()["stale_messages"] > 0
+            r.address = ("127.0.0.1", venue.snapshot_port)
+            t = _run_venue(venue, 2000, snapshots=1)
+            assert r.maybe(feed)
+            rx.settimeout(0.5)
+            while (got := rx.recv()) is not None:
+                feed.on_datagram(got[0], got[0].shape[0], got[1])
+            t.join(10)
+            want = venue.sim.books()
+    assert feed.exact and r.rejoins == 1 and _books(feed) == want

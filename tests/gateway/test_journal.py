@@ -199,3 +199,17 @@ def test_never_policy_writes_without_syncing(tmp_path):
 def test_unknown_policy_is_refused(tmp_path):
     with pytest.raises(ValueError, match="always, interval, never"):
         Journal(tmp_path / "j", "sometimes")
+
+
+def test_the_first_session_record_numbers_its_messages_from_one_on_replay_too(tmp_path):
+    """A journal whose venue messages came before any SESSION record (an earlier version's),
+    then a login journaled as SESSION: as the live login did, replay asks the new session
+    for its messages from 1, not from the old numbers."""
+    path = tmp_path / "orders.journal"
+    a = _state()
+    with Journal(path, "never") as j:
+        seq = _day(j.arrays, a)
+        assert Jm.journal_session(j.arrays, Jm.session_field("DAY2"), 1, 5) == 0
+    assert seq > 0
+    got = recover(path, *_state())
+    assert got.session == "DAY2" and got.last_seq == 0

@@ -101,3 +101,50 @@ def test_snapshot_messages_end_with_the_sequence_number_and_bad_logins_are_refus
         assert st["glimpse_logins_rejected"] == 1 and st["glimpse_snapshots"] == 1
     with pytest.raises(ValueError, match="20 digits"):
         end_of_snapshot(10**20)
+
+
+def test_a_turn_ends_with_everything_the_engine_did_published():
+    """An order read by the turn's last poll of order entry (it arrived while the turn was
+    generating flow) is on the feed before the turn returns, so a snapshot taken at the
+    next turn agrees with the feed's sequence number; the late joiner's books come out
+    equal to the venue's with client orders trading."""
+    from soup_client import SoupClient, enter, pump
+
+    a = Line()
+    with LiveVenue(symbols=4, messages=40_000, seed=6, rate=None, feed_port=a.port,
+                   sender="sendto", snapshot_port=0, accounts=["ALICE:pw"]) as venue:
+        venue.start()
+        c = SoupClient(venue.orders_port)
+        c.login("ALICE", "pw")
+        pump(lambda: venue.turn(0), [c], lambda: "A" in c.types())
+        loc, book = next((k, b) for k, b in venue.sim.books().items() if b["bids"])
+        sym, bid = venue.sim.symbols[loc - 1], book["bids"][0][0]
+        generate = venue._generate
+
+        def generate_while_an_order_arrives(most: int) -> int:
+            done = generate(most)
+            if not c.sent_during_generate:
+                c.sent_during_generate = True
+                enter(c, 1, "B", 300, sym, bid)
+                import select
+                select.select([venue.server.sockets()[-1]], [], [], 5)  # it is there
+            return done
+
+        c.sent_during_generate = False
+        venue._generate = generate_while_an_order_arrives
+        venue.turn(64)
+        venue._generate = generate
+        assert venue.stats()["orders_in"] == 1 and venue._client_itch == []
+        snap = _fetch(venue)
+        for _ in range(20):
+            venue.turn(256)
+        venue.end()
+        packets = a.take(venue.stats()["feed_packets"])
+        want = venue.sim.books()
+    late = ItchHandler()
+    late.on_blocks(snap.blocks, 0, snap.blocks.shape[0])
+    session = MoldSession(expected=snap.next_seq)
+    for p in packets:
+        buf = np.frombuffer(p, np.uint8)
+        late.on_packet(session, buf, buf.shape[0])
+    assert late.books.stats()["rejected"] == 0 and _books(late) == want

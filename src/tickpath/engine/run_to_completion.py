@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import namedtuple
+from functools import partial
 
 from numba import njit
 
@@ -206,6 +207,7 @@ class RunToCompletionStage:
             return False
         if why == WHY_FEED:
             self.feed.settle()  # publishes the datagram's good records ...
+            self.state = self._trading()  # (its tables may have grown: new arrays)
             _drain(self.state)  # ... which go through the trading step now
         elif why == WHY_KILL:
             self.trader.kill_thrown()
@@ -226,8 +228,9 @@ class RunToCompletionStage:
                 self.ended = True  # the feed is over; the session is served until STOP
             elif code == SETTLE and not self._settle():
                 break
-            if self.rejoin.maybe(self.feed):  # a stale feed's books from a snapshot
-                self.state = self._trading()
+            # the loop state's ring and trader stay: they drain what the rejoin publishes
+            if self.rejoin.maybe(self.feed, drain=partial(_drain, self.state)):
+                self.state = self._trading()  # a stale feed's books from a snapshot
                 _drain(self.state)  # the tops and STATUS it published, through the trader
             self._publish()
             if self.control[_STOP]:

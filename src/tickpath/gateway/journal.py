@@ -365,7 +365,9 @@ def replay(raw, n, orders, positions, totals):
                            _get_signed(raw, p + 100, 4), now)
             totals[Total.LAST_SEQ] = np.int64(_get(raw, p + 8, 8))
         elif kind == Kind.SESSION:
-            if session >= 0 and not _same_session(raw, session * RECORD, p):
+            if session < 0:  # the first: its messages are numbered from 1 (as connect())
+                totals[Total.LAST_SEQ] = 0
+            elif not _same_session(raw, session * RECORD, p):
                 K.session_closed(orders, positions, totals, now)
             session = i
         else:

@@ -582,7 +582,8 @@ class OrderSession:
         if self.connected:
             raise SessionError(f"{self.venue}: recover() before connect()")
         rec = recover(journal_path, self.orders, self.positions, self.totals)
-        self.session = self.journaled_session = rec.session
+        if rec.session:  # a journal without one keeps the session asked for, if any
+            self.session = self.journaled_session = rec.session
         return rec
 
     def connect(self) -> None:
@@ -631,7 +632,13 @@ class OrderSession:
         """Logged in to :attr:`session`, not the one last journaled: journal it, then close
         the old session's open orders. Returns the sequence number now wanted (1)."""
         now = _now()
-        status = journal_session(self.journal.arrays, session_field(self.session), seq, now)
+        try:
+            name = session_field(self.session)
+        except ValueError as e:
+            self._drop()
+            raise SessionError(f"{self.venue}: Login Accepted names session "
+                               f"{self.session!r}: {e}") from None
+        status = journal_session(self.journal.arrays, name, seq, now)
         if status != 0:
             self._drop()
             raise append_error(self.journal.path, status)

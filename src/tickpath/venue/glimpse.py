@@ -56,7 +56,7 @@ _HEARTBEAT = encode_packet("H")
 def _add_orders(inst, levels, orders, out, timestamp):
     """Every resting order as an Add Order block (2-byte length, 36-byte message) into
     ``out``, per instrument, bids best first then offers best first, each level head (oldest)
-    to tail. Returns the bytes written."""
+    to tail. Returns the bytes written, or -1 when ``out`` is too small."""
     p = 0
     ladder = levels.shape[1]
     for i in range(inst.shape[0]):
@@ -67,6 +67,8 @@ def _add_orders(inst, levels, orders, out, timestamp):
                     break
                 slot = levels[i, x]["head"]
                 while slot >= 0:
+                    if p + 2 + ADD_ORDER_LEN > out.shape[0]:
+                        return -1  # more orders than ``out`` holds: the caller sizes again
                     o = orders[slot]
                     put16(out, p, ADD_ORDER_LEN)
                     m = p + 2
@@ -104,9 +106,15 @@ def snapshot_messages(sim: Simulator, next_seq: int) -> list[bytes]:
             msgs.append(m)
         p += 2 + n
     inst, levels, orders = sim._inst, sim._levels, sim._orders
-    out = np.empty(int(inst["n_live"].sum()) * (2 + ADD_ORDER_LEN), np.uint8)
+    # every live order of the generated flow, and at most one per client slot
+    most = int(inst["n_live"].sum()) + int(sim._clients.shape[0])
     clock = int(sim._scal[2])  # S_CLOCK: the engine's time now
-    end = int(_add_orders(inst, levels, orders, out, np.int64(clock)))
+    while True:
+        out = np.empty(most * (2 + ADD_ORDER_LEN), np.uint8)
+        end = int(_add_orders(inst, levels, orders, out, np.int64(clock)))
+        if end >= 0:
+            break
+        most *= 2
     for q in range(0, end, 2 + ADD_ORDER_LEN):
         msgs.append(out[q + 2:q + 2 + ADD_ORDER_LEN].tobytes())
     msgs.append(end_of_snapshot(next_seq))

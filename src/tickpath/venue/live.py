@@ -207,6 +207,9 @@ class LiveVenue:
             work += self._generate(generate)
             if self.server is not None:
                 self.server.poll()  # the fills' Order Executed messages go out now
+                # and what that poll applied goes on the feed now: a turn ends with all the
+                # engine did published (a snapshot taken next turn agrees with the feed)
+                work += self._publish_client()
         self._beat()
         return work
 

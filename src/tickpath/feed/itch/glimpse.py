@@ -115,18 +115,21 @@ class SnapshotRejoin:
         self.rejoins = 0
         self._next_try = 0.0
 
-    def maybe(self, feed, first: bool = False) -> bool:
+    def maybe(self, feed, first: bool = False, drain=None) -> bool:
         """Rejoin ``feed`` (an :class:`~tickpath.feed.itch.ItchFeed`) if it should; True when
-        its books were rebuilt (a stage holding its state must take the new one)."""
+        its books were rebuilt (a stage holding its state must take the new one). ``drain``:
+        empties the hand-off ring when this thread also reads it (:meth:`ItchFeed.rejoin`)."""
         if self.address is None:
             return False
-        if not (first and self.late_join) and feed.recovery.state != "stale":
+        if first and self.late_join:
+            feed.await_snapshot()  # stale until loaded: a failed fetch is tried again
+        if feed.recovery.state != "stale":
             return False
         now = time.monotonic()
         if now < self._next_try:
             return False
         try:
-            feed.rejoin(fetch_snapshot(*self.address, timeout_s=self.timeout_s))
+            feed.rejoin(fetch_snapshot(*self.address, timeout_s=self.timeout_s), drain)
         except GlimpseError as e:
             self.errors.append(str(e))
             self._next_try = now + self.retry_s

@@ -11,6 +11,7 @@ message to raise on or skip), :meth:`ItchFeed.settle` does it in Python and the 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from ...telemetry.feedtime import NASDAQ_ZONE, FeedTime
 from ..moldudp64 import Counter as Mold
 from ..moldudp64 import MoldSession
 from ..moldudp64._recovery import rejoined
-from ..moldudp64.layout import RECOVERING, Recovery
+from ..moldudp64.layout import RECOVERING, STALE, Recovery
 from ..moldudp64.recovery import MoldRecovery
 from .glimpse import GlimpseSnapshot
 from .handler import ItchHandler
@@ -47,6 +48,7 @@ from .step import (
 )
 
 _EMPTY = np.zeros(0, np.int64)
+_DRAIN_WAIT_S = 1.0  # after a snapshot: the longest wait for the ring's reader
 #: no hand-off ring: the step checks one length and skips it
 NO_TAP = (_EMPTY, _EMPTY, _EMPTY)
 
@@ -173,13 +175,25 @@ class ItchFeed:
                          time.clock_gettime_ns(time.CLOCK_REALTIME), f, self.clock)
         self._state = None  # the tables may have been replaced
 
-    def rejoin(self, snapshot: GlimpseSnapshot) -> None:
+    def await_snapshot(self) -> None:
+        """A late join waiting for its snapshot: stale until :meth:`rejoin` (the session is
+        followed, nothing applied), so a snapshot that cannot be read is tried again and the
+        books are never taken for exact meanwhile."""
+        rec = self.recovery.rec
+        if rec[Recovery.STATE] != STALE:
+            rec[Recovery.STATE] = STALE
+            rec[Recovery.EXACT_UPTO] = 0
+
+    def rejoin(self, snapshot: GlimpseSnapshot,
+               drain: Callable[[], object] | None = None) -> None:
         """Rebuild the books from a snapshot (:func:`tickpath.feed.itch.glimpse.
         fetch_snapshot`) and follow the feed from its sequence number: a late join, or a
         stale feed made exact again. The feed meanwhile waits in the receiver's queue (the
         kernel's socket buffer, a transport's ring); what the snapshot already holds is
-        skipped there as old. With a ring, the strategy gets the top of every book and a
-        STATUS record saying the books are exact."""
+        skipped there as old. With a ring, the strategy gets the top of every book, then a
+        STATUS record saying the books are exact; when the ring fills, ``drain()`` empties
+        it (a reader in this thread), or another process's reader is waited for (at most
+        ``_DRAIN_WAIT_S``)."""
         old = self.handler
         books = type(old.books)(max_orders=old.books.max_orders,
                                 max_levels=old.books.max_levels, errors=old.books.errors)
@@ -192,8 +206,17 @@ class ItchFeed:
                  np.int64(snapshot.next_seq), np.int64(snapshot.messages),
                  np.int64(time.clock_gettime_ns(time.CLOCK_REALTIME)))
         self._state = None
-        publish_tops(self.state)
-        tell_status(self.state)
+        state, loc, n = self.state, 0, self.handler.books.symbols.shape[0]
+        end = time.monotonic() + _DRAIN_WAIT_S
+        while True:
+            loc = int(publish_tops(state, loc))
+            if loc >= n or time.monotonic() > end:
+                break
+            if drain is not None:
+                drain()
+            else:
+                time.sleep(0.0002)
+        tell_status(state)
 
     def on_datagram(self, buf: np.ndarray, size: int, rx_ns: int = 0) -> int:
         """One datagram from Python (the ``socket`` transport, a call per datagram): the same

@@ -520,23 +520,26 @@ def tell_status(state):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def publish_tops(state):
+def publish_tops(state, start):
     """With a ring: a BOOK record (the top of its book now) for every instrument the books
-    know, e.g. after they were rebuilt from a snapshot. Returns the records published."""
+    know from locate ``start`` on, e.g. after they were rebuilt from a snapshot. Returns the
+    locate to go on from when the ring was full (its reader must drain it first), or the
+    table's size when every top is out."""
+    n = state.symbols.shape[0]
     if state.tap_hdr.shape[0] == 0:
-        return 0
+        return n
     t = realtime_ns()
-    done = 0
     levels, heads, symbols = state.levels, state.heads, state.symbols
-    for loc in range(symbols.shape[0]):
+    for loc in range(start, n):
         if symbols[loc] == 0:
             continue
         bp, bs, ap, a_s = top_of(levels, heads, loc)
-        done += publish_record(state.tap_hdr, state.tap_words, state.tap_wait, R.BOOK,
-                               np.int64(loc), np.int64(symbols[loc]), bp, bs, ap, a_s,
-                               np.int64(0), state.mold[_EXPECTED] - 1, t, t, t, t, t,
-                               state.feed)
-    return done
+        if not publish_record(state.tap_hdr, state.tap_words, state.tap_wait, R.BOOK,
+                              np.int64(loc), np.int64(symbols[loc]), bp, bs, ap, a_s,
+                              np.int64(0), state.mold[_EXPECTED] - 1, t, t, t, t, t,
+                              state.feed):
+            return loc
+    return n
 
 
 _NOT_TRIED = -3  # the seam's own mark: deliver was not called (the feed is not exact)
@@ -553,7 +556,8 @@ def after_deliver(state, buf, start, size, rx_ns, code):
         code = recover(state, buf, start, size, rx_ns, True)
     elif code == GO_ON:
         code = tend(state, realtime_ns())
-    tell_status(state)
+    if code != SETTLE:  # after a settle the datagram's records come first: told next turn
+        tell_status(state)
     return code
 
 
@@ -576,11 +580,15 @@ def _on_datagram(state, buf, start, size, rx_ns):
 
 @seam.implements_idle(ItchState)
 def _on_idle(state, now_ns):
-    """The idle turn: re-requests and answers while a gap is open; nothing otherwise."""
+    """The idle turn: re-requests and answers while a gap is open, and a STATUS record a full
+    ring refused; nothing otherwise."""
     if state.rec[_STATE] != RECOVERING:
+        if state.rec[_TOLD] != state.rec[_STATE]:
+            tell_status(state)
         return GO_ON
     code = tend(state, now_ns)
-    tell_status(state)
+    if code != SETTLE:
+        tell_status(state)
     return code
 
 
