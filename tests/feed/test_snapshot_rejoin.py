@@ -39,15 +39,21 @@ def _free_udp_port() -> int:
         return s.getsockname()[1]
 
 
-def _run_venue(venue: LiveVenue, messages: int, snapshots: int = 0) -> threading.Thread:
-    """The venue's loop in a thread: turns until ``snapshots`` snapshots were served (bounded),
-    then ``messages`` more of the day, then its end."""
-    def day() -> None:
+def _run_venue(venue: LiveVenue, messages: int, snapshots: int = 0,
+               then: int = 0) -> threading.Thread:
+    """The venue's loop in a thread: turns until ``snapshots`` snapshots were served, then
+    ``messages`` more of the day, then turns until ``then`` snapshots were served in all
+    (each wait bounded), then its end."""
+    def serve(n: int) -> None:
         end = time.monotonic() + 30
-        while venue.stats()["glimpse_snapshots"] < snapshots and time.monotonic() < end:
+        while venue.stats()["glimpse_snapshots"] < n and time.monotonic() < end:
             venue.turn(0)
             time.sleep(0.0005)
+
+    def day() -> None:
+        serve(snapshots)
         venue.run(messages=messages)
+        serve(then)
         venue.end()
 
     t = threading.Thread(target=day, daemon=True)
@@ -94,7 +100,7 @@ def test_a_stale_feed_is_made_exact_again_by_a_snapshot_and_the_strategy_is_told
                             recovery=MoldRecovery(None, timeout_s=0.01, max_attempts=1))
             lst = FeedListener(rx, feed, snapshot=("127.0.0.1", venue.snapshot_port))
             lst.warm_up()
-            t = _run_venue(venue, 20_000)
+            t = _run_venue(venue, 20_000, then=1)  # the day is not over before the snapshot
             with rx:
                 rep = lst.run(duration=30, tick_s=0.05)
             t.join(10)

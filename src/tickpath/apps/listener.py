@@ -162,10 +162,12 @@ class FeedListener:
                     last_pkt = now
                     code = feed.on_datagram(buf, buf.shape[0], rx_ns)
                     if until_end_of_session and code == END_OF_SESSION:
+                        self._rejoin()  # stale at the end: the day's books from a snapshot
                         break
                 elif hasattr(feed, "on_idle"):  # re-requests and answers while a gap is open
                     code = feed.on_idle()
                     if until_end_of_session and code == END_OF_SESSION:
+                        self._rejoin()
                         break
                 if duration is not None and now - t0 >= duration:
                     break
