@@ -193,8 +193,20 @@ def tie_to_owner(owner_pid: int | None) -> None:
 
 
 def owner_gone(spec: AgentSpec) -> bool:
-    """Whether the process that started this stage has died (the stage was re-parented)."""
-    return spec.owner_pid is not None and os.getppid() != spec.owner_pid
+    """Whether the process that started this stage has died: the stage was re-parented, or
+    the owner's main thread has exited (the kernel sends the death signal when the thread
+    that started us exits, which can be before the owner's other threads are gone and the
+    stage is re-parented: the owner is then a zombie thread group)."""
+    if spec.owner_pid is None:
+        return False
+    if os.getppid() != spec.owner_pid:
+        return True
+    try:
+        with open(f"/proc/{spec.owner_pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
 
 
 def remove_files(paths: list[str]) -> None:
