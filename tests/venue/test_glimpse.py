@@ -23,6 +23,18 @@ def _books(handler: ItchHandler) -> dict[int, dict]:
     return {b["locate"]: b for b in handler.books.books()}
 
 
+def _late_join(snap, packets: list[bytes]) -> tuple[ItchHandler, MoldSession]:
+    """A late joiner: the snapshot, then the feed from its sequence number on (the earlier
+    packets it holds are skipped as already in the snapshot)."""
+    late = ItchHandler()
+    late.on_blocks(snap.blocks, 0, snap.blocks.shape[0])
+    session = MoldSession(expected=snap.next_seq)
+    for p in packets:
+        buf = np.frombuffer(p, np.uint8)
+        late.on_packet(session, buf, buf.shape[0])
+    return late, session
+
+
 def _fetch(venue: LiveVenue, **kw):
     """Read a snapshot in a thread while the venue's loop turns (it answers the login)."""
     box: dict = {}
@@ -73,12 +85,7 @@ def test_a_late_joiner_rebuilds_the_venues_books_from_a_snapshot_and_the_feed():
 
     # late join: the snapshot, then the feed from its sequence number on (the earlier
     # packets the receiver holds are skipped as already in the snapshot)
-    late = ItchHandler()
-    late.on_blocks(snap.blocks, 0, snap.blocks.shape[0])
-    session = MoldSession(expected=snap.next_seq)
-    for p in packets:
-        buf = np.frombuffer(p, np.uint8)
-        late.on_packet(session, buf, buf.shape[0])
+    late, session = _late_join(snap, packets)
     assert session.stats()["gaps"] == 0
     assert late.books.stats()["rejected"] == 0
     assert _books(late) == want_end
@@ -141,10 +148,5 @@ def test_a_turn_ends_with_everything_the_engine_did_published():
         venue.end()
         packets = a.take(venue.stats()["feed_packets"])
         want = venue.sim.books()
-    late = ItchHandler()
-    late.on_blocks(snap.blocks, 0, snap.blocks.shape[0])
-    session = MoldSession(expected=snap.next_seq)
-    for p in packets:
-        buf = np.frombuffer(p, np.uint8)
-        late.on_packet(session, buf, buf.shape[0])
+    late, _ = _late_join(snap, packets)
     assert late.books.stats()["rejected"] == 0 and _books(late) == want
