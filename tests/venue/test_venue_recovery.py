@@ -40,7 +40,7 @@ def test_live_venue_serves_line_b_and_re_requests():
         assert st["history_messages"] == 500 and st["history_first"] == last - 499
 
         # after the end of session: a request waiting is answered while the venue lingers,
-        # and End of Session packets go on repeating on both lines
+        # and End of Session packets go out on both lines
         venue.end()
         r.sock.sendto(request_packet(SESSION, last, 1), ("127.0.0.1", venue.retransmit_port))
         assert venue.linger(0.1, every_s=0.02) == 1
@@ -50,7 +50,7 @@ def test_live_venue_serves_line_b_and_re_requests():
         eos_a = [p for p in a.take(sent["packets"]) if header(p)[2] == 0xFFFF]
         eos_b = [p for p in b.take(sent["packets"]) if header(p)[2] == 0xFFFF]
         assert a.packets == b.packets
-        assert len(eos_a) == len(eos_b) >= 4  # 3 at the end, one a beat while lingering
+        assert len(eos_a) == len(eos_b) >= 3  # 3 at the end (and one a beat of lingering)
         r.close()
     a.close()
     b.close()
@@ -110,20 +110,30 @@ def test_cli_refusals(tmp_path):
 
 
 def test_a_quiet_feed_sends_heartbeats_with_the_next_sequence_number():
-    """While nothing is published for ``feed_heartbeat_s`` the venue sends MoldUDP64
-    heartbeats (no messages, the next sequence number), so a receiver sees a lost last
-    packet and knows the feed is alive; none while packets flow."""
+    """While nothing is published for ``feed_heartbeat_s`` (by the venue's clock, here one
+    the test moves) the venue sends a MoldUDP64 heartbeat (no messages, the next sequence
+    number), so a receiver sees a lost last packet and knows the feed is alive; one per
+    quiet interval, none while packets flow."""
     a = Line()
+    t = [100.0]
     with LiveVenue(symbols=3, messages=5_000, seed=1, rate=None, feed_port=a.port,
-                   session=SESSION, sender="sendto", quiet=True,
-                   feed_heartbeat_s=0.02) as venue:
+                   session=SESSION, sender="sendto", quiet=True, feed_heartbeat_s=1.0,
+                   clock=lambda: t[0]) as venue:
         venue.start()
-        n = venue.stats()["feed_packets"]
-        venue.run(duration_s=0.2)
-        beats = venue.stats()["feed_heartbeats"]
-        assert beats > 0
-        got = a.take(n + beats)
-        assert len(got) == n + beats
-        hb = [header(p) for p in got[n:]]
-        assert all(h[1:] == (venue.publisher.seq, 0) for h in hb)
+        n, seq0 = venue.stats()["feed_packets"], venue.publisher.seq
+        beats = []
+        for step in (0.0, 0.5, 0.6, 0.0, 1.0, 0.2):  # quiet since 100.0
+            t[0] += step
+            venue.turn()
+            beats.append(venue.stats()["feed_heartbeats"])
+        assert beats == [0, 0, 1, 1, 2, 2]
+        venue.turn(64)  # packets flow: the quiet interval starts again
+        m = venue.stats()["feed_packets"]
+        assert m > n
+        t[0] += 0.9
+        venue.turn()
+        assert venue.stats()["feed_heartbeats"] == 2
+        got = a.take(m + 2)
+        assert len(got) == m + 2
+        assert [header(p)[1] for p in got if header(p)[2] == 0] == [seq0, seq0]
     a.close()

@@ -21,8 +21,6 @@ simulated day's), so the two agree; in a quiet venue that clock stands still.
 
 from __future__ import annotations
 
-import select
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,14 +29,13 @@ from .futures import FuturesSimulator, PacketChunk
 from .futures_flow import run as run_flow
 from .futures_orders import FuturesOrders, PacketWriter
 from .futures_records import MAX_STEP_MSGS, S_CLOCK, S_PHASE, S_REMAINING
+from .live_loop import TURN_MESSAGES, LiveLoop
 from .mdp3_publisher import DEFAULT_MDP3_PORT, Mdp3Publisher
 from .order_entry import OrderEntryServer, new_session_name
 from .records import CLIENT_SLOTS
 
 __all__ = ["FuturesLiveVenue", "write_flow"]
 
-_TURN_MESSAGES = 256  # most generated messages written in one turn
-_MAX_WAIT_S = 0.02  # longest wait for sockets, so heartbeats and timeouts stay on time
 
 
 def write_flow(fut: FuturesSimulator, writer: PacketWriter, most: int) -> int:
@@ -56,7 +53,7 @@ def write_flow(fut: FuturesSimulator, writer: PacketWriter, most: int) -> int:
         f._clients, f._cscal, f._outbox))
 
 
-class FuturesLiveVenue:
+class FuturesLiveVenue(LiveLoop):
     """A live futures venue: ``FuturesSimulator(equities, messages, seed)`` (the index
     future on a ``Simulator(equity_symbols, equity_messages, seed)`` basket; ``fut`` gives a
     ready one instead, built with ``client_slots``) published by an :class:`Mdp3Publisher`
@@ -168,46 +165,17 @@ class FuturesLiveVenue:
             self.server.poll()  # fills' Order Executed messages go out now
         return work
 
-    def run(self, duration_s: float | None = None,
-            messages: int | None = None) -> dict[str, Any]:
-        """Serve until ``duration_s`` seconds have passed or ``messages`` messages of
-        generated flow have been written by this call, or, with neither, until the day's
-        generated flow is spent (a quiet venue needs ``duration_s``). Returns
-        :meth:`stats`."""
-        if not self.started:
-            self.start()
-        if duration_s is None and messages is None and self.quiet:
-            raise ValueError("a quiet venue runs for a duration: pass duration_s")
-        t0 = time.monotonic()
-        deadline = None if duration_s is None else t0 + duration_s
-        sent0 = self.generated
-        while True:
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                break
-            done = self.generated - sent0
-            if messages is not None and done >= messages:
-                break
-            flow = not self.quiet and self.body_remaining > 0
-            if not flow and deadline is None and messages is None:
-                break
-            due = 0
-            if flow:
-                due = _TURN_MESSAGES if self.rate is None else int(self.rate * (now - t0)) - done
-                if messages is not None:
-                    due = min(due, messages - done)
-                due = min(max(due, 0), _TURN_MESSAGES)
-                if 0 < due < MAX_STEP_MSGS:
-                    due = MAX_STEP_MSGS
-            if self.turn(due) == 0:
-                wait = _MAX_WAIT_S
-                if deadline is not None:
-                    wait = min(wait, max(0.0, deadline - now))
-                if self.server is not None:
-                    select.select(self.server.sockets(), [], [], wait)
-                else:
-                    time.sleep(wait)
-        return self.stats()
+    def _generated(self) -> int:
+        return self.generated
+
+    def _flow_left(self) -> bool:
+        return self.body_remaining > 0
+
+    def _whole_steps(self, due: int) -> int:
+        return max(min(due, TURN_MESSAGES), MAX_STEP_MSGS)  # whole steps of the flow
+
+    def _sockets(self) -> list:
+        return [] if self.server is None else self.server.sockets()
 
     def end(self) -> None:
         """The end of the day: SecurityStatus Close on MDP3 (the rest of the generated day is

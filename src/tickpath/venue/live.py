@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import select
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,7 @@ from .client_orders import ClientOrders
 from .faults import FaultPlan
 from .glimpse import GlimpseServer
 from .history import MessageHistory
+from .live_loop import MAX_WAIT_S, TURN_MESSAGES, LiveLoop
 from .order_entry import OrderEntryServer, new_session_name
 from .publisher import UdpPublisher
 from .records import CLIENT_SLOTS, MAX_BLOCK, MAX_FILLS
@@ -48,11 +49,9 @@ from .retransmit import RetransmitServer
 
 __all__ = ["LiveVenue"]
 
-_TURN_MESSAGES = 256  # most generated messages published in one turn of the loop
-_MAX_WAIT_S = 0.02  # longest wait for sockets, so heartbeats and timeouts stay on time
 
 
-class LiveVenue:
+class LiveVenue(LiveLoop):
     """A live venue: ``Simulator(symbols, messages, seed)`` published to
     ``(feed_host, feed_port)``; order entry on ``(orders_host, orders_port)`` for
     ``accounts`` (``USER:PASS`` strings or a dict; None: no order entry; port 0: any, see
@@ -65,7 +64,7 @@ class LiveVenue:
     :attr:`snapshot_port`). ``faults_a``, ``faults_b``: loss, duplication, reordering and
     blackouts put on line A / line B as packets leave (:mod:`tickpath.venue.faults`).
     ``feed_heartbeat_s``: a MoldUDP64 heartbeat after this long without a feed packet (0:
-    none)."""
+    none), by ``clock`` (monotonic seconds)."""
 
     def __init__(self, symbols: int = 20, messages: int = 1_000_000, seed: int = 1, *,
                  rate: float | None = 10_000.0, feed_host: str = "127.0.0.1",
@@ -80,7 +79,8 @@ class LiveVenue:
                  history_keep: int = 1_000_000,
                  retransmit: dict[str, Any] | None = None, snapshot_port: int | None = None,
                  snapshot_host: str = "127.0.0.1", faults_a: FaultPlan | None = None,
-                 faults_b: FaultPlan | None = None, feed_heartbeat_s: float = 1.0) -> None:
+                 faults_b: FaultPlan | None = None, feed_heartbeat_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if accounts is not None and not isinstance(accounts, dict):
             accounts = list(accounts)
         self.sim = Simulator(symbols, messages, seed,
@@ -118,8 +118,8 @@ class LiveVenue:
                                            session=orders_session or new_session_name(), heartbeat_s=heartbeat_s,
                                            timeout_s=timeout_s,
                                            on_itch=self._client_itch.append)
-        self._buf = np.zeros(_TURN_MESSAGES * MAX_BLOCK + MAX_FILLS * MAX_BLOCK, np.uint8)
-        self.feed_heartbeat_s = feed_heartbeat_s
+        self._buf = np.zeros(TURN_MESSAGES * MAX_BLOCK + MAX_FILLS * MAX_BLOCK, np.uint8)
+        self.feed_heartbeat_s, self.clock = feed_heartbeat_s, clock
         self.heartbeats = 0  # MoldUDP64 heartbeats sent while the feed was quiet
         self._beat_packets, self._beat_at = -1, 0.0
         self.generated_published = 0  # body messages of the generated flow published
@@ -173,7 +173,7 @@ class LiveVenue:
         self.started = True
 
     def _generate(self, most: int) -> int:
-        end, k = self.sim.generate_into(self._buf, 0, max(min(most, _TURN_MESSAGES), MAX_FILLS))
+        end, k = self.sim.generate_into(self._buf, 0, max(min(most, TURN_MESSAGES), MAX_FILLS))
         if k:
             self.publisher.send_blocks(self._buf[:end])
             self.generated_published += k
@@ -219,7 +219,7 @@ class LiveVenue:
         that the feed is alive, while the market is quiet."""
         if not self.started or self.ended or self.feed_heartbeat_s <= 0:
             return
-        now = time.monotonic()
+        now = self.clock()
         if self.publisher.packets != self._beat_packets:
             self._beat_packets, self._beat_at = self.publisher.packets, now
         elif now - self._beat_at >= self.feed_heartbeat_s:
@@ -227,51 +227,14 @@ class LiveVenue:
             self.heartbeats += 1
             self._beat_at = now
 
-    def run(self, duration_s: float | None = None, messages: int | None = None) -> dict[str, Any]:
-        """Serve until ``duration_s`` seconds have passed or ``messages`` messages of
-        generated flow have been published by this call (whole steps of the engine: up to
-        ``MAX_FILLS - 1`` more), or, with neither, until the day's generated flow is spent
-        (a quiet venue needs ``duration_s``). Returns :meth:`stats`."""
-        if not self.started:
-            self.start()
-        if duration_s is None and messages is None and self.quiet:
-            raise ValueError("a quiet venue runs for a duration: pass duration_s")
-        t0 = time.monotonic()
-        deadline = None if duration_s is None else t0 + duration_s
-        sent0 = self.generated_published
-        while True:
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                break
-            done = self.generated_published - sent0
-            if messages is not None and done >= messages:
-                break
-            flow = not self.quiet and self.sim.body_remaining > 0
-            if not flow and deadline is None and messages is None:
-                break
-            due = 0
-            if flow:
-                due = _TURN_MESSAGES if self.rate is None else int(self.rate * (now - t0)) - done
-                if messages is not None:
-                    due = min(due, messages - done)
-                if due > 0:  # the engine writes whole steps: room for the largest one
-                    due = max(due, MAX_FILLS)
-            work = self.turn(due)
-            if work == 0:
-                self._wait(now, t0, done, deadline)
-        return self.stats()
+    def _generated(self) -> int:
+        return self.generated_published
 
-    def _wait(self, now: float, t0: float, done: int, deadline: float | None) -> None:
-        wait = _MAX_WAIT_S
-        if not self.quiet and self.rate:
-            wait = min(wait, max(0.0, t0 + (done + 1) / self.rate - now))
-        if deadline is not None:
-            wait = min(wait, max(0.0, deadline - now))
-        socks = self._sockets()
-        if socks:
-            select.select(socks, [], [], wait)
-        elif wait > 0:
-            time.sleep(wait)
+    def _flow_left(self) -> bool:
+        return self.sim.body_remaining > 0
+
+    def _whole_steps(self, due: int) -> int:
+        return max(due, MAX_FILLS)  # the engine writes whole steps: room for the largest
 
     def _sockets(self) -> list:
         socks = [] if self.server is None else self.server.sockets()
@@ -313,7 +276,7 @@ class LiveVenue:
             wait = max(0.0, min(beat, t0 + duration_s) - now)
             socks = [] if self.retransmitter is None else self.retransmitter.sockets()
             if socks:
-                select.select(socks, [], [], min(wait, _MAX_WAIT_S))
+                select.select(socks, [], [], min(wait, MAX_WAIT_S))
             else:
                 time.sleep(wait)
             now = time.monotonic()
