@@ -18,7 +18,7 @@ import numpy as np
 from streams import VALID, Choices
 
 from tickpath.feed.moldudp64 import MoldSession
-from tickpath.feed.moldudp64._kernels import BAD, NEW, SKIP
+from tickpath.feed.moldudp64._kernels import BAD, NEW, OTHER, SKIP
 from tickpath.feed.moldudp64.layout import HEADER_LEN, Counter
 
 NAME = "mold"
@@ -76,9 +76,9 @@ def one_input(data: bytes) -> None:
         verdict, off, count = s.accept(buf, 0, len(raw))
         verdict, off, count = int(verdict), int(off), int(count)
         after = s.counters
-        assert verdict in (NEW, SKIP, BAD)
+        assert verdict in (NEW, SKIP, BAD, OTHER)
         changed = np.flatnonzero(after != before)
-        if verdict == BAD:
+        if verdict in (BAD, OTHER):
             assert (s.session == name).all(), "a refused datagram changed the session"
             assert set(changed.tolist()) <= set(_FREE), "a refused datagram changed state"
             assert (off, count) == (0, 0)

@@ -563,7 +563,8 @@ def listen(
     books_json: Annotated[Path | None, typer.Option(help="itch: write the final books as JSON lines")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="itch: write the summary (messages, session, gap recovery, snapshots) as JSON")] = None,
     ready_file: Annotated[Path | None, typer.Option(help="itch: create this file when the receive loop starts (for scripts that start a sender after it)")] = None,
-    line_b: Annotated[str | None, typer.Option(help="itch, socket transport: line B's multicast group (same port as --host's); each sequence number is taken from whichever line brings it first")] = None,
+    line_b: Annotated[str | None, typer.Option(help="itch, socket / recv / busypoll transport: line B's multicast group (same port as --host's); each sequence number is taken from whichever line brings it first")] = None,
+    silence: Annotated[float, typer.Option(help="itch: a feed that sends nothing, not even a heartbeat, for this many seconds is reported silent (its books not known to be exact); 0: never")] = 2.0,
 ) -> None:
     """Receive a live feed (ITCH or MDP3) and show the best bid and offer of the busiest
     instruments."""
@@ -591,10 +592,14 @@ def listen(
         port = 26400
     from .feed.itch import ItchFeed
     from .feed.moldudp64 import MoldSession
-    from .feed.moldudp64.recovery import parse_hostport
+    from .feed.moldudp64.recovery import MoldRecovery, parse_hostport
 
+    if silence < 0:
+        err.print(f"[red]error:[/] --silence {silence:g}: must be >= 0 seconds (0: never)")
+        raise typer.Exit(2)
     try:
         server = parse_hostport(retransmit) if retransmit else None
+        recovery = MoldRecovery(server, silence_s=silence)
     except ValueError as e:
         err.print(f"[red]error:[/] --retransmit: {e}")
         raise typer.Exit(2) from e
@@ -613,7 +618,7 @@ def listen(
         raise typer.Exit(2)
     # replay: the day from its first message, whatever came before this receiver re-requested
     itch = ItchFeed(ItchHandler(errors="skip"), MoldSession(
-        expected=1 if late_join == "replay" else 0), retransmit=server)
+        expected=1 if late_join == "replay" else 0), recovery=recovery)
 
     def view(lst: FeedListener) -> Table:
         books = lst.handler.books
@@ -705,6 +710,11 @@ def _recovery_line(recovery) -> str:
         line += f"  recovery p50 {p50:,.0f} µs, p99 {p99:,.0f} µs, max {times.max() / 1e3:,.0f} µs"
     if state == "stale":
         line += f"  (needs a snapshot: exact up to {int(r[R.EXACT_UPTO]):,})"
+    if r[R.SESSIONS]:
+        line += f"  new sessions followed {int(r[R.SESSIONS]):,}"
+    if r[R.SILENCES]:
+        line += (f"  [red]silent now[/] ({int(r[R.SILENCES]):,} times)" if r[R.SILENT]
+                 else f"  silent {int(r[R.SILENCES]):,} times")
     return line
 
 
@@ -1084,6 +1094,7 @@ def bench_recovery(
     rate: Annotated[float, typer.Option(help="the venue's rate, messages/s")] = 50_000.0,
     symbols: Annotated[int, typer.Option(help="instruments in the day")] = 20,
     only: Annotated[str | None, typer.Option(help="faults whose name contains this (comma-separated)")] = None,
+    transport: Annotated[str, typer.Option(help="the listener's transport: socket | recv | busypoll (the ones that take line B)")] = "socket",
 ) -> None:
     """The ITCH feed under faults over a veth pair (root): each fault's runs, books exact or
     not against the venue's, recovery times (docs/itch-feed.md, BENCHMARKS.md)."""
@@ -1096,9 +1107,14 @@ def bench_recovery(
         err.print(f"[red]error:[/] --only {only!r} matches no fault: "
                   f"{', '.join(f.name for f in FAULTS)}")
         raise typer.Exit(2)
+    if transport not in ("socket", "recv", "busypoll"):
+        err.print(f"[red]error:[/] --transport {transport!r}: socket, recv or busypoll (the "
+                  "transports that take line B)")
+        raise typer.Exit(2)
     try:
         rows = run_recovery_bench(runs, messages, rate, symbols, faults,
-                                  status=lambda m: console.print(m, highlight=False))
+                                  status=lambda m: console.print(m, highlight=False),
+                                  transport=transport)
     except NetnsUnavailable as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
@@ -1108,7 +1124,8 @@ def bench_recovery(
         p99 = "-" if r["recovery_p99_us"] is None else f"{r['recovery_p99_us']:,.0f}"
         console.print(f"{r['fault']:44s} exact {r['books_exact']}/{r['runs']}  lost "
                       f"{r['messages_lost']:,}  recovery p50 {p50} µs p99 {p99} µs  gaps "
-                      f"{r['gaps']:,} requests {r['requests']:,} snapshots {r['snapshots']}",
+                      f"{r['gaps']:,} requests {r['requests']:,} snapshots {r['snapshots']}"
+                      + (f" new sessions {r['sessions']}" if r.get("sessions") else ""),
                       highlight=False)
     console.print(f"wrote {json_out}")
 

@@ -604,3 +604,143 @@ def test_the_strategy_is_told_in_stream_order_when_the_books_stop_and_start_bein
     finally:
         ring.unlink()
         ring.close()
+
+
+# -- a new session (the venue restarted) and a silent feed ------------------------------------
+
+NEW_SESSION = "RESTART002"
+NEW_MSGS = stream(150, seed=11)
+
+
+def new_packets(msgs: list[bytes] = NEW_MSGS) -> list[bytes]:
+    out, bounds, _ = pack_packets(blocks(msgs), NEW_SESSION, 1, max_payload=140)
+    return [bytes(out[bounds[i]:bounds[i + 1]]) for i in range(len(bounds) - 1)]
+
+
+def books_of_new_session() -> dict:
+    f = new_feed()
+    for p in new_packets():
+        give(f, p)
+    return snapshot(f.books)
+
+
+def test_a_new_session_empties_the_books_and_is_followed_from_its_first_message():
+    """Half a day on one session, then the venue restarts with another: the books are the new
+    session's alone; a late packet of the old session changes nothing."""
+    f = new_feed()
+    for p in PKTS[:len(PKTS) // 2]:
+        give(f, p)
+    for p in new_packets():
+        give(f, p)
+    assert snapshot(f.books) == books_of_new_session()
+    assert f.exact and f.session.name == NEW_SESSION
+    st = f.recovery_stats()
+    assert st["sessions"] == 1 and st["retired_session"] == SESSION
+    assert f.session.expected == 1 + len(NEW_MSGS)
+    c = f.session_stats()
+    assert c["session_mismatch"] == 0 and c["packets"] == len(PKTS) // 2 + len(new_packets())
+    give(f, PKTS[len(PKTS) // 2])  # the old session's stray: dropped, counted
+    assert snapshot(f.books) == books_of_new_session()
+    assert f.session_stats()["session_mismatch"] == 1 and f.session.name == NEW_SESSION
+    assert f.recovery_stats()["sessions"] == 1
+
+
+def test_a_new_session_joined_after_its_start_asks_for_its_beginning():
+    """The new session's first packets were lost: its beginning is asked for from its own
+    server like any gap, and the books come out exact."""
+    server = RerequestServer(NEW_MSGS, session=NEW_SESSION)
+    try:
+        f = with_server(server)
+        for p in PKTS[:5]:
+            give(f, p)
+        for p in new_packets()[3:]:
+            give(f, p)
+        assert not f.exact
+        pump(f, server)
+        assert f.exact and server.requests[0][0] == 1
+        assert snapshot(f.books) == books_of_new_session()
+    finally:
+        server.close()
+
+
+def test_a_stale_feed_follows_a_new_session_too():
+    f = new_feed(MoldRecovery(None, timeout_s=1.0, max_attempts=1))
+    give(f, PKTS[0])
+    give(f, PKTS[2])
+    t = int(f.recovery.rec[Recovery.GAP_SINCE_NS])
+    f.on_idle(t + 5 * NS)
+    assert f.recovery.state == "stale"
+    for p in new_packets():
+        give(f, p)
+    assert f.exact and snapshot(f.books) == books_of_new_session()
+
+
+def ring_feed(ring, recovery: MoldRecovery) -> ItchFeed:
+    from tickpath.engine.feed_stage import tap_wait
+
+    return ItchFeed(ItchHandler(BookStore(max_orders=1 << 10, errors="skip"), errors="skip"),
+                    MoldSession(expected=1), max_samples=16,
+                    tap=(ring.header, ring.words, tap_wait("busy_spin", 0)), recovery=recovery)
+
+
+@pytest.fixture
+def ring():
+    import uuid
+
+    from tickpath.ring import SpscRing
+    from tickpath.strategy.records import SLOT_SIZE
+
+    r = SpscRing.create(f"tp-test-{uuid.uuid4().hex[:8]}", 1 << 12, SLOT_SIZE, policy="drop")
+    yield r
+    r.unlink()
+    r.close()
+
+
+def test_the_strategy_sees_the_old_books_emptied_before_the_new_session(ring):
+    from tickpath.feed.itch.step import TAP_PUBLISHED
+    from tickpath.strategy.records import BOOK, TOP_DTYPE
+
+    f = ring_feed(ring, MoldRecovery())
+    for p in PKTS[:6]:
+        give(f, p)
+    n0 = int(f.feed[TAP_PUBLISHED])
+    give(f, new_packets()[0])
+    new = ring.records(TOP_DTYPE)[n0:int(f.feed[TAP_PUBLISHED])]
+    cleared = new[:3]
+    assert list(cleared["kind"]) == [BOOK] * 3 and list(cleared["locate"]) == [1, 2, 3]
+    names = TOP_DTYPE.names
+    assert all(int(r[n]) == 0 for r in cleared for n in names[2:6])  # both sides empty
+    assert f.exact and f.session.name == NEW_SESSION
+
+
+def test_a_silent_feed_is_reported_until_it_is_heard_from(ring):
+    """Nothing (not even a heartbeat) for longer than silence_s: silent, and the strategy
+    is told its books are not known to be exact; the next packet ends it. Never silent
+    before the first packet or after the end of session."""
+    from tickpath.feed.itch.step import TAP_PUBLISHED
+    from tickpath.strategy.records import STATUS, STATUS_EXACT, TOP_DTYPE
+
+    f = ring_feed(ring, MoldRecovery(silence_s=1.0))
+    t = 1_000 * NS
+    f.on_idle(t)
+    f.on_idle(t + 5 * NS)
+    assert not f.silent  # nothing arrived yet
+    give(f, PKTS[0])
+    f.on_idle(t + 6 * NS)
+    f.on_idle(t + 6 * NS + NS // 2)
+    assert not f.silent
+    f.on_idle(t + 8 * NS)
+    assert f.silent and f.exact and f.recovery_stats()["silences"] == 1
+    give(f, heartbeat(int(f.session.expected)))
+    assert not f.silent
+    recs = ring.records(TOP_DTYPE)[:int(f.feed[TAP_PUBLISHED])]
+    told = recs[recs["kind"] == STATUS]
+    assert [int(r[TOP_DTYPE.names[STATUS_EXACT]]) for r in told] == [0, 1]
+    f.on_idle(t + 20 * NS)
+    f.on_idle(t + 30 * NS)
+    assert f.silent and f.recovery_stats()["silences"] == 2
+    end = SESSION.encode().ljust(10) + int(f.session.expected).to_bytes(8, "big") + b"\xff\xff"
+    give(f, end)
+    f.on_idle(t + 40 * NS)
+    f.on_idle(t + 50 * NS)
+    assert not f.silent and f.recovery_stats()["silences"] == 2

@@ -17,7 +17,7 @@ from tickpath.codec.itch50.decode import OK, decode_batch
 from tickpath.codec.itch50.layout import EVENT_DTYPE, LENGTHS
 from tickpath.codec.itch50.message import encode
 from tickpath.feed.moldudp64 import Counter, MoldSession, pack_packets, session_bytes
-from tickpath.feed.moldudp64._kernels import BAD, NEW, SKIP
+from tickpath.feed.moldudp64._kernels import BAD, NEW, OTHER, SKIP
 
 SESSION = "SESSION001"
 
@@ -229,15 +229,15 @@ def test_malformed_first_packet_changes_nothing():
 def test_other_session():
     s = MoldSession()
     s.accept(packet(1, 2))
-    assert s.accept(packet(3, 2, session="OTHER"))[0] == BAD
-    assert s.accept(heartbeat(9, session="OTHER"))[0] == BAD
+    assert s.accept(packet(3, 2, session="OTHER"))[0] == OTHER
+    assert s.accept(heartbeat(9, session="OTHER"))[0] == OTHER
     assert counters(s) == {"packets": 3, "messages": 2, "session_mismatch": 2, "expected": 3}
     assert s.accept(packet(3, 2))[:3] == (NEW, 20, 2)
 
 
 def test_named_session_refuses_others_from_the_start():
     s = MoldSession("MINE", expected=1)
-    assert s.accept(packet(1, 1, session="YOURS"))[0] == BAD
+    assert s.accept(packet(1, 1, session="YOURS"))[0] == OTHER
     assert s.stats()["session_mismatch"] == 1 and s.name == "MINE"
 
 
@@ -355,7 +355,7 @@ class Model:
             self.session = session
         elif session != self.session:
             c[Counter.SESSION_MISMATCH] += 1
-            return BAD, 0, 0
+            return OTHER, 0, 0
         if c[Counter.EXPECTED] == 0:
             c[Counter.EXPECTED] = seq
         expected = c[Counter.EXPECTED]

@@ -37,6 +37,21 @@ def test_lossy_late_and_cut_runs_end_with_exact_books():
     assert late["snapshots"] == 1 and late["stale_runs"] == 0
 
 
+def test_a_venue_restart_and_a_cut_line_over_the_compiled_loop():
+    """The venue killed partway through its day and started again on a new session: the
+    listener (the compiled busypoll loop, both lines on its socket) drops the old books and
+    ends with the new venue's; line A cut, line B carries on."""
+    _netns_or_skip()
+    faults = tuple(f for f in FAULTS if f.name in ("venue restart (new session)",
+                                                     "line A cut at a packet of the run (A/B)"))
+    rows = run_recovery_bench(runs=1, messages=8000, rate=20_000, symbols=8, faults=faults,
+                              status=lambda m: None, transport="busypoll")
+    cut, restart = rows
+    assert cut["books_exact"] == 1 and cut["gaps"] == 0 and cut["requests"] == 0
+    assert restart["books_exact"] == 1 and restart["sessions"] == 1
+    assert restart["messages_lost"] == 0 and restart["transport"] == "busypoll"
+
+
 def test_cli_refuses_a_fault_it_does_not_know(tmp_path):
     r = CliRunner().invoke(app, ["bench", "recovery", "--json", str(tmp_path / "x.json"),
                                  "--only", "earthquake"])

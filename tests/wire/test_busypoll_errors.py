@@ -106,3 +106,13 @@ def test_how_the_loop_waits(cls, after_a_datagram):
         assert "S" not in states, states
     else:
         assert "S" in states, states
+
+
+def test_line_b_is_taken_by_the_kernel_socket_loops_and_refused_by_the_others():
+    from tickpath.wire.transports import open_receiver
+
+    with pytest.raises(ValueError, match="both lines are multicast groups"):
+        BusyPollReceiver("127.0.0.1", 0, line_b="233.54.12.8")
+    for transport in ("packet", "xdp", "dpdk"):
+        with pytest.raises(ValueError, match="socket, recv and busypoll"):
+            open_receiver(transport, "233.54.12.7", 26500, line_b="233.54.12.8")

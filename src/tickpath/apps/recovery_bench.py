@@ -2,14 +2,17 @@
 the venue's own books.
 
 For each fault and run: two namespaces joined by a veth pair; in the host's, ``tickpath
-listen`` (the ``socket`` transport, the venue's re-request server and snapshot service
-given); in the exchange's, ``tickpath venue`` publishing the simulated day by multicast with
+listen`` (the ``socket`` transport unless told another, the venue's re-request server and
+snapshot service given); in the exchange's, ``tickpath venue`` publishing the simulated day by multicast with
 the fault put on its feed as packets leave (:mod:`tickpath.venue.faults`: this kernel has no
 netem), serving re-requests and snapshots, lingering after its end of session for the last
 re-requests. The listener's final books are compared with the simulator's books of the same
 day (the live venue publishes exactly that day when nobody trades), and its recovery times
 (gap seen -> books exact again) are gathered. Late start: the listener starts when 1/6, 2/6,
-... 5/6 of the day is out (run by run) and loads a snapshot first.
+... 5/6 of the day is out (run by run) and loads a snapshot first. Venue restart: the venue is
+killed (no end of session) when 1/6 .. 5/6 of its day is out and a new one starts the day
+again on another MoldUDP64 session; the listener must drop the old books, follow the new
+session and end with its books.
 
 One row per fault: ``{"fault", "runs", "books_exact", "messages_lost", "recovery_p50_us",
 "recovery_p99_us"}`` plus what explains them (gaps, re-requests, snapshots, stale runs).
@@ -43,6 +46,7 @@ class Fault:
     history_keep: int = 1_000_000
     late_start: bool = False
     plan_b: str | None = None  # line B's plan ("": a clean line B; None: no line B)
+    restart: bool = False  # the venue is killed at k/6 of its day (run k) and started again
 
 
 #: a plan cutting the line for good at a packet of the run (a different one each run)
@@ -67,6 +71,7 @@ FAULTS = (
     Fault("line A cut at a packet of the run (A/B)", CUT, plan_b=""),
     Fault("line B cut at a packet of the run (A/B)", "", plan_b=CUT),
     Fault("loss 1% on each line (A/B)", "loss=0.01", plan_b="loss=0.01"),
+    Fault("venue restart (new session)", restart=True),
 )
 
 
@@ -78,8 +83,28 @@ def _books_of(path: Path) -> dict[int, dict]:
     return out
 
 
+def _restart(veth, venue, venue_cmd: list[str], run: int, day_s: float):
+    """Kill ``venue`` (no end of session) once (run % 5 + 1) / 6 of its day is out, and start
+    the day again on a new session. Returns the new venue's process."""
+    import select
+    import subprocess
+
+    # the first line is printed as the day starts: time the kill from it
+    ready, _, _ = select.select([venue.stdout], [], [], 120)
+    if not ready or not venue.stdout.readline():
+        raise RuntimeError(f"the venue did not start: {venue.stderr.read()[-2000:]}")
+    time.sleep((run % 5 + 1) / 6 * day_s)
+    venue.kill()
+    venue.wait(10)
+    cmd = list(venue_cmd)
+    cmd[cmd.index("--session") + 1] = f"RESTART{run:03d}"
+    return veth.popen(veth.exchange, *cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                      text=True)
+
+
 def _one_run(veth, fault: Fault, run: int, *, symbols: int, messages: int, rate: float,
-             want: dict[int, dict], work: Path, timeout_s: float) -> dict[str, Any]:
+             want: dict[int, dict], work: Path, timeout_s: float,
+             transport: str = "socket") -> dict[str, Any]:
     """One run of ``fault``: the listener's verdict and figures."""
     py = sys.executable
     books, summary, ready = (work / f"books-{run}.jsonl", work / f"summary-{run}.json",
@@ -93,7 +118,7 @@ def _one_run(veth, fault: Fault, run: int, *, symbols: int, messages: int, rate:
                  str(messages), "--seed", "7", "--rate", str(rate), "--sender", "sendto",
                  "--retransmit-port", str(RETRANSMIT_PORT), "--retransmit-host",
                  veth.exchange_ip, "--glimpse-port", str(GLIMPSE_PORT), "--history-keep",
-                 str(fault.history_keep), "--linger", "1"]
+                 str(fault.history_keep), "--linger", "1", "--session", "FIRST00001"]
     if plan:
         venue_cmd += ["--faults-a", plan]
     if fault.plan_b is not None:
@@ -101,7 +126,7 @@ def _one_run(veth, fault: Fault, run: int, *, symbols: int, messages: int, rate:
         if fault.plan_b:
             venue_cmd += ["--faults-b", _plan(fault.plan_b, run, seed + 500)]
     listen_cmd = [py, "-m", "tickpath.cli", "listen", "--host", GROUP, "--port", str(PORT),
-                  "--iface-ip", veth.host_ip, "--transport", "socket", "--retransmit",
+                  "--iface-ip", veth.host_ip, "--transport", transport, "--retransmit",
                   f"{veth.exchange_ip}:{RETRANSMIT_PORT}", "--glimpse",
                   f"{veth.exchange_ip}:{GLIMPSE_PORT}", "--late-join",
                   "snapshot" if fault.late_start else "replay", "--books-json", str(books),
@@ -130,9 +155,13 @@ def _one_run(veth, fault: Fault, run: int, *, symbols: int, messages: int, rate:
                     raise RuntimeError(f"the listener did not start: "
                                        f"{listener.stderr.read() if listener.stderr else ''}")
                 time.sleep(0.02)
-            venue = veth.popen(veth.exchange, *venue_cmd, stdout=subprocess.DEVNULL,
+            venue = veth.popen(veth.exchange, *venue_cmd, stdout=subprocess.PIPE
+                               if fault.restart else subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
             procs.append(venue)
+            if fault.restart:
+                venue = _restart(veth, venue, venue_cmd, run, messages / rate)
+                procs.append(venue)
         listener.wait(timeout_s + 60)
         venue.wait(60)
         if listener.returncode != 0 or not summary.exists():
@@ -147,7 +176,7 @@ def _one_run(veth, fault: Fault, run: int, *, symbols: int, messages: int, rate:
     got = _books_of(books)
     rec = s["recovery"]
     exact = got == want and bool(s["exact"])
-    return {"exact": exact, "ended": bool(s["ended"]),
+    return {"exact": exact, "ended": bool(s["ended"]), "sessions": int(rec.get("sessions", 0)),
             "recovery_ns": s["recovery_ns"], "gaps": int(rec["gaps_opened"]),
             "requests": int(rec["requests"]), "snapshots": int(rec.get("snapshots", 0)),
             "stale": rec["state"] == "stale", "stale_messages": int(rec["stale_messages"]),
@@ -156,8 +185,11 @@ def _one_run(veth, fault: Fault, run: int, *, symbols: int, messages: int, rate:
 
 def run_recovery_bench(runs: int = 3, messages: int = 100_000, rate: float = 50_000.0,
                        symbols: int = 20, faults: tuple[Fault, ...] = FAULTS,
-                       status: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Every fault ``runs`` times; returns the rows (the module docstring)."""
+                       status: Callable[[str], None] = print,
+                       transport: str = "socket") -> list[dict[str, Any]]:
+    """Every fault ``runs`` times, the listener on ``transport`` (a kernel-socket one:
+    ``socket``, ``recv`` or ``busypoll``, which take line B too); returns the rows (the
+    module docstring)."""
     from ..venue import Simulator
     from ..wire.netns import veth_pair
 
@@ -165,7 +197,7 @@ def run_recovery_bench(runs: int = 3, messages: int = 100_000, rate: float = 50_
     sim.blocks()
     # as the listener writes them (JSON: lists, int keys restored)
     want = {int(k): v for k, v in json.loads(json.dumps(sim.books())).items()}
-    timeout_s = 30.0 + 2 * messages / rate
+    timeout_s = 40.0 + 3 * messages / rate  # (a restart: the day again, and a start)
     rows = []
     with tempfile.TemporaryDirectory(prefix="tp-recovery-") as d, veth_pair("10.198.0") as veth:
         work = Path(d)
@@ -173,14 +205,15 @@ def run_recovery_bench(runs: int = 3, messages: int = 100_000, rate: float = 50_
             results = []
             for r in range(runs):
                 res = _one_run(veth, fault, r, symbols=symbols, messages=messages, rate=rate,
-                               want=want, work=work, timeout_s=timeout_s)
+                               want=want, work=work, timeout_s=timeout_s,
+                               transport=transport)
                 results.append(res)
                 status(f"{fault.name}, run {r + 1}/{runs}: books "
                        f"{'exact' if res['exact'] else 'NOT exact'}, {res['gaps']} gaps, "
                        f"{res['requests']} requests, {res['snapshots']} snapshots")
             times = np.array([t for x in results for t in x["recovery_ns"]], np.float64)
             rows.append({
-                "fault": fault.name, "plan": fault.plan, "runs": runs,
+                "fault": fault.name, "plan": fault.plan, "runs": runs, "transport": transport,
                 "books_exact": sum(x["exact"] for x in results),
                 # messages sequenced but never applied (the feed stale): 0 when exact
                 "messages_lost": sum(0 if x["exact"] else x["stale_messages"]
@@ -192,6 +225,7 @@ def run_recovery_bench(runs: int = 3, messages: int = 100_000, rate: float = 50_
                 "gaps": sum(x["gaps"] for x in results),
                 "requests": sum(x["requests"] for x in results),
                 "snapshots": sum(x["snapshots"] for x in results),
+                "sessions": sum(x["sessions"] for x in results),
                 "stale_runs": sum(x["stale"] for x in results),
                 "snapshot_errors": sum(len(x["snapshot_errors"]) for x in results)})
     return rows

@@ -72,7 +72,9 @@ FeedCounter = _stage("FeedCounter", [
     "BOOK_REJECTS", "PUBLISHED", "RING_FULL", "ENDED", "TRUNCATED", "KERNEL_DROPS",
     # MoldUDP64 gap recovery: BOOKS_STATE 0 exact, 1 recovering, 2 stale (needs a snapshot)
     "BOOKS_STATE", "GAPS_REPAIRED", "GAPS_GIVEN_UP", "MESSAGES_REQUESTED", "MESSAGES_RECEIVED",
-    "LAST_RECOVERY_NS"])
+    "LAST_RECOVERY_NS",
+    # new MoldUDP64 sessions followed (venue restarts); 1 while the feed has gone silent
+    "SESSIONS", "SILENT"])
 #: the strategy stage: ring -> strategy -> risk -> order out
 StrategyCounter = _stage("StrategyCounter", [
     "RECORDS", "DECISIONS", "ORDERS", "REJECTS", "SEND_ERRORS", "ROWS", "RING_DEPTH",

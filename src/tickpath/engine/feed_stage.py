@@ -79,6 +79,8 @@ def publish_feed_counters(s: np.ndarray, feed: ItchFeed, rx, ended: bool) -> Non
     s[F.MESSAGES_REQUESTED] = r[Recovery.MESSAGES_REQUESTED]
     s[F.MESSAGES_RECEIVED] = r[Recovery.MESSAGES_RECEIVED]
     s[F.LAST_RECOVERY_NS] = r[Recovery.LAST_RECOVERY_NS]
+    s[F.SESSIONS] = r[Recovery.SESSIONS]
+    s[F.SILENT] = r[Recovery.SILENT]
     s[F.WORK_CYCLES] = st.get("packets", 0)
     s[F.IDLE_CYCLES] = st.get("empty_polls", 0)
     s[F.BEAT_NS] = time.clock_gettime_ns(time.CLOCK_REALTIME)

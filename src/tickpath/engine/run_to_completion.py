@@ -206,7 +206,8 @@ class RunToCompletionStage:
         if why == WHY_STOP:
             return False
         if why == WHY_FEED:
-            self.feed.settle()  # publishes the datagram's good records ...
+            self.feed.settle(drain=partial(_drain, self.state))  # publishes the datagram's
+            #                                 good records (a new session: empty tops) ...
             self.state = self._trading()  # (its tables may have grown: new arrays)
             _drain(self.state)  # ... which go through the trading step now
         elif why == WHY_KILL:

@@ -37,7 +37,7 @@ from .handler import (
     on_idle,
 )
 from .libc import errno, recvmmsg
-from .socket import is_multicast, udp_drops
+from .socket import bind_lines, check_lines, udp_drops
 
 
 class Rx(enum.IntEnum):
@@ -147,7 +147,9 @@ class BusyPollReceiver:
     ``SO_BUSY_POLL`` (``busy_poll_set`` says whether the kernel took it; it needs root above
     ``net.core.busy_read``). ``hw_timestamps``: an interface whose NIC is asked to stamp
     every frame in hardware while the receiver is open (refused, saying why, when it cannot).
-    Also offers ``recv()`` for the generic Python listener.
+    ``line_b``: line B's multicast group on the same port, received on the same socket
+    (:func:`tickpath.wire.socket.bind_lines`). Also offers ``recv()`` for the generic Python
+    listener.
     """
 
     name = "busypoll"
@@ -156,8 +158,10 @@ class BusyPollReceiver:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 26400, *, iface_ip: str = "0.0.0.0",
                  vlen: int = 64, slot: int = 2048, rcvbuf: int = 32 << 20,
-                 busy_poll_us: int = 50, hw_timestamps: str | None = None) -> None:
+                 busy_poll_us: int = 50, hw_timestamps: str | None = None,
+                 line_b: str | None = None) -> None:
         self.host, self.port = host, port
+        check_lines(host, line_b)
         # the NIC stamps every frame while this is open (hw_timestamps names the interface)
         self.hw_stamps = hw.HardwareStamps(hw_timestamps) if hw_timestamps else None
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -175,10 +179,7 @@ class BusyPollReceiver:
                 self.busy_poll_set = True
             except OSError:  # unprivileged above net.core.busy_read: the loop still spins
                 self.busy_poll_set = False
-            self.sock.bind((host, port))
-            if is_multicast(host):
-                mreq = socket.inet_aton(host) + socket.inet_aton(iface_ip)
-                self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+            bind_lines(self.sock, host, port, iface_ip, line_b)
             self._blocking_setup()
         except OSError as e:
             self.close()
@@ -299,10 +300,11 @@ class BlockingRecvReceiver(BusyPollReceiver):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 26400, *, iface_ip: str = "0.0.0.0",
                  vlen: int = 1, slot: int = 2048, rcvbuf: int = 32 << 20,
-                 wake_ms: int = 20, hw_timestamps: str | None = None) -> None:
+                 wake_ms: int = 20, hw_timestamps: str | None = None,
+                 line_b: str | None = None) -> None:
         self._wake_ms = wake_ms
         super().__init__(host, port, iface_ip=iface_ip, vlen=vlen, slot=slot, rcvbuf=rcvbuf,
-                         busy_poll_us=0, hw_timestamps=hw_timestamps)
+                         busy_poll_us=0, hw_timestamps=hw_timestamps, line_b=line_b)
 
     def _blocking_setup(self) -> None:
         # SO_RCVTIMEO: a blocked call returns EAGAIN after wake_ms (struct timeval)

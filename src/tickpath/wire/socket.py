@@ -46,6 +46,28 @@ def udp_drops(sock: socket.socket) -> int:
     return -1
 
 
+def check_lines(host: str, line_b: str | None) -> None:
+    """Line B is another multicast group on line A's port: refuse anything else."""
+    if line_b is not None and not (is_multicast(host) and is_multicast(line_b)):
+        raise ValueError(f"line B {line_b!r} and line A {host!r}: both lines are "
+                         "multicast groups on the same port")
+
+
+def bind_lines(sock: socket.socket, host: str, port: int, iface_ip: str,
+               line_b: str | None = None) -> None:
+    """Bind ``sock`` to the feed: ``(host, port)``, joining the group when ``host`` is
+    multicast; with ``line_b`` (another group, same port) the port on any address and both
+    groups joined, so both lines come to this one socket and the handler takes each sequence
+    number once."""
+    if not is_multicast(host):
+        sock.bind((host, port))
+        return
+    sock.bind((host if line_b is None else "0.0.0.0", port))
+    for group in (host,) if line_b is None else (host, line_b):
+        mreq = socket.inet_aton(group) + socket.inet_aton(iface_ip)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+
+
 class UdpReceiver:
     """A UDP socket bound to ``(host, port)``; joins the group when ``host`` is multicast, and
     with ``line_b`` (another group, same port) both groups on a socket bound to the port.
@@ -61,23 +83,13 @@ class UdpReceiver:
                  rcvbuf: int = 32 << 20, max_datagram: int = 65536,
                  line_b: str | None = None) -> None:
         self.host, self.port = host, port
-        if line_b is not None and not (is_multicast(host) and is_multicast(line_b)):
-            raise ValueError(f"line B {line_b!r} and line A {host!r}: both lines are "
-                             "multicast groups on the same port")
+        check_lines(host, line_b)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._set_rcvbuf(rcvbuf)
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         try:
-            if is_multicast(host):
-                # both lines (A and B, two groups on one port) come to one socket bound to
-                # the port on any address; the handler takes each sequence number once
-                self.sock.bind((host if line_b is None else "0.0.0.0", port))
-                for group in (host,) if line_b is None else (host, line_b):
-                    mreq = socket.inet_aton(group) + socket.inet_aton(iface_ip)
-                    self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
-            else:
-                self.sock.bind((host, port))
+            bind_lines(self.sock, host, port, iface_ip, line_b)
         except OSError as e:
             self.sock.close()
             raise OSError(e.errno, f"cannot receive UDP on {host}:{port}: {e.strerror}") from e

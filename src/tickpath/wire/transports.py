@@ -35,10 +35,12 @@ def open_receiver(transport: str, host: str, port: int, iface_ip: str = "0.0.0.0
                   line_b: str | None = None):
     """A receiver for ``transport``; a transport this host cannot run is refused with the
     reason and what works instead, never a bare errno. ``line_b``: a second multicast group
-    on the same port (A/B lines), taken by the ``socket`` transport."""
-    if line_b is not None and transport != "socket":
-        raise ValueError(f"line B ({line_b}) is received by the socket transport here, not "
-                         f"{transport!r}")
+    on the same port (A/B lines), taken by the kernel-socket transports (``socket``,
+    ``recv``, ``busypoll``)."""
+    if line_b is not None and transport.partition(":")[0] not in ("socket", "recv",
+                                                                  "busypoll"):
+        raise ValueError(f"line B ({line_b}) is received by the socket, recv and busypoll "
+                         f"transports here, not {transport!r}")
     if transport == "socket":
         from .socket import UdpReceiver
 
@@ -46,7 +48,7 @@ def open_receiver(transport: str, host: str, port: int, iface_ip: str = "0.0.0.0
     if transport == "recv":
         from .busypoll import BlockingRecvReceiver
 
-        return BlockingRecvReceiver(host, port, iface_ip=iface_ip)
+        return BlockingRecvReceiver(host, port, iface_ip=iface_ip, line_b=line_b)
     if transport.partition(":")[0] == "busypoll":
         from .busypoll import BusyPollReceiver
 
@@ -56,7 +58,8 @@ def open_receiver(transport: str, host: str, port: int, iface_ip: str = "0.0.0.0
             from .packet import interface_for
 
             iface = interface_for(host, iface_ip)
-        return BusyPollReceiver(host, port, iface_ip=iface_ip, hw_timestamps=iface)
+        return BusyPollReceiver(host, port, iface_ip=iface_ip, hw_timestamps=iface,
+                               line_b=line_b)
     if transport.partition(":")[0] == "packet":
         return _open_packet(transport, host, port, iface_ip)
     if transport.partition(":")[0] == "pcap":  # a file, not the wire: iface_ip is not used

@@ -21,8 +21,8 @@ from ...book.records import MAX_LOCATE
 from ...telemetry.feedtime import NASDAQ_ZONE, FeedTime
 from ..moldudp64 import Counter as Mold
 from ..moldudp64 import MoldSession
-from ..moldudp64._recovery import rejoined
-from ..moldudp64.layout import RECOVERING, STALE, Recovery
+from ..moldudp64._recovery import follow_session, rejoined
+from ..moldudp64.layout import RECOVERING, SESSION_PACKET, STALE, Recovery
 from ..moldudp64.recovery import MoldRecovery
 from .glimpse import GlimpseSnapshot
 from .handler import ItchHandler
@@ -65,6 +65,12 @@ class ItchFeed:
     built from ``retransmit`` when not given). A gap holds later packets, asks the server for
     the missing range and applies everything in sequence order; without a server, or when it
     cannot be served, the feed goes stale (:attr:`exact`, :meth:`recovery_stats`).
+
+    A packet of a new MoldUDP64 session (the venue restarted) empties the books and follows
+    the new session from its first message (what is missing of it is asked for like any
+    gap); packets of the session left behind are dropped from then on. A feed that sends
+    nothing, not even a heartbeat, for ``recovery.silence_s`` is reported silent
+    (:attr:`silent`; with a ring, a STATUS record: its books are not known to be exact).
     """
 
     def __init__(self, handler: ItchHandler | None = None, session: MoldSession | None = None,
@@ -107,7 +113,7 @@ class ItchFeed:
 
     def _rec_arrays(self) -> tuple[np.ndarray, ...]:
         r = self.recovery
-        return r.rec, r.held, r.slots, r.req, r.ans, r.rtime
+        return r.rec, r.held, r.slots, r.req, r.ans, r.rtime, r.sessions
 
     def attach(self, receiver) -> str:
         """Choose where Request Packets go from, for this ``receiver``: the feed's own kernel
@@ -139,9 +145,13 @@ class ItchFeed:
             self.settle()
         return code
 
-    def settle(self) -> None:
-        """After SETTLE: settle the refused event (:meth:`_settle_one`); while a gap is open,
-        go on applying what the reorder buffer holds (which may settle again)."""
+    def settle(self, drain: Callable[[], object] | None = None) -> None:
+        """After SETTLE: follow a new session (:meth:`_follow_new_session`; ``drain``: as
+        :meth:`_publish_tops`) or settle the refused event (:meth:`_settle_one`); while a gap
+        is open, go on applying what the reorder buffer holds (which may settle again)."""
+        if self.recovery.rec[Recovery.NEW_SESSION] != 0:
+            self._follow_new_session(drain)
+            return
         self._settle_one()
         while int(self.recovery.rec[Recovery.STATE]) == RECOVERING:
             if idle_step(self.state, time.clock_gettime_ns(time.CLOCK_REALTIME)) != SETTLE:
@@ -175,6 +185,49 @@ class ItchFeed:
                          time.clock_gettime_ns(time.CLOCK_REALTIME), f, self.clock)
         self._state = None  # the tables may have been replaced
 
+    def _follow_new_session(self, drain: Callable[[], object] | None = None) -> None:
+        """The venue started a new MoldUDP64 session: with a ring, the strategy gets an
+        empty top for every instrument of the old books (the venue's restart dropped their
+        orders); the books start empty; the session is followed from its first message and
+        the packet that showed it is handed back (a gap before it is asked for as any)."""
+        rec = self.recovery.rec
+        size = int(rec[Recovery.NEW_SESSION])
+        packet = self.recovery.sessions[SESSION_PACKET:SESSION_PACKET + max(size, 0)].copy()
+        self._publish_tops(cleared=True, drain=drain)
+        self.handler = self._fresh_handler()
+        follow_session(rec, self.session.counters, self.session.session,
+                       self.recovery.sessions)
+        self._state = None
+        if size > 0:
+            code = step(self.state, packet, 0, size, -1)
+            if code == SETTLE:
+                self.settle(drain)
+        tell_status(self.state)
+
+    def _fresh_handler(self) -> ItchHandler:
+        """A handler like this one's, with empty books."""
+        old = self.handler
+        books = type(old.books)(max_orders=old.books.max_orders,
+                                max_levels=old.books.max_levels, errors=old.books.errors)
+        return ItchHandler(books, batch=old.events.shape[0], errors=old.errors,
+                           resync_run=old.resync_run)
+
+    def _publish_tops(self, *, cleared: bool = False,
+                      drain: Callable[[], object] | None = None) -> None:
+        """With a ring: the top of every book (:func:`~tickpath.feed.itch.step.publish_tops`);
+        when the ring fills, ``drain()`` empties it (a reader in this thread), or another
+        process's reader is waited for (at most ``_DRAIN_WAIT_S``)."""
+        state, loc, n = self.state, 0, self.handler.books.symbols.shape[0]
+        end = time.monotonic() + _DRAIN_WAIT_S
+        while True:
+            loc = int(publish_tops(state, loc, cleared))
+            if loc >= n or time.monotonic() > end:
+                break
+            if drain is not None:
+                drain()
+            else:
+                time.sleep(0.0002)
+
     def await_snapshot(self) -> None:
         """A late join waiting for its snapshot: stale until :meth:`rejoin` (the session is
         followed, nothing applied), so a snapshot that cannot be read is tried again and the
@@ -191,14 +244,8 @@ class ItchFeed:
         stale feed made exact again. The feed meanwhile waits in the receiver's queue (the
         kernel's socket buffer, a transport's ring); what the snapshot already holds is
         skipped there as old. With a ring, the strategy gets the top of every book, then a
-        STATUS record saying the books are exact; when the ring fills, ``drain()`` empties
-        it (a reader in this thread), or another process's reader is waited for (at most
-        ``_DRAIN_WAIT_S``)."""
-        old = self.handler
-        books = type(old.books)(max_orders=old.books.max_orders,
-                                max_levels=old.books.max_levels, errors=old.books.errors)
-        handler = ItchHandler(books, batch=old.events.shape[0], errors=old.errors,
-                              resync_run=old.resync_run)
+        STATUS record saying the books are exact (``drain``: :meth:`_publish_tops`)."""
+        handler = self._fresh_handler()
         blocks = snapshot.blocks
         handler.on_blocks(blocks, 0, blocks.shape[0], final=True)
         self.handler = handler
@@ -206,17 +253,8 @@ class ItchFeed:
                  np.int64(snapshot.next_seq), np.int64(snapshot.messages),
                  np.int64(time.clock_gettime_ns(time.CLOCK_REALTIME)))
         self._state = None
-        state, loc, n = self.state, 0, self.handler.books.symbols.shape[0]
-        end = time.monotonic() + _DRAIN_WAIT_S
-        while True:
-            loc = int(publish_tops(state, loc))
-            if loc >= n or time.monotonic() > end:
-                break
-            if drain is not None:
-                drain()
-            else:
-                time.sleep(0.0002)
-        tell_status(state)
+        self._publish_tops(drain=drain)
+        tell_status(self.state)
 
     def on_datagram(self, buf: np.ndarray, size: int, rx_ns: int = 0) -> int:
         """One datagram from Python (the ``socket`` transport, a call per datagram): the same
@@ -254,6 +292,11 @@ class ItchFeed:
     def exact(self) -> bool:
         """Whether the books are exact (no gap open, never given up on one)."""
         return self.recovery.exact
+
+    @property
+    def silent(self) -> bool:
+        """Whether the feed has sent nothing for longer than ``recovery.silence_s``."""
+        return self.recovery.silent
 
     def recovery_stats(self) -> dict[str, int | str]:
         """The gap recovery's state and counters (:class:`~tickpath.feed.moldudp64.layout.

@@ -40,8 +40,8 @@ from ...telemetry.feedtime import to_epoch
 from ...telemetry.nclock import realtime_ns
 from ...wire import handler as seam
 from ..moldudp64 import _recovery as mr
-from ..moldudp64._kernels import AHEAD, NEW, accept, accept_next
-from ..moldudp64.layout import COUNT_OFFSET, RECOVERING, SEQUENCE_OFFSET, STALE
+from ..moldudp64._kernels import AHEAD, NEW, OTHER, accept, accept_next
+from ..moldudp64.layout import COUNT_OFFSET, RECOVERING, SEQUENCE_OFFSET, STALE, TOLD_SILENT
 from ..moldudp64.layout import Counter as MoldCounter
 from ..moldudp64.layout import Counter as _Mold
 from ..moldudp64.layout import Recovery as _Rec
@@ -53,11 +53,14 @@ GO_ON = seam.GO_ON
 END_OF_SESSION = seam.END_OF_SESSION
 SETTLE = seam.SETTLE  # the books refused an event: the owner settles it, then polls again
 _HELD_ON = -2  # deliver's own status: the packet is ahead of the expected sequence number
+_OTHER_SESSION = -4  # deliver's own status: the packet is another session's
 BEHIND = -100  # apply_datagram's book status for such a packet (no book status is negative)
+ELSEWHERE = -101  # ... and for another session's packet
 _STATE = int(_Rec.STATE)
 _TOLD = int(_Rec.TOLD)
 _POLL_FD = int(_Rec.POLL_FD)
 _STALE_MSGS = int(_Rec.STALE_MESSAGES)
+_SILENT = int(_Rec.SILENT)
 _GAVE_UP_FULL = int(_Rec.GAVE_UP_FULL)
 #: answers read from the request socket per turn at most (the feed gets its turn back)
 ANSWERS_PER_TURN = 64
@@ -100,6 +103,7 @@ ItchState = namedtuple("ItchState", [
     "trades", "changed", "seen",  # what a datagram printed and changed (used with a ring)
     "clock",  # the feed's time zone (telemetry.feedtime table): ITCH stamps are local
     "rec", "held", "slots", "req", "ans", "rtime",  # MoldUDP64 gap recovery (MoldRecovery)
+    "sessions",  # the retired session, a new session's first packet (MoldRecovery)
 ])
 
 # tap_wait: the wait strategy's params (ring.wait PARAM_*), then these
@@ -128,12 +132,14 @@ def apply_datagram(buf, start, end, session, mold, events, orders, mask, levels,
     refused: the caller settles it and applies ``events[applied + 1:decoded]``), the events
     applied, and the events decoded (0 for a duplicate, heartbeat or bad datagram). A packet
     beyond the expected sequence number is not sequenced: status BEHIND (the books are behind
-    it), for the caller to hold. A block that does not decode cuts the packet there
-    (:func:`cut_at`).
+    it), for the caller to hold; another session's: ELSEWHERE. A block that does not decode
+    cuts the packet there (:func:`cut_at`).
     """
     verdict, off, count = accept_next(buf, start, end, session, mold)
     if verdict != NEW:
-        return (BEHIND if verdict == AHEAD else BOOK_OK), 0, 0
+        if verdict == AHEAD:
+            return BEHIND, 0, 0
+        return (ELSEWHERE if verdict == OTHER else BOOK_OK), 0, 0
     zero = np.int64(0)  # not the literal 0: a literal argument would compile another
     # specialization of the decoder and the books (seconds each) beside the int64 one
     n, st, nxt = decode_batch(buf, off, end, _LENGTHS, events, zero, zero)
@@ -149,10 +155,13 @@ def decode_datagram_timed(buf, start, end, session, mold, events, feed, rec):
     """Sequence and decode the MoldUDP64 datagram in ``buf[start:end]`` with the clock read
     between the steps: returns ``(decoded, parsed_ns, decoded_ns)`` (0 events and stamps for
     a duplicate, heartbeat or bad datagram; -1 events for a packet beyond the expected
-    sequence number, not sequenced: the caller holds it). Sets ``feed[SEQ0]``."""
+    sequence number, not sequenced: the caller holds it; -2 for another session's). Sets
+    ``feed[SEQ0]``."""
     verdict, off, count = accept_next(buf, start, end, session, mold)
     if verdict != NEW:
-        return np.int64(-1 if verdict == AHEAD else 0), np.int64(0), np.int64(0)
+        if verdict == AHEAD:
+            return np.int64(-1), np.int64(0), np.int64(0)
+        return np.int64(-2 if verdict == OTHER else 0), np.int64(0), np.int64(0)
     t_parsed = realtime_ns()
     zero = np.int64(0)  # one specialization, as in apply_datagram
     n, st, nxt = decode_batch(buf, off, end, _LENGTHS, events, zero, zero)
@@ -355,19 +364,20 @@ def deliver(buf, start, size, rx_ns, session, mold, events, orders, mask, levels
     none), hand its trades and the top of each changed book on. Returns GO_ON,
     END_OF_SESSION, SETTLE (with the refused event's index and the events decoded left in
     ``feed`` for the owner), or, for a packet beyond the expected sequence number, which it
-    leaves untouched for the session's recovery (:func:`recover`), ``_HELD_ON``."""
+    leaves untouched for the session's recovery (:func:`recover`), ``_HELD_ON``
+    (``_OTHER_SESSION`` for another session's packet: :func:`other_session`)."""
     received = rx_ns if rx_ns > 0 else realtime_ns()
     if tap_hdr.shape[0] == 0:
         st, applied, nev = apply_datagram(buf, start, start + size, session, mold, events,
                                           orders, mask, levels, free, heads, stats, inst,
                                           symbols, type_counts, capacity, feed, rec)
-        if st == BEHIND:
-            return _HELD_ON
+        if st < 0:  # (one compare on the fast path: no book status is negative)
+            return _HELD_ON if st == BEHIND else _OTHER_SESSION
     else:
         nev, t_parsed, t_decoded = decode_datagram_timed(buf, start, start + size, session,
                                                          mold, events, feed, rec)
         if nev < 0:
-            return _HELD_ON
+            return _HELD_ON if nev == -1 else _OTHER_SESSION
         st = BOOK_OK
         applied = nev
         if nev > 0:
@@ -419,6 +429,18 @@ def hold_packet(state, buf, start, size, now_ns):
 
 
 @njit(cache=True, nogil=True)
+def other_session(state, buf, start, size):
+    """A packet of another session than the one followed: one of the session retired last is
+    dropped (counted as a mismatch); any other means the venue started a new session (a
+    restart): its packet is kept aside and SETTLE asks the owner to follow it
+    (:meth:`tickpath.feed.itch.ItchFeed.settle`: books emptied, the session followed from
+    its first message, the packet handed back). Returns GO_ON or SETTLE."""
+    if mr.stash_session(state.rec, state.sessions, buf, start, size):
+        return SETTLE
+    return GO_ON
+
+
+@njit(cache=True, nogil=True)
 def _in_order(state, buf, start, size, rx_ns, now_ns):
     """A datagram (from the feed or the request socket) while a gap is open: applied if it is
     next, held if ahead. Returns deliver's status (GO_ON for a held one)."""
@@ -427,6 +449,8 @@ def _in_order(state, buf, start, size, rx_ns, now_ns):
     if code == _HELD_ON:
         hold_packet(state, buf, start, size, now_ns)
         return GO_ON
+    if code == _OTHER_SESSION:
+        return other_session(state, buf, start, size)
     if state.mold[_EXPECTED] > before:
         mr.note_received(state.rec, state.mold[_EXPECTED] - before)
     return code
@@ -474,6 +498,8 @@ def stale_datagram(state, buf, start, size):
     """After giving up: the session is followed (sequence numbers, end of session), the books
     are left as they were (they need a snapshot) and the messages counted as not applied."""
     verdict, off, count = accept(buf, start, start + size, state.session, state.mold)
+    if verdict == OTHER:
+        return other_session(state, buf, start, size)
     if verdict == NEW:
         state.rec[_STALE_MSGS] += count
         state.mold[_MOLD_MESSAGES] -= count
@@ -500,31 +526,37 @@ def recover(state, buf, start, size, rx_ns, ahead):
 
 @njit(cache=True, nogil=True, _nrt=False)
 def tell_status(state):
-    """With a ring: when the books went from exact to not (a gap open, or given up) or back,
-    publish a STATUS record for every instrument (:mod:`tickpath.strategy.records`), after the
-    records of what was applied before the change, so the strategy reads each book change in
-    the state it was made in. A full ring: told at the next turn."""
+    """With a ring: when the books went from exact to not (a gap open, given up, or the feed
+    silent) or back, publish a STATUS record for every instrument
+    (:mod:`tickpath.strategy.records`), after the records of what was applied before the
+    change, so the strategy reads each book change in the state it was made in. A full ring:
+    told at the next turn."""
     rec = state.rec
-    exact = rec[_STATE] == 0
+    mr.heard(rec, state.mold)
+    now = rec[_STATE]
+    if now == 0 and rec[_SILENT] != 0:
+        now = TOLD_SILENT
+    exact = now == 0
     if exact == (rec[_TOLD] == 0):
         return
     if state.tap_hdr.shape[0] == 0:
-        rec[_TOLD] = rec[_STATE]
+        rec[_TOLD] = now
         return
     t = realtime_ns()
     if publish_record(state.tap_hdr, state.tap_words, state.tap_wait, R.STATUS, np.int64(-1),
                       np.int64(0), np.int64(1 if exact else 0), np.int64(0), np.int64(0),
                       np.int64(0), np.int64(0), state.mold[_EXPECTED], t, t, t, t, t,
                       state.feed):
-        rec[_TOLD] = rec[_STATE]
+        rec[_TOLD] = now
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def publish_tops(state, start):
-    """With a ring: a BOOK record (the top of its book now) for every instrument the books
-    know from locate ``start`` on, e.g. after they were rebuilt from a snapshot. Returns the
-    locate to go on from when the ring was full (its reader must drain it first), or the
-    table's size when every top is out."""
+def publish_tops(state, start, cleared):
+    """With a ring: a BOOK record (the top of its book now; both sides empty when
+    ``cleared``: the books are about to be dropped) for every instrument the books know from
+    locate ``start`` on, e.g. after they were rebuilt from a snapshot. Returns the locate to
+    go on from when the ring was full (its reader must drain it first), or the table's size
+    when every top is out."""
     n = state.symbols.shape[0]
     if state.tap_hdr.shape[0] == 0:
         return n
@@ -534,6 +566,8 @@ def publish_tops(state, start):
         if symbols[loc] == 0:
             continue
         bp, bs, ap, a_s = top_of(levels, heads, loc)
+        if cleared:
+            bp = bs = ap = a_s = np.int64(0)
         if not publish_record(state.tap_hdr, state.tap_words, state.tap_wait, R.BOOK,
                               np.int64(loc), np.int64(symbols[loc]), bp, bs, ap, a_s,
                               np.int64(0), state.mold[_EXPECTED] - 1, t, t, t, t, t,
@@ -554,6 +588,8 @@ def after_deliver(state, buf, start, size, rx_ns, code):
         code = recover(state, buf, start, size, rx_ns, False)
     elif code == _HELD_ON:
         code = recover(state, buf, start, size, rx_ns, True)
+    elif code == _OTHER_SESSION:
+        code = other_session(state, buf, start, size)
     elif code == GO_ON:
         code = tend(state, realtime_ns())
     if code != SETTLE:  # after a settle the datagram's records come first: told next turn
@@ -573,18 +609,19 @@ def _on_datagram(state, buf, start, size, rx_ns):
                        state.capacity, state.feed, state.lat, state.ker, state.tap_hdr,
                        state.tap_words, state.tap_wait, state.trades, state.changed,
                        state.seen, state.clock, state.rec)
-        if code != _HELD_ON and state.rec[_STATE] == 0 and state.rec[_TOLD] == 0:
-            return code  # (TOLD: a STATUS record a full ring refused is told at once)
+        if code >= GO_ON and state.rec[_STATE] == 0 and state.rec[_TOLD] == 0:
+            return code  # (TOLD: a STATUS record a full ring refused, or the feed heard
+            #               from after a silence, is told at once)
     return after_deliver(state, buf, start, size, rx_ns, code)
 
 
 @seam.implements_idle(ItchState)
 def _on_idle(state, now_ns):
-    """The idle turn: re-requests and answers while a gap is open, and a STATUS record a full
-    ring refused; nothing otherwise."""
+    """The idle turn: re-requests and answers while a gap is open, a feed silent for too long
+    noted (and told), and a STATUS record a full ring refused."""
+    mr.watch_silence(state.rec, state.mold, now_ns)
     if state.rec[_STATE] != RECOVERING:
-        if state.rec[_TOLD] != state.rec[_STATE]:
-            tell_status(state)
+        tell_status(state)
         return GO_ON
     code = tend(state, now_ns)
     if code != SETTLE:

@@ -18,8 +18,10 @@ from .layout import (
 # accept() verdicts
 NEW = 0  # process blocks from the returned offset
 SKIP = 1  # nothing new: heartbeat, duplicate, end of session
-BAD = 2  # malformed or another session: counted, skipped
+BAD = 2  # malformed: counted, skipped
 AHEAD = 3  # beyond the expected sequence number: nothing sequenced (accept_next only)
+OTHER = 4  # another session's packet: counted (SESSION_MISMATCH), skipped; a live feed may
+#            follow it as the venue's new session (tickpath.feed.itch.step.other_session)
 
 # counter indices (mirrors layout.Counter; plain ints for nopython code)
 _PACKETS, _MESSAGES, _HEARTBEATS, _EOS, _GAPS, _GAP_MSGS, _DUP_PKTS, _DUP_MSGS = range(8)
@@ -29,12 +31,13 @@ _MALFORMED, _SESSION_MISMATCH, _EXPECTED = 8, 9, 10
 @njit(cache=True, nogil=True)
 def check(buf, start, end, session, counters):
     """Check the packet in ``buf[start:end]``: the blocks add up and the session is ours (the
-    first packet fixes it). Returns ``(ok, sequence, count)``; a bad packet is counted."""
+    first packet fixes it). Returns ``(verdict, sequence, count)``: NEW, BAD (malformed) or
+    OTHER (another session), the last two counted."""
     s = np.uint64(start)
     e = np.uint64(end)
     if e - s < np.uint64(HEADER_LEN) or e < s:
         counters[_MALFORMED] += 1
-        return False, np.int64(0), np.int64(0)
+        return BAD, np.int64(0), np.int64(0)
     counters[_PACKETS] += 1
     seq = np.int64(be64(buf, s + np.uint64(SEQUENCE_OFFSET)))
     count = np.int64(be16(buf, s + np.uint64(COUNT_OFFSET)))
@@ -44,11 +47,11 @@ def check(buf, start, end, session, counters):
         for _ in range(count):
             if p + np.uint64(2) > e:
                 counters[_MALFORMED] += 1
-                return False, seq, count
+                return BAD, seq, count
             p += np.uint64(2) + be16(buf, p)
         if p != e:
             counters[_MALFORMED] += 1
-            return False, seq, count
+            return BAD, seq, count
     fresh = True
     for i in range(SESSION_LEN):
         if session[i] != 0:
@@ -60,8 +63,8 @@ def check(buf, start, end, session, counters):
         for i in range(SESSION_LEN):
             if session[i] != buf[s + np.uint64(i)]:
                 counters[_SESSION_MISMATCH] += 1
-                return False, seq, count
-    return True, seq, count
+                return OTHER, seq, count
+    return NEW, seq, count
 
 
 @njit(cache=True, nogil=True)
@@ -70,13 +73,14 @@ def accept_next(buf, start, end, session, counters):
 
     Returns ``(verdict, offset, count)``: NEW with the ``count`` new blocks from ``offset``
     (the expected sequence number moves past them); SKIP (heartbeat, end of session,
-    duplicate); BAD; or AHEAD, with ``offset`` the packet's sequence number and ``count`` its
-    message count: it starts beyond the expected sequence number (a heartbeat that announces
-    one beyond it too) and nothing of it was sequenced, the caller holds it or moves on.
+    duplicate); BAD; OTHER (another session's packet); or AHEAD, with ``offset`` the
+    packet's sequence number and ``count`` its message count: it starts beyond the expected
+    sequence number (a heartbeat that announces one beyond it too) and nothing of it was
+    sequenced, the caller holds it or moves on.
     """
-    ok, seq, count = check(buf, start, end, session, counters)
-    if not ok:
-        return BAD, start, 0
+    verdict, seq, count = check(buf, start, end, session, counters)
+    if verdict != NEW:
+        return verdict, start, 0
     if counters[_EXPECTED] == 0:  # join the stream where it is
         counters[_EXPECTED] = seq
     expected = counters[_EXPECTED]

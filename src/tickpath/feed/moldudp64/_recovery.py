@@ -29,8 +29,10 @@ from .layout import (
     RECOVERING,
     REQUEST_ADDR,
     REQUEST_LEN,
+    RETIRED_SESSION,
     SEQUENCE_OFFSET,
     SESSION_LEN,
+    SESSION_PACKET,
     SLOT_COUNT,
     SLOT_LEN,
     SLOT_OFF,
@@ -81,6 +83,13 @@ _POLL_FD = int(Recovery.POLL_FD)
 _ADDR_LEN = int(Recovery.ADDR_LEN)
 _SNAPSHOTS = int(Recovery.SNAPSHOTS)
 _SNAPSHOT_MESSAGES = int(Recovery.SNAPSHOT_MESSAGES)
+_SESSIONS = int(Recovery.SESSIONS)
+_NEW_SESSION = int(Recovery.NEW_SESSION)
+_SILENT = int(Recovery.SILENT)
+_SILENCES = int(Recovery.SILENCES)
+_SILENCE_NS = int(Recovery.SILENCE_NS)
+_QUIET_SINCE = int(Recovery.QUIET_SINCE_NS)
+_SEEN_PACKETS = int(Recovery.SEEN_PACKETS)
 
 _EXPECTED = int(Counter.EXPECTED)
 _MESSAGES = int(Counter.MESSAGES)
@@ -90,6 +99,8 @@ _DUP_PKTS = int(Counter.DUPLICATE_PACKETS)
 _DUP_MSGS = int(Counter.DUPLICATE_MESSAGES)
 _HEARTBEATS = int(Counter.HEARTBEATS)
 _EOS = int(Counter.END_OF_SESSION)
+_PACKETS = int(Counter.PACKETS)
+_MISMATCH = int(Counter.SESSION_MISMATCH)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -371,3 +382,79 @@ def rejoined(rec, mold, rtime, next_seq, messages, now_ns):
     rec[_SNAPSHOTS] += 1
     rec[_SNAPSHOT_MESSAGES] += messages
     mold[_EXPECTED] = next_seq
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def stash_session(rec, sessions, buf, start, size):
+    """A packet of a session that is neither the one followed nor the one retired: the venue
+    started a new session. Its first packet is copied aside (``sessions[SESSION_PACKET:]``;
+    a packet too big is left to be asked for again) for the owner, who follows the new
+    session (:func:`follow_session`) and hands the packet back. Returns False for a packet
+    of the retired session (counted as a mismatch and dropped: a session, once ended, sends
+    no more)."""
+    retired = True
+    for i in range(SESSION_LEN):
+        if sessions[RETIRED_SESSION + i] != buf[start + i]:
+            retired = False
+            break
+    if retired:
+        return False
+    if SESSION_PACKET + size <= sessions.shape[0]:
+        for k in range(size):
+            sessions[SESSION_PACKET + k] = buf[start + k]
+        rec[_NEW_SESSION] = size
+    else:
+        for i in range(SESSION_LEN):
+            sessions[SESSION_PACKET + i] = buf[start + i]
+        rec[_NEW_SESSION] = -1
+    return True
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def follow_session(rec, mold, session, sessions):
+    """Follow the new session whose first packet :func:`stash_session` kept: the old one is
+    retired, the new one is expected from its first message (MoldUDP64 numbers each session
+    from 1), whatever was held or asked for is dropped and the feed is exact (with books
+    the owner has emptied). The packet that showed it was counted as a mismatch: it is
+    counted again when handed back."""
+    for i in range(SESSION_LEN):
+        sessions[RETIRED_SESSION + i] = session[i]
+        session[i] = sessions[SESSION_PACKET + i]
+    rec[_NEW_SESSION] = 0
+    rec[_SESSIONS] += 1
+    rec[_STATE] = EXACT
+    rec[_HELD] = 0
+    rec[_HELD_BYTES] = 0
+    rec[_REQ_SEQ] = -1
+    rec[_ATTEMPTS] = 0
+    rec[_KNOWN_END] = 1
+    rec[_EXACT_UPTO] = 0
+    mold[_EXPECTED] = 1
+    mold[_EOS] = 0
+    mold[_PACKETS] -= 1
+    mold[_MISMATCH] -= 1
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def watch_silence(rec, mold, now_ns):
+    """On an idle turn: the feed is silent once nothing (data or heartbeat) has arrived for
+    ``SILENCE_NS`` since the last packet; not before the first packet, nor after the end of
+    session. Returns whether it is silent now."""
+    p = mold[_PACKETS]
+    if p != rec[_SEEN_PACKETS] or rec[_QUIET_SINCE] == 0:
+        rec[_SEEN_PACKETS] = p
+        rec[_QUIET_SINCE] = now_ns
+        rec[_SILENT] = 0
+    elif (rec[_SILENT] == 0 and rec[_SILENCE_NS] > 0 and p > 0 and mold[_EOS] == 0
+          and now_ns - rec[_QUIET_SINCE] > rec[_SILENCE_NS]):
+        rec[_SILENT] = 1
+        rec[_SILENCES] += 1
+    return rec[_SILENT] != 0
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def heard(rec, mold):
+    """A silent feed heard from again (its packet count moved): no longer silent (the next
+    idle turn starts timing the quiet afresh)."""
+    if rec[_SILENT] != 0 and mold[_PACKETS] != rec[_SEEN_PACKETS]:
+        rec[_SILENT] = 0

@@ -110,6 +110,14 @@ class Recovery(enum.IntEnum):
     TOLD = 37  # state: the STATE last told the strategy in a STATUS record (a ring's reader)
     SNAPSHOTS = 38  # times the books were rebuilt from a snapshot (late join, or stale)
     SNAPSHOT_MESSAGES = 39  # messages those snapshots held
+    SESSIONS = 40  # new sessions followed (the venue restarted its MoldUDP64 session)
+    NEW_SESSION = 41  # state: a new session's first packet waits in SESSION_PACKET (its
+    #                   length; -1: it did not fit) for the owner to follow the session
+    SILENT = 42  # state: 1 while nothing has arrived for longer than SILENCE_NS
+    SILENCES = 43  # times the feed fell silent
+    SILENCE_NS = 44  # config: a feed quiet this long (no data, no heartbeat) is stale (0: never)
+    QUIET_SINCE_NS = 45  # state: when the packet count last moved (seen on an idle turn)
+    SEEN_PACKETS = 46  # state: the packet count then
 
 
 N_RECOVERY = len(Recovery)
@@ -119,3 +127,11 @@ REQUEST_BUF = 64
 # columns of the reorder buffer's slot table (one row per held packet)
 SLOT_SEQ, SLOT_COUNT, SLOT_OFF, SLOT_LEN = 0, 1, 2, 3
 SLOT_COLUMNS = 4
+# the feed's ``sessions`` bytes: the session it followed last (a packet of it is never
+# followed again: a MoldUDP64 session, once ended, sends no more), then room for the first
+# packet of a new one
+RETIRED_SESSION = 0
+SESSION_PACKET = 16
+SESSIONS_BUF = SESSION_PACKET + 65536
+# STATE told to the strategy while the feed is silent (Recovery.TOLD)
+TOLD_SILENT = 3

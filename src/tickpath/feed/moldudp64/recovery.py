@@ -16,6 +16,7 @@ from .layout import (
     N_RECOVERY,
     REQUEST_ADDR,
     REQUEST_BUF,
+    SESSIONS_BUF,
     SLOT_COLUMNS,
     STATE_NAMES,
     Recovery,
@@ -52,18 +53,24 @@ class MoldRecovery:
     feed waits that many timeouts for late packets). ``history``: messages the server keeps
     (0: unknown); a hole older than that is given up at once. ``max_request``: messages per
     Request Packet. ``max_samples``: recovery times kept. ``answer_size``: the datagram buffer
-    for answers read from the handler's own socket.
+    for answers read from the handler's own socket. ``silence_s``: a feed that has sent
+    nothing, not even a heartbeat, for this long is reported silent (its books not known to
+    be exact) until it is heard from again; 0: never (MoldUDP64 venues send a heartbeat
+    about every second when quiet).
     """
 
     def __init__(self, retransmit: tuple[str, int] | None = None, *, max_packets: int = 1024,
                  max_bytes: int = 1 << 20, timeout_s: float = 0.05, max_attempts: int = 5,
                  history: int = 0, max_request: int = MAX_REQUEST_COUNT,
-                 max_samples: int = 1 << 14, answer_size: int = 65536) -> None:
+                 max_samples: int = 1 << 14, answer_size: int = 65536,
+                 silence_s: float = 2.0) -> None:
         if max_packets < 1 or max_bytes < 1:
             raise ValueError("the reorder buffer needs room for at least one packet "
                              f"(max_packets={max_packets}, max_bytes={max_bytes})")
         if not 0 < max_request <= MAX_REQUEST_COUNT:
             raise ValueError(f"max_request {max_request}: must be 1 to {MAX_REQUEST_COUNT}")
+        if silence_s < 0:
+            raise ValueError(f"silence_s {silence_s}: must be >= 0 (0: never silent)")
         if timeout_s <= 0 or max_attempts < 1:
             raise ValueError(f"timeout_s ({timeout_s}) must be > 0 and max_attempts "
                              f"({max_attempts}) >= 1")
@@ -73,6 +80,8 @@ class MoldRecovery:
         self.slots = np.zeros((max_packets, SLOT_COLUMNS), np.int64)
         self.req = np.zeros(REQUEST_BUF, np.uint8)
         self.rtime = np.zeros(max_samples, np.int64)
+        # the retired session's name and a new session's first packet (layout.SESSION_PACKET)
+        self.sessions = np.zeros(SESSIONS_BUF, np.uint8)
         self._answer_size = answer_size
         self.ans = np.zeros(0, np.uint8)
         r = self.rec
@@ -83,6 +92,7 @@ class MoldRecovery:
         r[Recovery.MAX_REQUEST] = max_request
         r[Recovery.SEND_FD] = -1
         r[Recovery.POLL_FD] = -1
+        r[Recovery.SILENCE_NS] = int(silence_s * 1e9)
         if retransmit is not None:
             addr = sockaddr_in(*retransmit)
             self.req[REQUEST_ADDR:REQUEST_ADDR + len(addr)] = np.frombuffer(addr, np.uint8)
@@ -136,6 +146,11 @@ class MoldRecovery:
     def exact(self) -> bool:
         return int(self.rec[Recovery.STATE]) == 0
 
+    @property
+    def silent(self) -> bool:
+        """Whether nothing has arrived for longer than ``silence_s`` (seen on idle turns)."""
+        return bool(self.rec[Recovery.SILENT])
+
     def recovery_ns(self) -> np.ndarray:
         """The recovery times kept (gap seen -> books exact again), ns, oldest first."""
         n = int(self.rec[Recovery.SAMPLES])
@@ -148,5 +163,7 @@ class MoldRecovery:
     def stats(self) -> dict[str, int | str]:
         out: dict[str, int | str] = {w.name.lower(): int(self.rec[w]) for w in Recovery}
         out["state"] = self.state
+        out["retired_session"] = bytes(self.sessions[:10]).decode("ascii", "replace").rstrip(
+            " \x00")
         out["mode"] = self.mode
         return out
