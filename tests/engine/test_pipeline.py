@@ -150,6 +150,7 @@ def test_risk_check_refuses_by_reason_and_keeps_no_state_for_refusals():
     ({"transport": {"kind": "packet:v4"}}, "unknown packet ring 'v4'"),
     ({"transport": {"kind": "pcap:/tmp/x.pcap?pace=fast"}}, "cannot feed a pipeline"),
     ({"ring": {"block_timeout_us": -1}}, "ring.block_timeout_us = -1: must be >= 0"),
+    ({"feed": {"silence_s": -1.0}}, "feed.silence_s = -1.0: must be >= 0"),
     ({"gateway": {"host": "orders.example"}}, "gateway.host = 'orders.example': must be an IPv4"),
     ({"gateway": {"port": 70000}}, "gateway.port = 70000: must be a TCP port"),
     ({"gateway": {"username": "TOOLONGNAME"}}, "gateway.username = 'TOOLONGNAME': must be 1-6"),
@@ -462,7 +463,7 @@ def test_a_lossy_feed_is_repaired_by_the_venues_recovery_services(tmp_path, topo
     p = Pipeline(cfg, status=lambda m: None)
     specs = {s.name: s for s in p._specs()}
     fp = specs["feed" if topology == "pipelined" else "strategy"].params
-    assert fp["retransmit"] and fp["glimpse"]
+    assert fp["retransmit"] and fp["glimpse"] and fp["silence_s"] == 2.0
     assert specs["venue"].params["recovery_ports"] and specs["venue"].params["faults"]
     p.close()
     rep = run_pipeline(cfg, tick_s=0.05, status=lambda m: None)

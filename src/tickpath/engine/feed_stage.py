@@ -29,7 +29,7 @@ from ..feed.itch.step import (
 from ..feed.moldudp64 import Counter as Mold
 from ..feed.moldudp64 import MoldSession
 from ..feed.moldudp64.layout import Recovery
-from ..feed.moldudp64.recovery import parse_hostport
+from ..feed.moldudp64.recovery import MoldRecovery, parse_hostport
 from ..ring import SpscRing
 from ..ring.wait import WaitStrategy, wait_strategy
 from ..wire.handler import END_OF_SESSION, SETTLE
@@ -101,7 +101,8 @@ class FeedStage:
         # the venue publishes): a lost first packet is a gap like any other
         self.feed = ItchFeed(ItchHandler(books, errors="skip"),
                              MoldSession(expected=1 if server else 0), tap=tap,
-                             retransmit=server)
+                             recovery=MoldRecovery(server, silence_s=float(
+                                 p.get("silence_s", 2.0))))
         self.handler, self.session = self.feed.handler, self.feed.session
         self.rx = open_receiver(p["transport"], p["host"], int(p["port"]),
                                 iface_ip=p.get("iface_ip", "0.0.0.0"))

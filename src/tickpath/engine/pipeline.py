@@ -336,7 +336,8 @@ class Pipeline:
         ring = cfg["ring"]
         feed_params = {"transport": self.transport, "host": host, "port": port,
                        "iface_ip": rx_ip, "max_orders": feed["max_orders"],
-                       "retransmit": retransmit, "glimpse": glimpse}
+                       "retransmit": retransmit, "glimpse": glimpse,
+                       "silence_s": feed["silence_s"]}
         rtc = cfg["pipeline"]["topology"] == "run_to_completion"
         if not rtc:
             specs.append(AgentSpec("feed", "tickpath.engine.feed_stage:main", cname,

@@ -37,7 +37,7 @@ from ..book import BookStore
 from ..feed.itch import ItchFeed, ItchHandler
 from ..feed.itch.glimpse import SnapshotRejoin
 from ..feed.moldudp64 import MoldSession
-from ..feed.moldudp64.recovery import parse_hostport
+from ..feed.moldudp64.recovery import MoldRecovery, parse_hostport
 from ..ring import SpscRing, spsc
 from ..ring.atomics import load_relaxed
 from ..strategy.dispatch import tick_timer
@@ -169,7 +169,8 @@ class RunToCompletionStage:
         self.feed = ItchFeed(ItchHandler(books, errors="skip"),
                              MoldSession(expected=1 if server else 0),  # as the feed stage
                              tap=(self.ring.header, self.ring.words, tap_wait("noop", 0)),
-                             retransmit=server)
+                             recovery=MoldRecovery(server, silence_s=float(
+                                 p.get("silence_s", 2.0))))
         self.rx = open_receiver(p["transport"], p["host"], int(p["port"]),
                                 iface_ip=p.get("iface_ip", "0.0.0.0"))
         self.feed.attach(self.rx)
