@@ -196,7 +196,7 @@ def sim(
     rate: Annotated[float | None, typer.Option(help="publish rate, msgs/s (default: as fast as possible)")] = None,
     host: Annotated[str | None, typer.Option(help="publish to this address (unicast or multicast group; default 127.0.0.1; mdp3: line A, and in a pcap 224.0.31.1)")] = None,
     port: Annotated[int | None, typer.Option(help="UDP port (default: itch 26400, mdp3 14310)")] = None,
-    session: Annotated[str, typer.Option(help="MoldUDP64 session name")] = "TICKPATH01",
+    session: Annotated[str | None, typer.Option(help="MoldUDP64 session name (default: itch over UDP, a new one at every start, 'T' and the start time in base 36, as a restarted venue needs: docs/venue-recovery.md; a file or pcap, and mdp3: TICKPATH01)")] = None,
     iface_ip: Annotated[str | None, typer.Option(help="multicast: send from this interface address")] = None,
     max_payload: Annotated[int, typer.Option(help="largest MoldUDP64 packet in bytes (64: one message a packet)")] = 1400,
     sender: Annotated[str, typer.Option(help="socket | sendto | sendmmsg | packet | xdp | dpdk (docs/transports.md, Send path)")] = "sendmmsg",
@@ -237,6 +237,8 @@ def sim(
                   "ITCH venue "
                   "(--feed itch); the mdp3 venue has --host-b/--port-b")
         raise typer.Exit(2)
+    if feed == "mdp3":
+        session = session or "TICKPATH01"
     if feed == "mdp3" and (orders_port is not None or account):
         _futures_with_orders(messages, symbols, seed, rate, host, port, host_b, port_b,
                              snapshot_host, snapshot_port, snapshot_every, equity_messages,
@@ -258,6 +260,10 @@ def sim(
 
     host = host or "127.0.0.1"
     port = 26400 if port is None else port
+    if session is None:  # a new one per start over UDP: a receiver tells a restart from a replay
+        from .venue.order_entry import new_session_name
+
+        session = "TICKPATH01" if write is not None or pcap is not None else new_session_name()
     try:
         b_line = None if line_b is None else _host_port(line_b, "--line-b")
     except ValueError as e:

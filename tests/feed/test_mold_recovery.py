@@ -28,6 +28,7 @@ from tickpath.feed.itch import ItchFeed, ItchHandler
 from tickpath.feed.moldudp64 import MoldSession, pack_packets, session_bytes
 from tickpath.feed.moldudp64 import _recovery as mr
 from tickpath.feed.moldudp64.layout import (
+    FOLLOW_AFTER,
     N_RECOVERY,
     RECOVERING,
     REQUEST_BUF,
@@ -645,6 +646,54 @@ def test_a_new_session_empties_the_books_and_is_followed_from_its_first_message(
     assert f.recovery_stats()["sessions"] == 1
 
 
+def test_a_stray_packet_of_another_session_is_never_followed():
+    """Another feed's packet (or a corrupted name) between the followed session's packets:
+    counted, dropped, the books untouched; it takes FOLLOW_AFTER packets of another session
+    in a row, none of the followed one between, to follow it."""
+    f = new_feed()
+    other = new_packets()
+    for i, p in enumerate(PKTS):
+        give(f, p)
+        if i % 7 == 3:
+            for q in other[:FOLLOW_AFTER - 1]:  # never enough in a row
+                give(f, q)
+    assert snapshot(f.books) == in_order() and f.exact and f.session.name == SESSION
+    assert f.recovery_stats()["sessions"] == 0
+    assert f.session_stats()["session_mismatch"] == (FOLLOW_AFTER - 1) * len(range(3, len(PKTS), 7))
+
+
+def test_one_packet_is_enough_once_the_followed_session_ended_or_went_silent():
+    ended = new_feed()
+    for p in PKTS:
+        give(ended, p)
+    end = SESSION.encode().ljust(10) + END.to_bytes(8, "big") + b"\xff\xff"
+    give(ended, end)
+    give(ended, new_packets()[0])
+    assert ended.session.name == NEW_SESSION and ended.session.expected > 1
+    quiet = new_feed(MoldRecovery(silence_s=1.0))
+    give(quiet, PKTS[0])
+    quiet.on_idle(1_000 * NS)
+    quiet.on_idle(1_002 * NS)
+    assert quiet.silent
+    give(quiet, new_packets()[0])
+    assert quiet.session.name == NEW_SESSION and not quiet.silent
+
+
+def test_sessions_followed_before_are_never_followed_again():
+    """A -> B -> C, then packets of A (a stray of the first venue): dropped."""
+    f = new_feed()
+    give(f, PKTS[0])
+    third, bounds, _ = pack_packets(blocks(MSGS[:40]), "THIRD00003", 1, max_payload=140)
+    thirds = [bytes(third[bounds[i]:bounds[i + 1]]) for i in range(len(bounds) - 1)]
+    for p in new_packets()[:FOLLOW_AFTER] + thirds[:FOLLOW_AFTER]:
+        give(f, p)
+    assert f.session.name == "THIRD00003" and f.recovery_stats()["sessions"] == 2
+    for p in PKTS[1:1 + 2 * FOLLOW_AFTER] + new_packets()[FOLLOW_AFTER:3 * FOLLOW_AFTER]:
+        give(f, p)
+    assert f.session.name == "THIRD00003" and f.recovery_stats()["sessions"] == 2
+    assert f.recovery_stats()["retired_session"] == NEW_SESSION
+
+
 def test_a_new_session_joined_after_its_start_asks_for_its_beginning():
     """The new session's first packets were lost: its beginning is asked for from its own
     server like any gap, and the books come out exact."""
@@ -704,7 +753,8 @@ def test_the_strategy_sees_the_old_books_emptied_before_the_new_session(ring):
     for p in PKTS[:6]:
         give(f, p)
     n0 = int(f.feed[TAP_PUBLISHED])
-    give(f, new_packets()[0])
+    for p in new_packets()[:FOLLOW_AFTER]:
+        give(f, p)
     new = ring.records(TOP_DTYPE)[n0:int(f.feed[TAP_PUBLISHED])]
     cleared = new[:3]
     assert list(cleared["kind"]) == [BOOK] * 3 and list(cleared["locate"]) == [1, 2, 3]

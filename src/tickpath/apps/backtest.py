@@ -132,6 +132,7 @@ def backtest(path: str | Path, strategy: str = "tickpath.strategy.market_maker",
                                   risk_counts, counts)
             if st == SETTLE:
                 feed.settle()  # publishes what the datagram's good messages did
+                books = feed.books  # new tables (grown), or new books (a new session)
                 ctx = with_books(ctx, books.levels, books.heads)
                 drain_records(ring.header, ring.words, state, ctx, limits, position, rate,
                               control, risk_counts, counts)

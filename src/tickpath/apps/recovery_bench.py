@@ -175,7 +175,9 @@ def _one_run(veth, fault: Fault, run: int, *, symbols: int, messages: int, rate:
     s = json.loads(summary.read_text())
     got = _books_of(books)
     rec = s["recovery"]
-    exact = got == want and bool(s["exact"])
+    # a restart counts only when the listener saw it (the kill came after the first packet)
+    exact = got == want and bool(s["exact"]) and (
+        not fault.restart or int(rec.get("sessions", 0)) >= 1)
     return {"exact": exact, "ended": bool(s["ended"]), "sessions": int(rec.get("sessions", 0)),
             "recovery_ns": s["recovery_ns"], "gaps": int(rec["gaps_opened"]),
             "requests": int(rec["requests"]), "snapshots": int(rec.get("snapshots", 0)),

@@ -19,6 +19,7 @@ from ..telemetry.clock import now_ns
 # Linux values; the socket module does not export all of them
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)  # linux/in.h
 _TS = struct.Struct("@qq")
 
 
@@ -62,6 +63,9 @@ def bind_lines(sock: socket.socket, host: str, port: int, iface_ip: str,
     if not is_multicast(host):
         sock.bind((host, port))
         return
+    # only the groups joined here: Linux otherwise hands a socket bound to any address every
+    # group any socket of the host joined on the port (IP_MULTICAST_ALL), another feed's too
+    sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
     sock.bind((host if line_b is None else "0.0.0.0", port))
     for group in (host,) if line_b is None else (host, line_b):
         mreq = socket.inet_aton(group) + socket.inet_aton(iface_ip)

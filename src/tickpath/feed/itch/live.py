@@ -149,13 +149,17 @@ class ItchFeed:
         """After SETTLE: follow a new session (:meth:`_follow_new_session`; ``drain``: as
         :meth:`_publish_tops`) or settle the refused event (:meth:`_settle_one`); while a gap
         is open, go on applying what the reorder buffer holds (which may settle again)."""
-        if self.recovery.rec[Recovery.NEW_SESSION] != 0:
+        rec = self.recovery.rec
+        if rec[Recovery.NEW_SESSION] != 0:
             self._follow_new_session(drain)
             return
         self._settle_one()
-        while int(self.recovery.rec[Recovery.STATE]) == RECOVERING:
+        while int(rec[Recovery.STATE]) == RECOVERING:
             if idle_step(self.state, time.clock_gettime_ns(time.CLOCK_REALTIME)) != SETTLE:
                 break
+            if rec[Recovery.NEW_SESSION] != 0:  # an answer of another session
+                self._follow_new_session(drain)
+                return
             self._settle_one()
 
     def _settle_one(self) -> None:
@@ -189,18 +193,21 @@ class ItchFeed:
         """The venue started a new MoldUDP64 session: with a ring, the strategy gets an
         empty top for every instrument of the old books (the venue's restart dropped their
         orders); the books start empty; the session is followed from its first message and
-        the packet that showed it is handed back (a gap before it is asked for as any)."""
-        rec = self.recovery.rec
-        size = int(rec[Recovery.NEW_SESSION])
-        packet = self.recovery.sessions[SESSION_PACKET:SESSION_PACKET + max(size, 0)].copy()
+        the packets that showed it are handed back in order (a gap before them is asked for
+        as any)."""
+        rec, stash = self.recovery.rec, self.recovery.sessions
+        used = int(rec[Recovery.STASHED])
+        packets, at = [], SESSION_PACKET
+        while at < SESSION_PACKET + used:
+            n = int(stash[at]) << 8 | int(stash[at + 1])
+            packets.append(stash[at + 2:at + 2 + n].copy())
+            at += 2 + n
         self._publish_tops(cleared=True, drain=drain)
         self.handler = self._fresh_handler()
-        follow_session(rec, self.session.counters, self.session.session,
-                       self.recovery.sessions)
+        follow_session(rec, self.session.counters, self.session.session, stash)
         self._state = None
-        if size > 0:
-            code = step(self.state, packet, 0, size, -1)
-            if code == SETTLE:
+        for packet in packets:
+            if step(self.state, packet, 0, packet.shape[0], -1) == SETTLE:
                 self.settle(drain)
         tell_status(self.state)
 

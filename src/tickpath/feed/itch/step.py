@@ -430,12 +430,14 @@ def hold_packet(state, buf, start, size, now_ns):
 
 @njit(cache=True, nogil=True)
 def other_session(state, buf, start, size):
-    """A packet of another session than the one followed: one of the session retired last is
-    dropped (counted as a mismatch); any other means the venue started a new session (a
-    restart): its packet is kept aside and SETTLE asks the owner to follow it
-    (:meth:`tickpath.feed.itch.ItchFeed.settle`: books emptied, the session followed from
-    its first message, the packet handed back). Returns GO_ON or SETTLE."""
-    if mr.stash_session(state.rec, state.sessions, buf, start, size):
+    """A packet of another session than the one followed (counted as a mismatch): one of a
+    session followed before is dropped; another's is kept aside, and once that session is
+    known to be the venue's new one (:func:`~tickpath.feed.moldudp64._recovery.
+    stash_session`: packets of it in a row, or the followed session ended or silent) SETTLE
+    asks the owner to follow it (:meth:`tickpath.feed.itch.ItchFeed.settle`: books emptied,
+    the session followed from its first message, its packets handed back). Returns GO_ON or
+    SETTLE."""
+    if mr.stash_session(state.rec, state.mold, state.sessions, buf, start, size):
         return SETTLE
     return GO_ON
 

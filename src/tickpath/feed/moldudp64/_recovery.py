@@ -23,13 +23,15 @@ from numba import njit
 from ...codec.itch50.encoder import put16, put64
 from ...wire.libc import errno, recvfrom, sendto
 from .layout import (
+    CANDIDATE_SESSION,
     COUNT_OFFSET,
     END_OF_SESSION,
     EXACT,
+    FOLLOW_AFTER,
     RECOVERING,
     REQUEST_ADDR,
     REQUEST_LEN,
-    RETIRED_SESSION,
+    RETIRED_KEPT,
     SEQUENCE_OFFSET,
     SESSION_LEN,
     SESSION_PACKET,
@@ -90,6 +92,10 @@ _SILENCES = int(Recovery.SILENCES)
 _SILENCE_NS = int(Recovery.SILENCE_NS)
 _QUIET_SINCE = int(Recovery.QUIET_SINCE_NS)
 _SEEN_PACKETS = int(Recovery.SEEN_PACKETS)
+_CAND_PKTS = int(Recovery.CANDIDATE_PACKETS)
+_CAND_MARK = int(Recovery.CANDIDATE_MARK)
+_STASHED = int(Recovery.STASHED)
+_STASHED_PKTS = int(Recovery.STASHED_PACKETS)
 
 _EXPECTED = int(Counter.EXPECTED)
 _MESSAGES = int(Counter.MESSAGES)
@@ -385,41 +391,67 @@ def rejoined(rec, mold, rtime, next_seq, messages, now_ns):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def stash_session(rec, sessions, buf, start, size):
-    """A packet of a session that is neither the one followed nor the one retired: the venue
-    started a new session. Its first packet is copied aside (``sessions[SESSION_PACKET:]``;
-    a packet too big is left to be asked for again) for the owner, who follows the new
-    session (:func:`follow_session`) and hands the packet back. Returns False for a packet
-    of the retired session (counted as a mismatch and dropped: a session, once ended, sends
-    no more)."""
-    retired = True
+def own_packets(mold):
+    """Packets of the followed session so far (the others are counted as mismatches)."""
+    return mold[_PACKETS] - mold[_MISMATCH]
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _same_name(a, a_off, b, b_off):
     for i in range(SESSION_LEN):
-        if sessions[RETIRED_SESSION + i] != buf[start + i]:
-            retired = False
-            break
-    if retired:
-        return False
-    if SESSION_PACKET + size <= sessions.shape[0]:
-        for k in range(size):
-            sessions[SESSION_PACKET + k] = buf[start + k]
-        rec[_NEW_SESSION] = size
-    else:
-        for i in range(SESSION_LEN):
-            sessions[SESSION_PACKET + i] = buf[start + i]
-        rec[_NEW_SESSION] = -1
+        if a[a_off + i] != b[b_off + i]:
+            return False
     return True
 
 
 @njit(cache=True, nogil=True, _nrt=False)
+def stash_session(rec, mold, sessions, buf, start, size):
+    """A packet of another session than the one followed (counted as a mismatch). One of a
+    session followed before is dropped (a session, once ended, sends no more). Any other is
+    the candidate: its packets are kept in the stash (as many as fit; one too big is left to
+    be asked for again) while they come in a row, none of the followed session between.
+    Returns True when the owner is to follow it (``NEW_SESSION`` set): after FOLLOW_AFTER
+    such packets, or at the first one when the followed session has ended or gone silent (a
+    venue that restarted). A stray packet (another feed on the port, a corrupted name) is
+    never followed."""
+    for r in range(min(rec[_SESSIONS], RETIRED_KEPT)):
+        if _same_name(sessions, r * SESSION_LEN, buf, start):
+            return False
+    own = own_packets(mold)
+    if not (rec[_CAND_PKTS] > 0 and rec[_CAND_MARK] == own
+            and _same_name(sessions, CANDIDATE_SESSION, buf, start)):
+        for i in range(SESSION_LEN):  # a new candidate
+            sessions[CANDIDATE_SESSION + i] = buf[start + i]
+        rec[_CAND_PKTS] = 0
+        rec[_STASHED] = 0
+        rec[_STASHED_PKTS] = 0
+    rec[_CAND_MARK] = own
+    rec[_CAND_PKTS] += 1
+    at = SESSION_PACKET + rec[_STASHED]
+    if at + 2 + size <= sessions.shape[0]:
+        sessions[at] = (size >> 8) & 0xFF
+        sessions[at + 1] = size & 0xFF
+        for k in range(size):
+            sessions[at + 2 + k] = buf[start + k]
+        rec[_STASHED] += 2 + size
+        rec[_STASHED_PKTS] += 1
+    if rec[_CAND_PKTS] >= FOLLOW_AFTER or mold[_EOS] > 0 or rec[_SILENT] != 0:
+        rec[_NEW_SESSION] = 1
+        return True
+    return False
+
+
+@njit(cache=True, nogil=True, _nrt=False)
 def follow_session(rec, mold, session, sessions):
-    """Follow the new session whose first packet :func:`stash_session` kept: the old one is
-    retired, the new one is expected from its first message (MoldUDP64 numbers each session
-    from 1), whatever was held or asked for is dropped and the feed is exact (with books
-    the owner has emptied). The packet that showed it was counted as a mismatch: it is
-    counted again when handed back."""
+    """Follow the candidate session (:func:`stash_session`): the one followed is retired, the
+    candidate expected from its first message (MoldUDP64 numbers each session from 1),
+    whatever was held or asked for is dropped and the feed is exact (with books the owner
+    has emptied). The candidate's packets were counted as mismatches: the ones in the stash
+    are counted again as the owner hands them back."""
+    slot = (rec[_SESSIONS] % RETIRED_KEPT) * SESSION_LEN
     for i in range(SESSION_LEN):
-        sessions[RETIRED_SESSION + i] = session[i]
-        session[i] = sessions[SESSION_PACKET + i]
+        sessions[slot + i] = session[i]
+        session[i] = sessions[CANDIDATE_SESSION + i]
     rec[_NEW_SESSION] = 0
     rec[_SESSIONS] += 1
     rec[_STATE] = EXACT
@@ -431,16 +463,21 @@ def follow_session(rec, mold, session, sessions):
     rec[_EXACT_UPTO] = 0
     mold[_EXPECTED] = 1
     mold[_EOS] = 0
-    mold[_PACKETS] -= 1
-    mold[_MISMATCH] -= 1
+    mold[_PACKETS] -= rec[_STASHED_PKTS]
+    mold[_MISMATCH] -= rec[_CAND_PKTS]
+    rec[_CAND_PKTS] = 0
+    rec[_STASHED] = 0  # (the owner copied the stash out first)
+    rec[_STASHED_PKTS] = 0
+    rec[_SILENT] = 0
+    rec[_SEEN_PACKETS] = own_packets(mold)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
 def watch_silence(rec, mold, now_ns):
-    """On an idle turn: the feed is silent once nothing (data or heartbeat) has arrived for
-    ``SILENCE_NS`` since the last packet; not before the first packet, nor after the end of
-    session. Returns whether it is silent now."""
-    p = mold[_PACKETS]
+    """On an idle turn: the feed is silent once nothing of the followed session (data or
+    heartbeat) has arrived for ``SILENCE_NS`` since its last packet; not before the first
+    packet, nor after the end of session. Returns whether it is silent now."""
+    p = own_packets(mold)
     if p != rec[_SEEN_PACKETS] or rec[_QUIET_SINCE] == 0:
         rec[_SEEN_PACKETS] = p
         rec[_QUIET_SINCE] = now_ns
@@ -454,7 +491,7 @@ def watch_silence(rec, mold, now_ns):
 
 @njit(cache=True, nogil=True, _nrt=False)
 def heard(rec, mold):
-    """A silent feed heard from again (its packet count moved): no longer silent (the next
+    """A silent feed heard from again (a packet of its session): no longer silent (the next
     idle turn starts timing the quiet afresh)."""
-    if rec[_SILENT] != 0 and mold[_PACKETS] != rec[_SEEN_PACKETS]:
+    if rec[_SILENT] != 0 and own_packets(mold) != rec[_SEEN_PACKETS]:
         rec[_SILENT] = 0

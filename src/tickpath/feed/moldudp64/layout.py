@@ -111,13 +111,17 @@ class Recovery(enum.IntEnum):
     SNAPSHOTS = 38  # times the books were rebuilt from a snapshot (late join, or stale)
     SNAPSHOT_MESSAGES = 39  # messages those snapshots held
     SESSIONS = 40  # new sessions followed (the venue restarted its MoldUDP64 session)
-    NEW_SESSION = 41  # state: a new session's first packet waits in SESSION_PACKET (its
-    #                   length; -1: it did not fit) for the owner to follow the session
+    NEW_SESSION = 41  # state: 1 when the owner is to follow the candidate session (its
+    #                   packets wait in the stash, layout below)
     SILENT = 42  # state: 1 while nothing has arrived for longer than SILENCE_NS
     SILENCES = 43  # times the feed fell silent
     SILENCE_NS = 44  # config: a feed quiet this long (no data, no heartbeat) is stale (0: never)
     QUIET_SINCE_NS = 45  # state: when the packet count last moved (seen on an idle turn)
     SEEN_PACKETS = 46  # state: the packet count then
+    CANDIDATE_PACKETS = 47  # state: packets of another session seen in a row (the candidate)
+    CANDIDATE_MARK = 48  # state: the followed session's packets counted at its last one
+    STASHED = 49  # state: bytes of the stash in use
+    STASHED_PACKETS = 50  # state: packets in the stash
 
 
 N_RECOVERY = len(Recovery)
@@ -127,11 +131,16 @@ REQUEST_BUF = 64
 # columns of the reorder buffer's slot table (one row per held packet)
 SLOT_SEQ, SLOT_COUNT, SLOT_OFF, SLOT_LEN = 0, 1, 2, 3
 SLOT_COLUMNS = 4
-# the feed's ``sessions`` bytes: the session it followed last (a packet of it is never
-# followed again: a MoldUDP64 session, once ended, sends no more), then room for the first
-# packet of a new one
-RETIRED_SESSION = 0
-SESSION_PACKET = 16
+# the feed's ``sessions`` bytes: the sessions it followed before (RETIRED_KEPT names, the
+# last ones; a packet of one is never followed again: a MoldUDP64 session, once ended, sends
+# no more), the candidate's name (another session seen), and the stash: the candidate's
+# packets, each a u16 length (big-endian) and the packet, handed back once it is followed
+RETIRED_KEPT = 4
+CANDIDATE_SESSION = RETIRED_KEPT * 10
+SESSION_PACKET = 64
 SESSIONS_BUF = SESSION_PACKET + 65536
+#: packets of another session in a row (none of the followed one between) that make the
+#: feed follow it; one is enough once the followed session has ended or gone silent
+FOLLOW_AFTER = 3
 # STATE told to the strategy while the feed is silent (Recovery.TOLD)
 TOLD_SILENT = 3

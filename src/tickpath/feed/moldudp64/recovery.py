@@ -16,6 +16,7 @@ from .layout import (
     N_RECOVERY,
     REQUEST_ADDR,
     REQUEST_BUF,
+    RETIRED_KEPT,
     SESSIONS_BUF,
     SLOT_COLUMNS,
     STATE_NAMES,
@@ -163,7 +164,9 @@ class MoldRecovery:
     def stats(self) -> dict[str, int | str]:
         out: dict[str, int | str] = {w.name.lower(): int(self.rec[w]) for w in Recovery}
         out["state"] = self.state
-        out["retired_session"] = bytes(self.sessions[:10]).decode("ascii", "replace").rstrip(
-            " \x00")
+        n = int(self.rec[Recovery.SESSIONS])
+        at = ((n - 1) % RETIRED_KEPT) * 10
+        out["retired_session"] = bytes(self.sessions[at:at + 10]).decode(
+            "ascii", "replace").rstrip(" \x00") if n else ""
         out["mode"] = self.mode
         return out
