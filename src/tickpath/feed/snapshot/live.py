@@ -10,6 +10,7 @@ drives either.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,15 @@ Level = tuple[int, int, int]  # price, shares, orders
 
 #: every stock locate ITCH can name
 MAX_LOCATES = 1 << 16
+
+
+@lru_cache(maxsize=8)
+def _clock(zone: str) -> np.ndarray:
+    """The zone's offset table (:class:`~tickpath.telemetry.feedtime.FeedTime`), built once
+    a process: two years either side of its first use (building one takes tens of ms)."""
+    table = np.ascontiguousarray(FeedTime(zone).table)
+    table.setflags(write=False)
+    return table
 
 
 class SnapshotFeed:
@@ -54,7 +64,7 @@ class SnapshotFeed:
         self.lat = np.zeros(max_samples, np.int64)
         self.ker = np.zeros(max_samples, np.int64)
         self.zone = zone
-        self.clock = np.ascontiguousarray(FeedTime(zone).table)
+        self.clock = _clock(zone)
         self.state = SnapshotState(self.session.session, self.session.counters, self.feed,
                                    self.levels, self.counts, self.seqs, self.stocks, self.lat,
                                    self.ker, self.clock)

@@ -88,6 +88,7 @@ class PySnapshotFeed:
             p = 20
             for _ in range(count):
                 if p + 2 > size:
+                    p = -1  # fewer blocks than the count says
                     break
                 p += 2 + _LEN.unpack_from(buf, p)[0]
             if p != size:
