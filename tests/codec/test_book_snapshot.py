@@ -24,7 +24,7 @@ from tickpath.codec.book_snapshot import (
     parse_blocks,
 )
 from tickpath.codec.book_snapshot.decode import check
-from tickpath.codec.book_snapshot.encode import put_header, put_level
+from tickpath.codec.book_snapshot.encoder import put_header, put_level
 from tickpath.codec.itch50.encoder import restamp_blocks
 from tickpath.codec.itch50.layout import LENGTHS, stock_code
 from tickpath.telemetry.feedtime import FeedTime, since_midnight

@@ -27,7 +27,7 @@ from ..book import BookStore
 from ..book.apply import OK as BOOK_OK
 from ..book.apply import apply_batch
 from ..book.records import ASK, BID, NO_LEVEL
-from ..codec.book_snapshot.encode import put_header, put_level
+from ..codec.book_snapshot.encoder import put_header, put_level
 from ..codec.book_snapshot.layout import (
     BLANK_STOCK,
     DEFAULT_DEPTH,

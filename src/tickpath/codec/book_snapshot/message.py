@@ -1,5 +1,5 @@
 """Plain-Python Book Snapshot: build one message, read one back (tests, tools, cold paths;
-the venue writes with :mod:`.encode`, the compiled receiver reads with :mod:`.decode`)."""
+the venue writes with :mod:`.encoder`, the compiled receiver reads with :mod:`.decode`)."""
 
 from __future__ import annotations
 
