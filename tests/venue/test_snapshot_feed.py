@@ -240,3 +240,35 @@ def test_live_venue_publishes_the_snapshot_feed():
     finally:
         feed.close()
         snaps.close()
+
+
+def test_command_line_publishes_the_snapshot_feed(tmp_path):
+    from typer.testing import CliRunner
+
+    from tickpath.cli import app
+
+    feed, snaps = _Sink(), _Sink()
+    try:
+        res = CliRunner().invoke(app, [
+            "venue", "--symbols", "3", "--messages", "3000", "--port", str(feed.port),
+            "--sender", "sendto", "--snapshot-feed", f"127.0.0.1:{snaps.port}",
+            "--snapshot-depth", "5", "--orders-port", "0", "--account", "ALICE:pw1",
+            "--quiet", "--duration", "0.2"])
+        assert res.exit_code == 0, res.output
+        out = " ".join(res.output.split())
+        assert f"Book Snapshot feed on udp://127.0.0.1:{snaps.port} session TICKPATH0S, 5 " \
+               "levels a side" in out
+        snaps.until_end()
+        got = [parse(m) for p in snaps.data() for m in _messages(p)]
+        assert f"snapshot_feed_messages {len(got):,}" in out and len(got) > 50
+        assert 0 < max(len(s.bids) for s in got) <= 5
+    finally:
+        feed.close()
+        snaps.close()
+    for args, why in ((["--snapshot-feed", "nowhere"], "HOST:PORT"),
+                      (["--snapshot-feed", "127.0.0.1:9", "--snapshot-depth", "65"], "1..64"),
+                      (["--snapshot-feed", "127.0.0.1:9", "--pcap", str(tmp_path / "x")],
+                       "live venue"),
+                      (["--snapshot-feed", "127.0.0.1:9", "--feed", "mdp3"], "ITCH venue")):
+        r = CliRunner().invoke(app, ["venue", *args])
+        assert r.exit_code == 2 and why in " ".join(r.output.split()), r.output
