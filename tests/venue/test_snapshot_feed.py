@@ -272,3 +272,21 @@ def test_command_line_publishes_the_snapshot_feed(tmp_path):
                       (["--snapshot-feed", "127.0.0.1:9", "--feed", "mdp3"], "ITCH venue")):
         r = CliRunner().invoke(app, ["venue", *args])
         assert r.exit_code == 2 and why in " ".join(r.output.split()), r.output
+
+
+def test_a_days_snapshot_feed_in_a_pcap_replays_into_the_venues_books(tmp_path):
+    from tickpath.apps.listener import FeedListener
+    from tickpath.feed.snapshot import SnapshotFeed
+    from tickpath.venue.snapshot_publisher import write_snapshot_pcap
+    from tickpath.wire.transports import open_receiver
+
+    sim = Simulator(symbols=5, messages=4000, seed=8)
+    path = tmp_path / "snap.pcap"
+    n = write_snapshot_pcap(sim.chunks(1000), path, depth=4, dst=("233.54.12.2", 26410))
+    assert n == len(parse_blocks(snapshot_blocks_of(Simulator(5, 4000, 8).blocks(), 4)))
+    feed = SnapshotFeed(max_depth=4)
+    with open_receiver(f"pcap:{path}", "233.54.12.2", 26410) as rx:
+        rep = FeedListener(rx, feed).run(duration=30)
+    assert rep.ended and rep.messages == feed.snapshots == n
+    assert {b["locate"]: (b["bids"], b["asks"]) for b in feed.books()} == {
+        loc: (b["bids"][:4], b["asks"][:4]) for loc, b in sim.books().items()}
