@@ -53,8 +53,10 @@ def test_header_is_itch_shaped_and_b_is_not_an_itch_type():
 
 def _compiled(snap: BookSnapshot) -> bytes:
     out = np.zeros(message_length(len(snap.bids), len(snap.asks)), np.uint8)
-    put_header(out, 0, snap.locate, snap.tracking, snap.timestamp, stock_code(snap.stock),
-               snap.seq, len(snap.bids), len(snap.asks))
+    # the u64 fields as uint64: a Python int past 2**63 does not fit numba's int64
+    put_header(out, 0, snap.locate, snap.tracking, snap.timestamp,
+               np.uint64(stock_code(snap.stock)), np.uint64(snap.seq), len(snap.bids),
+               len(snap.asks))
     q = HEADER_LEN
     for price, shares, orders in [*snap.bids, *snap.asks]:
         put_level(out, q, price, shares, orders)

@@ -260,3 +260,9 @@ def test_live_over_udp(transport, kind):
     assert rep.messages == st_["snapshot_feed_messages"] == handler.snapshots
     assert {k: v[2:] for k, v in _books(handler).items()} == _venue_books(venue.sim, 6)
     assert rep.latency_ns.size == handler.samples > 0 and np.all(rep.latency_ns > 0)
+
+
+def test_the_python_baseline_refuses_a_compiled_transport():
+    with open_receiver("busypoll", "127.0.0.1", 0) as rx:
+        with pytest.raises(TypeError, match="plain Python.*socket transport"):
+            FeedListener(rx, PySnapshotFeed()).warm_up()
