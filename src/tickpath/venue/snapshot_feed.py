@@ -126,7 +126,7 @@ def snapshot_run(blocks, start, end, seq, events, orders, mask, levels, free, he
             change = _CHANGES[ev["type"]]
             if change and q > room:
                 return OUT_FULL, zero, at, seq, q, np.int64(j)
-            k, bst = apply_batch(events, j, j + 1, orders, mask, levels, free, heads, stats,
+            _, bst = apply_batch(events, j, j + 1, orders, mask, levels, free, heads, stats,
                                  inst, symbols, type_counts, capacity)
             if bst != BOOK_OK:
                 return REFUSED, np.int64(bst), at, seq, q, np.int64(j)
