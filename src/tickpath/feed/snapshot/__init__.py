@@ -2,7 +2,8 @@
 handler a transport's receive loop calls (:class:`SnapshotFeed`, seam in
 :mod:`tickpath.wire.handler`) and the plain-Python one (:class:`PySnapshotFeed`)."""
 
-from .live import MAX_LOCATES, SnapshotFeed
+from .layout import MAX_LOCATES
+from .live import SnapshotFeed
 from .plain import PySnapshotFeed
 from .step import SnapshotState
 

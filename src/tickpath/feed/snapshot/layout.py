@@ -15,6 +15,10 @@ import enum
 BID, ASK = 0, 1
 PRICE, SHARES, ORDERS = 0, 1, 2
 LEVEL_WORDS = 3
+#: every stock locate ITCH can name
+MAX_LOCATES = 1 << 16
+
+Level = tuple[int, int, int]  # price, shares, orders
 
 
 class Counter(enum.IntEnum):

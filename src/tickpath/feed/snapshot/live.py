@@ -20,13 +20,17 @@ from ...codec.itch50.layout import stock_symbol
 from ...telemetry.feedtime import NASDAQ_ZONE, FeedTime
 from ..moldudp64 import Counter as Mold
 from ..moldudp64 import MoldSession
-from .layout import ASK, BID, FIRST_REASON, LEVEL_WORDS, N_COUNTERS, Counter
+from .layout import (
+    ASK,
+    BID,
+    FIRST_REASON,
+    LEVEL_WORDS,
+    MAX_LOCATES,
+    N_COUNTERS,
+    Counter,
+    Level,
+)
 from .step import SnapshotState, step
-
-Level = tuple[int, int, int]  # price, shares, orders
-
-#: every stock locate ITCH can name
-MAX_LOCATES = 1 << 16
 
 
 @lru_cache(maxsize=8)

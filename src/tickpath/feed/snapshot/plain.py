@@ -23,7 +23,7 @@ import numpy as np
 
 from ...codec.book_snapshot.layout import DEFAULT_DEPTH, REFUSAL_TEXT, Refusal
 from ...telemetry.feedtime import NASDAQ_ZONE
-from .live import MAX_LOCATES, Level
+from .layout import MAX_LOCATES, Level
 
 GO_ON = -1  # the transports' statuses (tickpath.wire.handler)
 END_OF_SESSION = 1
