@@ -264,8 +264,10 @@ def sim(
         b_line = None if line_b is None else _host_port(line_b, "--line-b")
         snap_line = None if snapshot_feed is None else _host_port(snapshot_feed,
                                                                   "--snapshot-feed")
-        if not 1 <= snapshot_depth <= 64:
-            raise ValueError(f"--snapshot-depth {snapshot_depth} is outside 1..64")
+        from .codec.book_snapshot.layout import MAX_DEPTH
+
+        if not 1 <= snapshot_depth <= MAX_DEPTH:
+            raise ValueError(f"--snapshot-depth {snapshot_depth} is outside 1..{MAX_DEPTH}")
     except ValueError as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
