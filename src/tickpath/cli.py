@@ -226,15 +226,17 @@ def sim(
     glimpse_port: Annotated[int | None, typer.Option(help="itch, live: serve GLIMPSE 5.0-style snapshots (SoupBinTCP) on this TCP port (0: any; docs/venue-recovery.md)")] = None,
     faults_a: Annotated[str | None, typer.Option(help="itch, live: faults on line A, e.g. loss=0.01,reorder=0.01,depth=3,duplicate=0.001,blackout=FIRST:LAST,seed=7 (docs/venue-recovery.md)")] = None,
     faults_b: Annotated[str | None, typer.Option(help="itch, live: faults on line B (as --faults-a)")] = None,
+    snapshot_feed: Annotated[str | None, typer.Option(help="itch, live: publish the Book Snapshot feed to HOST:PORT too: after each book change, the instrument's top levels (docs/snapshot-feed.md)")] = None,
+    snapshot_depth: Annotated[int, typer.Option(help="snapshot feed: levels a side (1..64)")] = 10,
 ) -> None:
     """Run the venue simulator: publish over UDP, or write a file / pcap; with --orders-port,
     also take orders over OUCH 5.0 / SoupBinTCP 3.0; with --retransmit-port, answer
     MoldUDP64 re-requests; with --glimpse-port, serve snapshots; with --line-b, publish line B
-    too."""
+    too; with --snapshot-feed, publish the Book Snapshot feed beside the ITCH feed."""
     if feed != "itch" and (line_b is not None or retransmit_port is not None
-                           or glimpse_port is not None):
-        err.print("[red]error:[/] --line-b, --retransmit-port and --glimpse-port are for the "
-                  "ITCH venue "
+                           or glimpse_port is not None or snapshot_feed is not None):
+        err.print("[red]error:[/] --line-b, --retransmit-port, --glimpse-port and "
+                  "--snapshot-feed are for the ITCH venue "
                   "(--feed itch); the mdp3 venue has --host-b/--port-b")
         raise typer.Exit(2)
     if feed == "mdp3":
@@ -266,6 +268,12 @@ def sim(
         session = "TICKPATH01" if write is not None or pcap is not None else new_session_name()
     try:
         b_line = None if line_b is None else _host_port(line_b, "--line-b")
+        snap_line = None if snapshot_feed is None else _host_port(snapshot_feed,
+                                                                  "--snapshot-feed")
+        from .codec.book_snapshot.layout import MAX_DEPTH
+
+        if not 1 <= snapshot_depth <= MAX_DEPTH:
+            raise ValueError(f"--snapshot-depth {snapshot_depth} is outside 1..{MAX_DEPTH}")
     except ValueError as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
@@ -274,10 +282,12 @@ def sim(
     except ValueError as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
-    live_only = b_line or retransmit_port is not None or glimpse_port is not None or any(plans)
+    live_only = b_line or retransmit_port is not None or glimpse_port is not None or \
+        any(plans) or snap_line is not None
     if (write is not None or pcap is not None) and live_only:
-        err.print("[red]error:[/] --line-b, --retransmit-port, --glimpse-port and --faults-a/b "
-                  "are for the live venue: they cannot be combined with --write or --pcap")
+        err.print("[red]error:[/] --line-b, --retransmit-port, --glimpse-port, --faults-a/b "
+                  "and --snapshot-feed are for the live venue: they cannot be combined with "
+                  "--write or --pcap")
         raise typer.Exit(2)
     if plans[1] is not None and b_line is None:
         err.print("[red]error:[/] --faults-b needs line B (--line-b HOST:PORT)")
@@ -287,7 +297,7 @@ def sim(
                            max_payload, sender, orders_host, orders_port, account or [],
                            duration, quiet, client_timeout, write, pcap,
                            Recovery(b_line, retransmit_port, retransmit_host, history_keep,
-                                    linger, glimpse_port, *plans))
+                                    linger, glimpse_port, *plans, snap_line, snapshot_depth))
         return
     s = Simulator(symbols=symbols, messages=messages, seed=seed)
     if write is None and pcap is None:
@@ -342,7 +352,8 @@ def _serve_day(venue, duration: float | None) -> dict:
 
 
 class Recovery(NamedTuple):
-    """The live ITCH venue's recovery options (``tickpath venue --line-b/--retransmit-*``)."""
+    """The live ITCH venue's recovery options (``tickpath venue --line-b/--retransmit-*``)
+    and its Book Snapshot feed (``--snapshot-feed``, ``--snapshot-depth``)."""
 
     line_b: tuple[str, int] | None = None
     retransmit_port: int | None = None
@@ -352,6 +363,8 @@ class Recovery(NamedTuple):
     glimpse_port: int | None = None
     faults_a: FaultPlan | None = None
     faults_b: FaultPlan | None = None
+    snapshot_feed: tuple[str, int] | None = None
+    snapshot_depth: int = 10
 
 
 def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | None, host: str,
@@ -360,8 +373,9 @@ def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | Non
                        accounts: list[str], duration: float | None, quiet: bool,
                        client_timeout: float, write: Path | None, pcap: Path | None,
                        recovery: Recovery | None = None) -> None:
-    """``tickpath venue --orders-port P --account USER:PASS`` and/or ``--retransmit-port R``:
-    the live venue, with order entry and/or a re-request server (and line B)."""
+    """``tickpath venue --orders-port P --account USER:PASS`` and/or ``--retransmit-port R``
+    (and the other live options): the live venue, with order entry and/or a re-request
+    server (and line B, GLIMPSE snapshots, the Book Snapshot feed)."""
     import logging
 
     from .venue.live import LiveVenue
@@ -390,7 +404,8 @@ def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | Non
                           history_keep=recovery.history_keep,
                           snapshot_port=recovery.glimpse_port,
                           snapshot_host=recovery.retransmit_host, faults_a=recovery.faults_a,
-                          faults_b=recovery.faults_b)
+                          faults_b=recovery.faults_b, snapshot_feed=recovery.snapshot_feed,
+                          snapshot_depth=recovery.snapshot_depth)
     except (OSError, ValueError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
@@ -404,6 +419,11 @@ def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | Non
     if venue.glimpse is not None:
         parts.append(f"snapshots (GLIMPSE 5.0 / SoupBinTCP 3.0) on tcp://"
                      f"{recovery.retransmit_host}:{venue.snapshot_port}")
+    if venue.snapshots is not None:
+        h, p = recovery.snapshot_feed
+        parts.append(f"Book Snapshot feed on udp://{h}:{p} session "
+                     f"{venue.snapshots.publisher.session.tobytes().decode().strip()}, "
+                     f"{recovery.snapshot_depth} levels a side")
     if venue.server is not None:
         parts.append(f"order entry (OUCH 5.0 / SoupBinTCP 3.0) on tcp://{orders_host}:"
                      f"{venue.orders_port} session {venue.server.session} for "

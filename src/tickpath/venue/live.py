@@ -25,6 +25,12 @@ while End of Session packets repeat, the receivers' last chance to fill their ga
 ``snapshot_port`` (None: off) runs the GLIMPSE-style snapshot service
 (:mod:`tickpath.venue.glimpse`), polled first in every turn, when all the engine has done
 is published, so each snapshot matches the feed's sequence number.
+
+The snapshot feed (docs/snapshot-feed.md): ``snapshot_feed=(host, port)`` publishes, right
+after each run of incremental packets, a Book Snapshot (``snapshot_depth`` levels a side) of
+every instrument each of its ITCH messages changed, in order, on MoldUDP64 session
+``snapshot_session`` (default: :func:`~tickpath.venue.snapshot_publisher.snapshot_session_name`
+of ``session``), through a second publisher with the same sender, stamped at send.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from ..codec.book_snapshot.layout import DEFAULT_DEPTH
 from . import Simulator
 from .client_orders import ClientOrders
 from .faults import FaultPlan
@@ -46,6 +53,7 @@ from .order_entry import OrderEntryServer, new_session_name
 from .publisher import UdpPublisher
 from .records import CLIENT_SLOTS, MAX_BLOCK, MAX_FILLS
 from .retransmit import RetransmitServer
+from .snapshot_publisher import SnapshotFeedPublisher, snapshot_session_name
 
 __all__ = ["LiveVenue"]
 
@@ -64,7 +72,8 @@ class LiveVenue(LiveLoop):
     :attr:`snapshot_port`). ``faults_a``, ``faults_b``: loss, duplication, reordering and
     blackouts put on line A / line B as packets leave (:mod:`tickpath.venue.faults`).
     ``feed_heartbeat_s``: a MoldUDP64 heartbeat after this long without a feed packet (0:
-    none), by ``clock`` (monotonic seconds)."""
+    none), by ``clock`` (monotonic seconds). ``snapshot_feed``, ``snapshot_depth``,
+    ``snapshot_session``: the Book Snapshot feed (None: off; see the module doc)."""
 
     def __init__(self, symbols: int = 20, messages: int = 1_000_000, seed: int = 1, *,
                  rate: float | None = 10_000.0, feed_host: str = "127.0.0.1",
@@ -80,7 +89,10 @@ class LiveVenue(LiveLoop):
                  retransmit: dict[str, Any] | None = None, snapshot_port: int | None = None,
                  snapshot_host: str = "127.0.0.1", faults_a: FaultPlan | None = None,
                  faults_b: FaultPlan | None = None, feed_heartbeat_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 snapshot_feed: tuple[str, int] | None = None,
+                 snapshot_depth: int = DEFAULT_DEPTH,
+                 snapshot_session: str | None = None) -> None:
         if accounts is not None and not isinstance(accounts, dict):
             accounts = list(accounts)
         self.sim = Simulator(symbols, messages, seed,
@@ -95,6 +107,17 @@ class LiveVenue(LiveLoop):
                                       max_payload=max_payload, iface_ip=iface_ip,
                                       line_b=line_b, history=self.history,
                                       faults=(faults_a, faults_b))
+        self.snapshots: SnapshotFeedPublisher | None = None
+        if snapshot_feed is not None:
+            try:
+                self.snapshots = SnapshotFeedPublisher(
+                    snapshot_feed[0], int(snapshot_feed[1]),
+                    session=snapshot_session or snapshot_session_name(session),
+                    depth=snapshot_depth, sender=sender, max_payload=max_payload,
+                    iface_ip=iface_ip)
+            except BaseException:
+                self.publisher.close()
+                raise
         self.retransmitter: RetransmitServer | None = None
         if self.history is not None:
             opts = {"max_payload": max_payload, **(retransmit or {})}
@@ -102,7 +125,7 @@ class LiveVenue(LiveLoop):
                 self.retransmitter = RetransmitServer(self.history, self.publisher.session,
                                                       retransmit_host, retransmit_port, **opts)
             except BaseException:
-                self.publisher.close()
+                self._close_feeds()
                 raise
         self.glimpse: GlimpseServer | None = None
         if snapshot_port is not None:
@@ -146,6 +169,8 @@ class LiveVenue(LiveLoop):
         kernels, order entry), before the first packet: a compile inside the loop would stall
         both the feed and the answers to orders. Publishes nothing, generates nothing."""
         self.publisher.warm_up()
+        if self.snapshots is not None:
+            self.snapshots.warm_up()
         self.sim.generate_into(self._buf, 0, 0)
         if self.orders is not None:
             self.orders.warm_up()
@@ -161,9 +186,11 @@ class LiveVenue(LiveLoop):
         """Publish the start of day and the opening book (``opening_messages`` messages of
         generated flow), unpaced."""
         self.publisher.warm_up()
+        if self.snapshots is not None:
+            self.snapshots.warm_up()
         if self.retransmitter is not None:
             self.retransmitter.warm_up()
-        self.publisher.send_blocks(self.sim.open_day())
+        self._send(self.sim.open_day())
         left = self.opening_messages
         while left > 0:
             k = self._generate(left)
@@ -172,10 +199,18 @@ class LiveVenue(LiveLoop):
             left -= k
         self.started = True
 
+    def _send(self, blocks: np.ndarray) -> None:
+        """Publish ITCH ``blocks`` on the feed, then, with a snapshot feed, the Book
+        Snapshots of the books they changed."""
+        seq = self.publisher.seq
+        self.publisher.send_blocks(blocks)
+        if self.snapshots is not None:
+            self.snapshots.publish(blocks, seq)
+
     def _generate(self, most: int) -> int:
         end, k = self.sim.generate_into(self._buf, 0, max(min(most, TURN_MESSAGES), MAX_FILLS))
         if k:
-            self.publisher.send_blocks(self._buf[:end])
+            self._send(self._buf[:end])
             self.generated_published += k
         if self.server is not None:
             self.server.flush_outbox()  # Order Executed for client orders the flow filled
@@ -187,7 +222,7 @@ class LiveVenue(LiveLoop):
         blocks = np.concatenate(self._client_itch) if len(self._client_itch) > 1 \
             else self._client_itch[0]
         self._client_itch.clear()
-        self.publisher.send_blocks(blocks)
+        self._send(blocks)
         n = _count_blocks(blocks)
         self.client_messages_published += n
         return n
@@ -224,6 +259,8 @@ class LiveVenue(LiveLoop):
             self._beat_packets, self._beat_at = self.publisher.packets, now
         elif now - self._beat_at >= self.feed_heartbeat_s:
             self.publisher.heartbeat()
+            if self.snapshots is not None:
+                self.snapshots.heartbeat()
             self.heartbeats += 1
             self._beat_at = now
 
@@ -253,8 +290,10 @@ class LiveVenue(LiveLoop):
             self.server.poll()
             self._publish_client()
             self.server.end_session()
-        self.publisher.send_blocks(self.sim.close_day())
+        self._send(self.sim.close_day())
         self.publisher.end_session()
+        if self.snapshots is not None:
+            self.snapshots.end_session()
         self.ended = True
 
     def linger(self, duration_s: float, every_s: float = 0.5) -> int:
@@ -283,9 +322,13 @@ class LiveVenue(LiveLoop):
         return work
 
     def stats(self) -> dict[str, Any]:
-        """Feed counts and order-entry counters (orders in, executions, rejects, sessions)."""
+        """Feed counts (messages, packets and bytes: UDP payload; ``_frame_bytes`` with the
+        Ethernet, IPv4 and UDP headers; the snapshot feed's as ``snapshot_feed_*``) and
+        order-entry counters (orders in, executions, rejects, sessions)."""
         out: dict[str, Any] = {"feed_messages": self.publisher.messages,
                                "feed_packets": self.publisher.packets,
+                               "feed_bytes": self.publisher.bytes,
+                               "feed_frame_bytes": self.publisher.frame_bytes,
                                "generated_published": self.generated_published,
                                "client_messages_published": self.client_messages_published,
                                "client_fills_by_flow": int(self.sim.stats()["client_fills"]),
@@ -297,6 +340,8 @@ class LiveVenue(LiveLoop):
             out.update(self.history.stats())
         if self.glimpse is not None:
             out.update(self.glimpse.stats())
+        if self.snapshots is not None:
+            out.update({f"snapshot_feed_{k}": v for k, v in self.snapshots.stats().items()})
         out.update(self.publisher.fault_counts())
         return out
 
@@ -307,7 +352,12 @@ class LiveVenue(LiveLoop):
             self.retransmitter.close()
         if self.glimpse is not None:
             self.glimpse.close()
+        self._close_feeds()
+
+    def _close_feeds(self) -> None:
         self.publisher.close()
+        if self.snapshots is not None:
+            self.snapshots.close()
 
     def __enter__(self) -> LiveVenue:
         return self

@@ -35,13 +35,18 @@ from .faults import FaultPlan, LineFaults
 from .history import MessageHistory
 from .stamping import itch_stamper
 
-__all__ = ["BUFFER_SENDERS", "DEFAULT_SENDER", "SENDERS", "PublishReport", "UdpPublisher"]
+__all__ = ["BUFFER_SENDERS", "DEFAULT_SENDER", "FRAME_OVERHEAD", "SENDERS", "PublishReport",
+           "UdpPublisher"]
 
 _CHUNK_PACKETS = 4096
 #: senders that send the publisher's packed buffer as it is (after stamping it in place)
 BUFFER_SENDERS = ("socket", "sendto", "sendmmsg")
 #: paced with line B: packets a slice, A then B, so B trails A by a slice, not a whole run
 _B_SLICE = 8
+#: what a packet's UDP payload carries on an Ethernet wire besides: Ethernet II (14), IPv4
+#: (20, no options) and UDP (8) headers; the frame check sequence, preamble and gap are not
+#: counted
+FRAME_OVERHEAD = 42
 
 
 @dataclass
@@ -108,6 +113,10 @@ class UdpPublisher:
         self.counts = np.empty(_CHUNK_PACKETS, np.int64)
         self.messages = 0
         self.packets = 0
+        #: UDP payload bytes (MoldUDP64 header and blocks) of the data packets, counted as
+        #: packed: line A once (line B sends the same), heartbeats and end of session not
+        #: included, nor UDP/IP headers (:attr:`frame_bytes` adds them)
+        self.bytes = 0
         self.faults = None
         if faulty:
             self.faults = tuple(None if f is None else LineFaults(f) for f in faults)
@@ -211,6 +220,7 @@ class UdpPublisher:
                 self._send(npk, rate, self.stamper if restamp else NO_STAMP)
                 self.messages += int(self.counts[:npk].sum())
                 self.packets += npk
+                self.bytes += int(self.bounds[npk] - self.bounds[0])
                 if should_stop is not None and should_stop():
                     break
                 if progress is not None:
@@ -233,8 +243,15 @@ class UdpPublisher:
             self._send(npk, None, self.stamper if restamp else NO_STAMP)
             self.messages += int(self.counts[:npk].sum())
             self.packets += npk
+            self.bytes += int(self.bounds[npk] - self.bounds[0])
             sent += npk
         return sent
+
+    @property
+    def frame_bytes(self) -> int:
+        """:attr:`bytes` with each data packet's Ethernet, IPv4 and UDP headers
+        (:data:`FRAME_OVERHEAD`)."""
+        return self.bytes + FRAME_OVERHEAD * self.packets
 
     def heartbeat(self) -> None:
         end = write_header(self.out, 0, self.session, self.seq, 0)
