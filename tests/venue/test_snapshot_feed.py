@@ -5,6 +5,7 @@ the live venue publishes it on its own session and port, stamped at send, and co
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 
@@ -256,8 +257,10 @@ def test_command_line_publishes_the_snapshot_feed(tmp_path):
             "--quiet", "--duration", "0.2"])
         assert res.exit_code == 0, res.output
         out = " ".join(res.output.split())
-        assert f"Book Snapshot feed on udp://127.0.0.1:{snaps.port} session TICKPATH0S, 5 " \
-               "levels a side" in out
+        # the feed's session is new at every start: the snapshot feed's is it, S last
+        feed_session = re.search(r"publishing to udp://\S+ session (\w+)", out).group(1)
+        assert f"Book Snapshot feed on udp://127.0.0.1:{snaps.port} session " \
+               f"{snapshot_session_name(feed_session)}, 5 levels a side" in out
         snaps.until_end()
         got = [parse(m) for p in snaps.data() for m in _messages(p)]
         assert f"snapshot_feed_messages {len(got):,}" in out and len(got) > 50
