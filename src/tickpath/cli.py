@@ -1112,6 +1112,62 @@ def bench_tick_to_trade(
     err.print(f"wrote {json_out}")
 
 
+@bench_app.command("stacks")
+def bench_stacks(
+    json_out: Annotated[Path, typer.Option("--json", help="write the rows (and per-stack figures) as JSON")],
+    rate: Annotated[float, typer.Option(help="the calm market's rate, messages/s")] = 5_000.0,
+    factor: Annotated[float, typer.Option(help="the burst's rate as a multiple of the calm one")] = 100.0,
+    calm_s: Annotated[float, typer.Option(help="seconds of calm before the burst")] = 2.0,
+    burst_s: Annotated[float, typer.Option(help="seconds of burst")] = 0.5,
+    after_s: Annotated[float, typer.Option(help="seconds of calm after the burst")] = 2.0,
+    symbols: Annotated[int, typer.Option(help="instruments in the day")] = 20,
+    depth: Annotated[int, typer.Option(help="levels a side in the full-book snapshots")] = 10,
+    transports: Annotated[str, typer.Option(help="the optimized stack's transports (comma-separated; those this host cannot run are left out, saying why)")] = "busypoll,packet,xdp",
+    sender: Annotated[str, typer.Option(help="the venue's sender (see `tickpath wire bench`)")] = "sendto",
+    markdown: Annotated[Path | None, typer.Option(help="write the table as Markdown, ready to paste")] = None,
+    plots: Annotated[Path | None, typer.Option(help="write PNG plots (latency distributions, latency through the burst) into this directory")] = None,
+) -> None:
+    """The traditional stack (kernel socket, full-book snapshots, plain Python) against the
+    optimized one (kernel bypass, incremental, compiled), factor by factor, calm and through a
+    burst, over a veth pair (root; docs/stacks.md, BENCHMARKS.md)."""
+    from .apps.stacks_bench import Profile, run_stacks_bench
+    from .apps.stacks_report import markdown as to_markdown
+    from .apps.stacks_report import plots as draw
+    from .apps.stacks_report import table_rows
+    from .wire.netns import NetnsUnavailable
+
+    for name, v in (("--rate", rate), ("--factor", factor), ("--calm-s", calm_s),
+                    ("--burst-s", burst_s), ("--after-s", after_s)):
+        if v <= 0:
+            err.print(f"[red]error:[/] {name} {v:g}: must be > 0")
+            raise typer.Exit(2)
+    prof = Profile(rate, factor, calm_s, burst_s, after_s)
+    try:
+        result = run_stacks_bench(prof, transports=[t for t in transports.split(",") if t],
+                                  symbols=symbols, depth=depth, sender=sender,
+                                  samples_dir=plots / "samples" if plots else None,
+                                  status=lambda m: console.print(m, highlight=False))
+    except NetnsUnavailable as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    json_out.write_text(json.dumps(result, indent=1))
+    t = Table(title=f"calm {rate:,.0f} msgs/s, burst x{factor:g} for {burst_s:g} s")
+    for col in ("transport", "feed", "code", "phase", "p50 µs", "p99 µs", "p99.9 µs", "max µs",
+                "drops", "stale µs", "MB", "core busy"):
+        t.add_column(col, justify="left" if col in ("transport", "feed", "code", "phase")
+                     else "right")
+    for row in table_rows(result):
+        t.add_row(*row)
+    console.print(t)
+    if markdown is not None:
+        markdown.write_text(to_markdown(result))
+        console.print(f"wrote {markdown}")
+    if plots is not None:
+        for p in draw(result, plots):
+            console.print(f"wrote {p}")
+    console.print(f"wrote {json_out}")
+
+
 @bench_app.command("recovery")
 def bench_recovery(
     json_out: Annotated[Path, typer.Option("--json", help="write the rows as JSON")],

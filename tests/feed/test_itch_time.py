@@ -93,6 +93,6 @@ def test_the_handler_reads_latency_through_the_zone(sent, now):
     ev = np.zeros(1, EVENT_DTYPE)
     ev[0]["timestamp"] = _ny_since_midnight(sent)
     rx = now - 1_000
-    n = stamp_latency(ev, now, rx, feed.lat, feed.ker, 0, feed.clock)
+    n = stamp_latency(ev, now, rx, feed.lat, feed.ker, feed.snt, 0, feed.clock)
     assert n == 1
-    assert feed.lat[0] == now - sent and feed.ker[0] == rx - sent
+    assert feed.lat[0] == now - sent and feed.ker[0] == rx - sent and feed.snt[0] == sent

@@ -46,6 +46,8 @@ class ListenReport:
     session: dict[str, int]
     latency_ns: np.ndarray = field(repr=False)  # send stamp -> message in the books
     kernel_ns: np.ndarray = field(repr=False)  # send stamp -> kernel receive timestamp
+    sent_ns: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
+    #        (each sample's send stamp, epoch ns, for feeds that keep it)
     ended: bool = False
     recovery: dict[str, int | str] = field(default_factory=dict)  # ITCH: gap recovery
 
@@ -192,6 +194,7 @@ class FeedListener:
             session=feed.session_stats(),
             latency_ns=feed.lat[:n].copy(),
             kernel_ns=feed.ker[:n].copy(),
+            sent_ns=feed.snt[:n].copy() if hasattr(feed, "snt") else np.zeros(0, np.int64),
             ended=feed.ended,
             recovery=feed.recovery_stats() if hasattr(feed, "recovery_stats") else {},
         )

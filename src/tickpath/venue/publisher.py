@@ -200,14 +200,23 @@ class UdpPublisher:
 
     def publish(self, chunks: Iterable[np.ndarray], rate: float | None = None, *,
                 restamp: bool = True, should_stop: Callable[[], bool] | None = None,
-                progress: Callable[[int], None] | None = None) -> PublishReport:
+                progress: Callable[[int], None] | None = None,
+                per_packet: int = 0xFFFE) -> PublishReport:
         """Send every block of ``chunks`` (uint8 arrays of whole length-prefixed blocks).
 
         ``rate`` in messages per second (None: as fast as the sender goes). A paced sender
         that falls more than 1 ms behind starts its schedule afresh instead of bursting to
-        catch up. The sender paces, stamps and sends a whole packed run in one call:
+        catch up; the schedule starts with the call. The sender paces, stamps and sends a
+        whole packed run in one call:
         ``restamp`` (the default) gives every message the send time in New York time
-        (:mod:`tickpath.venue.stamping`); False sends the blocks' own timestamps."""
+        (:mod:`tickpath.venue.stamping`); False sends the blocks' own timestamps.
+        ``per_packet``: most messages in a packet (a venue sends what happened since its last
+        packet: one message when the market is calm, several in a burst)."""
+        if not 1 <= per_packet <= 0xFFFE:
+            raise ValueError(f"per_packet {per_packet}: 1 to 65534 messages")
+        # each call's pace starts with it: a call at another rate (a burst, then calm again)
+        # is not scheduled from an earlier call's start
+        self.sender.tx[Tx.T0] = 0
         self.warm_up()
         t_start = time.perf_counter_ns()
         sent0, waits0 = self.messages, int(self.sender.tx[Tx.WAITS])
@@ -215,8 +224,8 @@ class UdpPublisher:
             p, end = 0, blocks.shape[0]
             while p < end:
                 npk, self.seq, p, _ = pack(blocks, p, end, self.session, self.seq,
-                                           self.max_payload, 0xFFFE, self.out, 0, self.bounds,
-                                           self.counts)
+                                           self.max_payload, per_packet, self.out, 0,
+                                           self.bounds, self.counts)
                 self._send(npk, rate, self.stamper if restamp else NO_STAMP)
                 self.messages += int(self.counts[:npk].sum())
                 self.packets += npk

@@ -85,6 +85,7 @@ class ItchFeed:
         self.feed = np.zeros(N_FEED_COUNTERS, np.int64)
         self.lat = np.zeros(max_samples, np.int64)
         self.ker = np.zeros(max_samples, np.int64)
+        self.snt = np.zeros(max_samples, np.int64)  # each sample's send stamp (epoch ns)
         self.zone = zone
         self.clock = np.ascontiguousarray(FeedTime(zone).table)
         # what one datagram printed and changed: a row per event at most, so never full
@@ -107,7 +108,7 @@ class ItchFeed:
             self._state = ItchState(s.session, s.counters, self.handler.events, b.orders,
                                     b.mask, b.levels, b.free, b.heads, b.stats_array, b.inst,
                                     b.symbols, b.type_counts, b.capacity, self.feed,
-                                    self.lat, self.ker, *self.tap, self.trades,
+                                    self.lat, self.ker, self.snt, *self.tap, self.trades,
                                     self.changed, self.seen, self.clock, *self._rec_arrays())
         return self._state
 

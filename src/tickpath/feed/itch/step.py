@@ -98,7 +98,7 @@ ItchState = namedtuple("ItchState", [
     "orders", "mask", "levels", "free", "heads", "stats", "inst", "symbols", "type_counts",
     "capacity",  # the books (BookStore's arrays)
     "feed",  # counters and resume state above
-    "lat", "ker",  # latency samples: send -> books, send -> receive stamp
+    "lat", "ker", "snt",  # latency samples: send -> books, send -> receive stamp, send stamp
     "tap_hdr", "tap_words", "tap_wait",  # the hand-off ring (0-length arrays: none)
     "trades", "changed", "seen",  # what a datagram printed and changed (used with a ring)
     "clock",  # the feed's time zone (telemetry.feedtime table): ITCH stamps are local
@@ -342,8 +342,9 @@ def publish_datagram(tap_hdr, tap_words, tap_wait, events, nev, levels, heads, s
 
 
 @njit(cache=True, nogil=True)
-def stamp_latency(events, now_ns, rx_ns, lat, ker, samples, clock):
-    """Record one datagram's send -> books and send -> kernel receive times. The send stamp
+def stamp_latency(events, now_ns, rx_ns, lat, ker, snt, samples, clock):
+    """Record one datagram's send -> books and send -> kernel receive times, and its send
+    stamp (epoch ns: latency over the run's time). The send stamp
     is the ITCH timestamp, ns since midnight in the feed's zone (``clock``: its offset table),
     read against the UTC clock. Returns the new sample count."""
     if samples >= lat.shape[0]:
@@ -351,12 +352,13 @@ def stamp_latency(events, now_ns, rx_ns, lat, ker, samples, clock):
     sent = to_epoch(clock, np.int64(events[0]["timestamp"]), now_ns)  # widened once
     lat[samples] = now_ns - sent
     ker[samples] = rx_ns - sent if rx_ns > 0 else 0
+    snt[samples] = sent
     return samples + 1
 
 
 @njit(cache=True, nogil=True)
 def deliver(buf, start, size, rx_ns, session, mold, events, orders, mask, levels, free, heads,
-            stats, inst, symbols, type_counts, capacity, feed, lat, ker, tap_hdr, tap_words,
+            stats, inst, symbols, type_counts, capacity, feed, lat, ker, snt, tap_hdr, tap_words,
             tap_wait, trades, changed, seen, clock, rec):
     """One datagram found at ``buf[start:start+size]`` (received at ``rx_ns``, 0 if unknown,
     -1: taken from the reorder buffer or the request socket, no latency sample): apply it,
@@ -398,7 +400,7 @@ def deliver(buf, start, size, rx_ns, session, mold, events, orders, mask, levels
         feed[EVENTS] = nev
         return SETTLE
     if nev > 0 and rx_ns >= 0:
-        feed[SAMPLES] = stamp_latency(events, realtime_ns(), rx_ns, lat, ker, feed[SAMPLES],
+        feed[SAMPLES] = stamp_latency(events, realtime_ns(), rx_ns, lat, ker, snt, feed[SAMPLES],
                                       clock)
     if mold[_EOS] > 0 and rec[_STATE] != RECOVERING:  # not over while a hole is open
         return END_OF_SESSION
@@ -411,7 +413,7 @@ def deliver_state(state, buf, start, size, rx_ns):
     return deliver(buf, start, size, rx_ns, state.session, state.mold, state.events,
                    state.orders, state.mask, state.levels, state.free, state.heads,
                    state.stats, state.inst, state.symbols, state.type_counts, state.capacity,
-                   state.feed, state.lat, state.ker, state.tap_hdr, state.tap_words,
+                   state.feed, state.lat, state.ker, state.snt, state.tap_hdr, state.tap_words,
                    state.tap_wait, state.trades, state.changed, state.seen, state.clock,
                    state.rec)
 
@@ -608,7 +610,7 @@ def _on_datagram(state, buf, start, size, rx_ns):
         code = deliver(buf, start, size, rx_ns, state.session, state.mold, state.events,
                        state.orders, state.mask, state.levels, state.free, state.heads,
                        state.stats, state.inst, state.symbols, state.type_counts,
-                       state.capacity, state.feed, state.lat, state.ker, state.tap_hdr,
+                       state.capacity, state.feed, state.lat, state.ker, state.snt, state.tap_hdr,
                        state.tap_words, state.tap_wait, state.trades, state.changed,
                        state.seen, state.clock, state.rec)
         if code >= GO_ON and state.rec[_STATE] == 0 and state.rec[_TOLD] == 0:

@@ -67,11 +67,12 @@ class SnapshotFeed:
         self.stocks = np.zeros(max_locates, np.uint64)
         self.lat = np.zeros(max_samples, np.int64)
         self.ker = np.zeros(max_samples, np.int64)
+        self.snt = np.zeros(max_samples, np.int64)  # each sample's send stamp (epoch ns)
         self.zone = zone
         self.clock = _clock(zone)
         self.state = SnapshotState(self.session.session, self.session.counters, self.feed,
                                    self.levels, self.counts, self.seqs, self.stocks, self.lat,
-                                   self.ker, self.clock)
+                                   self.ker, self.snt, self.clock)
 
     def settle(self, drain: Any = None) -> None:
         """Nothing to settle: the step never asks (no table grows, a refusal is counted)."""

@@ -56,6 +56,7 @@ class PySnapshotFeed:
         self.snapshots = 0
         self.lat = np.zeros(max_samples, np.int64)
         self.ker = np.zeros(max_samples, np.int64)
+        self.snt = np.zeros(max_samples, np.int64)  # each sample's send stamp (epoch ns)
         self._samples = 0
         self._tz = ZoneInfo(zone)
         self._midnight = self._next_midnight = 0
@@ -133,6 +134,7 @@ class PySnapshotFeed:
             sent = self._epoch(stamp, now)
             self.lat[self._samples] = now - sent
             self.ker[self._samples] = rx_ns - sent if rx_ns > 0 else 0
+            self.snt[self._samples] = sent
             self._samples += 1
         return self._status()
 

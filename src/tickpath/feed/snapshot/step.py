@@ -54,7 +54,7 @@ SnapshotState = namedtuple("SnapshotState", [
     "session", "mold",  # MoldUDP64: the session name, the session counters
     "feed",  # counters and the last refusal (layout.Counter)
     "levels", "counts", "seqs", "stocks",  # the books (layout's module doc)
-    "lat", "ker",  # latency samples: send -> books, send -> receive stamp
+    "lat", "ker", "snt",  # latency samples: send -> books, send -> receive stamp, send stamp
     "clock",  # the feed's time zone (telemetry.feedtime table): the stamps are local
 ])
 
@@ -92,7 +92,7 @@ def refuse(feed, reason, offset, seq):
 
 @njit(cache=True, nogil=True)
 def deliver(buf, start, size, rx_ns, session, mold, feed, levels, counts, seqs, stocks, lat,
-            ker, clock):
+            ker, snt, clock):
     """One datagram at ``buf[start:start+size]`` (received at ``rx_ns``, 0 if unknown):
     sequence it, take each of its new snapshots that passes the checks, and record one
     latency sample (send stamp of its first snapshot taken -> now). Returns GO_ON or
@@ -122,6 +122,7 @@ def deliver(buf, start, size, rx_ns, session, mold, feed, levels, counts, seqs, 
             s = feed[_SAMPLES]
             lat[s] = now - sent
             ker[s] = rx_ns - sent if rx_ns > 0 else 0
+            snt[s] = sent
             feed[_SAMPLES] = s + 1
     if mold[_EOS] > 0:
         return END_OF_SESSION
@@ -134,7 +135,7 @@ def _on_datagram(state, buf, start, size, rx_ns):
     type)."""
     return deliver(buf, start, size, rx_ns, state.session, state.mold, state.feed,
                    state.levels, state.counts, state.seqs, state.stocks, state.lat, state.ker,
-                   state.clock)
+                   state.snt, state.clock)
 
 
 @seam.implements_idle(SnapshotState)
