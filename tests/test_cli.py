@@ -71,7 +71,7 @@ def test_sim_pcap(tmp_path):
 
 def test_demo_books_equal(tmp_path):
     out = tmp_path / "demo.json"
-    r = run("demo", "--messages", "20000", "--symbols", "20", "--rate", "50000",
+    r = run("demo", "--books", "--messages", "20000", "--symbols", "20", "--rate", "50000",
             "--json", str(out))
     rep = json.loads(out.read_text())
     assert rep["books_equal"] is True, r.stdout
@@ -128,7 +128,7 @@ def test_bad_transport_is_refused_with_reason():
 
 def test_demo_busypoll_books_equal(tmp_path):
     out = tmp_path / "demo.json"
-    run("demo", "--messages", "20000", "--symbols", "20", "--rate", "50000",
+    run("demo", "--books", "--messages", "20000", "--symbols", "20", "--rate", "50000",
         "--transport", "busypoll", "--json", str(out))
     rep = json.loads(out.read_text())
     assert rep["books_equal"] is True and rep["messages_received"] == 20_000

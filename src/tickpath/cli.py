@@ -836,9 +836,15 @@ def demo(
     seed: Annotated[int, typer.Option(help="simulator seed")] = 7,
     transport: Annotated[str, typer.Option(help="socket | recv | busypoll | packet | xdp (see `tickpath wire check`)")] = "socket",
     sender: Annotated[str, typer.Option(help="socket | sendto | sendmmsg (the packet sender needs an interface other than lo)")] = "sendmmsg",
-    json_out: Annotated[Path | None, typer.Option("--json", help="write the summary as JSON")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="--books: write the summary as JSON")] = None,
+    books: Annotated[bool, typer.Option("--books", help="the live-books demo: simulator and listener on loopback, books checked (the other options are its)")] = False,
 ) -> None:
-    """Simulator and listener together on loopback; checks the books and reports latency."""
+    """Two stacks side by side (root: a short `tickpath bench stacks`, the traditional stack
+    against the best this host has, calm and a 100x burst, then the latency budget of the
+    whole path); with --books, or without root, the simulator and a listener on loopback,
+    books checked."""
+    if not books and _demo_stacks():
+        return
     from .apps.demo import run_demo
 
     try:
@@ -871,6 +877,33 @@ def demo(
         json_out.write_text(json.dumps(rep.as_dict(), indent=2))
     if not rep.books_equal:
         raise typer.Exit(1)
+
+
+def _demo_stacks() -> bool:
+    """The stacks demo; False (saying why) when this host cannot make namespaces."""
+    from .apps.stacks_bench import OPTIMIZED, Profile, run_stacks_bench, usable
+    from .wire.netns import NetnsUnavailable, check
+
+    try:
+        check()
+    except NetnsUnavailable as e:
+        err.print(f"[yellow]the two-stacks demo needs network namespaces ({e}); the live-books "
+                  "demo instead[/]")
+        return False
+    best = usable(("xdp", "packet", "busypoll"))[0][:1] or list(OPTIMIZED[:1])
+    console.print("[bold]tickpath demo[/]: the same simulated market, calm then a 100x burst, "
+                  "through the traditional stack (kernel socket, full-book snapshots, Python) "
+                  f"and the optimized one ({best[0]}, incremental ITCH, compiled); "
+                  "`tickpath bench stacks` for the full run, `tickpath demo --books` for the "
+                  "live books", highlight=False)
+    result = run_stacks_bench(Profile(rate=5_000, factor=100, calm_s=1.0, burst_s=0.3,
+                                      after_s=1.0), transports=best,
+                              status=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
+    _print_stacks(result)
+    console.print("\n[bold]The latency budget of the whole path[/] (`tickpath budget`: venue "
+                  "-> feed -> ring -> strategy -> risk -> order out)", highlight=False)
+    budget(None, None, None, "auto", 50_000, 20_000, "pipelined", None, None, None)
+    return True
 
 
 @app.command()
@@ -1133,7 +1166,6 @@ def bench_stacks(
     from .apps.stacks_bench import Profile, run_stacks_bench
     from .apps.stacks_report import markdown as to_markdown
     from .apps.stacks_report import plots as draw
-    from .apps.stacks_report import table_rows
     from .wire.netns import NetnsUnavailable
 
     for name, v in (("--rate", rate), ("--factor", factor), ("--calm-s", calm_s),
@@ -1151,14 +1183,7 @@ def bench_stacks(
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
     json_out.write_text(json.dumps(result, indent=1))
-    t = Table(title=f"calm {rate:,.0f} msgs/s, burst x{factor:g} for {burst_s:g} s")
-    for col in ("transport", "feed", "code", "phase", "p50 µs", "p99 µs", "p99.9 µs", "max µs",
-                "drops", "stale µs", "MB", "core busy"):
-        t.add_column(col, justify="left" if col in ("transport", "feed", "code", "phase")
-                     else "right")
-    for row in table_rows(result):
-        t.add_row(*row)
-    console.print(t)
+    _print_stacks(result)
     if markdown is not None:
         markdown.write_text(to_markdown(result))
         console.print(f"wrote {markdown}")
@@ -1166,6 +1191,22 @@ def bench_stacks(
         for p in draw(result, plots):
             console.print(f"wrote {p}")
     console.print(f"wrote {json_out}")
+
+
+def _print_stacks(result: dict) -> None:
+    """The stacks table (:func:`tickpath.apps.stacks_report.table_rows`) on the console."""
+    from .apps.stacks_report import table_rows
+
+    p = result["profile"]
+    t = Table(title=f"calm {p['rate']:,.0f} msgs/s, burst x{p['factor']:g} for "
+                    f"{p['burst_s']:g} s, over a veth pair")
+    for col in ("transport", "feed", "code", "phase", "p50 µs", "p99 µs", "p99.9 µs", "max µs",
+                "drops", "stale µs", "MB", "core busy"):
+        t.add_column(col, justify="left" if col in ("transport", "feed", "code", "phase")
+                     else "right")
+    for row in table_rows(result):
+        t.add_row(*row)
+    console.print(t)
 
 
 @bench_app.command("recovery")

@@ -200,7 +200,7 @@ def _listen(argv: Sequence[str]) -> None:
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     st = rx.stats()
     rx.close()
-    np.savez(cfg["out"], sent=rep.sent_ns, lat=rep.latency_ns)
+    np.savez(cfg["out"], sent=rep.sent_ns, lat=rep.latency_ns, ker=rep.kernel_ns)
     print(json.dumps({
         "messages": rep.messages, "samples": int(rep.latency_ns.size), "ended": rep.ended,
         "gap_messages": int(rep.session.get("gap_messages", 0)),
@@ -249,10 +249,13 @@ def staleness_ns(sent: np.ndarray, lat: np.ndarray, t0: int, t1: int) -> np.ndar
     return out.astype(np.int64)
 
 
-def phase_rows(stack: Stack, phases: list[dict], sent: np.ndarray, lat: np.ndarray
-               ) -> list[dict[str, Any]]:
+def phase_rows(stack: Stack, phases: list[dict], sent: np.ndarray, lat: np.ndarray,
+               ker: np.ndarray | None = None) -> list[dict[str, Any]]:
     """One row per phase: latency of the datagrams sent in it, what never arrived, the book's
-    staleness while it lasted and until its last datagram was in the book."""
+    staleness while it lasted and until its last datagram was in the book; with ``ker``
+    (send -> the receive stamp), the medians of the two parts: up to the stamp (the venue's
+    send, veth, the kernel's receive path) and from it to the book (the wake-up or poll, the
+    copy to user space, decoding and the book)."""
     from ..telemetry.histogram import summary_us
 
     rows = []
@@ -263,6 +266,14 @@ def phase_rows(stack: Stack, phases: list[dict], sent: np.ndarray, lat: np.ndarr
         summ = summary_us(lat_ph)
         end = int(t1 + (lat_ph.max() if lat_ph.size else 0))
         stale = staleness_ns(sent, lat, t0, max(end, t0 + _STALE_GRID_NS))
+        split: dict[str, float | None] = {"to_stamp_p50_us": None, "from_stamp_p50_us": None}
+        if ker is not None:
+            k = ker[mine]
+            ok = k > 0
+            if ok.any():
+                split = {"to_stamp_p50_us": round(float(np.median(k[ok])) / 1e3, 2),
+                         "from_stamp_p50_us": round(float(np.median(lat_ph[ok] - k[ok])) / 1e3,
+                                                    2)}
         rows.append({
             **asdict(stack), "phase": ph["phase"],
             "p50_us": summ.get("p50_us"), "p99_us": summ.get("p99_us"),
@@ -272,7 +283,7 @@ def phase_rows(stack: Stack, phases: list[dict], sent: np.ndarray, lat: np.ndarr
             "stale_max_us": round(float(stale.max()) / 1e3, 2) if stale.size else None,
             "bytes": int(ph["frame_bytes"]), "payload_bytes": int(ph["bytes"]),
             "packets": int(ph["packets"]), "messages": int(ph["messages"]),
-            "seconds": round((t1 - t0) / 1e9, 3), "cpu": ph["cpu_host"],
+            "seconds": round((t1 - t0) / 1e9, 3), **split, "cpu": ph["cpu_host"],
             "cpu_venue": ph["cpu_venue"]})
     return rows
 
@@ -327,7 +338,8 @@ def run_stacks_bench(profile: Profile = Profile(), *, transports: Sequence[str] 
             res = _one(pair, stack, profile, symbols=symbols, depth=depth, seed=seed,
                        sender=sender, out=out, timeout_s=timeout_s)
             data = np.load(out)
-            rows += phase_rows(stack, res["venue"]["phases"], data["sent"], data["lat"])
+            rows += phase_rows(stack, res["venue"]["phases"], data["sent"], data["lat"],
+                               data["ker"])
             per_stack.append({**asdict(stack), **res["host"], "cpu_venue_core": res["cpu_venue"],
                               "cpu_host_core": res["cpu_host"],
                               "burst_start_ns": res["venue"]["phases"][1]["start_ns"],

@@ -46,10 +46,28 @@ def markdown(result: dict[str, Any]) -> str:
         f"time-weighted mean age of the oldest change sent but not yet in the book; drops: "
         f"datagrams sent that never reached the book; host core busy: user + system + "
         f"softirq of the receiving core.")
+    lines += ["", split_markdown(result)]
     if result.get("skipped"):
         lines.append("Left out: " + "; ".join(f"{t} ({why})"
                                                for t, why in result["skipped"].items()))
     return "\n".join(lines) + "\n"
+
+
+def split_markdown(result: dict[str, Any]) -> str:
+    """The seed's second table: each stack's median split at the receive stamp, calm and
+    burst."""
+    lines = ["| transport | feed | code | phase | send -> receive stamp p50 µs | "
+             "receive stamp -> book p50 µs |", "|---|---|---|---|---:|---:|"]
+    for r in result["rows"]:
+        if r["phase"] == "after":
+            continue
+        lines.append(f"| {r['transport']} | {r['feed']} | {r['code']} | {r['phase']} | "
+                     f"{_us(r.get('to_stamp_p50_us'))} | {_us(r.get('from_stamp_p50_us'))} |")
+    lines += ["", "Up to the receive stamp: the venue's send system call, veth and the "
+              "kernel's receive path (the stamp is the kernel's, or for the AF_PACKET and "
+              "AF_XDP rings the frame's or the loop's). From it: the wake-up or the poll, the "
+              "copy to user space, decoding and the book."]
+    return "\n".join(lines)
 
 
 def plots(result: dict[str, Any], where: Path) -> list[Path]:
