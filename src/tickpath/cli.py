@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -900,9 +901,12 @@ def _demo_stacks() -> bool:
                                       after_s=1.0), transports=best,
                               status=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
     _print_stacks(result)
-    console.print("\n[bold]The latency budget of the whole path[/] (`tickpath budget`: venue "
-                  "-> feed -> ring -> strategy -> risk -> order out)", highlight=False)
-    budget(None, None, None, "auto", 50_000, 20_000, "pipelined", None, None, None)
+    # pipelined needs a core per stage; on fewer, one loop on one core (run to completion)
+    topology = "pipelined" if (os.cpu_count() or 1) >= 3 else "run_to_completion"
+    console.print(f"\n[bold]The latency budget of the whole path[/] (`tickpath budget "
+                  f"--topology {topology}`: feed -> strategy -> risk -> order out)",
+                  highlight=False)
+    budget(None, None, None, "auto", 50_000, 20_000, topology, None, None, None)
     return True
 
 
