@@ -897,9 +897,14 @@ def _demo_stacks() -> bool:
                   f"and the optimized one ({best[0]}, incremental ITCH, compiled); "
                   "`tickpath bench stacks` for the full run, `tickpath demo --books` for the "
                   "live books", highlight=False)
-    result = run_stacks_bench(Profile(rate=5_000, factor=100, calm_s=1.0, burst_s=0.3,
-                                      after_s=1.0), transports=best,
-                              status=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
+    try:
+        result = run_stacks_bench(Profile(rate=5_000, factor=100, calm_s=1.0, burst_s=0.3,
+                                          after_s=1.0), transports=best,
+                                  status=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
+    except NetnsUnavailable as e:  # root, but not allowed to make namespaces (a container)
+        err.print(f"[yellow]the two-stacks demo needs network namespaces ({e}); the "
+                  "live-books demo instead[/]")
+        return False
     _print_stacks(result)
     # pipelined needs a core per stage; on fewer, one loop on one core (run to completion)
     topology = "pipelined" if (os.cpu_count() or 1) >= 3 else "run_to_completion"
@@ -1183,11 +1188,13 @@ def bench_stacks(
                                   symbols=symbols, depth=depth, sender=sender,
                                   samples_dir=plots / "samples" if plots else None,
                                   status=lambda m: console.print(m, highlight=False))
-    except NetnsUnavailable as e:
+    except (NetnsUnavailable, ValueError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
     json_out.write_text(json.dumps(result, indent=1))
     _print_stacks(result)
+    for name, why in result["errors"].items():
+        err.print(f"[red]{name} failed:[/] {why[-500:]}", highlight=False)
     if markdown is not None:
         markdown.write_text(to_markdown(result))
         console.print(f"wrote {markdown}")

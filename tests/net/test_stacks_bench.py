@@ -26,6 +26,9 @@ def test_staleness_is_the_age_of_the_oldest_change_not_yet_in_the_book():
     s = staleness_ns(sent, lat, 0, 40_000)
     assert s.tolist() == [0, 5_000, 10_000, 15_000, 20_000, 25_000, 0, 0]
     assert staleness_ns(sent, lat, 10, 10).size == 0
+    # nothing reached the book: no sample to be stale from (the drops say it)
+    empty = np.zeros(0, np.int64)
+    assert staleness_ns(empty, empty, 0, 20_000).tolist() == [0, 0, 0, 0]
 
 
 def test_block_starts():
@@ -72,7 +75,16 @@ def test_every_stack_sees_the_same_day_in_three_phases(tmp_path):
             assert s["kernel_drops"] == 0 and s["gap_messages"] == 0
     assert all(r["p50_us"] is not None and r["stale_us"] is not None for r in rows)
     md = markdown(res)
-    assert md.count("\n| ") == len(rows) and "Rows differ in" in md  # a line per row
+    first, rest = md.split("\n\n", 1)  # the first table: a line per row
+    assert first.count("\n| ") == len(rows) and "Rows differ in" in rest
+    assert "send -> receive stamp" in rest  # the second table: calm and burst per stack
+    assert not res["errors"]
     out = plots(res, tmp_path / "png")
     assert all(p.stat().st_size > 0 for p in out)
     json.dumps(res)  # the JSON the CLI writes
+
+
+def test_an_unknown_transport_is_refused_before_anything_runs(tmp_path):
+    r = CliRunner().invoke(app, ["bench", "stacks", "--json", str(tmp_path / "x.json"),
+                                 "--transports", "xpd"])
+    assert r.exit_code == 2 and "unknown transport 'xpd'" in r.output

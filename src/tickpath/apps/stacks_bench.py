@@ -22,8 +22,9 @@ one Book Snapshot per ITCH message that changes a book, paced so each phase last
 both feeds. Per row and phase: send stamp -> book latency (p50, p99, p99.9, max), datagrams
 the venue sent that never reached the book, the time-weighted mean staleness of the book
 (at each moment, how long the oldest change the venue has sent is already waiting; 0 when
-the book has everything sent), bytes on the wire; per row: CPU of each core (user, system,
-softirq, from /proc/stat) and of the receiving process, its context switches.
+the book has everything sent), bytes on the wire, and the CPU of the receiving core and of
+the venue's (user, system, softirq, from /proc/stat); per row: the receiving process's CPU
+time and context switches.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import select
 import subprocess
 import sys
 import tempfile
@@ -43,11 +45,20 @@ from typing import Any
 import numpy as np
 
 GROUP, PORT = "233.54.12.21", 26600
-VENUE_CORE, HOST_CORE = 0, 1
+
+
+def cores() -> tuple[int, int]:
+    """The venue's core and the receiver's: the first two this process may run on (one core:
+    both on it)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    return allowed[0], allowed[1] if len(allowed) > 1 else allowed[0]
+
 PHASES = ("calm", "burst", "after")
 #: a venue sends what happened since its last packet: at most this long's worth in one
 BATCH_S = 10e-6
 _STALE_GRID_NS = 5_000  # staleness is sampled every 5 µs of the phase
+SAMPLES = 1 << 22  # latency samples a receiver keeps (a datagram each)
+READY_S = 180.0  # the longest a receiver may take to start (a cold cache compiles first)
 
 
 @dataclass(frozen=True)
@@ -116,8 +127,11 @@ def _venue(argv: Sequence[str]) -> None:
     sim = Simulator(symbols=cfg["symbols"], messages=sum(counts), seed=cfg["seed"])
     itch = sim.blocks()
     starts = block_starts(itch)
-    opening = starts.shape[0] - 1 - sum(counts)  # start of day: goes out with the calm
-    cut = np.cumsum([0, opening + counts[0], counts[1], counts[2]])  # ITCH message indices
+    # ITCH message indices where the phases start (the simulator's count holds the start and
+    # end of day: they go out with the first and the last calm)
+    n_msgs = starts.shape[0] - 1
+    cut = np.minimum(np.cumsum([0, *counts]), n_msgs)
+    cut[-1] = n_msgs
     if cfg["feed"] == "snapshot":
         blocks = snapshot_blocks_of(itch, cfg["depth"])
         bstarts = block_starts(blocks)
@@ -151,8 +165,8 @@ def _venue(argv: Sequence[str]) -> None:
                            "packets": pub.packets - p0, "bytes": pub.bytes - y0,
                            "frame_bytes": pub.bytes - y0 + FRAME_OVERHEAD * (pub.packets - p0),
                            "per_packet": per_packet, "rate": msg_rate,
-                           "cpu_venue": cpu_shares(cpu0, cpu1, VENUE_CORE),
-                           "cpu_host": cpu_shares(cpu0, cpu1, HOST_CORE)})
+                           "cpu_venue": cpu_shares(cpu0, cpu1, cfg["venue_core"]),
+                           "cpu_host": cpu_shares(cpu0, cpu1, cfg["host_core"])})
         pub.end_session()
     print(json.dumps({"phases": phases}), flush=True)
 
@@ -225,7 +239,10 @@ def _cpu_times() -> dict[int, np.ndarray]:
 
 def cpu_shares(before: dict[int, np.ndarray], after: dict[int, np.ndarray],
                core: int) -> dict[str, float]:
-    """Share of ``core``'s time between two /proc/stat reads: user, system, softirq."""
+    """Share of ``core``'s time between two /proc/stat reads: user, system, softirq (empty
+    when /proc/stat does not list the core)."""
+    if core not in before or core not in after:
+        return {}
     d = after[core] - before[core]
     total = max(int(d.sum()), 1)
     return {"user": round(float(d[0] + d[1]) / total, 3), "system": round(float(d[2]) / total, 3),
@@ -235,9 +252,12 @@ def cpu_shares(before: dict[int, np.ndarray], after: dict[int, np.ndarray],
 def staleness_ns(sent: np.ndarray, lat: np.ndarray, t0: int, t1: int) -> np.ndarray:
     """The book's staleness at every ``_STALE_GRID_NS`` from ``t0`` to ``t1``: how long the
     oldest datagram sent but not yet in the book has been waiting (0 when none is). The
-    datagrams are applied in the order they were sent (one line, in order)."""
+    datagrams are applied in the order they were sent (one line, in order). Only datagrams
+    that reached the book count: a lost one is in the drops, not here."""
     if t1 <= t0:
         return np.zeros(0, np.int64)
+    if sent.size == 0:
+        return np.zeros(np.arange(t0, t1, _STALE_GRID_NS).shape[0], np.int64)
     order = np.argsort(sent, kind="stable")
     s = sent[order]
     b = np.maximum.accumulate(s + lat[order])  # applied in order: none before the one ahead
@@ -259,12 +279,14 @@ def phase_rows(stack: Stack, phases: list[dict], sent: np.ndarray, lat: np.ndarr
     from ..telemetry.histogram import summary_us
 
     rows = []
-    for ph in phases:
+    for i, ph in enumerate(phases):
         t0, t1 = ph["start_ns"], ph["end_ns"]
         mine = (sent >= t0) & (sent <= t1)
         lat_ph = lat[mine]
         summ = summary_us(lat_ph)
         end = int(t1 + (lat_ph.max() if lat_ph.size else 0))
+        if i + 1 < len(phases):  # what queues into the next phase is the next phase's
+            end = min(end, int(phases[i + 1]["start_ns"]))
         stale = staleness_ns(sent, lat, t0, max(end, t0 + _STALE_GRID_NS))
         split: dict[str, float | None] = {"to_stamp_p50_us": None, "from_stamp_p50_us": None}
         if ker is not None:
@@ -304,7 +326,10 @@ def usable(transports: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     ok, why = [], {}
     for t in transports:
         c = found.get(t.partition(":")[0])
-        if c is None or c.ok:
+        if c is None:
+            raise ValueError(f"unknown transport {t!r}: choose from "
+                             f"{', '.join(sorted(found))}")
+        if c.ok:
             ok.append(t)
         else:
             why[t] = f"{c.detail}; {c.remedy}".strip("; ")
@@ -327,6 +352,7 @@ def run_stacks_bench(profile: Profile = Profile(), *, transports: Sequence[str] 
     timeout_s = 60.0 + 20 * total_s
     rows: list[dict[str, Any]] = []
     per_stack: list[dict[str, Any]] = []
+    errors: dict[str, str] = {}
     keep = samples_dir is not None
     with tempfile.TemporaryDirectory(prefix="tp-stacks-") as tmp, veth_pair("10.197.0") as pair:
         where = samples_dir if keep else Path(tmp)
@@ -335,18 +361,26 @@ def run_stacks_bench(profile: Profile = Profile(), *, transports: Sequence[str] 
             status(f"{stack.name}: {sum(profile.messages()):,} messages, calm {profile.rate:,.0f}"
                    f"/s, burst x{profile.factor:g} for {profile.burst_s:g} s")
             out = where / f"samples-{i}-{stack.transport}-{stack.feed}-{stack.code}.npz"
-            res = _one(pair, stack, profile, symbols=symbols, depth=depth, seed=seed,
-                       sender=sender, out=out, timeout_s=timeout_s)
-            data = np.load(out)
-            rows += phase_rows(stack, res["venue"]["phases"], data["sent"], data["lat"],
-                               data["ker"])
+            try:
+                res = _one(pair, stack, profile, symbols=symbols, depth=depth, seed=seed,
+                           sender=sender, out=out, timeout_s=timeout_s)
+            except (RuntimeError, subprocess.TimeoutExpired) as e:  # the other rows go on
+                errors[stack.name] = str(e)[-2000:]
+                status(f"{stack.name}: failed: {str(e)[-500:]}")
+                continue
+            with np.load(out) as data:
+                rows += phase_rows(stack, res["venue"]["phases"], data["sent"], data["lat"],
+                                   data["ker"])
             per_stack.append({**asdict(stack), **res["host"], "cpu_venue_core": res["cpu_venue"],
                               "cpu_host_core": res["cpu_host"],
                               "burst_start_ns": res["venue"]["phases"][1]["start_ns"],
                               "phases": res["venue"]["phases"],
+                              # a full sample buffer would make later datagrams look dropped
+                              "samples_full": res["host"]["samples"] >= SAMPLES,
                               "samples": str(out) if keep else None})
-    return {"rows": rows, "stacks": per_stack, "skipped": skipped,
+    return {"rows": rows, "stacks": per_stack, "skipped": skipped, "errors": errors,
             "profile": asdict(profile), "symbols": symbols, "depth": depth, "sender": sender,
+            "seed": seed,
             "date": time.strftime("%Y-%m-%d"), "host": os.uname().nodename,
             "cores": os.cpu_count()}
 
@@ -354,21 +388,24 @@ def run_stacks_bench(profile: Profile = Profile(), *, transports: Sequence[str] 
 def _one(pair, stack: Stack, profile: Profile, *, symbols: int, depth: int, seed: int,
          sender: str, out: Path, timeout_s: float) -> dict[str, Any]:
     py = sys.executable
-    lcfg = {"stack": asdict(stack), "cpu": HOST_CORE, "depth": depth, "samples": 1 << 22,
+    venue_core, host_core = cores()
+    lcfg = {"stack": asdict(stack), "cpu": host_core, "depth": depth, "samples": SAMPLES,
             "iface_ip": pair.host_ip, "timeout_s": timeout_s, "out": str(out)}
     lst = pair.popen(pair.host, py, "-m", "tickpath.apps.stacks_bench", "listen",
                      json.dumps(lcfg), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                      text=True)
     try:
-        line = lst.stdout.readline().strip()
+        ready, _, _ = select.select([lst.stdout], [], [], READY_S)
+        line = lst.stdout.readline().strip() if ready else ""
         if line != "ready":
             raise RuntimeError(f"{stack.name}: the receiver failed: {lst.stderr.read()}")
         vcfg = {"profile": asdict(profile), "symbols": symbols, "seed": seed, "depth": depth,
                 "feed": stack.feed, "session": "STACKS" + ("S" if stack.feed == "snapshot"
                                                            else "I"),
-                "iface_ip": pair.exchange_ip, "sender": sender}
+                "iface_ip": pair.exchange_ip, "sender": sender, "venue_core": venue_core,
+                "host_core": host_core}
         before = _cpu_times()
-        venue = pair.run(pair.exchange, "taskset", "-c", str(VENUE_CORE), py, "-m",
+        venue = pair.run(pair.exchange, "taskset", "-c", str(venue_core), py, "-m",
                          "tickpath.apps.stacks_bench", "venue", json.dumps(vcfg),
                          capture_output=True, text=True, timeout=timeout_s)
         if venue.returncode:
@@ -383,8 +420,8 @@ def _one(pair, stack: Stack, profile: Profile, *, symbols: int, depth: int, seed
         raise RuntimeError(f"{stack.name}: the receiver failed: {lerr[-3000:]}")
     return {"venue": json.loads(venue.stdout.strip().splitlines()[-1]),
             "host": json.loads(lout.strip().splitlines()[-1]),
-            "cpu_venue": cpu_shares(before, after, VENUE_CORE),
-            "cpu_host": cpu_shares(before, after, HOST_CORE)}
+            "cpu_venue": cpu_shares(before, after, venue_core),
+            "cpu_host": cpu_shares(before, after, host_core)}
 
 
 if __name__ == "__main__":

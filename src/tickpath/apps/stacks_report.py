@@ -39,7 +39,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines.append(
         f"Rows differ in how the host receives (transport), what it receives (full-book "
         f"snapshots at depth {result['depth']} or the incremental ITCH feed) and in what code; "
-        f"the venue, its day ({result['symbols']} symbols, seed 7), its sender "
+        f"the venue, its day ({result['symbols']} symbols, seed {result.get('seed', 7)}), "
+        f"its sender "
         f"({result['sender']}) and its pace are the same: calm {p['rate']:,.0f} msgs/s for "
         f"{p['calm_s']:g} s, a burst x{p['factor']:g} for {p['burst_s']:g} s, calm again for "
         f"{p['after_s']:g} s. Latency: the venue's send stamp -> the book; stale: the "
@@ -48,8 +49,11 @@ def markdown(result: dict[str, Any]) -> str:
         f"softirq of the receiving core.")
     lines += ["", split_markdown(result)]
     if result.get("skipped"):
-        lines.append("Left out: " + "; ".join(f"{t} ({why})"
-                                               for t, why in result["skipped"].items()))
+        lines += ["", "Left out: " + "; ".join(f"{t} ({why})"
+                                                for t, why in result["skipped"].items())]
+    if result.get("errors"):
+        lines += ["", "Failed: " + "; ".join(f"{t} ({why.splitlines()[-1] if why else ''})"
+                                             for t, why in result["errors"].items())]
     return "\n".join(lines) + "\n"
 
 
