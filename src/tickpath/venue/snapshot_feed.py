@@ -87,15 +87,14 @@ def write_book(out, q, levels, heads, symbols, locate, tracking, timestamp, seq,
     put16(out, q, HEADER_LEN + LEVEL_LEN * (nb + na))
     m = q + 2
     put_header(out, m, locate, tracking, timestamp, stock, seq, nb, na)
-    r = m + HEADER_LEN
-    cur = hb
-    for _ in range(nb):
-        lv = levels[cur]
-        put_level(out, r, lv["price"], lv["shares"], lv["orders"])
-        r += LEVEL_LEN
-        cur = lv["next"]
-    cur = ha
-    for _ in range(na):
+    r = _put_side(out, m + HEADER_LEN, levels, hb, nb)
+    return _put_side(out, r, levels, ha, na)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _put_side(out, r, levels, cur, n):
+    """``n`` levels of one side from level ``cur`` down its list, best first, at ``r``."""
+    for _ in range(n):
         lv = levels[cur]
         put_level(out, r, lv["price"], lv["shares"], lv["orders"])
         r += LEVEL_LEN
