@@ -229,11 +229,29 @@ def sim(
     faults_b: Annotated[str | None, typer.Option(help="itch, live: faults on line B (as --faults-a)")] = None,
     snapshot_feed: Annotated[str | None, typer.Option(help="itch, live: publish the Book Snapshot feed to HOST:PORT too: after each book change, the instrument's top levels (docs/snapshot-feed.md)")] = None,
     snapshot_depth: Annotated[int, typer.Option(help="snapshot feed: levels a side (1..64)")] = 10,
+    full_snapshots: Annotated[str | None, typer.Option(help="mdp3, live: publish the full-snapshot channel to HOST:PORT too: after every step, a SnapshotFullRefresh52 of each instrument it changed (docs/mdp3-snapshots.md)")] = None,
 ) -> None:
     """Run the venue simulator: publish over UDP, or write a file / pcap; with --orders-port,
     also take orders over OUCH 5.0 / SoupBinTCP 3.0; with --retransmit-port, answer
     MoldUDP64 re-requests; with --glimpse-port, serve snapshots; with --line-b, publish line B
-    too; with --snapshot-feed, publish the Book Snapshot feed beside the ITCH feed."""
+    too; with --snapshot-feed, publish the Book Snapshot feed beside the ITCH feed; with
+    --feed mdp3 --full-snapshots, the futures full-snapshot channel beside the MDP3 lines."""
+    if full_snapshots is not None and feed != "mdp3":
+        err.print("[red]error:[/] --full-snapshots is for the futures venue (--feed mdp3); "
+                  "the ITCH venue has --snapshot-feed")
+        raise typer.Exit(2)
+    full_line = None
+    if full_snapshots is not None:
+        try:
+            full_line = _host_port(full_snapshots, "--full-snapshots")
+        except ValueError as e:
+            err.print(f"[red]error:[/] {e}")
+            raise typer.Exit(2) from e
+        if write is not None or pcap is not None:
+            err.print("[red]error:[/] --full-snapshots is for the live venue: it cannot be "
+                      "combined with --write or --pcap (for a pcap of the channel see "
+                      "tickpath.venue.mdp3_full_publisher.write_full_snapshot_pcap)")
+            raise typer.Exit(2)
     if feed != "itch" and (line_b is not None or retransmit_port is not None
                            or glimpse_port is not None or snapshot_feed is not None):
         err.print("[red]error:[/] --line-b, --retransmit-port, --glimpse-port and "
@@ -242,12 +260,12 @@ def sim(
         raise typer.Exit(2)
     if feed == "mdp3":
         session = session or "TICKPATH01"
-    if feed == "mdp3" and (orders_port is not None or account):
+    if feed == "mdp3" and (orders_port is not None or account or full_line is not None):
         _futures_with_orders(messages, symbols, seed, rate, host, port, host_b, port_b,
                              snapshot_host, snapshot_port, snapshot_every, equity_messages,
                              session, iface_ip, max_payload, sender, orders_host, orders_port,
                              account or [], duration, quiet, client_timeout,
-                             write is not None or pcap is not None)
+                             write is not None or pcap is not None, full_line)
         return
     if feed == "mdp3":
         _sim_mdp3(messages, symbols, seed, pcap, rate, host, port, iface_ip, max_payload, sender,
@@ -449,9 +467,10 @@ def _futures_with_orders(messages: int, symbols: int, seed: int, rate: float | N
                          max_payload: int, sender: str, orders_host: str,
                          orders_port: int | None, accounts: list[str],
                          duration: float | None, quiet: bool, client_timeout: float,
-                         to_file: bool) -> None:
+                         to_file: bool, full_line: tuple[str, int] | None = None) -> None:
     """``tickpath venue --feed mdp3 --orders-port P --account USER:PASS``: the live futures
-    venue with order entry."""
+    venue with order entry; ``--full-snapshots HOST:PORT`` (``full_line``), with or without
+    order entry: the live venue publishing the full-snapshot channel too."""
     import logging
 
     from .venue.futures_live import FuturesLiveVenue
@@ -461,7 +480,8 @@ def _futures_with_orders(messages: int, symbols: int, seed: int, rate: float | N
         err.print("[red]error:[/] order entry runs live: --orders-port cannot be combined with "
                   "--write or --pcap")
         raise typer.Exit(2)
-    if orders_port is None or not accounts:
+    entry = orders_port is not None or bool(accounts)
+    if entry and (orders_port is None or not accounts):
         err.print("[red]error:[/] order entry needs --orders-port and at least one --account "
                   "USER:PASS")
         raise typer.Exit(2)
@@ -476,19 +496,23 @@ def _futures_with_orders(messages: int, symbols: int, seed: int, rate: float | N
         venue = FuturesLiveVenue(messages, seed, equity_symbols=symbols,
                                  equity_messages=equity_messages, rate=rate, a=a, b=b,
                                  snapshot=loop, snapshot_every=snapshot_every,
-                                 session=session, accounts=accounts, orders_host=orders_host,
-                                 orders_port=orders_port, quiet=quiet, sender=sender,
-                                 max_payload=max_payload, timeout_s=client_timeout,
-                                 iface_ip=iface_ip)
+                                 session=session, accounts=accounts or None,
+                                 orders_host=orders_host, orders_port=orders_port or 0,
+                                 quiet=quiet, sender=sender, max_payload=max_payload,
+                                 timeout_s=client_timeout, iface_ip=iface_ip,
+                                 full_snapshots=full_line)
     except (OSError, ValueError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
     tradable = ", ".join(venue.orders.tradable) if venue.orders is not None else ""
     console.print(f"publishing MDP3: line A udp://{a[0]}:{a[1]}, line B udp://{b[0]}:{b[1]}, "
                   f"snapshot loop udp://{loop[0]}:{loop[1]}"
-                  + (f" at {rate:,.0f} msgs/s" if rate else "") + f"; order entry (OUCH 5.0 / "
-                  f"SoupBinTCP 3.0) on tcp://{orders_host}:{venue.orders_port} session "
-                  f"{venue.server.session} for {len(accounts)} account(s), symbols {tradable}"
+                  + (f", full snapshots udp://{full_line[0]}:{full_line[1]}" if full_line
+                     else "")
+                  + (f" at {rate:,.0f} msgs/s" if rate else "")
+                  + (f"; order entry (OUCH 5.0 / SoupBinTCP 3.0) on tcp://{orders_host}:"
+                     f"{venue.orders_port} session {venue.server.session} for "
+                     f"{len(accounts)} account(s), symbols {tradable}" if entry else "")
                   + (", quiet" if quiet else ""))
     with venue:
         st = _serve_day(venue, duration)

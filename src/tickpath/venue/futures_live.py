@@ -30,6 +30,7 @@ from .futures_flow import run as run_flow
 from .futures_orders import FuturesOrders, PacketWriter
 from .futures_records import MAX_STEP_MSGS, S_CLOCK, S_PHASE, S_REMAINING
 from .live_loop import TURN_MESSAGES, LiveLoop
+from .mdp3_full_publisher import FRAME_HEADERS, FullSnapshotPublisher
 from .mdp3_publisher import DEFAULT_MDP3_PORT, Mdp3Publisher
 from .order_entry import OrderEntryServer, new_session_name
 from .records import CLIENT_SLOTS
@@ -59,7 +60,9 @@ class FuturesLiveVenue(LiveLoop):
     ready one instead, built with ``client_slots``) published by an :class:`Mdp3Publisher`
     to ``a`` / ``b`` / ``snapshot``; order entry on ``(orders_host, orders_port)`` for
     ``accounts`` (None: no order entry; port 0: any, see :attr:`orders_port`);
-    ``orders_session``: the order-entry session's name (None: a new one for each venue)."""
+    ``orders_session``: the order-entry session's name (None: a new one for each venue);
+    ``full_snapshots``: ``(host, port)`` of the full-snapshot channel (a SnapshotFullRefresh52
+    of every instrument each step changed, docs/mdp3-snapshots.md; None: not published)."""
 
     def __init__(self, messages: int = 1_000_000, seed: int = 1, *,
                  fut: FuturesSimulator | None = None, equity_symbols: int = 50,
@@ -72,7 +75,8 @@ class FuturesLiveVenue(LiveLoop):
                  opening_messages: int | None = None, client_slots: int = CLIENT_SLOTS,
                  sender: str = "sendto", max_payload: int = 1400, heartbeat_s: float = 1.0,
                  timeout_s: float = 15.0, iface_ip: str | None = None,
-                 orders_session: str | None = None) -> None:
+                 orders_session: str | None = None,
+                 full_snapshots: tuple[str, int] | None = None) -> None:
         if accounts is not None and not isinstance(accounts, dict):
             accounts = list(accounts)
         if fut is None:
@@ -89,6 +93,16 @@ class FuturesLiveVenue(LiveLoop):
                                     else opening_messages)
         self.writer = PacketWriter(4 << 20)
         self.publisher = Mdp3Publisher(a, b, snapshot, sender=sender, iface_ip=iface_ip)
+        self.full: FullSnapshotPublisher | None = None
+        if full_snapshots is not None:
+            try:
+                self.full = FullSnapshotPublisher(
+                    full_snapshots[0], full_snapshots[1], max_instruments=len(fut.specs),
+                    max_payload=fut.max_payload, last_update=fut._last_update,
+                    sender=sender, iface_ip=iface_ip)
+            except BaseException:
+                self.publisher.close()
+                raise
         self.orders: FuturesOrders | None = None
         self.server: OrderEntryServer | None = None
         if accounts:
@@ -111,6 +125,8 @@ class FuturesLiveVenue(LiveLoop):
 
     def _send(self, chunk: PacketChunk) -> None:
         self.publisher.publish([chunk])
+        if self.full is not None:
+            self.full.publish(chunk)  # the chunk's steps' snapshots, right after them
 
     def _flush(self) -> None:
         chunk = self.writer.take(self.fut._scal)
@@ -140,6 +156,8 @@ class FuturesLiveVenue(LiveLoop):
         """Publish the start of day and the opening book (``opening_messages`` messages of
         generated flow), unpaced."""
         self.publisher.warm_up()
+        if self.full is not None:
+            self.full.warm_up()
         if self.orders is not None:
             self.orders.warm_up()
         self._generate(self.opening_messages)
@@ -194,11 +212,22 @@ class FuturesLiveVenue(LiveLoop):
         self.ended = True
 
     def stats(self) -> dict[str, Any]:
-        """Feed counts and order-entry counters."""
-        out: dict[str, Any] = {"feed_messages": self.publisher.messages,
-                               "feed_packets": self.publisher.packets,
-                               "snapshot_packets": self.publisher.snapshot_packets,
+        """Feed counts per channel and order-entry counters. ``*_bytes``: UDP payload bytes
+        (MDP3 packet headers and messages; the incremental feed's line A once);
+        ``*_frame_bytes``: the same with 42 bytes of Ethernet II, IPv4 and UDP headers a
+        packet (no FCS, preamble or inter-frame gap)."""
+        p = self.publisher
+        out: dict[str, Any] = {"feed_messages": p.messages, "feed_packets": p.packets,
+                               "feed_bytes": p.bytes,
+                               "feed_frame_bytes": p.bytes + FRAME_HEADERS * p.packets,
+                               "snapshot_messages": p.snapshot_messages,
+                               "snapshot_packets": p.snapshot_packets,
+                               "snapshot_bytes": p.snapshot_bytes,
+                               "snapshot_frame_bytes": p.snapshot_bytes
+                               + FRAME_HEADERS * p.snapshot_packets,
                                "generated": self.generated}
+        if self.full is not None:
+            out.update({f"full_snapshot_{k}": v for k, v in self.full.stats().items()})
         if self.server is not None:
             out.update(self.server.stats())
         return out
@@ -207,6 +236,8 @@ class FuturesLiveVenue(LiveLoop):
         if self.server is not None:
             self.server.close()
         self.publisher.close()
+        if self.full is not None:
+            self.full.close()
 
     def __enter__(self) -> FuturesLiveVenue:
         return self

@@ -259,6 +259,8 @@ N_PW = 6
 
 #: Packet kinds (PacketChunk.kinds).
 INCREMENTAL, SNAPSHOT = 0, 1
+#: Packets of the full-snapshot channel (venue.mdp3_full): a 52 after every book change.
+FULL_SNAPSHOT = 2
 
 #: The order-flow mix. Action probabilities are those when the book holds ``target`` live
 #: orders; ``pull`` moves the add share toward refilling a thin book or draining a full one.

@@ -355,6 +355,46 @@ def emit_raw(buf, pw, bounds, kinds, counts, scal, msg, length, kind, now_utc, m
 
 
 @kernel
+def put_snapshot52(buf, h, last_seq, tot_reports, security_id, rpt_seq, transact, last_update,
+                   n_entries):
+    """SnapshotFullRefresh52's header and root block at ``h`` (the SBE header's position) and
+    its NoMDEntries group header for ``n_entries`` entries; returns where the first entry
+    goes (:func:`put_snapshot52_entry`). The snapshot loop and the full-snapshot channel
+    (:mod:`tickpath.venue.mdp3_full`) both write 52 with these two."""
+    S.put_snapshot_full_refresh52_header(buf, h)
+    r = h + _H
+    S.put_snapshot_full_refresh52_last_msg_seq_num_processed(buf, r, last_seq)
+    S.put_snapshot_full_refresh52_tot_num_reports(buf, r, tot_reports)
+    S.put_snapshot_full_refresh52_security_id(buf, r, security_id)
+    S.put_snapshot_full_refresh52_rpt_seq(buf, r, rpt_seq)
+    S.put_snapshot_full_refresh52_transact_time(buf, r, transact)
+    S.put_snapshot_full_refresh52_last_update_time(buf, r, last_update)
+    S.put_snapshot_full_refresh52_trade_date(buf, r, TRADE_DATE)
+    S.put_snapshot_full_refresh52_md_security_trading_status(buf, r, _READY)
+    S.put_snapshot_full_refresh52_high_limit_price(buf, r, _PRICE_NULL)
+    S.put_snapshot_full_refresh52_low_limit_price(buf, r, _PRICE_NULL)
+    S.put_snapshot_full_refresh52_max_price_variation(buf, r, _PRICE_NULL)
+    g = r + S.SNAPSHOT_FULL_REFRESH52_BLOCK_LENGTH
+    S.put_snapshot_full_refresh52_no_md_entries(buf, g, B52_E, n_entries)
+    return g + S.SNAPSHOT_FULL_REFRESH52_NO_MD_ENTRIES_HEADER_SIZE
+
+
+@kernel
+def put_snapshot52_entry(buf, e, px, qty, norders, level, side):
+    """One price level of a 52 at ``e``: side 0 bid ('0'), 1 offer ('1'); ``level`` is
+    MDPriceLevel (1 = best). Returns where the next entry goes."""
+    S.put_snapshot_full_refresh52_no_md_entries_md_entry_px(buf, e, px)
+    S.put_snapshot_full_refresh52_no_md_entries_md_entry_size(buf, e, qty)
+    S.put_snapshot_full_refresh52_no_md_entries_number_of_orders(buf, e, norders)
+    S.put_snapshot_full_refresh52_no_md_entries_md_price_level(buf, e, level)
+    S.put_snapshot_full_refresh52_no_md_entries_trading_reference_date(buf, e, _DATE_NULL)
+    S.put_snapshot_full_refresh52_no_md_entries_open_close_settl_flag(buf, e, _U8_NULL)
+    S.put_snapshot_full_refresh52_no_md_entries_settl_price_type(buf, e, 0)
+    S.put_snapshot_full_refresh52_no_md_entries_md_entry_type(buf, e, _BID_TYPE + side)
+    return e + B52_E
+
+
+@kernel
 def emit_snapshot52(buf, pw, bounds, kinds, counts, scal, rec, levels, pub, pub_n, i,
                     tot_reports, last_update, now_utc, kind, max_payload):
     """SnapshotFullRefresh52 for instrument ``i``: its published book, bids then offers,
@@ -364,37 +404,15 @@ def emit_snapshot52(buf, pw, bounds, kinds, counts, scal, rec, levels, pub, pub_
     na = pub_n[i, 1]
     h = begin_msg(buf, pw, bounds, kinds, counts, scal, B52_FIXED + (nb + na) * B52_E, kind,
                   now_utc, max_payload)
-    S.put_snapshot_full_refresh52_header(buf, h)
-    r = h + _H
-    S.put_snapshot_full_refresh52_last_msg_seq_num_processed(buf, r, scal[S_LAST_SEQ])
-    S.put_snapshot_full_refresh52_tot_num_reports(buf, r, tot_reports)
-    S.put_snapshot_full_refresh52_security_id(buf, r, rec["security_id"])
-    S.put_snapshot_full_refresh52_rpt_seq(buf, r, rec["rpt_seq"])
-    S.put_snapshot_full_refresh52_transact_time(buf, r, max(rec["last_time"], last_update))
-    S.put_snapshot_full_refresh52_last_update_time(buf, r, last_update)
-    S.put_snapshot_full_refresh52_trade_date(buf, r, TRADE_DATE)
-    S.put_snapshot_full_refresh52_md_security_trading_status(buf, r, _READY)
-    S.put_snapshot_full_refresh52_high_limit_price(buf, r, _PRICE_NULL)
-    S.put_snapshot_full_refresh52_low_limit_price(buf, r, _PRICE_NULL)
-    S.put_snapshot_full_refresh52_max_price_variation(buf, r, _PRICE_NULL)
-    g = r + S.SNAPSHOT_FULL_REFRESH52_BLOCK_LENGTH
-    S.put_snapshot_full_refresh52_no_md_entries(buf, g, B52_E, nb + na)
-    e = g + S.SNAPSHOT_FULL_REFRESH52_NO_MD_ENTRIES_HEADER_SIZE
+    e = put_snapshot52(buf, h, scal[S_LAST_SEQ], tot_reports, rec["security_id"],
+                       rec["rpt_seq"], max(rec["last_time"], last_update), last_update,
+                       nb + na)
     for side in range(2):
         for q in range(pub_n[i, side]):
             j = pub[i, side, q]
             lv = levels[i, j]
-            S.put_snapshot_full_refresh52_no_md_entries_md_entry_px(
-                buf, e, rec["lo_px"] + j * rec["tick_px"])
-            S.put_snapshot_full_refresh52_no_md_entries_md_entry_size(buf, e, lv["qty"])
-            S.put_snapshot_full_refresh52_no_md_entries_number_of_orders(buf, e, lv["count"])
-            S.put_snapshot_full_refresh52_no_md_entries_md_price_level(buf, e, q + 1)
-            S.put_snapshot_full_refresh52_no_md_entries_trading_reference_date(buf, e,
-                                                                              _DATE_NULL)
-            S.put_snapshot_full_refresh52_no_md_entries_open_close_settl_flag(buf, e, _U8_NULL)
-            S.put_snapshot_full_refresh52_no_md_entries_settl_price_type(buf, e, 0)
-            S.put_snapshot_full_refresh52_no_md_entries_md_entry_type(buf, e, _BID_TYPE + side)
-            e += B52_E
+            e = put_snapshot52_entry(buf, e, rec["lo_px"] + j * rec["tick_px"], lv["qty"],
+                                     lv["count"], q + 1, side)
 
 
 @kernel

@@ -58,7 +58,10 @@ class Mdp3Publisher:
         self.sender = sender
         self.messages = 0  # incremental messages sent (line A)
         self.packets = 0  # incremental packets sent (line A)
+        self.bytes = 0  # their UDP payload bytes (line A once)
+        self.snapshot_messages = 0  # the snapshot loop's messages, packets, payload bytes
         self.snapshot_packets = 0
+        self.snapshot_bytes = 0
 
     def warm_up(self) -> None:
         """Compile the send loops and the stamper now, not on the first packet."""
@@ -92,12 +95,15 @@ class Mdp3Publisher:
                 counts = ch.counts[k:end]
                 if kinds[k] == SNAPSHOT:
                     loop.send(ch.buf, bounds, counts, end - k, None, stamper)
+                    self.snapshot_messages += int(counts.sum())
                     self.snapshot_packets += end - k
+                    self.snapshot_bytes += int(bounds[-1] - bounds[0])
                 else:
                     a.send(ch.buf, bounds, counts, end - k, rate, stamper)
                     b.send(ch.buf, bounds, counts, end - k, None, stamper)
                     self.messages += int(counts.sum())
                     self.packets += end - k
+                    self.bytes += int(bounds[-1] - bounds[0])
                 k = end
                 stop = should_stop is not None and should_stop()
             if progress is not None:
