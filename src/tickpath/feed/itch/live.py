@@ -66,9 +66,10 @@ class ItchFeed:
     the missing range and applies everything in sequence order; without a server, or when it
     cannot be served, the feed goes stale (:attr:`exact`, :meth:`recovery_stats`).
 
-    A packet of a new MoldUDP64 session (the venue restarted) empties the books and follows
-    the new session from its first message (what is missing of it is asked for like any
-    gap); packets of the session left behind are dropped from then on. A feed that sends
+    A new MoldUDP64 session (the venue restarted: packets of it in a row, or one once the
+    followed session ended or went silent; docs/itch-feed.md) empties the books and is
+    followed from its first message (what is missing of it is asked for like any gap);
+    packets of the sessions left behind are dropped from then on. A feed that sends
     nothing, not even a heartbeat, for ``recovery.silence_s`` is reported silent
     (:attr:`silent`; with a ring, a STATUS record: its books are not known to be exact).
     """

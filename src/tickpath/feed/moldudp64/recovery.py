@@ -81,7 +81,8 @@ class MoldRecovery:
         self.slots = np.zeros((max_packets, SLOT_COLUMNS), np.int64)
         self.req = np.zeros(REQUEST_BUF, np.uint8)
         self.rtime = np.zeros(max_samples, np.int64)
-        # the retired session's name and a new session's first packet (layout.SESSION_PACKET)
+        # the sessions followed before, another session's name and its packets, kept until
+        # it is followed (layout: RETIRED_KEPT, CANDIDATE_SESSION, SESSION_PACKET)
         self.sessions = np.zeros(SESSIONS_BUF, np.uint8)
         self._answer_size = answer_size
         self.ans = np.zeros(0, np.uint8)
