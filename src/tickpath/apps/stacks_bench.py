@@ -117,8 +117,9 @@ def block_starts(blocks: np.ndarray) -> np.ndarray:
 def _venue(argv: Sequence[str]) -> None:
     """Venue side, in the exchange namespace: publish the day in its phases, then print one
     JSON line (each phase's send window, messages, packets and bytes)."""
+    from ..codec.book_snapshot.layout import SEQUENCE_OFFSET
     from ..venue import Simulator
-    from ..venue.publisher import FRAME_OVERHEAD, UdpPublisher
+    from ..venue.publisher import UdpPublisher
     from ..venue.snapshot_feed import snapshot_blocks_of
 
     cfg = json.loads(argv[0])
@@ -135,8 +136,8 @@ def _venue(argv: Sequence[str]) -> None:
     if cfg["feed"] == "snapshot":
         blocks = snapshot_blocks_of(itch, cfg["depth"])
         bstarts = block_starts(blocks)
-        # the ITCH sequence number each snapshot reflects (its bytes 19..27): its phase
-        at = bstarts[:-1, None] + 2 + 19 + np.arange(8)
+        # the ITCH sequence number each snapshot reflects: its phase
+        at = bstarts[:-1, None] + 2 + SEQUENCE_OFFSET + np.arange(8)
         seqs = blocks[at].copy().view(">u8").ravel().astype(np.int64)
         bounds = np.searchsorted(seqs, cut + 1)  # seq k is ITCH message k - 1
         bounds[-1] = seqs.shape[0]
@@ -155,7 +156,7 @@ def _venue(argv: Sequence[str]) -> None:
             # the same span of time on both feeds: a phase's messages spread over its length
             msg_rate = n / secs if secs > 0 else None
             per_packet = max(1, int(round(rate * BATCH_S)))
-            p0, y0 = pub.packets, pub.bytes
+            p0, y0, f0 = pub.packets, pub.bytes, pub.frame_bytes
             cpu0 = _cpu_times()  # /proc/stat is the host's, whatever the namespace
             t0 = time.clock_gettime_ns(time.CLOCK_REALTIME)
             pub.publish([chunk], rate=msg_rate, per_packet=per_packet)
@@ -163,7 +164,7 @@ def _venue(argv: Sequence[str]) -> None:
             cpu1 = _cpu_times()
             phases.append({"phase": name, "start_ns": t0, "end_ns": t1, "messages": n,
                            "packets": pub.packets - p0, "bytes": pub.bytes - y0,
-                           "frame_bytes": pub.bytes - y0 + FRAME_OVERHEAD * (pub.packets - p0),
+                           "frame_bytes": pub.frame_bytes - f0,
                            "per_packet": per_packet, "rate": msg_rate,
                            "cpu_venue": cpu_shares(cpu0, cpu1, cfg["venue_core"]),
                            "cpu_host": cpu_shares(cpu0, cpu1, cfg["host_core"])})
