@@ -106,8 +106,8 @@ class ScriptedVenue:
     def close(self) -> None:
         self._stop.set()
         self.drop()
+        self._thread.join(2)  # before the listener closes: the thread may be selecting on it
         self._listener.close()
-        self._thread.join(2)
 
     # ---------------------------------------------------------------- server thread
     def _send(self, data: bytes) -> None:
