@@ -6,6 +6,7 @@ Reading::
     now_ns(ctx)                        the strategy's clock (live: CLOCK_REALTIME; backtest:
                                        the venue's time)
     trigger(ctx)                       sequence number of the record being handled
+    sent_ns(ctx)                       the venue's send stamp of that record (0: not known)
     best_bid(ctx, i) / best_ask(ctx, i)        Price(4), 0: empty side
     bid_shares(ctx, i) / ask_shares(ctx, i)    shares at the best
     micro_price(ctx, i)                size-weighted mid (0: a side is empty)
@@ -89,7 +90,7 @@ class ContextInfo:
 _NOW, _LAST, _STALE, _STALE_AFTER, _TRIGGER, _OURS, _KILL = (
     int(CtxWord[n]) for n in ("NOW_NS", "LAST_DATA_NS", "STALE", "STALE_AFTER_NS", "TRIGGER",
                               "OURS_IN_BOOK", "KILL_INDEX"))
-_ALL_INEXACT = int(CtxWord.ALL_INEXACT)
+_ALL_INEXACT, _SENT = int(CtxWord.ALL_INEXACT), int(CtxWord.SENT_NS)
 _INTENTS, _INTENTS_LOST, _UPDATES, _UPDATES_LOST = (
     int(CtxWord[n]) for n in ("INTENTS", "INTENTS_LOST", "UPDATES", "UPDATES_LOST"))
 _PLACE, _CANCEL, _REPLACE, _CANCEL_ALL = (int(a) for a in Action)
@@ -145,6 +146,11 @@ def now_ns(ctx):
 @njit(cache=True, nogil=True, _nrt=False)
 def trigger(ctx):
     return ctx.words[_TRIGGER]
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def sent_ns(ctx):
+    return ctx.words[_SENT]
 
 
 @njit(cache=True, nogil=True, _nrt=False)

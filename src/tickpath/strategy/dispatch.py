@@ -17,6 +17,7 @@ from .queue import queue_on_book, queue_on_trade
 
 _UPDATES, _TIMER, _NEXT_TIMER = (int(CtxWord[n]) for n in ("UPDATES", "TIMER_NS",
                                                            "NEXT_TIMER_NS"))
+_SENT = int(CtxWord.SENT_NS)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -26,6 +27,7 @@ def handle_record(strategy, ctx, words, b, t_ns):
     whether the books are exact), then ``on_trade``, ``on_book`` or ``on_status``."""
     i = words[b + R.LOCATE]
     set_now(ctx, t_ns)
+    ctx.words[_SENT] = words[b + R.STAMP0]  # boundary 0: venue_sent
     kind = words[b + R.KIND]
     if kind == R.STATUS:
         take_status(ctx, i, words[b + R.STATUS_EXACT], t_ns)

@@ -83,6 +83,7 @@ class CtxWord(enum.IntEnum):
     TIMER_NS = 11  # on_timer interval (0: never)
     NEXT_TIMER_NS = 12  # when on_timer is next due
     ALL_INEXACT = 13  # 1: no book is known to be exact (a feed-wide gap open, recovering)
+    SENT_NS = 14  # the venue's send stamp of the record being handled (0: not known)
 
 
 N_CTX_WORDS = 16

@@ -18,6 +18,7 @@ from .context import ContextInfo
 
 #: short names -> module paths
 ALIASES = {"market_maker": "tickpath.strategy.market_maker",
+           "index_arb": "tickpath.strategy.index_arb",
            "observe": "tickpath.strategy.observe"}
 
 
