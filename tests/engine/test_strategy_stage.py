@@ -9,6 +9,7 @@ import os
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -30,35 +31,45 @@ RISK = {"max_order_size": 1000, "max_position": 100_000, "max_notional": 1e7,
         "collar_bps": 500, "max_orders_per_s": 100_000}
 
 
-@pytest.fixture
-def stage(tmp_path):
+@contextmanager
+def _stage(tmp_path, strategy: str, params: dict, rings: int = 1):
+    """A strategy stage over ``rings`` input rings, logged in to a scripted venue."""
     tag = f"tp-test-{uuid.uuid4().hex[:8]}"
-    names = {"counters": f"{tag}-counters", "ring": f"{tag}-md", "rows": f"{tag}-stamps"}
+    names = {"counters": f"{tag}-counters", "rows": f"{tag}-stamps"}
+    ring_names = [f"{tag}-md{k}" for k in range(rings)]
     counters = Counters.create(names["counters"])
-    ring = SpscRing.create(names["ring"], 256, SLOT_SIZE, policy="drop")
+    made = [SpscRing.create(n, 256, SLOT_SIZE, policy="drop") for n in ring_names]
     rows_map, _ = create_array(names["rows"], 64, N_BOUNDARIES)
     venue = ScriptedVenue(username="TRADER", password="secret")
     spec = AgentSpec("strategy", "", names["counters"], idle="noop", params={
-        "ring": names["ring"], "strategy": "market_maker",
-        "strategy_params": {"edge": 100, "size": 100, "symbols": [], "min_requote_us": 0},
-        "risk": RISK,
+        "ring": ring_names[0], "more_rings": ring_names[1:], "strategy": strategy,
+        "strategy_params": params, "risk": RISK,
         "rows": names["rows"], "row_every": 1,
         "gateway": {"host": "127.0.0.1", "port": venue.port, "username": "TRADER",
                     "password": "secret", "journal": str(tmp_path / "orders.journal"),
                     "fsync": "never"}})
     st = StrategyStage(spec, counters)
     st._connect()
-    st.test_ring, st.test_venue = ring, venue
+    st.test_rings, st.test_venue = made, venue
+    st.test_ring = made[0]
     try:
         yield st
     finally:
         st.close()
         venue.close()
-        ring.unlink()
-        ring.close()
+        for ring in made:
+            ring.unlink()
+            ring.close()
         counters.unlink()
         os.unlink(f"/dev/shm/{names['rows']}")
         del rows_map
+
+
+@pytest.fixture
+def stage(tmp_path):
+    with _stage(tmp_path, "market_maker", {"edge": 100, "size": 100, "symbols": [],
+                                           "min_requote_us": 0}) as st:
+        yield st
 
 
 def _received(st: StrategyStage, n: int) -> list[dict]:
@@ -69,9 +80,9 @@ def _received(st: StrategyStage, n: int) -> list[dict]:
     return st.test_venue.received[:n]
 
 
-def _offer(ring: SpscRing, locate: int, bid: int, ask: int) -> None:
+def _offer(ring: SpscRing, locate: int, bid: int, ask: int, symbol: str = "ABCD") -> None:
     rec = np.zeros(1, TOP_DTYPE)
-    rec["locate"], rec["stock"] = locate, np.uint64(stock_code("ABCD")).view(np.int64)
+    rec["locate"], rec["stock"] = locate, np.uint64(stock_code(symbol)).view(np.int64)
     rec["bid_price"], rec["ask_price"] = bid, ask
     rec["bid_shares"] = rec["ask_shares"] = 100
     for k, name in enumerate(("venue_sent", "received", "parsed", "decoded", "booked",
@@ -86,7 +97,7 @@ def _run(st: StrategyStage) -> dict[str, dict[str, int]]:
     if st._loop(0) == KILLED:
         st.session.mass_cancel()
         st._loop(0)
-    assert st.test_ring.counters()["depth"] == 0
+    assert all(r.counters()["depth"] == 0 for r in st.test_rings)
     return st.counters.snapshot()
 
 
@@ -132,3 +143,23 @@ def test_every_record_of_a_batch_carries_the_batch_s_dequeued_stamp(stage):
     assert (deq == deq[0]).all() and deq[0] > 1_005
     # later boundaries of later records still move on: the work is in the strategy rows
     assert (stage.rows[:3, N_CARRIED + 1] >= deq).all()
+
+
+def test_a_strategy_reads_two_feeds_rings_and_trades_the_future(tmp_path):
+    # the stocks' records on the ITCH feed's ring, the future's on a second feed's ring
+    params = {"future": "TPZ6", "basket": ["AAA", "BBB"], "weights": [0.5e-6, 0.25e-6],
+              "scale": 4500_0000.0, "threshold": 2500, "exit": 500, "max_position": 1}
+    with _stage(tmp_path, "index_arb", params, rings=2) as st:
+        itch, futures = st.test_rings
+        _offer(itch, 1, 99_9900, 100_0100, "AAA")
+        _offer(itch, 2, 199_9900, 200_0100, "BBB")
+        _offer(futures, 40_000, 4500_2500, 4500_5000, "TPZ6")  # fair 4500.00: within
+        c = _run(st)
+        assert c["strategy"]["records"] == 3 and c["strategy"]["orders"] == 0
+        _offer(itch, 1, 99_5900, 99_6100, "AAA")  # the basket drops: the future is rich
+        c = _run(st)
+        assert c["strategy"]["orders"] == 1
+        got = _received(st, 1)
+        sent = [(f["type"], f["side"], f["price"], f["quantity"], f["time_in_force"])
+                for f in got]
+        assert sent == [("O", "S", 4500_2500, 1, "3")]  # IOC at the future's bid

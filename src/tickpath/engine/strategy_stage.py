@@ -1,8 +1,9 @@
 """The strategy stage: ring -> strategy callbacks -> intents -> pre-trade risk -> order entry.
 
 One compiled loop (:func:`strategy_loop`) per process, specialized for the strategy's state
-type (:mod:`tickpath.strategy.api`) and cached on disk. Each turn polls the hand-off ring for
-up to a batch of records (:mod:`tickpath.strategy.records`: trades and changed books) and
+type (:mod:`tickpath.strategy.api`) and cached on disk. Each turn polls each hand-off ring
+(one per feed: the ITCH feed's, and more, e.g. an MDP 3.0 feed's) for up to a batch of
+records (:mod:`tickpath.strategy.records`: trades and changed books) and
 stamps ``dequeued`` once for the batch. For each record the context learns it and the
 strategy's ``on_trade`` or ``on_book`` runs, then the order updates queued so far go to its
 ``on_order_update`` (``decided``); each intent it wrote is risk-checked against our orders,
@@ -46,48 +47,45 @@ _STOP = int(Control.STOP)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def strategy_loop(hdr, words, control, sect, risk_counts, wait_code, wait_params, strategy,
+def strategy_loop(hdrs, wordss, control, sect, risk_counts, wait_code, wait_params, strategy,
                   ctx, g, limits, rate, storm, counts, st, rows, row_every, deadline_ns):
     """Run until the control section's STOP word (returns STOPPED), ``deadline_ns``
     (DEADLINE), the kill switch being thrown (KILLED: the owner cancels what rests at the
     venue, then calls again) or a session status the owner must act on (SESSION, the status
-    in ``st[STATUS]``). State to resume is in ``st``, ``ctx``, the strategy's state, the
-    session ``g`` and ``rate``."""
+    in ``st[STATUS]``). ``hdrs``/``wordss``: the input rings (a tuple each, one ring per
+    feed), polled in turn, a batch from each; each ring's records reach the strategy in
+    their order. State to resume is in ``st``, ``ctx``, the strategy's state, the session
+    ``g`` and ``rate``."""
     rounds = 0
     while True:
         if load_relaxed(control, _STOP) != 0:
             return STOPPED
         if kill_thrown(control, st):
             return KILLED
-        n = spsc.poll(hdr, words, BATCH)
-        if n == 0:
-            now = realtime_ns()
-            got = venue_turn(strategy, ctx, g, now, limits, rate, storm, control, risk_counts,
-                             counts, sect, st)
-            if got < 0:
-                st[STATUS] = got
-                return SESSION
-            rounds = duty_cycle(sect, got, rounds, wait_code, wait_params)
-            if tick_timer(strategy, ctx, now):
-                egress(strategy, ctx, g, now, limits, rate, control, risk_counts, counts,
-                       sect)
-            if now >= deadline_ns:
-                return DEADLINE
-            continue
-        rounds = duty_cycle(sect, n, rounds, wait_code, wait_params)
-        # one dequeued stamp for the whole batch, taken as the poll hands it over: stamping
-        # each record later would charge the ring row with the earlier records' strategy,
-        # risk and send(2) (docs/engine.md, Stamps and clocks)
-        t_deq = realtime_ns()
-        handle_batch(hdr, words, n, t_deq, strategy, ctx, g, limits, rate, control,
-                     risk_counts, counts, sect, st, rows, row_every)
-        spsc.release(hdr, n)
+        got_any = 0
+        for k in range(len(hdrs)):
+            hdr, words = hdrs[k], wordss[k]
+            n = spsc.poll(hdr, words, BATCH)
+            if n == 0:
+                continue
+            got_any += n
+            # one dequeued stamp for the whole batch, taken as the poll hands it over:
+            # stamping each record later would charge the ring row with the earlier
+            # records' strategy, risk and send(2) (docs/engine.md, Stamps and clocks)
+            t_deq = realtime_ns()
+            handle_batch(hdr, words, n, t_deq, strategy, ctx, g, limits, rate, control,
+                         risk_counts, counts, sect, st, rows, row_every)
+            spsc.release(hdr, n)
+        if got_any > 0:
+            rounds = duty_cycle(sect, got_any, rounds, wait_code, wait_params)  # work
         now = realtime_ns()
         got = venue_turn(strategy, ctx, g, now, limits, rate, storm, control, risk_counts,
                          counts, sect, st)
         if got < 0:
             st[STATUS] = got
             return SESSION
+        if got_any == 0:  # nothing from the feeds: the session's answers were the work
+            rounds = duty_cycle(sect, got, rounds, wait_code, wait_params)
         if tick_timer(strategy, ctx, now):
             egress(strategy, ctx, g, now, limits, rate, control, risk_counts, counts, sect)
         if now >= deadline_ns:
@@ -107,7 +105,12 @@ class StrategyStage:
         self.control = counters.section("control")
         self.sect = counters.section("strategy")
         self.risk = counters.section("risk")
-        self.ring = SpscRing.attach(p["ring"])
+        # one input ring per feed: "ring" (the ITCH feed's), then "more_rings" (e.g. an
+        # MDP 3.0 feed's for a strategy that trades a future against its stocks)
+        self.rings = [SpscRing.attach(name) for name in [p["ring"], *p.get("more_rings", [])]]
+        self.ring = self.rings[0]
+        self._hdrs = tuple(r.header for r in self.rings)
+        self._words = tuple(r.words for r in self.rings)
         ws = spec.wait()
         self.wait_code, self.wait_params = ws.code, ws.params
         from .counters import attach_array
@@ -120,7 +123,7 @@ class StrategyStage:
 
     def _loop(self, deadline_ns: int) -> int:
         t = self.trader
-        return strategy_loop(self.ring.header, self.ring.words, self.control, self.sect,
+        return strategy_loop(self._hdrs, self._words, self.control, self.sect,
                              self.risk, self.wait_code, self.wait_params, t.state, t.ctx,
                              t.session.arrays, t.limits, t.rate, t.storm, t.counts, t.st,
                              t.rows, t.row_every, deadline_ns)
@@ -148,7 +151,8 @@ class StrategyStage:
 
     def close(self) -> None:
         self.trader.close()
-        self.ring.close()
+        for r in self.rings:
+            r.close()
 
 
 def main(spec, counters: Counters) -> None:
