@@ -22,6 +22,14 @@ feed's refused message, the kill switch, the session reconnecting, STOP) is retu
 On a host with two cores this is the layout that leaves a core to the venue (the pipelined
 one needs two cores for the trader alone); the pipeline's placement note says so
 (``pipeline.topology = "run_to_completion"``).
+
+A second feed (``params["futures"]``: a CME MDP 3.0 channel, for a strategy that trades an
+index future against its stocks) is received on a non-blocking socket of its own
+(:class:`~tickpath.wire.busypoll.BusyPollReceiver`'s compiled ``recvmmsg`` loop, called for
+one pass: it drains what is there and returns) at every turn of step 3 and every idle turn;
+its handler's records go through a second in-process ring into the same trading step. The
+loop's state is then :data:`TwoFeedTrading`; :func:`side_poll` compiles to nothing for
+:data:`Trading`.
 """
 
 from __future__ import annotations
@@ -31,7 +39,8 @@ import uuid
 from collections import namedtuple
 from functools import partial
 
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from ..book import BookStore
 from ..feed.itch import ItchFeed, ItchHandler
@@ -44,6 +53,7 @@ from ..strategy.dispatch import tick_timer
 from ..strategy.records import SLOT_SIZE
 from ..telemetry.nclock import realtime_ns
 from ..telemetry.stamps import N_BOUNDARIES
+from ..wire.busypoll import poll_loop
 from ..wire.handler import (
     END_OF_SESSION,
     GO_ON,
@@ -74,19 +84,61 @@ Trading = namedtuple("Trading", [
     "feed", "hdr", "words", "strategy", "ctx", "g", "limits", "rate", "storm", "counts", "st",
     "rows", "row_every", "control", "sect", "risk_counts"])
 
+#: a second feed's receiver: a BusyPollReceiver's arrays, for one pass of its compiled loop
+SideReceiver = namedtuple("SideReceiver", [
+    "fd", "vec", "vec64", "vec32", "vlen", "bufs", "slot", "ctrl64", "ctrl32", "rx", "flags"])
+#: the loop's state with a second feed: its receiver, its handler's state, its ring
+TwoFeedTrading = namedtuple("TwoFeedTrading", [*Trading._fields, "side", "feed2", "hdr2",
+                                               "words2"])
+
 # why the loop handed control back (st[WHY])
-WHY_FEED, WHY_KILL, WHY_SESSION, WHY_STOP = 1, 2, 3, 4
+WHY_FEED, WHY_KILL, WHY_SESSION, WHY_STOP, WHY_FEED2 = 1, 2, 3, 4, 5
 #: while datagrams keep coming, the order session is polled at most this often
 POLL_EVERY_NS = 20_000
 BATCH = 256
+#: where a second feed's instruments are numbered from (clear of ITCH's stock locates)
+DEFAULT_FUTURES_LOCATE = 1 << 15
+#: the owner's parts of a second feed
+SideFeed = namedtuple("SideFeed", ["ring", "feed", "rx"])
 _STOP = int(Control.STOP)
+
+
+def _side_pass(state):
+    """One pass over the second feed's socket (what is there, then back), its records
+    through the trading step; SETTLE when its handler needs the owner."""
+    r = state.side
+    code = poll_loop(r.fd, r.vec, r.vec64, r.vec32, r.vlen, r.bufs, r.slot, r.ctrl64,
+                     r.ctrl32, 0, 0, state.feed2, r.rx, r.flags)
+    _drain_ring(state, state.hdr2, state.words2)
+    return SETTLE if code == SETTLE else GO_ON
+
+
+def side_poll(state):
+    """The second feed's turn: :func:`_side_pass` for a :data:`TwoFeedTrading` state, GO_ON
+    (nothing) for a :data:`Trading` one."""
+    return _side_pass(state) if isinstance(state, TwoFeedTrading) else GO_ON
+
+
+def _no_side(state):
+    return GO_ON
+
+
+@overload(side_poll, jit_options={"_nrt": False})
+def _typed_side_poll(state):
+    if isinstance(state, types.BaseNamedTuple) and state.instance_class is TwoFeedTrading:
+        return _side_pass
+    return _no_side
 
 
 @njit(cache=True, nogil=True, _nrt=False)
 def _turn(state, now):
-    """The work besides datagrams: control words, the session, the timer."""
+    """The work besides datagrams: the second feed (if any), control words, the session,
+    the timer."""
     st = state.st
     st[LAST_POLL_NS] = now
+    if side_poll(state) == SETTLE:
+        st[WHY] = WHY_FEED2
+        return SETTLE
     if load_relaxed(state.control, _STOP) != 0:
         st[WHY] = WHY_STOP
         return SETTLE
@@ -107,21 +159,28 @@ def _turn(state, now):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _drain(state):
-    """Every record the feed handler published, through the trading step, a batch at a
+def _drain_ring(state, hdr, words):
+    """Every record on the ring ``hdr``/``words``, through the trading step, a batch at a
     time; returns how many."""
     total = 0
     while True:
-        n = spsc.poll(state.hdr, state.words, BATCH)
+        n = spsc.poll(hdr, words, BATCH)
         if n == 0:
             return total
-        handle_batch(state.hdr, state.words, n, realtime_ns(), state.strategy, state.ctx,
+        handle_batch(hdr, words, n, realtime_ns(), state.strategy, state.ctx,
                      state.g, state.limits, state.rate, state.control, state.risk_counts,
                      state.counts, state.sect, state.st, state.rows, state.row_every)
-        spsc.release(state.hdr, n)
+        spsc.release(hdr, n)
         total += n
 
 
+@njit(cache=True, nogil=True, _nrt=False)
+def _drain(state):
+    """Every record the (first) feed handler published, through the trading step."""
+    return _drain_ring(state, state.hdr, state.words)
+
+
+@implements(TwoFeedTrading)
 @implements(Trading)
 def _trading_datagram(state, buf, start, size, rx_ns):
     code = on_datagram(state.feed, buf, start, size, rx_ns)
@@ -137,6 +196,7 @@ def _trading_datagram(state, buf, start, size, rx_ns):
     return code
 
 
+@implements_idle(TwoFeedTrading)
 @implements_idle(Trading)
 def _trading_idle(state, now_ns):
     code = on_idle(state.feed, now_ns)  # the feed's recovery: re-requests, answers
@@ -185,14 +245,39 @@ class RunToCompletionStage:
         self._rows_map, rows = attach_array(p["rows"], N_BOUNDARIES)
         self.trader = Trader(p, self.control, rows)
         self.ended = False
+        self.futures = self._futures(p.get("futures"))
         self.state = self._trading()
+
+    def _futures(self, fp: dict | None):
+        """The second feed (an MDP 3.0 channel) when ``fp`` names it: ``{"host", "port",
+        "iface_ip", "locate_base"}``; its ring, handler and non-blocking receiver."""
+        if not fp:
+            return None
+        from ..feed.mdp3 import Mdp3Feed
+        from ..wire.busypoll import BusyPollReceiver
+
+        name = f"tp-rtc2-{uuid.uuid4().hex[:12]}"
+        ring = SpscRing.create(name, int(fp.get("ring_capacity", 4096)), SLOT_SIZE,
+                               policy="drop")
+        ring.unlink()
+        feed = Mdp3Feed(tap=(ring.header, ring.words, tap_wait("noop", 0)),
+                        locate_base=int(fp.get("locate_base", DEFAULT_FUTURES_LOCATE)),
+                        errors="skip")
+        rx = BusyPollReceiver(fp["host"], int(fp["port"]), iface_ip=fp.get("iface_ip",
+                                                                           "0.0.0.0"))
+        return SideFeed(ring, feed, rx)
 
     def _trading(self) -> Trading:
         """The loop's state over the feed's current arrays (new ones after a snapshot)."""
         t = self.trader
-        return Trading(self.feed.state, self.ring.header, self.ring.words, t.state, t.ctx,
-                       t.session.arrays, t.limits, t.rate, t.storm, t.counts, t.st, t.rows,
-                       t.row_every, self.control, self.sect, self.counters.section("risk"))
+        one = Trading(self.feed.state, self.ring.header, self.ring.words, t.state, t.ctx,
+                      t.session.arrays, t.limits, t.rate, t.storm, t.counts, t.st, t.rows,
+                      t.row_every, self.control, self.sect, self.counters.section("risk"))
+        f = self.futures
+        if f is None:
+            return one
+        return TwoFeedTrading(*one, SideReceiver(*f.rx.loop_arrays()), f.feed.state,
+                              f.ring.header, f.ring.words)
 
     def _publish(self) -> None:
         publish_feed_counters(self.fsect, self.feed, self.rx, self.ended)
@@ -211,6 +296,9 @@ class RunToCompletionStage:
             #                                 good records (a new session: empty tops) ...
             self.state = self._trading()  # (its tables may have grown: new arrays)
             _drain(self.state)  # ... which go through the trading step now
+        elif why == WHY_FEED2:
+            self.futures.feed.settle()  # its order books grew (or it raises the refusal)
+            self.state = self._trading()
         elif why == WHY_KILL:
             self.trader.kill_thrown()
         elif why == WHY_SESSION:
@@ -244,6 +332,9 @@ class RunToCompletionStage:
         self.rx.close()
         self.ring.close()
         self.feed.close()
+        if self.futures is not None:
+            self.futures.rx.close()
+            self.futures.ring.close()
 
 
 def main(spec, counters: Counters) -> None:

@@ -254,6 +254,13 @@ class BusyPollReceiver:
                          self.bufs, self.slot, self.ctrl64, self.ctrl32, deadline_ns, idle_ns,
                          state, self.rx, self._flags)
 
+    def loop_arrays(self) -> tuple:
+        """What :func:`poll_loop` takes besides the deadline, idleness and handler state:
+        ``(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, rx, flags)``, for a
+        compiled loop of another receiver that nests a pass of this one's."""
+        return (self.sock.fileno(), self.vec, self.vec64, self.vec32, self.vlen, self.bufs,
+                self.slot, self.ctrl64, self.ctrl32, self.rx, self._flags)
+
     @classmethod
     def warm_up(cls, state) -> None:
         """Compile (or load from the cache) the receive loop for ``state``'s type, on a
