@@ -13,6 +13,7 @@ import pytest
 from numba import njit
 
 from tickpath.codec.ouch50 import symbol_code
+from tickpath.codec.soupbintcp import SoupFramer
 from tickpath.gateway.journal import Kind, read_records
 from tickpath.gateway.layout import OrderState, Total
 from tickpath.gateway.session import (
@@ -111,6 +112,32 @@ def test_mass_cancel(venue, tmp_path):
         until(s, lambda: all(state(s, r) == OrderState.CANCELED for r in refs))
         assert venue.received[-1]["type"] == "C" and venue.received[-1]["firm"] == "TPTH"
         assert s.totals[Total.OPEN_ORDERS] == 0 and s.positions[AAPL]["open_buy"] == 0
+
+
+def test_warm_up_changes_nothing_and_leaves_nothing_to_compile_after_login(
+        venue, tmp_path, new_signatures):
+    """What the session calls from Python once logged in (the SESSION record, sends, polls,
+    Mass Cancel) is compiled before the first login: a compile after it would stop the
+    trader's reads and heartbeats. The warm-up itself journals, sends and changes nothing."""
+    with session(venue, tmp_path, firm="TPTH") as s:
+        state0, totals0 = s.state.copy(), s.totals.copy()
+        s.warm_up()
+        assert read_records(s.journal.path).size == 0 and venue.received == []
+        assert (s.state == state0).all() and (s.totals == totals0).all()
+        SoupFramer().feed(b"")  # the scripted venue's own reader, warm before the mark
+        new_signatures()  # the mark
+        s.connect()
+        buy = s.enter(AAPL, "AAPL", "B", 100, 1_900_000)
+        sell = s.enter(AAPL, "AAPL", "S", 50, 1_950_000)
+        until(s, lambda: state(s, buy) == state(s, sell) == OrderState.ACCEPTED)
+        venue.execute(buy, 40, 1_899_000)
+        until(s, lambda: state(s, buy) == OrderState.PARTIAL)
+        new = s.replace(buy, 100, 1_901_000)
+        s.cancel(sell)
+        until(s, lambda: state(s, new) == OrderState.ACCEPTED)
+        s.mass_cancel(AAPL)
+        until(s, lambda: state(s, new) == OrderState.CANCELED)
+        assert new_signatures() == {}
 
 
 @pytest.mark.parametrize(("code", "meaning"), [("A", "not authorized"),

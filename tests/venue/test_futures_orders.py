@@ -162,6 +162,22 @@ def test_partial_fill_reduces_the_level_and_replace_moves_it(live):
     venue.fut.check()
 
 
+def test_a_logged_in_client_finds_order_entry_compiled(live, new_signatures):
+    """The futures venue shares the equities' order-entry server: the array type it hands
+    the order kernels is the one their warm-up compiled, so a client's first heartbeat and
+    orders after login compile (or load) nothing."""
+    venue, feed, a, turn = live
+    new_signatures()  # the mark: the venue has started and the client is logged in
+    a.send(b"\x00\x01R")  # Client Heartbeat
+    price = feed.book()["bids"][0][0] // PER - 3 * TICK
+    enter(a, 1, "B", 5, SYM, price)
+    a.order("U", orig_user_ref_num=1, user_ref_num=2, quantity=5, price=price - TICK,
+            time_in_force="0", display="Y", intermarket_sweep_eligibility="N", cl_ord_id="R2")
+    a.order("X", user_ref_num=2, quantity=0)
+    _wait(turn, a, 2, "C")
+    assert new_signatures() == {}
+
+
 def test_rejects_off_tick_unknown_symbol_and_short_side(live):
     venue, feed, a, turn = live
     price = feed.book()["bids"][0][0] // PER

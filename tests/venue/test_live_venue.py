@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from soup_client import SoupClient, enter, pump
 from tickpath.codec import ouch50
 from tickpath.codec.itch50.decode import OK, decode_batch
 from tickpath.codec.itch50.layout import EVENT_DTYPE, LENGTHS
+from tickpath.feed.itch.glimpse import fetch_snapshot
 from tickpath.feed.moldudp64.layout import END_OF_SESSION, HEADER_LEN
 from tickpath.venue.live import LiveVenue
 from tickpath.venue.records import MAX_FILLS
+from tickpath.venue.retransmit import request_packet
 
 ACCOUNTS = ["ALICE:pw1", "BOB:pw2"]
 
@@ -185,3 +188,54 @@ def test_tshark_referee_soupbintcp(live, tmp_path: Path):
     kinds = [ouch50.fields(m, "outbound")["type"] for _, t, m in seen if t == "S"]
     assert kinds == ["S", "A", "A", "A", "C", "J", "S"]
     a.close()
+
+
+def test_a_warmed_venue_compiles_nothing_once_clients_trade(new_signatures):
+    """The venue stage warms up before it answers logins; after that, a client's heartbeats
+    and orders, the day's flow, a re-request and a snapshot login must find every compiled
+    function ready. One compiled at the first order after a login stops the venue's loop (no
+    heartbeats) for seconds on a cold cache, and the client calls the venue stale."""
+    feed = Feed()
+    with LiveVenue(symbols=4, messages=20_000, seed=5, feed_port=feed.port, accounts=ACCOUNTS,
+                   rate=None, opening_messages=400, retransmit_port=0,
+                   snapshot_port=0) as venue:
+        venue.warm_up()
+        a, b = SoupClient(venue.orders_port), SoupClient(venue.orders_port)
+        a.login("ALICE", "pw1")
+        b.login("BOB", "pw2")
+        turn = _turn(venue, feed)
+        pump(turn, [a, b], lambda: len(a.messages()) >= 1 and len(b.messages()) >= 1)
+        venue.start()
+        pump(turn, [a, b], lambda: len(feed.events) > 0)  # the test's feed decoder, warm
+        new_signatures()  # the mark: from here on only the venue could compile
+        a.send(b"\x00\x01R")  # Client Heartbeat: the first inbound bytes after login
+        book, sym = venue.sim.books()[1], venue.sim.symbols[0]
+        bid = book["bids"][0][0]
+        enter(a, 1, "B", 100, sym, bid)  # rests
+        enter(a, 2, "B", 100, sym, 1)  # off the ladder: rejected
+        a.order("U", orig_user_ref_num=1, user_ref_num=3, quantity=200, price=bid,
+                time_in_force="0", display="Y", intermarket_sweep_eligibility="N",
+                cl_ord_id="C3")
+        a.order("X", user_ref_num=3, quantity=50)
+        enter(a, 5, "B", 100, sym, 2_000_000_000, tif="3")  # a market order: trades
+        enter(b, 1, "S", 100, sym, 2_000_000_000, tif="3")
+        a.order("C", user_ref_num=6, firm="", symbol="")
+        a.order("Q")
+        pump(turn, [a, b], lambda: set("AJUCEXQ") <= {m["type"] for m in a.messages()})
+        retx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        retx.sendto(request_packet(venue.publisher.session, 1, 4),
+                    ("127.0.0.1", venue.retransmit_port))
+        got: list = []
+        snap = threading.Thread(target=lambda: got.append(
+            fetch_snapshot("127.0.0.1", venue.snapshot_port)))
+        snap.start()
+        pump(turn, [a, b], lambda: not snap.is_alive()
+             and venue.stats()["retransmit_answered"] > 0)
+        venue.run(messages=2_000)
+        venue.end()
+        retx.close()
+        for c in (a, b):
+            c.close()
+        assert got and venue.stats()["executions"] >= 1
+        assert new_signatures() == {}
+    feed.sock.close()

@@ -538,6 +538,7 @@ class OrderSession:
             OUT_APPENDAGE, OPTION_WIDTHS, self.journal.arrays,
             np.zeros((updates, 2), np.int64), np.ones(1, np.int32))
         self._connected_at_ref = 1  # orders below this were sent before the last connect
+        self._warm = False  # warm_up() done
 
     # --- views
     @property
@@ -586,6 +587,32 @@ class OrderSession:
             self.session = self.journaled_session = rec.session
         return rec
 
+    def warm_up(self) -> None:
+        """Compile (or load) the kernels this session calls from Python once logged in, with
+        the argument types it calls them with: the SESSION record and the close of the old
+        session's orders (a login to a new venue session), the sends and the poll (Mass
+        Cancel when the kill switch is thrown). A compile after login would stop the
+        trader's loop, so its reads and heartbeats, for as long as it took (seconds on a
+        cold cache). Runs on scratch copies, so nothing is sent, journaled or changed.
+        :meth:`connect` calls it before the first login."""
+        now = _now()
+        off = self.state.copy()
+        off[S.CONNECTED] = 0  # every send and the poll stop at their first check
+        g = self.arrays._replace(state=off)
+        send_enter(g, 0, symbol_code("A"), _byte("B"), 1, 1, _byte("0"), 0, now)
+        send_cancel(g, 1, 0, now)
+        send_replace(g, 1, 1, 1, now)
+        send_mass_cancel(g, 1, -1, 0, now)
+        session_poll(g, now)
+        jst = self.journal.arrays.state.copy()
+        jst[J.FAILED] = 1  # _commit refuses before it writes
+        scratch = JournalArrays(jst, self.journal.arrays.buf.copy())
+        journal_session(scratch, session_field("WARMUP"), 1, now)
+        orders = new_orders(1)
+        K.find(orders, 1)  # order(), from Python
+        K.session_closed(orders, new_positions(1), new_totals(), now)
+        self._warm = True
+
     def connect(self) -> None:
         """Connect and log in to :attr:`session` ("": the venue's current one), asking for
         the message after the last one applied. A Login Accepted that starts beyond it (a
@@ -599,6 +626,8 @@ class OrderSession:
         old one (CANCELED, reason 'T': their session expired; ``orders.session_closed``):
         positions and P&L carry over, UserRefNums keep counting (an id is never sent twice).
         """
+        if not self._warm:
+            self.warm_up()
         asked = self.session
         for attempt in range(self.max_reconnects + 1):
             want = int(self.totals[Total.LAST_SEQ]) + 1

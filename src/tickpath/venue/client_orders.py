@@ -605,6 +605,15 @@ def apply_stream(inst, levels, orders, live, scal, clients, cscal, outbox, itch,
 # ------------------------------------------------------------------------------ the owner
 
 
+def inbound_array(data: bytes | bytearray) -> np.ndarray:
+    """A copy of ``data`` (an account's inbound bytes) as the one array type the order
+    kernels are compiled for, by the warm-ups and for every read: writable, C-contiguous
+    uint8. A read-only array (``np.frombuffer(bytes)``) is another type to numba, so the
+    first read after a login would compile :func:`apply_stream` anew: seconds on a cold
+    cache, during which the venue sends no heartbeats and its client calls it stale."""
+    return np.frombuffer(bytearray(data), np.uint8)
+
+
 def drain_outbox(outbox: np.ndarray, cscal: np.ndarray) -> list[tuple[int, bytes]]:
     """Empty a venue's OUCH outbox (records of a u16 account, then a whole SoupBinTCP
     packet; ``cscal[C_OUT]`` bytes written): ``(account, packet)`` in order. Shared by the
@@ -700,6 +709,6 @@ class ClientOrders:
         return out
 
     def warm_up(self) -> None:
-        """Compile (or load) the kernels before the first order arrives."""
-        buf = np.zeros(4, np.uint8)
-        self.apply(0, buf, 0, 0, 0)
+        """Compile (or load) the kernels before the first order arrives, for the array type
+        the order-entry server passes (:func:`inbound_array`). Applies nothing."""
+        self.apply(0, inbound_array(b""), 0, 0, 0)

@@ -104,6 +104,7 @@ from .client_orders import (
     drain_outbox,
     find_order,
     find_symbol,
+    inbound_array,
 )
 from .futures import FuturesSimulator, PacketChunk
 from .futures_book import (
@@ -682,5 +683,7 @@ class FuturesOrders:
         return out
 
     def warm_up(self) -> None:
-        """Compile (or load) the kernels before the first order arrives."""
-        self.apply(0, np.zeros(4, np.uint8), 0, 0, 0)
+        """Compile (or load) the kernels before the first order arrives, for the array type
+        the order-entry server passes (:func:`~.client_orders.inbound_array`). Applies
+        nothing."""
+        self.apply(0, inbound_array(b""), 0, 0, 0)

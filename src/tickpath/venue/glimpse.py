@@ -166,8 +166,10 @@ class GlimpseServer:
         return [self.listener] + [c.sock for c in self._conns]
 
     def warm_up(self) -> None:
-        """Compile (or load) the snapshot writer now, not at the first login."""
+        """Compile (or load) the snapshot writer and the login reader's framing now, not at
+        the first login."""
         snapshot_messages(self.sim, 1)
+        SoupFramer().feed(b"")
 
     def poll(self) -> int:
         """Accept, read, answer logins with a snapshot, send, heartbeat, drop silent

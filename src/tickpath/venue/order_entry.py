@@ -304,7 +304,7 @@ class OrderEntryServer:
             return
         if conn.account is None or not conn.rx:
             return
-        buf = np.frombuffer(bytes(conn.rx), np.uint8)
+        buf = co.inbound_array(conn.rx)  # the type warm_up compiled for
         p = 0
         while True:
             status, off, detail = self.orders.apply(conn.account.index, buf, p, buf.size,
