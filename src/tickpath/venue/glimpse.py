@@ -19,7 +19,6 @@ and sends are per connection and in Python, like :mod:`tickpath.venue.order_entr
 
 from __future__ import annotations
 
-import errno
 import logging
 import socket
 import time
@@ -40,7 +39,7 @@ from ..codec.soupbintcp import (
     sequenced,
 )
 from . import Simulator
-from .order_entry import new_session_name, parse_accounts, send_pending
+from .order_entry import flush, new_session_name, parse_accounts
 from .records import BUY, TICK
 
 log = logging.getLogger("tickpath.venue.glimpse")
@@ -263,10 +262,7 @@ class GlimpseServer:
         c.last_tx = now
 
     def _send(self, c: _Conn) -> None:
-        e = send_pending(c.sock, c.tx)
-        if e is not None:
-            if e.errno != errno.EPIPE:
-                log.warning("glimpse: %s: send failed (%s): closed", c.who, e)
+        if not flush(c.sock, c.tx, f"glimpse: {c.who}"):
             self._close(c)
 
     def _close(self, c: _Conn) -> None:

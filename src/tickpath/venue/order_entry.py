@@ -72,6 +72,17 @@ def send_pending(sock: socket.socket, tx: bytearray) -> OSError | None:
     return None
 
 
+def flush(sock: socket.socket, tx: bytearray, who: str) -> bool:
+    """:func:`send_pending`, logging a failure (a peer gone away, EPIPE, is no news) under
+    ``who``; False when the connection is over and should be closed."""
+    e = send_pending(sock, tx)
+    if e is None:
+        return True
+    if e.errno != errno.EPIPE:
+        log.warning("%s: send failed (%s): closed", who, e)
+    return False
+
+
 def new_session_name(now_ns: int | None = None) -> str:
     """A session name of its own for a venue that starts now: ``T`` and the start time in
     milliseconds since the epoch, in base 36 (10 characters). A venue started again is a new
@@ -414,10 +425,7 @@ class OrderEntryServer:
         return False
 
     def _send(self, conn: _Conn) -> None:
-        e = send_pending(conn.sock, conn.tx)
-        if e is not None:
-            if e.errno != errno.EPIPE:
-                log.warning("order entry: %s: send failed (%s): closed", conn.who, e)
+        if not flush(conn.sock, conn.tx, f"order entry: {conn.who}"):
             self._close(conn)
 
     def _close(self, conn: _Conn) -> None:
