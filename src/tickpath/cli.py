@@ -1228,6 +1228,35 @@ def bench_stacks(
     console.print(f"wrote {json_out}")
 
 
+scenario_app = typer.Typer(no_args_is_help=True,
+                           help="Simulated market scenarios, run end to end on this host.")
+app.add_typer(scenario_app, name="scenario")
+
+
+@scenario_app.command("central-bank")
+def scenario_central_bank(
+    config: Annotated[Path | None, typer.Option(help="a TOML file changing the defaults (docs/scenario.md lists every key)")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the result as JSON")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="write the hosts' table as Markdown, ready to paste")] = None,
+) -> None:
+    """A rate announcement moves the stocks and multiplies the messages 100x; two hosts,
+    the traditional stack and the optimized one, arbitrage the index future against its
+    stocks through the venue's order entry (root, veth; a simulation: docs/scenario.md)."""
+    from .apps.scenario.run import main_cli
+    from .wire.netns import NetnsUnavailable
+
+    try:
+        main_cli(str(config) if config else None, str(json_out) if json_out else None,
+                 str(markdown) if markdown else None,
+                 status=lambda m: console.print(m, highlight=False))
+    except (NetnsUnavailable, ValueError, RuntimeError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    for path in (json_out, markdown):
+        if path is not None:
+            console.print(f"wrote {path}")
+
+
 def _print_stacks(result: dict) -> None:
     """The stacks table (:func:`tickpath.apps.stacks_report.table_rows`) on the console."""
     from .apps.stacks_report import table_rows

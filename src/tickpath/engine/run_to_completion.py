@@ -250,7 +250,8 @@ class RunToCompletionStage:
 
     def _futures(self, fp: dict | None):
         """The second feed (an MDP 3.0 channel) when ``fp`` names it: ``{"host", "port",
-        "iface_ip", "locate_base"}``; its ring, handler and non-blocking receiver."""
+        "iface_ip", "locate_base", "late_join"}``; its ring, handler and non-blocking
+        receiver."""
         if not fp:
             return None
         from ..feed.mdp3 import Mdp3Feed
@@ -260,9 +261,11 @@ class RunToCompletionStage:
         ring = SpscRing.create(name, int(fp.get("ring_capacity", 4096)), SLOT_SIZE,
                                policy="drop")
         ring.unlink()
+        # late_join "natural": a host up before the day starts follows it from its
+        # definitions; "snapshot" (CME's way) waits for the channel's snapshot loop
         feed = Mdp3Feed(tap=(ring.header, ring.words, tap_wait("noop", 0)),
                         locate_base=int(fp.get("locate_base", DEFAULT_FUTURES_LOCATE)),
-                        errors="skip")
+                        errors="skip", late_join=fp.get("late_join", "snapshot"))
         rx = BusyPollReceiver(fp["host"], int(fp["port"]), iface_ip=fp.get("iface_ip",
                                                                            "0.0.0.0"))
         return SideFeed(ring, feed, rx)

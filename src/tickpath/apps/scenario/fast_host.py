@@ -60,7 +60,7 @@ def main(argv: list[str]) -> None:
         "transport": cfg["transport"], "host": cfg["equities"]["group"],
         "port": int(cfg["equities"]["port"]), "iface_ip": cfg["iface_ip"],
         "futures": {"host": cfg["futures"]["group"], "port": int(cfg["futures"]["port"]),
-                    "iface_ip": cfg["iface_ip"]},
+                    "iface_ip": cfg["iface_ip"], "late_join": "natural"},
         "rows": f"{tag}-stamps", "row_every": 1,
         "strategy": "index_arb",
         "strategy_params": {k: sp[k] for k in ("future", "basket", "weights", "scale",
