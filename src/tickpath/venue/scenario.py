@@ -118,10 +118,12 @@ class IndexFuture:
 @dataclass(frozen=True)
 class IndexTerms:
     """What the index futures follow, as the venue computes it: B = sum_i w_i S_i, where
-    S_i is stock i's midpoint ``(best bid + best ask) / 2`` in ITCH Price(4) units (its last
-    trade price while one side of its book is empty) and ``weights[i]`` = 1 / (n x its
-    opening price), so B = 1 at the open; each index future's fair value is its open price
-    x B. ``locates``: the stocks' ITCH stock locates, ``symbols`` their tickers."""
+    S_i is stock i's midpoint ``(best bid + best ask) / 2`` in ITCH Price(4) units and
+    ``weights[i]`` = 1 / (n x its opening price), so B = 1 at the open; each index future's
+    fair value is its open price x B. While a side of a stock's book is empty the venue
+    takes the price of its last trade instead (after the announcement: its new centre, until
+    it trades), which a receiver can only approximate; the basket's busy stocks rarely have
+    an empty side. ``locates``: the stocks' ITCH stock locates, ``symbols`` their tickers."""
 
     symbols: tuple[str, ...]
     locates: tuple[int, ...]
