@@ -262,7 +262,8 @@ def test_the_burst_multiplies_both_feeds_rate_by_the_factor():
         st = venue.run(duration_s=1.25)  # calm, the burst at 1.0 s, calm again
     feeds.close()
     ph = st["phases"]
-    assert st["announcement"]["wall"] is not None
+    assert st["announcement"]["wall"] == pytest.approx(1.0, abs=2 * dt)
+    assert st["announcement"]["wall_ns"] > 0
     assert ph["burst"]["wall_s"] == pytest.approx(0.05, abs=dt)
     calm = {f: ph["before"][f] / ph["before"]["wall_s"] for f in ("itch_messages",
                                                                   "mdp3_messages")}

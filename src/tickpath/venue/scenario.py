@@ -225,6 +225,7 @@ class ScenarioVenue:
         self.start_wall: float | None = None
         self.armed_wall: float | None = None
         self.announced_wall: float | None = None
+        self.announced_ns: int | None = None  # CLOCK_REALTIME then, for captures and logs
         self.announced_basket: float | None = None
         self._credit = 0.0
         self._paced_at: float | None = None
@@ -354,6 +355,7 @@ class ScenarioVenue:
             state = self.sim.announcement()
             if state is not None and state["applied"]:
                 self.announced_wall = now
+                self.announced_ns = time.time_ns()
 
     # ------------------------------------------------------------------ pacing
 
@@ -509,9 +511,11 @@ class ScenarioVenue:
     # ------------------------------------------------------------------ results
 
     def announcement(self) -> dict[str, Any] | None:
-        """The announcement: its plan, when it was armed and applied (venue clock, and the
-        session clock of the equity step that applied it), its burst window, the basket
-        before it and now, and the stocks still repricing. None without one."""
+        """The announcement: its plan, when it was armed and applied (``armed_wall``,
+        ``wall``: venue clock; ``wall_ns``: CLOCK_REALTIME ns, to set beside captures;
+        ``clock``: the session clock of the equity step that applied it), its burst's end
+        (venue clock), the basket before it and now, and the stocks still repricing. None
+        without one."""
         plan = self.announcement_plan
         if plan is None:
             return None
@@ -520,6 +524,7 @@ class ScenarioVenue:
         return {"move": plan.move, "rate_factor": plan.rate_factor, "burst_s": plan.burst_s,
                 "after_s": plan.after_s, "at_clock": plan.at_clock,
                 "armed_wall": self.armed_wall, "wall": self.announced_wall,
+                "wall_ns": self.announced_ns,
                 "clock": None if state is None else state["clock"],
                 "burst_end_wall": None if burst is None else burst[1],
                 "basket_before": self.announced_basket, "basket": self.basket_value(),
