@@ -14,6 +14,12 @@ length-prefixed message blocks, the NASDAQ binary file format and the MoldUDP64 
 
 The same seed gives the same bytes on every run and whatever the chunk size.
 
+For a scenario (``venue.scenario``): ``sim.hold_at(clock)`` stops the day before a step whose
+clock would pass ``clock`` (another engine keeps in step with it; where it stops changes no
+byte), and ``sim.announce(move, instruments, at_clock)`` arms an announcement that moves those
+instruments' prices by ``move`` from that clock on (``matching``'s repricing steps). Neither
+changes a byte of the day until it acts.
+
 The futures venue, CME MDP 3.0 with an index future on these equities' basket, is
 :class:`tickpath.venue.futures.FuturesSimulator` (docs/mdp3-venue.md).
 """
@@ -21,7 +27,7 @@ The futures venue, CME MDP 3.0 with an index future on these equities' basket, i
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -49,6 +55,7 @@ from .records import (
     MIN_CAP,
     MPID_CODES,
     N_CSCAL,
+    N_SC,
     N_SCALARS,
     ORDER_DTYPE,
     PRICE_RANGE,
@@ -58,6 +65,14 @@ from .records import (
     S_NEXT_MATCH,
     S_NEXT_REF,
     S_REMAINING,
+    SC_AT,
+    SC_CLOCK,
+    SC_HELD,
+    SC_LEFT,
+    SC_LIMIT,
+    SC_MOVE_PPB,
+    SC_STATE,
+    SC_STEPS,
     SCALAR_NAMES,
     TICK,
     ZIPF_S,
@@ -176,6 +191,11 @@ class Simulator:
         self._events = np.zeros(MAX_FILLS, EVENT_DTYPE)  # one step's messages
         self._params = flow_params()
         self._mpids = MPID_CODES.copy()
+        # the scenario's controls (records.SC_*): None until a clock limit or an
+        # announcement is asked for, and then the generator runs exactly as before until
+        # either takes effect; _scenario0 is what each replay of the day starts from
+        self._scenario: np.ndarray | None = None
+        self._scenario0: np.ndarray | None = None
         self._header: np.ndarray | None = None
         self._trailer = np.frombuffer(b"".join(
             _block(encode("S", timestamp=t, event_code=c))
@@ -237,6 +257,8 @@ class Simulator:
         self._cscal[:] = 0
         self._cscal[C_FREE] = 0 if self._clients.shape[0] else -1
         self._counts[:] = 0
+        if self._scenario is not None:
+            self._scenario[:] = self._scenario0
         self.messages_generated = 0
         self.counts_by_type = {}
 
@@ -285,11 +307,11 @@ class Simulator:
                 self._count(header, n_header)
                 pending_header = False
             if self._scal[S_REMAINING] > 0 and n < cap:
-                p, k = matching.generate(
-                    self._inst, self._levels, self._orders, self._live, self._cdf,
-                    self._params, self._mpids, self._scal, self._rng, self._counts,
-                    self._events, buf, p, cap - n, self._clients, self._cscal, self._outbox)
+                p, k = self._step(buf, p, cap - n)
                 n += int(k)
+                if k == 0 and self.held:
+                    raise RuntimeError("a clock limit holds the day: clear it (hold_at(0)) "
+                                       "to write the whole day")
             if self._scal[S_REMAINING] == 0 and (n == 0 or n + 3 <= cap):
                 t = self._trailer
                 buf[p:p + t.shape[0]] = t
@@ -320,12 +342,93 @@ class Simulator:
         ``max_msgs`` messages; returns ``(end offset, messages)``. 0 messages: the body is
         done, or ``buf`` or the OUCH outbox has no room for a step (drain it and call again).
         """
-        end, k = matching.generate(
-            self._inst, self._levels, self._orders, self._live, self._cdf, self._params,
-            self._mpids, self._scal, self._rng, self._counts, self._events, buf, p, max_msgs,
-            self._clients, self._cscal, self._outbox)
+        end, k = self._step(buf, p, max_msgs)
         self.messages_generated += int(k)
         return int(end), int(k)
+
+    def _step(self, buf: np.ndarray, p: int, max_msgs: int) -> tuple[int, int]:
+        if self._scenario is None:  # the call every day without a scenario has always made
+            return matching.generate(
+                self._inst, self._levels, self._orders, self._live, self._cdf, self._params,
+                self._mpids, self._scal, self._rng, self._counts, self._events, buf, p,
+                max_msgs, self._clients, self._cscal, self._outbox)
+        return matching.generate(
+            self._inst, self._levels, self._orders, self._live, self._cdf, self._params,
+            self._mpids, self._scal, self._rng, self._counts, self._events, buf, p, max_msgs,
+            self._clients, self._cscal, self._outbox, self._scenario)
+
+    @property
+    def clock(self) -> int:
+        """The session clock: the timestamp of the last step generated (ns since midnight)."""
+        return int(self._scal[S_CLOCK])
+
+    # ------------------------------------------------------------------ scenario
+
+    def _controls(self) -> np.ndarray:
+        if self._scenario is None:
+            self._scenario0 = np.zeros(N_SC + len(self.symbols), np.int64)
+            self._scenario0[SC_AT] = -1
+            self._scenario = self._scenario0.copy()
+        return self._scenario
+
+    def hold_at(self, clock: int) -> None:
+        """From now on the generator stops before a step whose clock would pass ``clock``
+        (ns since midnight; 0: no limit), and :attr:`held` says it did: another engine can
+        be kept in step with this day. Where the day stops never changes its messages (the
+        held step is drawn again, identically, once the limit allows it). Until the next
+        replay of the day (a replay starts with no limit)."""
+        if clock < 0:
+            raise ValueError(f"clock must be >= 0 (0: no limit), got {clock}")
+        self._controls()[SC_LIMIT] = clock
+
+    @property
+    def held(self) -> bool:
+        """Whether the last generation stopped at the :meth:`hold_at` clock limit."""
+        return self._scenario is not None and bool(self._scenario[SC_HELD])
+
+    def announce(self, move: float, instruments: Sequence[int], at_clock: int) -> None:
+        """Arm an announcement: at the first step whose clock is at or after ``at_clock``
+        (ns since midnight; a clock already passed: the next step), each instrument in
+        ``instruments`` (0-based indices, locate - 1) gets a new centre, its midpoint then
+        moved by ``move`` (a fraction of its price, e.g. -0.015; whole ticks, kept inside
+        the ladder), and its flow reprices it there (``matching._reprice``) before going on
+        as usual around it. The day is the same as without it until then. Also armed for
+        later replays of the day (``open_day``, ``chunks``)."""
+        if not -0.5 < move < 0.5 or move == 0:
+            raise ValueError(f"move must be a non-zero fraction of the price in (-0.5, 0.5), "
+                             f"got {move}")
+        if at_clock < 0:
+            raise ValueError(f"at_clock must be >= 0 (ns since midnight), got {at_clock}")
+        picked = np.asarray(list(instruments), np.int64)
+        if picked.size == 0 or picked.min() < 0 or picked.max() >= len(self.symbols):
+            raise ValueError(f"instruments must be indices 0..{len(self.symbols) - 1}, got "
+                             f"{picked.tolist()}")
+        live = self._controls()
+        if live[SC_STATE] != 0:
+            raise RuntimeError("an announcement has already been applied today")
+        for arr in (self._scenario0, live):
+            arr[SC_AT] = at_clock
+            arr[SC_MOVE_PPB] = round(move * 1e9)
+            arr[N_SC:] = 0
+            arr[N_SC + picked] = 1
+
+    def announcement(self) -> dict[str, Any] | None:
+        """The announcement's state: ``at`` (armed clock), ``move``, ``applied`` and the
+        ``clock`` it applied at, ``repricing`` (instruments not yet at their new centre),
+        ``reprice_steps``, and ``centers`` (instrument index -> its new centre, a Price(4)
+        price, once applied); None when none is armed."""
+        sc = self._scenario
+        if sc is None or sc[SC_AT] < 0:
+            return None
+        applied = bool(sc[SC_STATE])
+        moved = np.flatnonzero(self._scenario0[N_SC:])
+        centers = {int(i): int(self._inst["lo"][i] + self._inst["center"][i] * TICK)
+                   for i in moved} if applied else {}
+        return {"at": int(sc[SC_AT]), "move": int(sc[SC_MOVE_PPB]) * 1e-9,
+                "applied": applied, "clock": int(sc[SC_CLOCK]) if applied else None,
+                "instruments": [int(i) for i in moved],
+                "repricing": int(sc[SC_LEFT]), "reprice_steps": int(sc[SC_STEPS]),
+                "centers": centers}
 
     @property
     def body_remaining(self) -> int:

@@ -20,6 +20,10 @@ below the top 10) and MDIncrementalRefreshTradeSummary48, and SecurityStatus30 C
 end. Every ``snapshot_every`` incremental packets the snapshot loop follows: definitions,
 SnapshotFullRefresh52 and SnapshotFullRefreshOrderBook53 per instrument, its own MsgSeqNum
 from 1. The same seed gives the same bytes, whatever the chunk size.
+
+``drive_equities=False`` reads the basket from an equity day someone else runs (the live
+equities of ``venue.scenario``), and :meth:`FuturesSimulator.hold_at` keeps the futures' day
+from passing a session clock, so the two can be kept in step.
 """
 
 from __future__ import annotations
@@ -64,7 +68,9 @@ from .futures_records import (
     PW_POS,
     S_CLOCK,
     S_CLOCK_END,
+    S_CLOCK_LIMIT,
     S_GAP_MEAN,
+    S_HELD,
     S_LOOP_EVERY,
     S_NEXT_ORDER_ID,
     S_NEXT_PRIORITY,
@@ -184,6 +190,10 @@ class FuturesSimulator:
     payload; ``basket_size``: equities in the basket (the busiest); ``flow``: the order-flow
     mix (``FUT_FLOW``); ``client_slots``: client orders (order entry,
     :class:`~tickpath.venue.futures_orders.FuturesOrders`) that may rest at once (0: none).
+    ``drive_equities`` False: the equities' day is run by their owner (a live equities
+    venue), never by this one: the basket is read from their engine's state as it stands,
+    and a reset here leaves them alone; the owner keeps the two days in step
+    (:meth:`hold_at` the equities' clock, see ``venue.scenario``).
     State is allocated here once; each ``packets()`` call replays the day from the seed.
     """
 
@@ -191,7 +201,7 @@ class FuturesSimulator:
                  seed: int = 1, *, instruments: Sequence[FutureSpec] = DEFAULT_FUTURES,
                  snapshot_every: int = 1000, max_payload: int = 1400,
                  basket_size: int = BASKET_SIZE, flow: dict[str, float] | None = None,
-                 client_slots: int = 0) -> None:
+                 client_slots: int = 0, drive_equities: bool = True) -> None:
         specs = tuple(instruments)
         n = len(specs)
         if not 1 <= n <= 255:
@@ -221,6 +231,7 @@ class FuturesSimulator:
         self.snapshot_every = int(snapshot_every)
         self.max_payload = int(max_payload)
         self.equities = equities
+        self.drive_equities = bool(drive_equities)
         self.messages_generated = 0
         self.packets_generated = 0
         self.counts_by_template: dict[int, int] = {}
@@ -354,6 +365,8 @@ class FuturesSimulator:
             self.basket = np.zeros(0, np.int64)
             self.basket_weights = np.zeros(0, np.float64)
             return
+        # read, never run: a scalar state whose day is spent stops advance_fair's equity steps
+        self._eq_still = np.zeros(eq_records.N_SCALARS, np.int64)
         popularity = np.diff(np.r_[0.0, eq._cdf])
         size = min(len(eq.symbols), basket_size)
         basket = np.sort(np.argsort(-popularity, kind="stable")[:size]).astype(np.int64)
@@ -366,7 +379,7 @@ class FuturesSimulator:
         if eq is None:
             return self._eq_stand_in
         return (eq._inst, eq._levels, eq._orders, eq._live, eq._cdf, eq._params, eq._mpids,
-                eq._scal, eq._rng, eq._counts)
+                eq._scal if self.drive_equities else self._eq_still, eq._rng, eq._counts)
 
     def _reset(self) -> None:
         """Back to the opening state: empty books, clock at 09:30, the equities' day too."""
@@ -413,7 +426,7 @@ class FuturesSimulator:
         self._fl[futures_flow.FL_REVERT] = 1.0 / _SESSION
         matching.seed_rng(self._rng, np.uint64(self.seed))
         self._tcount[:] = 0
-        if self.equities is not None:
+        if self.equities is not None and self.drive_equities:
             self.equities._reset()
         self.messages_generated = 0
         self.packets_generated = 0
@@ -476,6 +489,28 @@ class FuturesSimulator:
             for k in range(ch.kinds.shape[0]):
                 out.append((int(ch.kinds[k]), ch.packet(k).tobytes()))
         return out
+
+    # ------------------------------------------------------------------ in step
+
+    @property
+    def clock(self) -> int:
+        """The session clock: the time of the last step written (ns since midnight New York;
+        the equity simulator's clock)."""
+        return int(self._scal[S_CLOCK])
+
+    def hold_at(self, clock: int) -> None:
+        """From now on the flow stops before a step whose clock would pass ``clock`` (ns since
+        midnight; 0: no limit), and :attr:`held` says it did; the held step is drawn again,
+        identically, once the limit allows it, so where the day stops never changes it. A
+        replay of the day starts with no limit."""
+        if clock < 0:
+            raise ValueError(f"clock must be >= 0 (0: no limit), got {clock}")
+        self._scal[S_CLOCK_LIMIT] = clock
+
+    @property
+    def held(self) -> bool:
+        """Whether the last flow written stopped at the :meth:`hold_at` clock limit."""
+        return bool(self._scal[S_HELD])
 
     # ------------------------------------------------------------------ results
 

@@ -77,9 +77,11 @@ from .futures_records import (
     S_CLAMPED,
     S_CLOCK,
     S_CLOCK_END,
+    S_CLOCK_LIMIT,
     S_EQ_STEPS,
     S_FULL,
     S_GAP_MEAN,
+    S_HELD,
     S_LOOP_EVERY,
     S_LOOPS,
     S_N_TRACE,
@@ -503,9 +505,13 @@ def run(inst, levels, orders, live, nlv, pub, pub_n, cdf, params, scal, fl, rng,
     3``). Client orders resting in the books (``clients``) are filled like any other; their
     Order Executed messages go to ``outbox``, stamped with the session clock. Stops only between
     steps, and every decision depends on the state alone, so where a call stops never
-    changes the stream. Returns the incremental messages written."""
+    changes the stream. ``scal[S_CLOCK_LIMIT]`` (0: none): the call also stops before a step
+    whose clock would pass it (``scal[S_HELD]`` = 1; the step is drawn again, identically,
+    next call), so the day can be kept in step with an equity day run by someone else.
+    Returns the incremental messages written."""
     n = inst.shape[0]
     written = 0
+    scal[S_HELD] = 0
     step_bytes = MAX_STEP_MSGS * max_payload
     if scal[S_PHASE] == 0:  # the start of day: definitions, PreOpen, then the open
         now = DAY_EPOCH_NS + T_PRE_OPEN
@@ -549,8 +555,13 @@ def run(inst, levels, orders, live, nlv, pub, pub_n, cdf, params, scal, fl, rng,
             return written
         # the clock, the basket and the fair values
         before = scal[S_CLOCK]
-        clock = before + 1 + np.int64(exponential(rng, gap))
-        scal[S_CLOCK] = min(clock, scal[S_CLOCK_END] - 1)
+        drawn_from = rng[0]
+        clock = min(before + 1 + np.int64(exponential(rng, gap)), scal[S_CLOCK_END] - 1)
+        if scal[S_CLOCK_LIMIT] > 0 and clock > scal[S_CLOCK_LIMIT]:
+            rng[0] = drawn_from  # the same step is drawn once the limit allows it
+            scal[S_HELD] = 1
+            return written
+        scal[S_CLOCK] = clock
         advance_fair(inst, scal, fl, rng, np.float64(scal[S_CLOCK] - before), eq_inst,
                      eq_levels, eq_orders, eq_live, eq_cdf, eq_params, eq_mpids, eq_scal,
                      eq_rng, eq_counts, eq_events, eq_buf, basket, weights)

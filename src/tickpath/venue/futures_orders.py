@@ -191,7 +191,7 @@ class PacketWriter:
 
     def take(self, scal: np.ndarray) -> PacketChunk | None:
         """Close the open packet and hand over every packet written (a copy); the buffer
-        starts again empty. None when there is nothing."""
+        starts again empty (zeroed). None when there is nothing."""
         close_packet(self.pw, self.bounds, self.kinds, self.counts, scal)
         n = int(self.pw[PW_NPK])
         if n == 0:
@@ -199,6 +199,9 @@ class PacketWriter:
         end = int(self.bounds[n])
         chunk = PacketChunk(self.buf[:end].copy(), self.bounds[:n + 1].copy(),
                             self.kinds[:n].copy(), self.counts[:n].copy())
+        # the encoders skip padding and unused fields: zero them for the next packets, so
+        # no byte of an earlier packet shows through (the same bytes as a fresh buffer's)
+        self.buf[:end] = 0
         self.pw[PW_POS] = 0
         self.pw[PW_NPK] = 0
         return chunk

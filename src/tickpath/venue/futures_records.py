@@ -239,13 +239,15 @@ S_FULL = 18  # adds turned into cancels at capacity
 S_STEPS = 19
 S_SNAP_MSGS = 20  # snapshot-loop messages written
 S_EQ_STEPS = 21  # equity engine steps run to follow the session clock
-N_FUT_SCALARS = 22
+S_CLOCK_LIMIT = 22  # steps stop before one whose clock would pass this (0: no limit)
+S_HELD = 23  # 1 when the last run stopped at that limit, else 0
+N_FUT_SCALARS = 24
 
 FUT_SCALAR_NAMES = ("next_order_id", "next_priority", "next_trade_id", "clock", "clock_end",
                     "gap_mean", "remaining", "phase", "next_seq", "last_seq", "since_loop",
                     "loop_every", "loops", "snapshot_seq", "next_sample", "sample_gap",
                     "trace", "clamped", "adds_at_capacity", "steps", "snapshot_messages",
-                    "equity_steps")
+                    "equity_steps", "clock_limit", "held")
 assert len(FUT_SCALAR_NAMES) == N_FUT_SCALARS
 
 # Packet writer state (int64 array).

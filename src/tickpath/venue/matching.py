@@ -11,6 +11,12 @@ The stream depends only on the state arrays, never on where a chunk ends: ``gene
 *before* a step that might not fit, and the day's message budget (``S_REMAINING``) bounds a
 sweep, so cutting the day into chunks of any size yields the same bytes.
 
+A scenario (``records.SC_*``, passed as ``generate``'s ``scenario``) adds a clock limit, so
+another engine can keep step with the day, and an announcement: from a set clock the chosen
+instruments reprice to a new centre (``_announce``, ``_reprice``: sweeps, pulls of stale
+quotes, passive orders at the new price) before their usual flow resumes. Without it the
+generator runs exactly as it always has.
+
 Nothing here allocates per message or raises on data; ``check_books`` returns a status code.
 """
 
@@ -54,6 +60,7 @@ from .records import (
     MAX_BLOCK,
     MAX_FILLS,
     MAX_ORDER_SHARES,
+    N_SC,
     NOII_CROSS,
     NOII_DIRECTION,
     NOII_FAR,
@@ -64,6 +71,10 @@ from .records import (
     NOII_REFERENCE,
     NOII_STOCK,
     NOII_VARIATION,
+    REPRICE_BAND,
+    REPRICE_DEPTH,
+    REPRICE_FILL,
+    REPRICE_MARGIN,
     S_CLAMPED,
     S_CLIENT_FILLS,
     S_CLOCK,
@@ -73,6 +84,14 @@ from .records import (
     S_NEXT_MATCH,
     S_NEXT_REF,
     S_REMAINING,
+    SC_AT,
+    SC_CLOCK,
+    SC_HELD,
+    SC_LEFT,
+    SC_LIMIT,
+    SC_MOVE_PPB,
+    SC_STATE,
+    SC_STEPS,
     SELL,
     TICK,
 )
@@ -531,12 +550,24 @@ def _aggress(inst, levels, orders, live, params, scal, rng, events, i, nlev, cli
     qty = max(np.int64(1), np.int64(_size(rng, params) * scale))
     if qty >= 100:
         qty -= qty % 100  # marketable orders come in round lots too
+    return _sweep(inst, levels, orders, live, params, scal, rng, events, i, nlev, clients,
+                  cscal, outbox, buy, qty, nlev - 1 if buy else 0)
+
+
+@kernel
+def _sweep(inst, levels, orders, live, params, scal, rng, events, i, nlev, clients, cscal,
+           outbox, buy, qty, limit):
+    """Fill ``qty`` shares of a marketable order (``buy``: against the asks) from the best
+    level on, up to ladder index ``limit`` (a buy takes no level above it, a sell none below
+    it), oldest order first at each level: one E (or C) per order filled, at most
+    ``events``' length and the day's budget. Returns the messages staged."""
+    rec = inst[i]
     budget = min(events.shape[0], scal[S_REMAINING])  # the day's count stays exact
     fills = 0
     while qty > 0 and fills < budget:
         j = rec["ba"] if buy else rec["bb"]
-        if j < 0 or j >= nlev:
-            break  # swept the whole side
+        if j < 0 or j >= nlev or (buy and j > limit) or (not buy and j < limit):
+            break  # swept the whole side, or up to the limit
         o = levels[i, j]["head"]
         od = orders[o]
         take = min(qty, np.int64(od["shares"]))
@@ -615,18 +646,179 @@ def _trade(inst, params, scal, rng, events, i, nlev, action):
     return 1
 
 
+# ------------------------------------------------------------------------- the scenario
+#
+# An announcement (``records.SC_*``) moves the chosen instruments' prices: at the first step
+# at or after its clock, each one's centre (the price its flow reverts to) becomes its
+# midpoint then, moved by the announced fraction. Until its book has got there, every step
+# that picks the instrument is a *repricing* step instead of its usual action, one of:
+#
+# * a sweep: a marketable order that takes the orders on the wrong side of the new centre
+#   (sells into the bids above it, or buys the offers below it), one E or C per order;
+# * a pull: the quotes left on the far side away from the new price (offers more than
+#   REPRICE_DEPTH ticks above the new centre, after a fall; bids as far below it, after a
+#   rise) are cancelled, up to MAX_FILLS of them a step, farthest first, one D each: market
+#   makers pulling their quotes;
+# * an add: a passive order at the new price on the side whose touch is farther from it
+#   (an offer just above the new centre, or just above the best bid while that is still
+#   higher; a bid just below it, or below the best offer).
+#
+# Sweeps and pulls run while they have something to take; the instrument is there when
+# neither has, each side has REPRICE_FILL orders (an eighth of its capacity, if fewer)
+# within REPRICE_DEPTH ticks of the new centre and its midpoint is within REPRICE_BAND
+# ticks of it.
+# Then its usual flow resumes around the new centre, no stale quote left for the touch to
+# fall back to. Client orders are filled by sweeps like any resting order, and never pulled.
+
+_SWEEP_SHARE = 1.0 / 3.0  # of the repricing steps, while a sweep has something to take
+_PULL_SHARE = 1.0 / 3.0  # ... and a pull
+
+
+@kernel
+def _announce(inst, scenario, nlev, clock):
+    """Apply the announcement: each moving instrument's centre becomes its midpoint moved by
+    ``scenario[SC_MOVE_PPB]`` parts per billion of its price (whole ticks, kept
+    ``REPRICE_MARGIN`` inside the ladder)."""
+    move = scenario[SC_MOVE_PPB] * 1e-9
+    left = 0
+    for i in range(inst.shape[0]):
+        if scenario[N_SC + i] == 0:
+            continue
+        rec = inst[i]
+        mid = np.int64(_mid(rec, nlev))
+        ticks = np.int64(np.round(move * (rec["lo"] + mid * TICK) / TICK))
+        target = min(max(mid + ticks, np.int64(REPRICE_MARGIN)),
+                     np.int64(nlev - 1 - REPRICE_MARGIN))
+        rec["center"] = target
+        if target == mid:
+            scenario[N_SC + i] = 0
+            continue
+        scenario[N_SC + i] = -1 if target < mid else 1
+        left += 1
+    scenario[SC_STATE] = 1
+    scenario[SC_CLOCK] = clock
+    scenario[SC_LEFT] = left
+
+
+@kernel
+def _stale(levels, orders, pool, i, nlev, down, edge):
+    """The farthest level of the far side's stale zone (after a fall: ``edge`` and above;
+    after a rise: ``edge`` and below) that holds a generated order, or -1."""
+    j = nlev - 1 if down else 0
+    while (down and j >= edge) or (not down and j <= edge):
+        o = levels[i, j]["head"]
+        while o >= 0:
+            if o < pool:
+                return j
+            o = orders[o]["next"]
+        j += -1 if down else 1
+    return -1
+
+
+@kernel
+def _pull(inst, levels, orders, live, scal, events, i, nlev, down, edge, j):
+    """Cancel up to ``events``' length (and the day's budget) of the generated orders in the
+    stale zone from level ``j`` (the farthest holding one) toward ``edge``, oldest first in
+    a level; client orders stay. Returns the messages staged."""
+    pool = live.shape[0]
+    budget = min(events.shape[0], scal[S_REMAINING])
+    n = 0
+    while n < budget and ((down and j >= edge) or (not down and j <= edge)):
+        o = levels[i, j]["head"]
+        while o >= 0 and n < budget:
+            nxt = orders[o]["next"]
+            if o < pool:
+                ev = events[n]
+                ev["type"] = _D
+                ev["ref"] = orders[o]["ref"]
+                delete_order(inst, levels, orders, live, i, o)
+                n += 1
+            o = nxt
+        j += -1 if down else 1
+    return n
+
+
+@kernel
+def _reprice(inst, levels, orders, live, params, scal, rng, events, i, nlev, clients, cscal,
+             outbox, scenario):
+    """One repricing step of instrument ``i`` toward its new centre; returns the messages
+    staged, or 0 when its book is there (repricing ends: the caller runs a usual step)."""
+    rec = inst[i]
+    down = scenario[N_SC + i] < 0
+    target = np.int64(rec["center"])
+    near = rec["bb"] > target if down else (rec["n_ask"] > 0 and rec["ba"] < target)
+    edge = target + 1 + REPRICE_DEPTH if down else target - 1 - REPRICE_DEPTH
+    far = _stale(levels, orders, live.shape[0], i, nlev, down, edge)
+    # the orders each side has within REPRICE_DEPTH ticks of the new centre
+    nb = 0
+    na = 0
+    for j in range(max(target - REPRICE_DEPTH, 0), min(target + REPRICE_DEPTH + 1, nlev)):
+        if j <= rec["bb"]:
+            nb += levels[i, j]["count"]
+        elif j >= rec["ba"]:
+            na += levels[i, j]["count"]
+    fill = min(REPRICE_FILL, rec["cap"] // 8)
+    # how far each touch is from the new centre (an empty side: as far as can be)
+    bid_gap = target - rec["bb"] if rec["bb"] >= 0 else np.int64(nlev)
+    ask_gap = rec["ba"] - target if rec["ba"] < nlev else np.int64(nlev)
+    if not near and far < 0 and nb >= fill and na >= fill \
+            and abs(ask_gap - bid_gap) <= 2 * REPRICE_BAND:
+        scenario[N_SC + i] = 0  # there: a book around the new centre, nothing stale
+        scenario[SC_LEFT] -= 1
+        rec["last"] = target  # a book that empties later forms again here
+        return 0
+    scenario[SC_STEPS] += 1
+    u = uniform(rng)
+    full = rec["n_live"] >= rec["cap"]
+    if near and (u < _SWEEP_SHARE or (full and far < 0)):
+        return _sweep(inst, levels, orders, live, params, scal, rng, events, i, nlev,
+                      clients, cscal, outbox, not down, MAX_FILLS * MAX_ORDER_SHARES,
+                      target + 1 if down else target - 1)
+    if far >= 0 and (u < _SWEEP_SHARE + _PULL_SHARE or full):
+        return _pull(inst, levels, orders, live, scal, events, i, nlev, down, edge, far)
+    if full:
+        return _delete(inst, levels, orders, live, scal, rng, events, i)
+    # a passive order at the new price on the side with fewer orders near it (or, as
+    # many, the side whose touch is farther from it)
+    g = geometric(rng, params[F_JOIN_P])
+    if nb < na or (nb == na and (bid_gap > ask_gap or (bid_gap == ask_gap and not down))):
+        side = BUY
+        j = min(target - 1 - g, np.int64(rec["ba"]) - 1)
+    else:
+        side = SELL
+        j = max(target + 1 + g, np.int64(rec["bb"]) + 1)
+    j = min(max(j, np.int64(0)), np.int64(nlev - 1))
+    shares = _size(rng, params)
+    ref = scal[S_NEXT_REF]
+    scal[S_NEXT_REF] = ref + 1
+    insert_order(inst, levels, orders, live, i, side, j, shares, ref)
+    ev = events[0]
+    ev["type"] = _A
+    ev["ref"] = ref
+    ev["side"] = _SIDE_BYTE[side]
+    ev["shares"] = shares
+    ev["price"] = rec["lo"] + j * TICK
+    return 1
+
+
 # ------------------------------------------------------------------------------- the loop
 
 
 @kernel
 def generate(inst, levels, orders, live, cdf, params, mpids, scal, rng, counts, events,
-             buf, p, max_msgs, clients=None, cscal=None, outbox=None):
+             buf, p, max_msgs, clients=None, cscal=None, outbox=None, scenario=None):
     """Run whole steps, writing length-prefixed blocks from ``buf[p]``.
 
     ``clients`` / ``cscal`` / ``outbox`` (``client_orders``): the client order slots after
     ``live``'s end, their scalars and the OUCH outbox. Given, a marketable generated order
     fills resting client orders too and writes their owners' Order Executed messages; a step
     then also waits for outbox room. None (the futures venue's equity day): no client orders.
+
+    ``scenario`` (``records.SC_*``; None: none): a clock limit (the call stops before a step
+    whose clock would pass it, and draws that step again next call, so where it stops never
+    changes the stream) and an announcement that moves instruments' prices from a set clock
+    on (see ``_announce``). Until the announcement applies, the stream is the same as
+    without it.
 
     ``events`` (EVENT_DTYPE, at least ``MAX_FILLS`` long) stages one step's messages. Stops
     before a step that could take this call past ``max_msgs`` messages or past the end of
@@ -646,6 +838,8 @@ def generate(inst, levels, orders, live, cdf, params, mpids, scal, rng, counts, 
     gap = np.float64(scal[S_GAP_MEAN])
     most = min(MAX_FILLS, events.shape[0])
     written = 0
+    if scenario is not None:
+        scenario[SC_HELD] = 0
     while True:
         rem = scal[S_REMAINING]
         if rem <= 0 or written + min(most, rem) > max_msgs:
@@ -655,50 +849,65 @@ def generate(inst, levels, orders, live, cdf, params, mpids, scal, rng, counts, 
         if clients is not None:
             if cscal[C_OUT] + most * OUT_ENTRY_MAX > outbox.shape[0]:
                 break
-        clock = scal[S_CLOCK] + 1 + np.int64(exponential(rng, gap))
-        scal[S_CLOCK] = min(clock, scal[S_CLOCK_END] - 1)
+        drawn_from = rng[0]
+        clock = min(scal[S_CLOCK] + 1 + np.int64(exponential(rng, gap)), scal[S_CLOCK_END] - 1)
+        if scenario is not None:
+            if scenario[SC_LIMIT] > 0 and clock > scenario[SC_LIMIT]:
+                rng[0] = drawn_from  # the same step is drawn once the limit allows it
+                scenario[SC_HELD] = 1
+                break
+            if scenario[SC_STATE] == 0 and scenario[SC_AT] >= 0 and clock >= scenario[SC_AT]:
+                _announce(inst, scenario, nlev, clock)
+        scal[S_CLOCK] = clock
         i = np.searchsorted(cdf, uniform(rng), side="right")
         if i >= nsym:
             i = nsym - 1
         rec = inst[i]
-        u = uniform(rng)
-        if u < t_add:
-            a = _ADD
-        elif u < t_delete:
-            a = _DELETE
-        elif u < t_cancel:
-            a = _CANCEL
-        elif u < t_replace:
-            a = _REPLACE
-        elif u < t_aggress:
-            a = _AGGRESS
-        elif u < t_hidden:
-            a = _HIDDEN
-        elif u < t_noii:
-            a = _NOII
-        elif u < t_cross:
-            a = _CROSS
-        else:
-            a = _BROKEN
-        # an action the book cannot take becomes one it can
-        if a == _ADD and rec["n_live"] >= rec["cap"]:
-            a = _DELETE
-            scal[S_FULL] += 1
-        elif (a == _DELETE or a == _CANCEL or a == _REPLACE or a == _AGGRESS) and rec["n_live"] == 0:
-            a = _ADD
-        if a == _ADD:
-            n = _add(inst, levels, orders, live, params, mpids, scal, rng, events, i, nlev)
-        elif a == _DELETE:
-            n = _delete(inst, levels, orders, live, scal, rng, events, i)
-        elif a == _CANCEL:
-            n = _cancel(inst, levels, orders, live, scal, rng, events, i)
-        elif a == _REPLACE:
-            n = _replace(inst, levels, orders, live, params, scal, rng, events, i, nlev)
-        elif a == _AGGRESS:
-            n = _aggress(inst, levels, orders, live, params, scal, rng, events[:most], i,
-                         nlev, clients, cscal, outbox)
-        else:
-            n = _trade(inst, params, scal, rng, events, i, nlev, a)
+        n = 0
+        if scenario is not None:
+            if scenario[SC_STATE] == 1 and scenario[N_SC + i] != 0:
+                n = _reprice(inst, levels, orders, live, params, scal, rng, events[:most], i,
+                             nlev, clients, cscal, outbox, scenario)
+        if n == 0:
+            u = uniform(rng)
+            if u < t_add:
+                a = _ADD
+            elif u < t_delete:
+                a = _DELETE
+            elif u < t_cancel:
+                a = _CANCEL
+            elif u < t_replace:
+                a = _REPLACE
+            elif u < t_aggress:
+                a = _AGGRESS
+            elif u < t_hidden:
+                a = _HIDDEN
+            elif u < t_noii:
+                a = _NOII
+            elif u < t_cross:
+                a = _CROSS
+            else:
+                a = _BROKEN
+            # an action the book cannot take becomes one it can
+            if a == _ADD and rec["n_live"] >= rec["cap"]:
+                a = _DELETE
+                scal[S_FULL] += 1
+            elif (a == _DELETE or a == _CANCEL or a == _REPLACE or a == _AGGRESS) \
+                    and rec["n_live"] == 0:
+                a = _ADD
+            if a == _ADD:
+                n = _add(inst, levels, orders, live, params, mpids, scal, rng, events, i, nlev)
+            elif a == _DELETE:
+                n = _delete(inst, levels, orders, live, scal, rng, events, i)
+            elif a == _CANCEL:
+                n = _cancel(inst, levels, orders, live, scal, rng, events, i)
+            elif a == _REPLACE:
+                n = _replace(inst, levels, orders, live, params, scal, rng, events, i, nlev)
+            elif a == _AGGRESS:
+                n = _aggress(inst, levels, orders, live, params, scal, rng, events[:most], i,
+                             nlev, clients, cscal, outbox)
+            else:
+                n = _trade(inst, params, scal, rng, events, i, nlev, a)
         # one step, one timestamp
         for k in range(n):
             ev = events[k]

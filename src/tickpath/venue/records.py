@@ -241,3 +241,43 @@ CSCAL_NAMES = ("free", "live", "now", "outbox_bytes", "itch_bytes", "orders_in",
                "executions", "rejects", "canceled", "replaced", "ignored", "unsupported",
                "itch_messages", "ouch_messages")
 assert len(CSCAL_NAMES) == N_CSCAL
+
+# ------------------------------------------------------------------------- the scenario
+#
+# What a scenario asks of the generator (``matching.generate(..., scenario=...)``), an int64
+# array: a clock limit, so another engine can keep in step with this day, and an
+# announcement that moves some instruments' prices at a set moment. Without the array (the
+# default) the generator runs exactly as before.
+#
+#   scenario[SC_LIMIT]       steps stop before one whose clock would pass this (0: no limit)
+#   scenario[SC_HELD]        1 when the last call stopped at that limit, else 0
+#   scenario[SC_AT]          session clock of the announcement: the first step at or after it
+#                            applies it (-1: none)
+#   scenario[SC_MOVE_PPB]    the move, in parts per billion of each instrument's price
+#   scenario[SC_STATE]       0 armed (or none), 1 applied
+#   scenario[SC_CLOCK]       clock of the step that applied it
+#   scenario[SC_LEFT]        instruments still repricing toward their new centre
+#   scenario[SC_STEPS]       repricing steps run
+#   scenario[N_SC + i]       instrument i: before the announcement 1 if it moves, 0 if not;
+#                            after it, the direction still to go (-1 / +1), 0 once there
+SC_LIMIT = 0
+SC_HELD = 1
+SC_AT = 2
+SC_MOVE_PPB = 3
+SC_STATE = 4
+SC_CLOCK = 5
+SC_LEFT = 6
+SC_STEPS = 7
+N_SC = 8
+#: A repricing instrument is there once its midpoint is within this many ticks of its new
+#: centre (or past it).
+REPRICE_BAND = 1
+#: A new centre stays this many ticks inside the ladder's ends.
+REPRICE_MARGIN = 32
+#: After the move, the far side keeps only the quotes within this many ticks of the new
+#: centre (the rest, left at the old price, is pulled): the touch has nothing stale to
+#: fall back to when the quotes at the new price are taken or cancelled.
+REPRICE_DEPTH = 8
+#: ... and each side has this many orders there (an eighth of the instrument's capacity, if
+#: fewer) before its usual flow resumes, so a fill or two does not empty the new touch.
+REPRICE_FILL = 6
