@@ -48,7 +48,10 @@ from ..stacks_bench import usable
 from .config import ScenarioConfig
 
 GROUPS = {"itch": ("233.54.12.41", 26710), "itch_snapshots": ("233.54.12.42", 26711),
-          "mdp3": ("233.54.12.43", 26712), "mdp3_snapshots": ("233.54.12.44", 26713)}
+          "mdp3": ("233.54.12.43", 26712), "mdp3_snapshots": ("233.54.12.44", 26713),
+          # line B of the futures' incremental channel: on its own group, which the
+          # optimized host leaves alone (its line A is the one it reads)
+          "mdp3_b": ("233.54.12.45", 26712)}
 ORDERS_PORT = 26714
 ACCOUNTS = {"optimized": ("FAST", "fast0001"), "traditional": ("SLOW", "slow0001")}
 READY_S = 240.0  # the longest a side may take to start (a cold cache compiles first)

@@ -38,9 +38,10 @@ def main(argv: list[str]) -> None:
         futures_messages=int(cfg["futures_messages"]), rate=p["rate"],
         announcement=Announcement(move=cfg["move"], after_s=p["calm_s"],
                                   rate_factor=p["factor"], burst_s=p["burst_s"]),
-        itch=tuple(g["itch"]), mdp3=tuple(g["mdp3"]), basket_size=m["basket"],
+        itch=tuple(g["itch"]), mdp3=tuple(g["mdp3"]), mdp3_b=tuple(g["mdp3_b"]),
+        basket_size=m["basket"],
         accounts=cfg["accounts"], orders_host=ip, futures_orders_port=cfg["orders_port"],
-        iface_ip=ip, snapshot_every=0,
+        iface_ip=ip,
         equities_options={"snapshot_feed": tuple(g["itch_snapshots"])},
         futures_options={"full_snapshots": tuple(g["mdp3_snapshots"])})
     with venue:
