@@ -1,5 +1,6 @@
 """Replay throughput of CME MDP 3.0: decode only, decode + price-level books, decode + price
-levels + order-by-order books, against a pure-Python baseline (tickpath's interpretive SBE
+levels + order-by-order books, price levels + the strategy's records (a ring drained after
+every packet, as a consumer that keeps up), against a pure-Python baseline (tickpath's interpretive SBE
 decoder, ``tickpath.codec.sbe.decode``) measured in the same run, and the ITCH handler on the
 equity simulator's day as the order books' reference.
 
@@ -33,6 +34,9 @@ from tickpath.codec.mdp3 import schema_v13 as S
 from tickpath.codec.mdp3.packet import decode_packet
 from tickpath.codec.sbe.fields import get_i32, get_i64, get_u8, get_u16, get_u32, get_u64
 from tickpath.feed.mdp3 import Mdp3Feed
+from tickpath.feed.tap import tap_wait
+from tickpath.ring import SpscRing, spsc
+from tickpath.strategy.records import SLOT_SIZE
 from tickpath.wire import handler as seam
 
 OUT = Path(__file__).resolve().parent.parent / "out" / "bench"
@@ -110,10 +114,25 @@ def drive(state, buf, bounds, first):
     return bounds.shape[0] - 1, seam.GO_ON
 
 
-def run_feed(feed, buf: np.ndarray, bounds: np.ndarray) -> float:
+@njit(cache=True, nogil=True, _nrt=False)
+def drive_drained(state, buf, bounds, first):
+    """:func:`drive`, with the records each packet published released at once (the
+    producer's cost alone: a consumer on another core that keeps up)."""
+    hdr = state.tap_hdr
+    for k in range(first, bounds.shape[0] - 1):
+        code = seam.on_datagram(state, buf, bounds[k], bounds[k + 1] - bounds[k], 0)
+        n = spsc.producer_position(hdr) - spsc.consumer_position(hdr)
+        if n > 0:
+            spsc.release(hdr, n)
+        if code == seam.SETTLE:
+            return k + 1, code
+    return bounds.shape[0] - 1, seam.GO_ON
+
+
+def run_feed(feed, buf: np.ndarray, bounds: np.ndarray, loop=drive) -> float:
     k, t0 = 0, time.perf_counter()
     while k < bounds.shape[0] - 1:
-        k, code = drive(feed.state, buf, bounds, k)
+        k, code = loop(feed.state, buf, bounds, k)
         if code == seam.SETTLE:
             feed.settle()
     return time.perf_counter() - t0
@@ -181,7 +200,8 @@ def main() -> None:
     py_s = time.perf_counter() - t0
     py_rate = py_msgs / py_s
 
-    rows: dict[str, list[float]] = {"decode": [], "levels": [], "levels+orders": []}
+    rows: dict[str, list[float]] = {"decode": [], "levels": [], "levels+orders": [],
+                                    "levels+records": []}
     counters: dict[str, dict[str, int]] = {}
     decode_walk(buf, bounds[:2])
     messages = 0
@@ -199,6 +219,20 @@ def main() -> None:
             if r:
                 rows[name].append(t)
             counters[name] = feed.counters()
+        ring = SpscRing.create(f"tp-bench-{os.getpid()}", 1 << 12, SLOT_SIZE, policy="drop")
+        try:
+            tapped = Mdp3Feed(late_join="natural", orders=False, max_instruments=64,
+                              tap=(ring.header, ring.words, tap_wait("busy_spin", 0)))
+            tapped.warm_up()
+            drive_drained(tapped.state, buf, bounds[:1], 0)
+            gc.collect()
+            t = run_feed(tapped, buf, bounds, drive_drained)
+            if r:
+                rows["levels+records"].append(t)
+            counters["levels+records"] = tapped.counters()
+        finally:
+            ring.unlink()
+            ring.close()
         if r:
             rows["decode"].append(t_dec)
     vb = {b["security_id"]: b for b in sim.books()}
@@ -226,6 +260,12 @@ def main() -> None:
     per_order = (lo - lv) / max(c["order_entries"], 1) * 1e9
     res["ns_per_order_entry"] = per_order
     print(f"order books: {per_order:.1f} ns per order entry (levels+orders minus levels)")
+    tc = counters["levels+records"]
+    per_record = (res["levels+records"]["median_s"] - lv) / max(tc["published"], 1) * 1e9
+    res["records"] = tc["published"]
+    res["ns_per_record"] = per_record
+    print(f"records: {tc['published']:,} ({tc['ring_full']:,} dropped), {per_record:.1f} ns "
+          f"per record (levels+records minus levels)")
     if not a.no_itch:
         it = itch_reference(min(a.messages, 10_000_000), a.seed, max(1, a.runs // 2))
         res["itch"] = it

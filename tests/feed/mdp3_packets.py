@@ -19,7 +19,9 @@ def packet(seq: int, *messages: bytes, sending_ns: int = 0) -> np.ndarray:
     return np.frombuffer(struct.pack("<IQ", seq, sending_ns) + body, np.uint8).copy()
 
 
-def definition(sec: int, symbol: str, depth: int = 10, implied: int = 2) -> bytes:
+def definition(sec: int, symbol: str, depth: int = 10, implied: int = 2,
+               factor: int = E9) -> bytes:
+    """MDInstrumentDefinitionFuture54 (``factor``: DisplayFactor as a Decimal9 mantissa)."""
     return encode_message(S, 54, {
         "MatchEventIndicator": [], "SecurityUpdateAction": "Add", "LastUpdateTime": 0,
         "MDSecurityTradingStatus": "ReadyToTrade", "ApplID": 1, "MarketSegmentID": 1,
@@ -27,7 +29,7 @@ def definition(sec: int, symbol: str, depth: int = 10, implied: int = 2) -> byte
         "Asset": "TP", "Symbol": symbol, "SecurityID": sec, "SecurityType": "FUT",
         "CFICode": "FFICSX", "MaturityMonthYear": {"year": 2026, "month": 12},
         "Currency": "USD", "SettlCurrency": "USD", "MatchAlgorithm": "F", "MinTradeVol": 1,
-        "MaxTradeVol": 1000, "MinPriceIncrement": 25 * E9 // 100, "DisplayFactor": E9,
+        "MaxTradeVol": 1000, "MinPriceIncrement": 25 * E9 // 100, "DisplayFactor": factor,
         "UnitOfMeasure": "IPNT", "SettlPriceType": [], "OpenInterestQty": None,
         "ClearedVolume": None, "HighLimitPrice": None, "LowLimitPrice": None,
         "MaxPriceVariation": None, "DecayQuantity": None, "DecayStartDate": None,
@@ -60,11 +62,11 @@ def book(*entries: dict[str, Any], orders: tuple[dict[str, Any], ...] = ()) -> b
                                   "NoOrderIDEntries": list(orders)})
 
 
-def trade(sec: int, rpt: int, px: int, qty: int) -> bytes:
+def trade(sec: int, rpt: int, px: int, qty: int, aggressor: str = "Buy") -> bytes:
     return encode_message(S, 48, {
         "TransactTime": 1, "MatchEventIndicator": ["EndOfEvent"],
         "NoMDEntries": [dict(MDEntryPx=px * E9, MDEntrySize=qty, SecurityID=sec, RptSeq=rpt,
-                             NumberOfOrders=2, AggressorSide="Buy", MDUpdateAction="New",
+                             NumberOfOrders=2, AggressorSide=aggressor, MDUpdateAction="New",
                              MDTradeEntryID=1)],
         "NoOrderIDEntries": []})
 

@@ -1,11 +1,15 @@
-"""The feed stage: a transport's receive loop -> the ITCH feed handler -> hand-off ring.
+"""The feed stage: a transport's receive loop -> a feed handler -> hand-off ring.
 
-The stage owns an :class:`~tickpath.feed.itch.ItchFeed` whose state carries the hand-off ring,
-and a receiver. A compiled transport runs its receive loop with that state
-(:mod:`tickpath.wire.handler`); the loop returns to this owner only every ``tick_s`` (to
-publish counters and look at the stop word) or when the handler asks to settle (the books
-refused an event). The ``socket`` transport (the baseline) calls the handler's compiled step
-from Python, one call per datagram.
+The stage owns a feed handler whose state carries the hand-off ring, and a receiver. The
+``feed`` param chooses the handler: ``"itch"`` (the default), an
+:class:`~tickpath.feed.itch.ItchFeed` (MoldUDP64 gap recovery, the snapshot rejoin), or
+``"mdp3"``, a CME MDP 3.0 :class:`~tickpath.feed.mdp3.Mdp3Feed` (the A/B lines and the
+snapshot loop arriving on the one receiver; its records' locates from ``locate_base``,
+default :data:`~tickpath.feed.mdp3.live.LOCATE_BASE`). A compiled transport runs its receive
+loop with that state (:mod:`tickpath.wire.handler`); the loop returns to this owner only every
+``tick_s`` (to publish counters and look at the stop word) or when the handler asks to settle
+(the books refused an event, or need room). The ``socket`` transport (the baseline) calls the
+handler's compiled step from Python, one call per datagram.
 """
 
 from __future__ import annotations
@@ -18,41 +22,23 @@ from ..book import BookStore
 from ..book.records import Stat
 from ..feed.itch import ItchFeed, ItchHandler
 from ..feed.itch.glimpse import SnapshotRejoin
-from ..feed.itch.step import (
-    MALFORMED,
-    TAP_FULL,
-    TAP_PUBLISHED,
-    TAP_TIMEOUT_NS,
-    TAP_WAIT_CODE,
-    TAP_WAIT_WORDS,
-)
+from ..feed.itch.step import MALFORMED
+from ..feed.mdp3 import Mdp3Feed
+from ..feed.mdp3 import layout as M
+from ..feed.mdp3.live import LOCATE_BASE
 from ..feed.moldudp64 import Counter as Mold
 from ..feed.moldudp64 import MoldSession
 from ..feed.moldudp64.layout import Recovery
 from ..feed.moldudp64.recovery import MoldRecovery, parse_hostport
+from ..feed.tap import TAP_FULL, TAP_PUBLISHED
+from ..feed.tap import tap_wait as tap_wait  # re-exported: where the stages took it from
 from ..ring import SpscRing
-from ..ring.wait import WaitStrategy, wait_strategy
 from ..wire.handler import END_OF_SESSION, SETTLE
 from ..wire.transports import open_receiver
 from .agent import AgentState
 from .counters import Control, Counters, FeedCounter
 
 F = FeedCounter
-
-
-def tap_wait(idle: str | WaitStrategy, timeout_ns: int) -> np.ndarray:
-    """The ``tap_wait`` words ``deliver`` takes: wait strategy params, code, claim timeout
-    (>= 0 ns; 0: a few idle rounds, then the record is dropped and counted). ``idle``: a
-    strategy name (default parameters) or a configured ``WaitStrategy``."""
-    if timeout_ns < 0:  # the claim would wait forever and never see the stop word
-        raise ValueError(f"ring claim timeout {timeout_ns} ns: must be >= 0 "
-                         f"(ring.block_timeout_us)")
-    ws = wait_strategy(idle) if isinstance(idle, str) else idle
-    out = np.zeros(TAP_WAIT_WORDS, np.int64)
-    out[:ws.params.shape[0]] = ws.params
-    out[TAP_WAIT_CODE] = ws.code
-    out[TAP_TIMEOUT_NS] = timeout_ns
-    return out
 
 
 def publish_feed_counters(s: np.ndarray, feed: ItchFeed, rx, ended: bool) -> None:
@@ -86,14 +72,53 @@ def publish_feed_counters(s: np.ndarray, feed: ItchFeed, rx, ended: bool) -> Non
     s[F.BEAT_NS] = time.clock_gettime_ns(time.CLOCK_REALTIME)
 
 
+def publish_mdp3_counters(s: np.ndarray, feed: Mdp3Feed, rx, ended: bool) -> None:
+    """The MDP3 handler's and the receiver's counters into the ``feed`` section ``s``, where
+    a word means the same: ``gap_messages`` counts the packets missed (MDP3's unit of a gap),
+    ``duplicate_packets`` the other line's copies, ``book_rejects`` the entries a book
+    refused, ``books_state`` 1 while an instrument is stale (waiting for the snapshot loop)
+    and 0 when every one is live. The MoldUDP64 recovery's words stay 0."""
+    c = feed.chan
+    st = rx.stats()
+    s[F.PACKETS] = st.get("packets", 0)
+    s[F.BYTES] = st.get("bytes", 0)
+    s[F.TRUNCATED] = st.get("truncated", 0)
+    s[F.KERNEL_DROPS] = st.get("drops", 0)
+    s[F.MESSAGES] = c[M.MESSAGES]
+    s[F.GAPS] = c[M.GAPS]
+    s[F.GAP_MESSAGES] = c[M.GAP_PACKETS]
+    s[F.DUPLICATE_PACKETS] = c[M.DUPLICATES]
+    s[F.MALFORMED] = c[M.MALFORMED]
+    s[F.BOOK_REJECTS] = c[M.REFUSED]
+    s[F.PUBLISHED] = feed.tapc[M.TAP_PUBLISHED]
+    s[F.RING_FULL] = feed.tapc[M.TAP_FULL]
+    s[F.ENDED] = int(ended)
+    s[F.BOOKS_STATE] = 1 if c[M.STALE_NOW] > 0 else 0
+    s[F.WORK_CYCLES] = st.get("packets", 0)
+    s[F.IDLE_CYCLES] = st.get("empty_polls", 0)
+    s[F.BEAT_NS] = time.clock_gettime_ns(time.CLOCK_REALTIME)
+
+
+#: the handlers the ``feed`` param chooses from
+FEEDS = ("itch", "mdp3")
+
+
 class FeedStage:
     def __init__(self, spec, counters: Counters) -> None:
         p = spec.params
+        self.kind = p.get("feed", "itch")
+        if self.kind not in FEEDS:
+            raise ValueError(f"feed = {self.kind!r}: choose from {', '.join(FEEDS)}")
         self.control = counters.section("control")
         self.sect = counters.section("feed")
         self.ring = SpscRing.attach(p["ring"])
         tap = (self.ring.header, self.ring.words,
                tap_wait(spec.wait(), int(p.get("ring_timeout_ns", 0))))
+        self.rejoin = None
+        self.ended = False
+        if self.kind == "mdp3":
+            self._mdp3(p, tap)
+            return
         books = BookStore(max_orders=int(p.get("max_orders", 1 << 20)), errors="skip")
         # retransmit = "HOST:PORT": the MoldUDP64 re-request server gaps are asked from
         server = parse_hostport(p["retransmit"]) if p.get("retransmit") else None
@@ -111,10 +136,26 @@ class FeedStage:
         self.rejoin = SnapshotRejoin(parse_hostport(p["glimpse"]) if p.get("glimpse")
                                      else None)
         self.compiled = bool(getattr(self.rx, "compiled", False))
-        self.ended = False
+
+    def _mdp3(self, p: dict, tap: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """The CME MDP 3.0 handler, counting and skipping what it refuses (a live channel
+        must survive a bad message), instruments waiting for the snapshot loop (``late_join``
+        ``"snapshot"``, CME's recovery). ``line_b``: line B's multicast group on the same
+        port, for the transports that take one."""
+        self.feed = Mdp3Feed(max_instruments=int(p.get("max_instruments", 4096)),
+                             max_orders=int(p.get("max_orders", 1 << 20)), errors="skip",
+                             late_join=p.get("late_join", "snapshot"), tap=tap,
+                             locate_base=int(p.get("locate_base", LOCATE_BASE)))
+        extra = {"line_b": p["line_b"]} if p.get("line_b") else {}
+        self.rx = open_receiver(p["transport"], p["host"], int(p["port"]),
+                                iface_ip=p.get("iface_ip", "0.0.0.0"), **extra)
+        self.compiled = bool(getattr(self.rx, "compiled", False))
 
     def publish_counters(self) -> None:
-        publish_feed_counters(self.sect, self.feed, self.rx, self.ended)
+        if self.kind == "mdp3":
+            publish_mdp3_counters(self.sect, self.feed, self.rx, self.ended)
+        else:
+            publish_feed_counters(self.sect, self.feed, self.rx, self.ended)
 
     def warm_up(self) -> None:
         """Compile (or load) the handler and the receive loop for the state's exact type."""
@@ -131,7 +172,8 @@ class FeedStage:
                 if code == SETTLE:
                     self.feed.settle()
                 self.ended = code == END_OF_SESSION
-                self.rejoin.maybe(self.feed)
+                if self.rejoin is not None:
+                    self.rejoin.maybe(self.feed)
                 self.publish_counters()
         else:
             self._run_python(tick_s)
@@ -149,7 +191,8 @@ class FeedStage:
             else:  # re-requests and answers while a gap is open
                 self.ended = feed.on_idle() == END_OF_SESSION
             if time.monotonic() >= next_tick:
-                self.rejoin.maybe(self.feed)
+                if self.rejoin is not None:
+                    self.rejoin.maybe(self.feed)
                 self.publish_counters()
                 next_tick = time.monotonic() + tick_s
 

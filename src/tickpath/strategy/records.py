@@ -32,6 +32,23 @@ or started again being known exact: ``locate`` the instrument (-1: every instrum
 a MoldUDP64 gap, which may hide any instrument's messages), word 2 (``STATUS_EXACT``) 1 when
 exact again, 0 when not; it comes in stream order with the others, so the records before it
 were built on the books as they were.
+
+Two feeds write these records, each into a ring of its own, in the same units, so one
+strategy can trade an index future against stocks and send both sides' orders in OUCH:
+
+* ITCH (:mod:`tickpath.feed.itch.step`): locates are ITCH's Stock Locate (1..N), ``stock``
+  its 8 space-padded symbol bytes, prices Price(4) (1e-4 dollars), quantities shares,
+  ``sequence`` MoldUDP64 sequence numbers, ``events`` ITCH messages.
+* CME MDP 3.0 (:mod:`tickpath.feed.mdp3.tap`): locates are ``locate_base`` + the feed's
+  instrument row (32,768 on by default, clear of ITCH's), ``stock`` the first 8 bytes of the
+  definition's Symbol, space-padded (the contract's OUCH symbol, ``TPZ6    ``), prices the
+  conventional price (display price x DisplayFactor) in the same 1e-4 units (an OUCH price
+  at the futures venue: TPZ6 at 4500.25 index points is 45002500), quantities contracts,
+  ``sequence`` the packet's MsgSeqNum (for a snapshot-loop packet's records, the last
+  incremental one taken), ``events`` MDP3 messages in the packet, venue_sent its
+  SendingTime. A book record is the outright book's level 1, published when it moved;
+  STATUS records are per contract (never -1): not exact while it waits for the snapshot
+  loop (a gap, a RptSeq jump, a channel reset, or not seen live yet), exact once repaired.
 """
 
 from __future__ import annotations

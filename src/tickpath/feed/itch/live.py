@@ -24,6 +24,7 @@ from ..moldudp64 import MoldSession
 from ..moldudp64._recovery import follow_session, rejoined
 from ..moldudp64.layout import RECOVERING, SESSION_PACKET, STALE, Recovery
 from ..moldudp64.recovery import MoldRecovery
+from ..tap import NO_TAP
 from .glimpse import GlimpseSnapshot
 from .handler import ItchHandler
 from .step import (
@@ -47,10 +48,7 @@ from .step import (
     tell_status,
 )
 
-_EMPTY = np.zeros(0, np.int64)
 _DRAIN_WAIT_S = 1.0  # after a snapshot: the longest wait for the ring's reader
-#: no hand-off ring: the step checks one length and skips it
-NO_TAP = (_EMPTY, _EMPTY, _EMPTY)
 
 
 class ItchFeed:

@@ -5,9 +5,10 @@ A transport's compiled receive loop calls ``on_datagram(state, buf, start, size,
 each datagram where it landed; for an :class:`ItchState` numba picks :func:`deliver` here, so a
 hot feed stage never returns to the interpreter between packets and no transport knows ITCH.
 
-The hand-off (the "tap"): given an SPSC ring (``tap_hdr``, ``tap_words`` from
-:class:`tickpath.ring.SpscRing`) and its wait settings (``tap_wait``, :data:`TAP_WAIT_WORDS`
-int64 words: the wait strategy's params, then its code and the claim timeout), ``deliver``
+The hand-off (the "tap", :mod:`tickpath.feed.tap`): given an SPSC ring (``tap_hdr``,
+``tap_words`` from :class:`tickpath.ring.SpscRing`) and its wait settings (``tap_wait``,
+:data:`~tickpath.feed.tap.TAP_WAIT_WORDS` int64 words: the wait strategy's params, then its
+code and the claim timeout), ``deliver``
 stamps the boundaries (received, parsed, decoded, booked, enqueued; CLOCK_REALTIME epoch ns)
 and publishes, per datagram, one record per trade it printed (E, C, P: price, shares, aggressor
 side) and then one top-of-book record per instrument it changed, in the order of first change
@@ -33,8 +34,6 @@ from ...book.records import BID
 from ...codec.itch50.decode import OK as DECODE_OK
 from ...codec.itch50.decode import be16, be64, decode_batch
 from ...codec.itch50.layout import LENGTHS
-from ...ring import spsc
-from ...ring.wait import N_PARAMS
 from ...strategy import records as R
 from ...telemetry.feedtime import to_epoch
 from ...telemetry.nclock import realtime_ns
@@ -45,6 +44,12 @@ from ..moldudp64.layout import COUNT_OFFSET, RECOVERING, SEQUENCE_OFFSET, STALE,
 from ..moldudp64.layout import Counter as MoldCounter
 from ..moldudp64.layout import Counter as _Mold
 from ..moldudp64.layout import Recovery as _Rec
+from ..tap import TAP_FULL as TAP_FULL  # re-exported: the feed array's words (feed.tap)
+from ..tap import TAP_PUBLISHED as TAP_PUBLISHED
+from ..tap import TAP_TIMEOUT_NS as TAP_TIMEOUT_NS
+from ..tap import TAP_WAIT_CODE as TAP_WAIT_CODE
+from ..tap import TAP_WAIT_WORDS as TAP_WAIT_WORDS
+from ..tap import publish_record
 
 _LENGTHS = LENGTHS  # a module global: numba freezes it into the code as a constant
 
@@ -70,8 +75,7 @@ _MOLD_MESSAGES = int(_Mold.MESSAGES)
 
 # Feed counters and resume state (int64 array ``feed``) written by the compiled step
 MALFORMED = 0  # datagrams whose message blocks did not decode (the rest of the datagram skipped)
-TAP_PUBLISHED = 1  # top-of-book records handed to the ring
-TAP_FULL = 2  # records not handed on: the ring stayed full (drop policy, or block timed out)
+# 1, 2: TAP_PUBLISHED, TAP_FULL (feed.tap: records handed to the ring, and dropped full)
 SAMPLES = 3  # latency samples recorded in ``lat``/``ker``
 EVENT_AT = 4  # state, after SETTLE: index of the event the books refused
 EVENTS = 5  # state, after SETTLE: events decoded in that datagram
@@ -105,12 +109,6 @@ ItchState = namedtuple("ItchState", [
     "rec", "held", "slots", "req", "ans", "rtime",  # MoldUDP64 gap recovery (MoldRecovery)
     "sessions",  # the retired session, a new session's first packet (MoldRecovery)
 ])
-
-# tap_wait: the wait strategy's params (ring.wait PARAM_*), then these
-TAP_WAIT_CODE = N_PARAMS
-TAP_TIMEOUT_NS = N_PARAMS + 1  # how long a full ring may block the feed (ns, >= 0: bounded,
-#                                 so the feed gets back to its stop word)
-TAP_WAIT_WORDS = N_PARAMS + 2
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -269,39 +267,6 @@ def start_noting(feed):
     feed[SERIAL] += 1
     feed[TRADES_N] = 0
     feed[CHANGED_N] = 0
-
-
-@njit(cache=True, nogil=True, _nrt=False)  # the ring kernels are inlined: no refcounting
-def publish_record(tap_hdr, tap_words, tap_wait, kind, locate, stock, w2, w3, w4, w5, nev, seq,
-                   sent, received, parsed, decoded, booked, feed):
-    """Claim a slot, write one record (:mod:`tickpath.strategy.records`) and the stamps so
-    far, stamp ``enqueued`` and publish. Returns True when the record went into the ring
-    (a full ring: counted in ``feed[TAP_FULL]``)."""
-    seq_slot = spsc.claim(tap_hdr, 1, tap_wait[TAP_WAIT_CODE], tap_wait,
-                          tap_wait[TAP_TIMEOUT_NS])
-    if seq_slot < 0:
-        feed[TAP_FULL] += 1
-        return False
-    b = spsc.slot_base(tap_hdr, seq_slot) + 1
-    tap_words[b + R.LOCATE] = locate
-    tap_words[b + R.STOCK] = stock
-    tap_words[b + 2] = w2
-    tap_words[b + 3] = w3
-    tap_words[b + 4] = w4
-    tap_words[b + 5] = w5
-    tap_words[b + R.EVENTS] = nev
-    tap_words[b + R.KIND] = kind
-    tap_words[b + R.SEQUENCE] = seq
-    s = b + R.STAMP0
-    tap_words[s + 0] = sent
-    tap_words[s + 1] = received
-    tap_words[s + 2] = parsed
-    tap_words[s + 3] = decoded
-    tap_words[s + 4] = booked
-    tap_words[s + 5] = realtime_ns()  # enqueued: the payload is written, publish is next
-    spsc.publish(tap_hdr, tap_words, seq_slot, 1)
-    feed[TAP_PUBLISHED] += 1
-    return True
 
 
 @njit(cache=True, nogil=True, _nrt=False)

@@ -130,6 +130,36 @@ S_STALE = 2  # a gap, a reset or a refused entry: waiting for the snapshot loop
 
 SYMBOL_LEN = 20  # Symbol is char[20] in every definition template
 
+# -- the hand-off to the strategy (feed.mdp3.tap) ------------------------------------------
+# counters, policy and state of the hand-off (int64 array ``tapc``); words 1 and 2 are the
+# ones every feed's tap counts into (tickpath.feed.tap.TAP_PUBLISHED, TAP_FULL)
+(TAP_SERIAL,  # state: packets noted so far (the mark a touched instrument carries)
+ TAP_PUBLISHED,  # records handed to the ring
+ TAP_FULL,  # records not handed on: the ring stayed full (drop policy, or block timed out)
+ TAP_INEXACT,  # prices that are not a whole number of OUCH units (published floored)
+ TAP_UNDEFINED,  # book and trade records not published: no definition (DisplayFactor) yet
+ TAP_TRADES_LOST,  # trades not noted: a packet held more than the trade buffer's rows
+ TAP_LOCATE_BASE,  # policy: the locate of instrument row 0 (a row's locate is base + row)
+ TAP_TRADES_N,  # state: trades noted in the current packet (rows of ``trades``)
+ TAP_TOUCHED_N,  # state: instruments touched by the current packet (entries of ``touched``)
+ TAP_RESYNC,  # state: 1 after a book or status record was dropped: the next turn compares
+ #             every instrument, not only the touched ones
+ TAP_MESSAGES0,  # state: chan[MESSAGES] when the current packet began
+ TAP_T_PARSED,  # state: the current packet's parsed stamp (0: not sequenced)
+ N_TAP) = range(13)
+
+# per-instrument columns of the hand-off (int64 array ``tinst[n, N_TI]``)
+(TI_MARK,  # TAP_SERIAL of the last packet that touched it
+ TI_BID, TI_BID_QTY, TI_ASK, TI_ASK_QTY,  # outright top last published (mantissas; 0: empty)
+ TI_TOLD,  # 1: the strategy was last told the book is not exact (0: exact, its default)
+ TI_FACTOR, TI_EXP,  # the DisplayFactor mantissa and price exponent the conversion is for
+ TI_MUL, TI_DIV,  # OUCH price = floor(mantissa / DIV) * MUL (exact when DIV divides it; 0: none)
+ N_TI) = range(11)
+
+# columns of ``trades`` (one row per trade summary entry of the current packet)
+TR_ROW, TR_PX, TR_EXP, TR_QTY, TR_SIDE = range(5)
+N_TR = 5
+
 # -- templates ------------------------------------------------------------------------------
 (K_UNKNOWN, K_IGNORED, K_HEARTBEAT, K_RESET, K_BOOK, K_ORDER_BOOK, K_TRADE, K_SEQ_ONLY,
  K_SNAPSHOT, K_ORDER_SNAPSHOT, K_DEFINITION, K_STATUS) = range(12)
@@ -259,7 +289,8 @@ _same_layout("MD_INCREMENTAL_REFRESH_BOOK32", "MD_INCREMENTAL_REFRESH_BOOK46",
                                               "MD_UPDATE_ACTION", "MD_ENTRY_TYPE")])
 _same_layout("MD_INCREMENTAL_REFRESH_TRADE_SUMMARY42", "MD_INCREMENTAL_REFRESH_TRADE_SUMMARY48",
              [f"NO_MD_ENTRIES_{f}" for f in ("MD_ENTRY_PX", "MD_ENTRY_SIZE", "SECURITY_ID",
-                                              "RPT_SEQ", "MD_UPDATE_ACTION")])
+                                              "RPT_SEQ", "AGGRESSOR_SIDE",
+                                              "MD_UPDATE_ACTION")])
 _same_layout("MD_INCREMENTAL_REFRESH_ORDER_BOOK43", "MD_INCREMENTAL_REFRESH_ORDER_BOOK47",
              [f"NO_MD_ENTRIES_{f}" for f in ("ORDER_ID", "MD_ORDER_PRIORITY", "MD_ENTRY_PX",
                                               "MD_DISPLAY_QTY", "SECURITY_ID",

@@ -4,7 +4,9 @@ It owns what the compiled step (:mod:`.step`) needs: the channel's counters, the
 table, the price-level books (:mod:`tickpath.book.depth`), the order books
 (:mod:`tickpath.book.mbo`), the recovery buffer and the latency samples, and offers them to any
 transport as one :data:`~tickpath.feed.mdp3.step.Mdp3State`. The transports hand it datagrams
-through :func:`tickpath.wire.handler.on_datagram` and never learn what a message is.
+through :func:`tickpath.wire.handler.on_datagram` and never learn what a message is. Given a
+ring (``tap``), the step hands the strategy the records the ITCH feed does
+(:mod:`tickpath.strategy.records`; :mod:`tickpath.feed.mdp3.tap` says what and in which units).
 """
 
 from __future__ import annotations
@@ -16,15 +18,24 @@ import numpy as np
 from ...book.depth_store import DepthBooks
 from ...book.mbo_store import OrderBooks
 from ...book.mdp3 import STATUS_TEXT as BOOK_STATUS
+from ...book.records import MAX_LOCATE
+from ..tap import NO_TAP
 from . import layout as L
 from .instruments import find, new_table
-from .step import SETTLE, Mdp3State, step
+from .step import SETTLE, TS_ENTRY, Mdp3State, idle_step, step
 
 #: orders and price levels kept free for the next datagram: a 1500-byte packet adds at most
 #: 62 orders (24-byte order entries), a 9000-byte jumbo frame 375
 ROOM = 1024
 
 LATE_JOIN = {"snapshot": L.LATE_JOIN_SNAPSHOT, "natural": L.LATE_JOIN_NATURAL}
+
+#: The locate of the feed's first instrument by default: ITCH locates are 1..N (NASDAQ uses
+#: about 12,000), so futures from 32,768 on never meet them below MAX_LOCATE (65,536), and
+#: 32,768 rows are left for futures.
+LOCATE_BASE = 1 << 15
+#: Trade summary entries one datagram can hold at most (the trade buffer never fills)
+TRADE_ROWS = (1 << 16) // TS_ENTRY + 1
 
 _COUNTERS = {
     "last_seq": L.LAST_SEQ, "packets": L.PACKETS, "duplicates": L.DUPLICATES,
@@ -37,6 +48,10 @@ _COUNTERS = {
     "channel_resets": L.CHANNEL_RESETS, "definitions": L.DEFINITIONS,
     "instruments": L.INSTRUMENTS, "buffer_overflows": L.BUF_OVERFLOWS,
     "datagrams": L.DATAGRAMS, "errors": L.ERRORS,
+}
+_TAP_COUNTERS = {
+    "published": L.TAP_PUBLISHED, "ring_full": L.TAP_FULL, "inexact_prices": L.TAP_INEXACT,
+    "undefined": L.TAP_UNDEFINED, "trades_lost": L.TAP_TRADES_LOST,
 }
 
 
@@ -62,17 +77,33 @@ class Mdp3Feed:
     exact only for the levels updated since). ``recovery_bytes``/``recovery_packets`` bound
     the buffer of incremental packets kept while an instrument is stale. ``orders=False``
     keeps the price-level books only (order entries and order snapshots are skipped).
+
+    ``tap``: ``(hdr, words, wait)`` of the SPSC ring the step hands the strategy its records
+    (trades, outright tops, book states: :mod:`tickpath.feed.mdp3.tap`), the ``wait`` words
+    as :func:`tickpath.feed.tap.tap_wait` builds them; None: no ring. Instrument row ``r``
+    (the order instruments are first seen in: :meth:`row_of`) is locate ``locate_base + r``
+    in the records; with a ring every locate must stay below ``MAX_LOCATE``, the strategy's
+    instrument tables (:meth:`locate_of`).
     """
 
     def __init__(self, *, max_instruments: int = 4096, max_depth: int = 10,
                  max_implied_depth: int = 2, max_orders: int = 1 << 20,
                  errors: str = "skip", late_join: str = "snapshot",
                  recovery_bytes: int = 32 << 20, recovery_packets: int = 1 << 17,
-                 max_samples: int = 1 << 16, orders: bool = True) -> None:
+                 max_samples: int = 1 << 16, orders: bool = True,
+                 tap: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 locate_base: int = LOCATE_BASE) -> None:
         if errors not in ("raise", "skip"):
             raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
         if late_join not in LATE_JOIN:
             raise ValueError(f"late_join must be one of {sorted(LATE_JOIN)}, not {late_join!r}")
+        if tap is not None and not (0 <= locate_base
+                                    and locate_base + max_instruments <= MAX_LOCATE):
+            raise ValueError(
+                f"locate_base={locate_base} with max_instruments={max_instruments}: the "
+                f"futures' locates {locate_base}..{locate_base + max_instruments - 1} must lie "
+                f"in 0..{MAX_LOCATE - 1} (book.records.MAX_LOCATE, the strategy's tables); "
+                f"lower locate_base or max_instruments")
         self.errors, self.late_join = errors, late_join
         self.max_instruments = int(max_instruments)
         self.chan = np.zeros(L.N_CHAN, np.int64)
@@ -93,6 +124,15 @@ class Mdp3Feed:
         self.applied = np.zeros(256, np.bool_)
         self.lat = np.zeros(max_samples, np.int64)
         self.ker = np.zeros(max_samples, np.int64)
+        # the hand-off: the same types with or without a ring (0 rows), so one compiled step
+        self.tap = tap if tap is not None else NO_TAP
+        self.locate_base = int(locate_base)
+        self.tapc = np.zeros(L.N_TAP, np.int64)
+        self.tapc[L.TAP_LOCATE_BASE] = self.locate_base
+        rows = max_instruments if tap is not None else 0
+        self.tinst = np.zeros((rows, L.N_TI), np.int64)
+        self.touched = np.zeros(rows, np.int64)
+        self.trades = np.zeros((TRADE_ROWS if tap is not None else 0, L.N_TR), np.int64)
         self.error_log: list[Mdp3Error] = []
         self._state: Mdp3State | None = None
 
@@ -105,7 +145,8 @@ class Mdp3Feed:
                                     d.px, d.qty, d.nord, d.limits, d.stats_array,
                                     o.orders, o.mask, o.levels, o.free, o.books,
                                     o.stats_array, o.capacity, self.rbuf, self.rpk,
-                                    self.applied, self.lat, self.ker)
+                                    self.applied, self.lat, self.ker, *self.tap, self.tapc,
+                                    self.tinst, self.touched, self.trades)
         return self._state
 
     def settle(self) -> None:
@@ -140,10 +181,23 @@ class Mdp3Feed:
             self.settle()
         return code
 
+    def on_idle(self, now_ns: int = 0) -> int:
+        """The idle turn from Python (the ``socket`` transport, when a receive timed out):
+        records a full ring refused, handed on once it has room. Returns GO_ON."""
+        return idle_step(self.state, now_ns)
+
+    def close(self) -> None:
+        """Nothing to close (the ring belongs to its creator)."""
+
     # -- observing -------------------------------------------------------------------------
 
     def counters(self) -> dict[str, int]:
-        return {k: int(self.chan[i]) for k, i in _COUNTERS.items()}
+        """The channel's counters, and the hand-off's (``published``, ``ring_full``,
+        ``inexact_prices``, ``undefined``: records held back for want of a definition,
+        ``trades_lost``)."""
+        out = {k: int(self.chan[i]) for k, i in _COUNTERS.items()}
+        out.update({k: int(self.tapc[i]) for k, i in _TAP_COUNTERS.items()})
+        return out
 
     @property
     def messages(self) -> int:
@@ -185,6 +239,12 @@ class Mdp3Feed:
         """The instrument row of a security id, or None when never seen."""
         r = int(find(self.table, security_id))
         return r if r >= 0 else None
+
+    def locate_of(self, security_id: int) -> int | None:
+        """The locate the records give a security id (``locate_base`` + its row), or None
+        when never seen."""
+        r = self.row_of(security_id)
+        return None if r is None else self.locate_base + r
 
     def stale(self) -> list[int]:
         """Security ids of the instruments stale now."""
@@ -230,5 +290,6 @@ class Mdp3Feed:
         s.errors = "skip"
         s.chan[L.RAISE] = 0
         s.on_datagram(np.zeros(64, np.uint8), 0, 0)
+        s.on_idle(0)
         if getattr(receiver, "compiled", False):
             receiver.warm_up(s.state)

@@ -24,6 +24,11 @@ Every message is checked whole (header, blockLength against the schema's, each g
 entries inside the message) before any book is touched; a refusal is counted and skipped, or,
 when the owner asked to stop at the first one, recorded (code, offset, MsgSeqNum) and the step
 returns SETTLE for the owner to raise.
+
+The hand-off: with a ring (``tap_*``, the arrays of :mod:`tickpath.feed.tap`; 0-length: none),
+the appliers note the trades they sequence and the instruments whose top or state may have
+moved, and :func:`deliver` publishes, after the packet, the strategy's records of them
+(:mod:`tickpath.feed.mdp3.tap`: trades, outright tops, exact/not exact), stamped.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from ...telemetry.nclock import realtime_ns
 from ...wire import handler as seam
 from . import books as B
 from . import instruments as T
+from . import tap as P
 from .layout import (
     BUF_BYTES,
     BUF_FIRST_SEQ,
@@ -144,6 +150,10 @@ from .layout import (
     SNAPSHOTS_SKIPPED,
     STALE_NOW,
     SYMBOL_LEN,
+    TAP_RESYNC,
+    TAP_T_PARSED,
+    TAP_TOUCHED_N,
+    TAP_TRADES_N,
     TRADES,
     UNKNOWN_TEMPLATES,
 )
@@ -195,6 +205,7 @@ TS_PX = getattr(S, _TS + "MD_ENTRY_PX_OFFSET")
 TS_SIZE = getattr(S, _TS + "MD_ENTRY_SIZE_OFFSET")
 TS_SEC = getattr(S, _TS + "SECURITY_ID_OFFSET")
 TS_RPT = getattr(S, _TS + "RPT_SEQ_OFFSET")
+TS_AGGRESSOR = getattr(S, _TS + "AGGRESSOR_SIDE_OFFSET")
 TS_ENTRY = getattr(S, _TS + "MD_UPDATE_ACTION_OFFSET") + 1
 _SN = "SNAPSHOT_FULL_REFRESH52_"
 SN_LAST_SEQ = getattr(S, _SN + "LAST_MSG_SEQ_NUM_PROCESSED_OFFSET")
@@ -241,6 +252,9 @@ Mdp3State = namedtuple("Mdp3State", [
     "rbuf", "rpk",  # recovery buffer: packet bytes, and (offset, size, MsgSeqNum) per packet
     "applied",  # scratch: which entries of the current book message were applied
     "lat", "ker",  # latency samples: SendingTime -> books, SendingTime -> kernel receive
+    "tap_hdr", "tap_words", "tap_wait",  # the hand-off ring (0-length arrays: none; feed.tap)
+    "tapc", "tinst", "touched", "trades",  # the hand-off's counters and what a packet noted
+    #                                         (feed.mdp3.tap; 0 rows without a ring)
 ])
 
 
@@ -256,7 +270,9 @@ def _refuse(chan, code, offset, seq, tid):
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _go_stale(chan, inst, ii, now, need):
+def _go_stale(state, ii, now, need):
+    chan, inst = state.chan, state.inst
+    P.touch(state, ii)
     if inst[ii, I_STATE] != S_STALE:
         inst[ii, I_STATE] = S_STALE
         inst[ii, I_STALE_SINCE] = now if now > 0 else realtime_ns()
@@ -275,7 +291,7 @@ def _book_refused(state, ii, status, now, need):
     chan[ERROR_DETAIL] = status
     chan[ERROR_SECURITY] = state.inst[ii, I_SECURITY_ID]
     if chan[LATE_JOIN] != LATE_JOIN_NATURAL:
-        _go_stale(chan, state.inst, ii, now, need)
+        _go_stale(state, ii, now, need)
     return chan[RAISE] != 0
 
 
@@ -301,8 +317,9 @@ def _sequence(state, ii, rpt, now, replay):
         if chan[LATE_JOIN] == LATE_JOIN_NATURAL:
             inst[ii, I_STATE] = S_LIVE
             inst[ii, I_RPT_SEQ] = rpt
+            P.touch(state, ii)  # live: the strategy is told
             return True
-        _go_stale(chan, inst, ii, now, NEED_LEVELS)
+        _go_stale(state, ii, now, NEED_LEVELS)
         return False
     if st == S_STALE:
         return False
@@ -314,7 +331,7 @@ def _sequence(state, ii, rpt, now, replay):
         return True
     chan[RPT_GAPS] += 1
     inst[ii, I_RPT_GAPS] += 1
-    _go_stale(chan, inst, ii, now, NEED_LEVELS)
+    _go_stale(state, ii, now, NEED_LEVELS)
     return False
 
 
@@ -383,6 +400,7 @@ def _book(state, buf, root, bl, mend, seq, now, tid, replay):
         inst[ii, I_ENTRIES] += 1
         inst[ii, I_SEQ_DONE] = seq
         chan[ENTRIES] += 1
+        P.touch(state, ii)
     for j in range(on):
         o = o0 + j * obl
         ref = np.int64(get_u8(buf, o + BO_REF))  # 1-based index of the entry it belongs to
@@ -428,8 +446,9 @@ def _order_book(state, buf, root, bl, mend, seq, now, replay):
         elif stt == S_UNKNOWN:
             if chan[LATE_JOIN] == LATE_JOIN_NATURAL:
                 inst[ii, I_STATE] = S_LIVE
+                P.touch(state, ii)
             else:
-                _go_stale(chan, inst, ii, now, NEED_ORDERS)
+                _go_stale(state, ii, now, NEED_ORDERS)
                 continue
         elif stt == S_STALE:
             continue
@@ -453,8 +472,10 @@ def _order_book(state, buf, root, bl, mend, seq, now, replay):
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _trade(state, buf, root, bl, mend, now, replay):
-    """MDIncrementalRefreshTradeSummary (42, 48): last price, size and volume; RptSeq."""
+def _trade(state, buf, root, bl, mend, now, tid, replay):
+    """MDIncrementalRefreshTradeSummary (42, 48): last price, size and volume; RptSeq. Each
+    entry sequenced is noted for the strategy (not one replayed after a snapshot: those
+    trades are history by then)."""
     st, e0, ebl, n = _group(buf, root + bl, mend, 3, TS_ENTRY)
     if st != ERR_NONE:
         return st
@@ -474,11 +495,15 @@ def _trade(state, buf, root, bl, mend, now, replay):
         if not _sequence(state, ii, np.int64(get_u32(buf, e + TS_RPT)), now, replay):
             continue
         size = np.int64(get_i32(buf, e + TS_SIZE))
-        inst[ii, I_LAST_PX] = get_i64(buf, e + TS_PX)
+        px = get_i64(buf, e + TS_PX)
+        inst[ii, I_LAST_PX] = px
         inst[ii, I_LAST_QTY] = size
         inst[ii, I_VOLUME] += size
         inst[ii, I_TRADES] += 1
         chan[TRADES] += 1
+        if not replay:
+            P.note_trade(state, ii, px, _PX_EXP[tid], size,
+                         np.int64(get_u8(buf, e + TS_AGGRESSOR)))
     return ERR_NONE
 
 
@@ -507,6 +532,7 @@ def _reset(state, now):
     for ii in range(chan[INSTRUMENTS]):
         B.clear_levels(state, ii)
         B.clear_orders(state, ii)
+        P.touch(state, ii)
         inst[ii, I_RPT_SEQ] = 0
         if chan[LATE_JOIN] == LATE_JOIN_NATURAL:
             if inst[ii, I_STATE] == S_STALE:
@@ -514,7 +540,7 @@ def _reset(state, now):
             inst[ii, I_STATE] = S_LIVE
             inst[ii, I_STALE_SINCE] = 0
         else:
-            _go_stale(chan, inst, ii, now, NEED_LEVELS)
+            _go_stale(state, ii, now, NEED_LEVELS)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -551,6 +577,7 @@ def _definition(state, buf, root, bl, mend):
         inst[ii, I_IMPLIED_DEPTH] = implied
         B.set_depth(state, ii, depth, implied)
     state.chan[DEFINITIONS] += 1
+    P.touch(state, ii)  # a symbol and a DisplayFactor for its records
     return ERR_NONE
 
 
@@ -584,7 +611,7 @@ def _snapshot(state, buf, root, bl, mend, now):
     last_seq = np.int64(get_u32(buf, root + SN_LAST_SEQ))
     fits = _fits(chan, inst, ii, last_seq)
     if inst[ii, I_STATE] == S_UNKNOWN:
-        _go_stale(chan, inst, ii, now, NEED_LEVELS)
+        _go_stale(state, ii, now, NEED_LEVELS)
     if inst[ii, I_STATE] != S_STALE or inst[ii, I_NEED] & NEED_LEVELS == 0 or not fits:
         chan[SNAPSHOTS_SKIPPED] += 1
         return ERR_NONE, np.int64(-1)
@@ -628,7 +655,7 @@ def _order_snapshot(state, buf, root, bl, mend, now):
     chunk = np.int64(get_u32(buf, root + SO_CHUNK))
     fits = _fits(chan, inst, ii, last_seq)
     if inst[ii, I_STATE] == S_UNKNOWN:
-        _go_stale(chan, inst, ii, now, NEED_LEVELS)
+        _go_stale(state, ii, now, NEED_LEVELS)
     if inst[ii, I_STATE] != S_STALE or inst[ii, I_NEED] & NEED_ORDERS == 0 or not fits:
         chan[SNAPSHOTS_SKIPPED] += 1
         return ERR_NONE, np.int64(-1)
@@ -747,7 +774,7 @@ def walk(state, buf, start, end, seq, now, replay):
             elif kind == K_ORDER_BOOK:
                 code = _order_book(state, buf, root, bl, mend, seq, now, replay)
             elif kind == K_TRADE:
-                code = _trade(state, buf, root, bl, mend, now, replay)
+                code = _trade(state, buf, root, bl, mend, now, tid, replay)
             elif kind == K_SEQ_ONLY:
                 code = _seq_only(state, buf, root, bl, mend, now, tid, replay)
             elif kind == K_RESET:
@@ -826,6 +853,7 @@ def _recovered(state, ii, now):
         off = state.rpk[k, 0]
         walk(state, state.rbuf, off, off + state.rpk[k, 1], state.rpk[k, 2], now, True)
     inst[ii, I_REPLAY] = 0
+    P.touch(state, ii)
     if inst[ii, I_STATE] == S_LIVE:  # (a gap inside the buffer leaves it stale)
         chan[STALE_NOW] -= 1
         chan[RECOVERIES] += 1
@@ -874,8 +902,9 @@ def _snapshot_packet(state, buf, start, end, now):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def deliver(state, buf, start, size, rx_ns):
-    """One datagram at ``buf[start:start+size]`` (received at ``rx_ns``, 0 if unknown)."""
+def apply_packet(state, buf, start, size, rx_ns):
+    """One datagram at ``buf[start:start+size]`` (received at ``rx_ns``, 0 if unknown)
+    applied to the books; with a ring, what the strategy must hear of is noted."""
     chan = state.chan
     chan[DATAGRAMS] += 1
     end = start + size
@@ -887,10 +916,12 @@ def deliver(state, buf, start, size, rx_ns):
     now = np.int64(0)  # the clock is read where it is needed: a stale instrument, a sample
     first, only_defs = _first_kind(buf, start, end)
     if first == K_SNAPSHOT or first == K_ORDER_SNAPSHOT:
+        P.mark_parsed(state)
         return _snapshot_packet(state, buf, start, end, now)
     seq = np.int64(get_u32(buf, start))
     last = chan[LAST_SEQ]
     if only_defs and last > 0 and seq != last + 1:  # the definition loop: its own numbers
+        P.mark_parsed(state)
         return _snapshot_packet(state, buf, start, end, now)
     if last > 0 and seq <= last:
         chan[DUPLICATES] += 1
@@ -903,9 +934,10 @@ def deliver(state, buf, start, size, rx_ns):
         chan[GAP_PACKETS] += seq - last - 1
         for ii in range(chan[INSTRUMENTS]):  # which instruments missed what is unknown
             if state.inst[ii, I_STATE] != S_UNKNOWN:
-                _go_stale(chan, state.inst, ii, now, NEED_LEVELS)
+                _go_stale(state, ii, now, NEED_LEVELS)
     chan[LAST_SEQ] = seq
     chan[PACKETS] += 1
+    P.mark_parsed(state)
     code = walk(state, buf, start, end, seq, now, False)
     if chan[STALE_NOW] > 0:
         _keep(state, buf, start, size, seq)
@@ -929,13 +961,59 @@ def _short_of_room(state, room):
     return s[_O_LIVE] + s[_O_STALE] + room > state.capacity or s[_O_FREE_TOP] < room
 
 
+@njit(cache=True, nogil=True, _nrt=False)
+def deliver(state, buf, start, size, rx_ns):
+    """One datagram at ``buf[start:start+size]`` (received at ``rx_ns``, 0 if unknown):
+    :func:`apply_packet`, and with a ring (``tap_*``, 0-length: none, one compare) the
+    records of what it did (:func:`tickpath.feed.mdp3.tap.publish_packet`), stamped:
+
+    * venue_sent: the packet's SendingTime (UTC ns, as the venue wrote it);
+    * received: ``rx_ns`` (the transport's stamp), or the clock when the step begins;
+    * parsed: the packet header read, arbitrated and sequenced (the gap check done);
+    * decoded: the same moment: MDP3 messages are decoded where they lie as they are
+      applied, with no decode pass of their own, so decode and books share the next row;
+    * booked: every message of the packet applied (a snapshot-loop packet: the snapshots
+      loaded and the buffered packets replayed);
+    * enqueued: each record's, just before it is published.
+
+    Returns GO_ON or SETTLE (what :func:`apply_packet` returned; the records of what was
+    applied are published first)."""
+    if state.tap_hdr.shape[0] == 0:
+        return apply_packet(state, buf, start, size, rx_ns)
+    received = rx_ns if rx_ns > 0 else realtime_ns()
+    P.start_noting(state)
+    code = apply_packet(state, buf, start, size, rx_ns)
+    tapc = state.tapc
+    if tapc[TAP_TRADES_N] > 0 or tapc[TAP_TOUCHED_N] > 0 or tapc[TAP_RESYNC] != 0:
+        booked = realtime_ns()
+        parsed = tapc[TAP_T_PARSED] if tapc[TAP_T_PARSED] > 0 else booked
+        sent = np.int64(get_u64(buf, start + 4)) if size >= PACKET_HEADER else booked
+        P.publish_packet(state, sent, received, parsed, parsed, booked)
+    return code
+
+
 @seam.implements(Mdp3State)
 def _on_datagram(state, buf, start, size, rx_ns):
     """The seam's implementation for :data:`Mdp3State`."""
     return deliver(state, buf, start, size, rx_ns)
 
 
+@seam.implements_idle(Mdp3State)
+def _on_idle(state, now_ns):
+    """The idle turn: book and status records a full ring refused, once it has room (a
+    feed without a ring: one compare)."""
+    if P.pending(state):
+        P.resync(state, now_ns)
+    return GO_ON
+
+
 @njit(cache=True, nogil=True)
 def step(state, buf, start, size, rx_ns):
     """The seam called once from Python (the ``socket`` transport, or a test)."""
     return seam.on_datagram(state, buf, start, size, rx_ns)
+
+
+@njit(cache=True, nogil=True)
+def idle_step(state, now_ns):
+    """The idle turn called from Python (the ``socket`` transport between datagrams)."""
+    return seam.on_idle(state, now_ns)
