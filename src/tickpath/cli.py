@@ -1238,6 +1238,7 @@ def scenario_central_bank(
     config: Annotated[Path | None, typer.Option(help="a TOML file changing the defaults (docs/scenario.md lists every key)")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the result as JSON")] = None,
     markdown: Annotated[Path | None, typer.Option(help="write the hosts' table as Markdown, ready to paste")] = None,
+    samples: Annotated[Path | None, typer.Option(help="keep each host's basis samples (<host>.npz) in this directory")] = None,
 ) -> None:
     """A rate announcement moves the stocks and multiplies the messages 100x; two hosts,
     the traditional stack and the optimized one, arbitrage the index future against its
@@ -1247,7 +1248,7 @@ def scenario_central_bank(
 
     try:
         main_cli(str(config) if config else None, str(json_out) if json_out else None,
-                 str(markdown) if markdown else None,
+                 str(markdown) if markdown else None, str(samples) if samples else None,
                  status=lambda m: console.print(m, highlight=False))
     except (NetnsUnavailable, ValueError, RuntimeError) as e:
         err.print(f"[red]error:[/] {e}")

@@ -112,8 +112,8 @@ def test_lateness_samples_for_each_record_that_prices_the_basis():
     _market(s, ctx, 4500_5000, 4500_7500)
     _rec(s, ctx, book_record(FUT, 4500_5000, 9, 4500_7500, 10, "TPZ6"), sent=900, now=1_250)
     rows = index_arb.lateness(s)
-    assert rows.shape == (2, 3)  # the two future records (no fair value before them)
-    assert tuple(rows[-1, :2]) == (900, 1_250)
+    assert rows.shape == (2, 4)  # the two future records (no fair value before them)
+    assert tuple(rows[-1, :2]) == (900, 1_250) and rows[-1, 3] == 1  # the future's feed
     assert rows[-1, 2] == 6250 * 1000  # basis x 1000: mid 4500.6250 over fair 4500.0000
     assert index_arb.report(s)["orders"] == 0
 

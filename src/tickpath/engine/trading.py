@@ -248,7 +248,7 @@ class Trader:
         sect[_VENUE_REJECTS] = t[Total.REJECTS]
         sect[_VENUE_MESSAGES] = g.state[S.MESSAGES]
         sect[_RECONNECTS] = self.session.reconnects
-        sect[_POSITION] = int(np.abs(g.positions["position"]).sum())
+        sect[_POSITION] = t[Total.GROSS_POSITION]
         sect[_PNL] = int(t[Total.CASH] + t[Total.MARKED])
 
     def close(self) -> None:

@@ -121,6 +121,7 @@ class Total(enum.IntEnum):
     BAD_TRANSITION = 11  # a message the order's state cannot take (accepted twice, ...)
     BAD_QTY = 12  # a fill or cancel of 0 shares, or of more than the order has open
     IGNORED = 13  # messages with no effect on orders (system event, priority update, ...)
+    GROSS_POSITION = 14  # sum of |position| over every instrument (kept at each fill)
 
 
 N_TOTALS = 16

@@ -107,6 +107,7 @@ _CASH, _MARKED, _OPEN_NOTIONAL, _OPEN_ORDERS = (Total.CASH, Total.MARKED,
                                                 Total.OPEN_NOTIONAL, Total.OPEN_ORDERS)
 _ORDERS, _FILLS, _REJECTS, _CANCELS = Total.ORDERS, Total.FILLS, Total.REJECTS, Total.CANCELS
 _NEXT = Total.NEXT_USER_REF
+_GROSS = Total.GROSS_POSITION
 
 
 @njit(cache=True, nogil=True)
@@ -486,7 +487,9 @@ def on_executed(orders, positions, totals, user_ref, qty, price, now_ns):
     o["fill_notional"] += qty * price
     o["update_ns"] = now_ns
     signed = qty if o["side"] == _BUY else -qty
+    totals[_GROSS] -= abs(p["position"])
     p["position"] += signed
+    totals[_GROSS] += abs(p["position"])
     if signed > 0:
         p["bought"] += qty
     else:

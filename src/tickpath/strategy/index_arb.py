@@ -24,8 +24,9 @@ future position is exposed to the basket. The strategy keeps that exposure
 ``max_position``; the report shows both, never a hedged P&L the orders did not earn.
 
 How late the strategy's view of the basis was: each evaluation triggered by a record keeps
-``(sent, seen, basis)``: the venue's send stamp of the record, the strategy's clock when it
-was handled, and the basis in price units x 1000; bounded (``samples`` rows, the first ones
+``(sent, seen, basis, feed)``: the venue's send stamp of the record, the strategy's clock
+when it was handled, the basis in price units x 1000, and which feed the record came from
+(0: a stock's, 1: the future's); bounded (``samples`` rows, the first ones
 kept), read by the owner after the run (``lateness()``).
 
 Parameters (``new(params, ctx_info)``): ``future`` (its symbol, e.g. "TPZ6"), ``basket``
@@ -74,7 +75,7 @@ IndexArbState = namedtuple("IndexArbState", [
     "words",  # int64 (N_WORDS,)
     "basis",  # float64 (3,): fair value and basis (future mid - fair) at the last
     #           evaluation, and the ``scale`` parameter
-    "samples",  # int64 (samples, 3): sent, seen, basis x 1000
+    "samples",  # int64 (samples, 4): sent, seen, basis x 1000, feed (0 stocks, 1 future)
 ])
 
 THRESHOLD, EXIT, SIZE, MAX_POSITION, MIN_INTERVAL_NS, FUT_CODE, TIF = range(7)
@@ -148,7 +149,7 @@ def new(params: dict[str, Any], ctx_info: ContextInfo | None = None) -> IndexArb
     return IndexArbState(arr, symbol_codes(basket), np.array(weights, np.float64),
                          np.zeros(MAX_LOCATE, np.int64), np.zeros(n, np.float64),
                          np.full(n, -1, np.int64), words, np.array([0.0, 0.0, scale]),
-                         np.zeros((p["samples"], 3), np.int64))
+                         np.zeros((p["samples"], 4), np.int64))
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -201,9 +202,9 @@ def _all_exact(s, ctx):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def evaluate(s, ctx, sample):
+def evaluate(s, ctx, instrument):
     """Price the basis and act on it (the module docstring); returns the intents written.
-    ``sample``: keep a lateness sample (the evaluation answers a record)."""
+    ``instrument``: the record's that called (a lateness sample is kept), -1 for none."""
     f = s.words[FUT_LOCATE]
     if f < 0:
         return 0
@@ -214,10 +215,11 @@ def evaluate(s, ctx, sample):
     basis = (bid + ask) * 0.5 - fair
     s.basis[FAIR], s.basis[BASIS] = fair, basis
     n = s.words[N_SAMPLES]
-    if sample and n < s.samples.shape[0]:
+    if instrument >= 0 and n < s.samples.shape[0]:
         s.samples[n, 0] = sent_ns(ctx)
         s.samples[n, 1] = now_ns(ctx)
         s.samples[n, 2] = np.int64(basis * 1000.0)
+        s.samples[n, 3] = 1 if instrument == f else 0
         s.words[N_SAMPLES] = n + 1
     p = s.params
     rich, cheap = bid - fair, fair - ask
@@ -263,7 +265,7 @@ def _on_book(strategy, ctx, instrument):
         return
     if m > 0:
         _take_mid(strategy, ctx, m - 1, instrument)
-    evaluate(strategy, ctx, True)
+    evaluate(strategy, ctx, instrument)
 
 
 @implements(on_order_update, IndexArbState)
@@ -271,13 +273,13 @@ def _on_order_update(strategy, ctx, slot, event):
     # an IOC's answer (filled, canceled, rejected) frees the strategy to look at the basis
     # again; an acceptance changes nothing
     if event != _ACCEPTED and ctx.orders[slot]["instrument"] == strategy.words[FUT_LOCATE]:
-        evaluate(strategy, ctx, False)
+        evaluate(strategy, ctx, -1)
 
 
 @implements(on_status, IndexArbState)
 def _on_status(strategy, ctx, instrument):
     # exact again: look at once (a book not exact stops orders in evaluate)
-    evaluate(strategy, ctx, False)
+    evaluate(strategy, ctx, -1)
 
 
 def exposure(state: IndexArbState, pos: int) -> float:
@@ -286,8 +288,8 @@ def exposure(state: IndexArbState, pos: int) -> float:
 
 
 def lateness(state: IndexArbState) -> np.ndarray:
-    """The kept samples: int64 (n, 3) rows of (venue sent, seen by the strategy, basis x
-    1000), in order."""
+    """The kept samples: int64 (n, 4) rows of (venue sent, seen by the strategy, basis x
+    1000, feed: 0 a stock's record, 1 the future's), in order."""
     return state.samples[:int(state.words[N_SAMPLES])]
 
 

@@ -72,8 +72,7 @@ def main(argv: list[str]) -> None:
     stage = None
     try:
         stage = RunToCompletionStage(SimpleNamespace(params=params), counters)
-        # compile (or load) the loop before saying ready: run() does it too, then logs in
-        stage.rx.poll(stage.state, 0, 0)
+        stage.start()  # compiled (or loaded) and logged in before the day starts
         print("ready", flush=True)
         watch = threading.Thread(target=_stop_when_done,
                                  args=(stage, float(cfg["timeout_s"])), daemon=True)

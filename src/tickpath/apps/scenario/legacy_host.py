@@ -58,7 +58,7 @@ class LegacyArbitrage:
         self.opportunities = self.orders = 0
         self.fair = self.basis = 0.0
         self.mark = 0.0  # the future's last mid
-        self.rows = np.zeros((samples, 3), np.int64)  # sent, seen, basis x 1000
+        self.rows = np.zeros((samples, 4), np.int64)  # sent, seen, basis x 1000, feed
         self.n = 0
         self.t2t = np.zeros((samples, 2), np.int64)  # the order's packet sent, order sent
         self.n_t2t = 0
@@ -70,8 +70,10 @@ class LegacyArbitrage:
                 if b["stock"] in want:
                     self.locates[b["stock"]] = loc
 
-    def evaluate(self, eq: PySnapshotFeed, fut: PyFullRefreshFeed, sent: int, now: int) -> None:
-        """Price the basis from the books as the snapshots left them; act on it."""
+    def evaluate(self, eq: PySnapshotFeed, fut: PyFullRefreshFeed, sent: int, now: int,
+                 feed: int) -> None:
+        """Price the basis from the books as the snapshots left them; act on it. ``feed``:
+        whose datagram called (0: the stocks', 1: the future's)."""
         self.learn(eq)
         if len(self.locates) < len(self.basket):
             return
@@ -89,7 +91,7 @@ class LegacyArbitrage:
         self.mark = (bid + ask) * 0.5
         self.fair, self.basis = fair, self.mark - fair
         if self.n < self.rows.shape[0]:
-            self.rows[self.n] = (sent, now, int(self.basis * 1000.0))
+            self.rows[self.n] = (sent, now, int(self.basis * 1000.0), feed)
             self.n += 1
         regime = 1 if bid - fair > self.threshold else -1 if fair - ask > self.threshold else 0
         if regime and regime != self.regime:
@@ -133,7 +135,7 @@ def main(argv: list[str]) -> None:
     for rx in (eq_rx, fut_rx):
         rx.settimeout(0)
         sel.register(rx.sock, selectors.EVENT_READ, rx)
-    session.connect()
+    session.connect()  # logged in before the day starts (the venue serves order entry)
     print("ready", flush=True)
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     deadline = time.monotonic() + float(cfg["timeout_s"])
@@ -152,7 +154,8 @@ def main(argv: list[str]) -> None:
                 after = feed.samples
                 if after > before:  # the datagram changed a book: price the basis again
                     sent = int(feed.snt[after - 1])
-                    arb.evaluate(eq, fut, sent, time.clock_gettime_ns(time.CLOCK_REALTIME))
+                    arb.evaluate(eq, fut, sent, time.clock_gettime_ns(time.CLOCK_REALTIME),
+                                 int(feed is fut))
                 if feed is eq and code == END_OF_SESSION and end_by is None:
                     end_by = time.monotonic() + GRACE_S
         session.poll()

@@ -97,15 +97,20 @@ def _line(proc: subprocess.Popen, timeout: float, what: str) -> str:
 
 
 def _run_once(pair, cfg: ScenarioConfig, hosts: tuple[str, ...], transport: str,
-              tmp: Path, cores: list[int], status: Callable[[str], None]) -> dict[str, Any]:
-    """One run of the venue with ``hosts`` trading against it; their lines and samples."""
+              tmp: Path, out_dir: Path, cores: list[int], status: Callable[[str], None]
+              ) -> dict[str, Any]:
+    """One run of the venue with ``hosts`` trading against it; their lines and samples
+    (each host's ``<name>.npz`` in ``out_dir``)."""
     py = sys.executable
     p = cfg.pace
     messages = int(p.messages() * 1.2) + 2000 * cfg.market.symbols  # room for the opening
     vcfg = {"market": vars(cfg.market), "pace": vars(p), "move": cfg.announcement.move,
             "messages": messages, "futures_messages": int(messages * cfg.market.futures_share),
             "groups": GROUPS, "exchange_ip": pair.exchange_ip, "orders_port": ORDERS_PORT,
-            "accounts": [f"{u}:{pw}" for u, pw in ACCOUNTS.values()], "cpu": cores[0]}
+            "accounts": [f"{u}:{pw}" for u, pw in ACCOUNTS.values()], "cpu": cores[0],
+            # the snapshot feeds only when the traditional host trades: publishing them is
+            # the venue's work (and its core's softirq), which would slow the other feeds
+            "snapshots": "traditional" in hosts}
     venue = pair.popen(pair.exchange, py, "-m", "tickpath.apps.scenario.venue_side",
                        json.dumps(vcfg), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True)
@@ -130,7 +135,7 @@ def _run_once(pair, cfg: ScenarioConfig, hosts: tuple[str, ...], transport: str,
                              "max_notional": 1e13, "collar_bps": 2000,
                              "max_orders_per_s": 10_000},
                     "timeout_s": READY_S + 10 * (p.calm_s + p.burst_s + p.after_s),
-                    "out": str(tmp / f"{name}.npz")}
+                    "out": str(out_dir / f"{name}.npz")}
             module = "fast_host" if name == "optimized" else "legacy_host"
             procs[name] = pair.popen(pair.host, py, "-m", f"tickpath.apps.scenario.{module}",
                                      json.dumps(hcfg), stdout=subprocess.PIPE,
@@ -153,7 +158,7 @@ def _run_once(pair, cfg: ScenarioConfig, hosts: tuple[str, ...], transport: str,
             if proc.returncode:
                 raise RuntimeError(f"the {name} host failed: {herr[-3000:]}")
             line = json.loads(hout.strip().splitlines()[-1])
-            with np.load(tmp / f"{name}.npz") as data:
+            with np.load(out_dir / f"{name}.npz") as data:
                 line["basis"] = data["basis"].copy()
             out["hosts"][name] = line
         return out
@@ -183,10 +188,12 @@ def lateness_by_phase(basis: np.ndarray, windows: dict[str, int | None]
     return out
 
 
-def run_scenario(cfg: ScenarioConfig, *, status: Callable[[str], None] = print
-                 ) -> dict[str, Any]:
+def run_scenario(cfg: ScenarioConfig, *, samples_dir: Path | None = None,
+                 status: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the scenario (module doc); returns ``{"hosts": {name: {...}}, "venue": [...],
-    "config": ..., "together": bool, "transport": ..., ...}``."""
+    "config": ..., "together": bool, "transport": ..., ...}``. ``samples_dir``: keep each
+    host's basis samples there (``<host>.npz``: ``basis``, int64 rows of venue sent, seen,
+    basis x 1000 in order-entry units, feed 0 stocks / 1 future)."""
     from ...wire.netns import veth_pair
 
     allowed = sorted(os.sched_getaffinity(0))
@@ -203,7 +210,9 @@ def run_scenario(cfg: ScenarioConfig, *, status: Callable[[str], None] = print
         for k, names in enumerate(runs):
             status(f"run {k + 1} of {len(runs)}: {' and '.join(names)} host"
                    f"{'s' if len(names) > 1 else ''} ({transport} for the optimized one)")
-            got = _run_once(pair, cfg, names, transport, Path(tmp), allowed, status)
+            out_dir = samples_dir if samples_dir is not None else Path(tmp)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            got = _run_once(pair, cfg, names, transport, Path(tmp), out_dir, allowed, status)
             v = got["venue"]
             venues.append({"hosts": list(names), "windows": v["windows"], "phases": v["phases"],
                            "announcement": v["announcement"],
@@ -255,12 +264,14 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main_cli(config: str | None, json_out: str | None, markdown_out: str | None,
-             status: Callable[[str], None] = print) -> dict[str, Any]:
+             samples_dir: str | None = None, status: Callable[[str], None] = print
+             ) -> dict[str, Any]:
     """What ``tickpath scenario central-bank`` runs: load, run, print and write."""
     from .config import load
 
     cfg = load(config)
-    result = run_scenario(cfg, status=status)
+    result = run_scenario(cfg, samples_dir=Path(samples_dir) if samples_dir else None,
+                          status=status)
     table = markdown(result)
     status(table)
     if json_out:

@@ -1,9 +1,10 @@
 """The venue side of the central-bank scenario, in the exchange namespace.
 
 ``python -m tickpath.apps.scenario.venue_side '<json>'``: builds the
-:class:`~tickpath.venue.scenario.ScenarioVenue` (the stocks on ITCH and their Book Snapshot
-feed; the futures on MDP 3.0 and their full-snapshot channel; order entry for each host's
-account), warms it, prints ``listening``, waits for ``go`` on its standard input, then runs
+:class:`~tickpath.venue.scenario.ScenarioVenue` (the stocks on ITCH, the futures on MDP 3.0,
+and with ``snapshots`` the stocks' Book Snapshot feed and the futures' full-snapshot channel
+beside them; order entry for each host's account), warms it, prints ``listening``, serves order entry (the hosts log in) until ``go`` comes on
+its standard input, then runs
 the day: calm, the announcement and its burst, calm again; ends both days and prints one JSON
 line: the venue's stats and the phases' windows as epoch ns. The ``listening`` line carries
 the index's terms (basket, weights, the index futures), which the hosts' strategy needs.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import sys
 import time
 from typing import Any
@@ -42,14 +44,19 @@ def main(argv: list[str]) -> None:
         basket_size=m["basket"],
         accounts=cfg["accounts"], orders_host=ip, futures_orders_port=cfg["orders_port"],
         iface_ip=ip,
-        equities_options={"snapshot_feed": tuple(g["itch_snapshots"])},
-        futures_options={"full_snapshots": tuple(g["mdp3_snapshots"])})
+        equities_options={"snapshot_feed": tuple(g["itch_snapshots"])}
+        if cfg["snapshots"] else None,
+        futures_options={"full_snapshots": tuple(g["mdp3_snapshots"])}
+        if cfg["snapshots"] else None)
     with venue:
         venue.warm_up()
         t = venue.index_terms()
         print(json.dumps({"listening": venue.futures_orders_port, "terms": {
             "symbols": list(t.symbols), "weights": list(t.weights),
             "futures": [vars(f) for f in t.futures]}}), flush=True)
+        # the hosts log in before the day starts: order entry is served until "go"
+        while not select.select([sys.stdin], [], [], 0.001)[0]:
+            venue.turn(0)
         if sys.stdin.readline().strip() != "go":
             return
         mono0, real0 = time.monotonic(), time.clock_gettime_ns(time.CLOCK_REALTIME)
