@@ -48,7 +48,7 @@ def test_strategy_units_follow_the_futures_order_entry():
     sp = strategy_params(TERMS, ScenarioConfig())
     # 4500.00 index points = 45,000,000 in 1e-4 units; one tick (0.25 points) = 2,500
     assert sp["scale"] == pytest.approx(45_000_000) and sp["tick"] == 2500
-    assert sp["threshold"] == 2 * 2500 and sp["exit"] == 0
+    assert sp["threshold"] == 3 * 2500 and sp["exit"] == 2500
     assert sp["ouch_px"] == 10_000_000  # PRICE9 mantissa per order-entry unit
     assert sp["future"] == "TPZ6" and sp["basket"] == ["AAA", "BBB"]
 
@@ -59,7 +59,9 @@ def test_lateness_is_split_by_the_phase_the_datagram_was_sent_in():
     sent = np.array([10, 500_000, 1_000_000, 1_500_000, 2_500_000, 0])
     rows = np.stack([sent, sent + np.array([5_000, 7_000, 20_000, 40_000, 9_000, 1]),
                      np.zeros(6, np.int64), np.zeros(6, np.int64)], axis=1)
-    out = lateness_by_phase(rows, w)
+    out = lateness_by_phase(rows, w, settle_ns=0)
     assert out["calm"]["count"] == 2 and out["burst"]["count"] == 2
     assert out["after"]["count"] == 1  # a row with no send stamp is left out
     assert out["burst"]["max_us"] == pytest.approx(40.0, rel=0.01)
+    # calm counts from a while after the opening books: the first row is the opening's
+    assert lateness_by_phase(rows, w, settle_ns=100)["calm"]["count"] == 1

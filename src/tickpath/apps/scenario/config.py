@@ -21,8 +21,8 @@ its name)::
     move = -0.015             # the basket's stocks move by this fraction
 
     [strategy]                # both hosts trade the same rule (tickpath.strategy.index_arb)
-    threshold_ticks = 2       # basis beyond this many of the future's ticks: trade
-    exit_ticks = 0            # back within this many: flatten
+    threshold_ticks = 3       # basis beyond this many of the future's ticks: trade
+    exit_ticks = 1            # back within this many: flatten
     size = 1                  # contracts an order
     max_position = 5          # contracts either way
 
@@ -69,8 +69,8 @@ class AnnouncementConf:
 
 @dataclass(frozen=True)
 class StrategyConf:
-    threshold_ticks: int = 2
-    exit_ticks: int = 0
+    threshold_ticks: int = 3
+    exit_ticks: int = 1
     size: int = 1
     max_position: int = 5
 

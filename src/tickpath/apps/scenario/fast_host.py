@@ -35,6 +35,7 @@ from .host_report import summary, tick_to_trade_us
 
 GRACE_S = 0.5  # after the feed's end: the last order answers
 ROWS = 1 << 16  # order paths stamped
+SAMPLES = 1 << 22  # basis samples kept (one per evaluation a record triggers)
 
 
 def _stop_when_done(stage: RunToCompletionStage, timeout_s: float) -> None:
@@ -63,8 +64,10 @@ def main(argv: list[str]) -> None:
                     "iface_ip": cfg["iface_ip"], "late_join": "natural"},
         "rows": f"{tag}-stamps", "row_every": 1,
         "strategy": "index_arb",
-        "strategy_params": {k: sp[k] for k in ("future", "basket", "weights", "scale",
-                                               "threshold", "exit", "size", "max_position")},
+        "strategy_params": {**{k: sp[k] for k in ("future", "basket", "weights", "scale",
+                                                  "threshold", "exit", "size",
+                                                  "max_position")},
+                            "samples": SAMPLES},
         "risk": cfg["risk"],
         "gateway": {"host": o["host"], "port": int(o["port"]), "username": o["username"],
                     "password": o["password"], "journal": o["journal"], "fsync": "never",

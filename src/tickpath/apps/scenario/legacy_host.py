@@ -130,7 +130,7 @@ def main(argv: list[str]) -> None:
     o = cfg["orders"]
     session = OrderSession(o["host"], int(o["port"]), o["username"], o["password"],
                            journal=Journal(o["journal"], "never"), stale_s=10.0)
-    arb = LegacyArbitrage(cfg["strategy"], session, int(cfg.get("samples", 1 << 20)))
+    arb = LegacyArbitrage(cfg["strategy"], session, int(cfg.get("samples", 1 << 22)))
     sel = selectors.DefaultSelector()
     for rx in (eq_rx, fut_rx):
         rx.settimeout(0)
