@@ -11,6 +11,7 @@ import time
 import uuid
 from contextlib import contextmanager
 
+import numba
 import numpy as np
 import pytest
 from mdp3_packets import E9, book, definition, level, packet, snapshot, trade
@@ -310,6 +311,17 @@ def test_locate_base_must_leave_every_locate_below_max_locate():
         assert f.locate_base == MAX_LOCATE - 4
     bare = Mdp3Feed(locate_base=65_000)  # no ring: no records, no locates to give
     assert bare.tinst.shape[0] == 0 and bare.trades.shape[0] == 0
+
+
+def test_scratch_state_has_the_feeds_type_with_and_without_a_ring():
+    """Compiling ahead on scratch state fits the feed: whether it has a ring is part of the
+    state's type (a constant the step compiles with)."""
+    with _ring(2) as ring:
+        tapped, bare = Mdp3Feed(tap=_tap(ring)), Mdp3Feed()
+        assert numba.typeof(tapped.scratch().state) == numba.typeof(tapped.state)
+        assert numba.typeof(bare.scratch().state) == numba.typeof(bare.state)
+        assert numba.typeof(tapped.state) != numba.typeof(bare.state)
+        tapped.scratch().warm_up()  # the scratch's own ring takes what it publishes
 
 
 def test_without_a_ring_the_books_are_the_same_and_nothing_is_published(day):

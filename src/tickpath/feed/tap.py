@@ -4,8 +4,9 @@ every feed: the SPSC ring's wait words and the kernel that publishes one strateg
 A feed with a tap carries three arrays: the ring's header and words
 (:class:`tickpath.ring.SpscRing`) and its wait words (:data:`TAP_WAIT_WORDS` int64: the wait
 strategy's params, then its code and the claim timeout; :func:`tap_wait` builds them). A feed
-without one carries three 0-length arrays of the same types, so its step has the same numba
-type and skips the hand-off with one compare of a length.
+without one carries three 0-length arrays of the same types (:data:`NO_TAP`): the ITCH step
+skips the hand-off with one compare of a length; the MDP3 step also carries a tuple whose
+length says it, so that its feed without a ring compiles to a step without the hand-off.
 
 :func:`publish_record` claims a slot, writes one :mod:`tickpath.strategy.records` record with
 the stamps so far, stamps ``enqueued`` and publishes it. A ring that stays full (drop policy,
@@ -20,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..ring import layout as RL
 from ..ring import spsc
 from ..ring.wait import N_PARAMS, WaitStrategy, wait_strategy
 from ..strategy import records as R
@@ -38,6 +40,24 @@ TAP_WAIT_WORDS = N_PARAMS + 2
 _EMPTY = np.zeros(0, np.int64)
 #: no hand-off ring: the step checks one length and skips it
 NO_TAP = (_EMPTY, _EMPTY, _EMPTY)
+
+
+def scratch_tap() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 2-slot ring (drop policy) in this process's memory, and its wait words: for a feed's
+    scratch state (compiling ahead for a ring's exact types), which nothing reads."""
+    slot_words = R.SLOT_SIZE // RL.WORD_BYTES
+    hdr = np.zeros(RL.HEADER_WORDS, np.int64)
+    hdr[RL.VERSION] = RL.VERSION_VALUE
+    hdr[RL.CAPACITY] = 2
+    hdr[RL.SLOT_SIZE] = R.SLOT_SIZE
+    hdr[RL.SLOT_WORDS] = slot_words
+    hdr[RL.MASK] = 1
+    hdr[RL.HEADER_SIZE] = RL.HEADER_SIZE_BYTES
+    hdr[RL.TOTAL_SIZE] = RL.total_size(2, R.SLOT_SIZE)
+    hdr[RL.POLICY] = RL.DROP
+    hdr[RL.WAIT_ON] = RL.ON_SLOT
+    hdr[RL.MAGIC] = RL.MAGIC_VALUE
+    return hdr, np.zeros(2 * slot_words, np.int64), tap_wait("noop", 0)
 
 
 def tap_wait(idle: str | WaitStrategy, timeout_ns: int) -> np.ndarray:

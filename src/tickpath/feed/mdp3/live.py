@@ -19,7 +19,7 @@ from ...book.depth_store import DepthBooks
 from ...book.mbo_store import OrderBooks
 from ...book.mdp3 import STATUS_TEXT as BOOK_STATUS
 from ...book.records import MAX_LOCATE
-from ..tap import NO_TAP
+from ..tap import NO_TAP, scratch_tap
 from . import layout as L
 from .instruments import find, new_table
 from .step import SETTLE, TS_ENTRY, Mdp3State, idle_step, step
@@ -124,7 +124,8 @@ class Mdp3Feed:
         self.applied = np.zeros(256, np.bool_)
         self.lat = np.zeros(max_samples, np.int64)
         self.ker = np.zeros(max_samples, np.int64)
-        # the hand-off: the same types with or without a ring (0 rows), so one compiled step
+        # the hand-off: 0 rows without a ring, and ``tap_on`` (in ``state``) says which, as
+        # part of the state's type: a feed without a ring compiles without the hand-off
         self.tap = tap if tap is not None else NO_TAP
         self.locate_base = int(locate_base)
         self.tapc = np.zeros(L.N_TAP, np.int64)
@@ -145,7 +146,8 @@ class Mdp3Feed:
                                     d.px, d.qty, d.nord, d.limits, d.stats_array,
                                     o.orders, o.mask, o.levels, o.free, o.books,
                                     o.stats_array, o.capacity, self.rbuf, self.rpk,
-                                    self.applied, self.lat, self.ker, *self.tap, self.tapc,
+                                    self.applied, self.lat, self.ker,
+                                    (1,) if self.tap is not NO_TAP else (), *self.tap, self.tapc,
                                     self.tinst, self.touched, self.trades)
         return self._state
 
@@ -276,10 +278,12 @@ class Mdp3Feed:
     # -- compiling ahead -------------------------------------------------------------------
 
     def scratch(self) -> Mdp3Feed:
-        """A small feed whose state has this one's exact numba type."""
+        """A small feed whose state has this one's exact numba type (with a ring: one of its
+        own, in memory)."""
         s = Mdp3Feed(max_instruments=4, max_orders=16, errors=self.errors,
                      late_join=self.late_join, recovery_bytes=256, recovery_packets=4,
-                     max_samples=1, orders=self.with_orders)
+                     max_samples=1, orders=self.with_orders,
+                     tap=scratch_tap() if self.tap is not NO_TAP else None, locate_base=0)
         s.chan[L.ROOM] = 0  # its tables are tiny on purpose: never ask to grow them
         return s
 

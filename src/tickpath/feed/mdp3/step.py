@@ -25,8 +25,9 @@ entries inside the message) before any book is touched; a refusal is counted and
 when the owner asked to stop at the first one, recorded (code, offset, MsgSeqNum) and the step
 returns SETTLE for the owner to raise.
 
-The hand-off: with a ring (``tap_*``, the arrays of :mod:`tickpath.feed.tap`; 0-length: none),
-the appliers note the trades they sequence and the instruments whose top or state may have
+The hand-off: with a ring (``tap_*``, the arrays of :mod:`tickpath.feed.tap`; ``tap_on``
+``(1,)``, a constant of the state's type: without one ``()``, and the step compiles without
+the hand-off), the appliers note the trades they sequence and the instruments whose top or state may have
 moved, and :func:`deliver` publishes, after the packet, the strategy's records of them
 (:mod:`tickpath.feed.mdp3.tap`: trades, outright tops, exact/not exact), stamped.
 """
@@ -252,6 +253,7 @@ Mdp3State = namedtuple("Mdp3State", [
     "rbuf", "rpk",  # recovery buffer: packet bytes, and (offset, size, MsgSeqNum) per packet
     "applied",  # scratch: which entries of the current book message were applied
     "lat", "ker",  # latency samples: SendingTime -> books, SendingTime -> kernel receive
+    "tap_on",  # (1,) with a ring, () without: a constant of the type (feed.mdp3.tap.tapped)
     "tap_hdr", "tap_words", "tap_wait",  # the hand-off ring (0-length arrays: none; feed.tap)
     "tapc", "tinst", "touched", "trades",  # the hand-off's counters and what a packet noted
     #                                         (feed.mdp3.tap; 0 rows without a ring)
@@ -901,8 +903,8 @@ def _snapshot_packet(state, buf, start, end, now):
     return GO_ON
 
 
-@njit(cache=True, nogil=True, _nrt=False)
-def apply_packet(state, buf, start, size, rx_ns):
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _apply(state, buf, start, size, rx_ns):
     """One datagram at ``buf[start:start+size]`` (received at ``rx_ns``, 0 if unknown)
     applied to the books; with a ring, what the strategy must hear of is noted."""
     chan = state.chan
@@ -962,10 +964,15 @@ def _short_of_room(state, room):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def deliver(state, buf, start, size, rx_ns):
-    """One datagram at ``buf[start:start+size]`` (received at ``rx_ns``, 0 if unknown):
-    :func:`apply_packet`, and with a ring (``tap_*``, 0-length: none, one compare) the
-    records of what it did (:func:`tickpath.feed.mdp3.tap.publish_packet`), stamped:
+def apply_packet(state, buf, start, size, rx_ns):
+    """:func:`_apply`, for a feed without a ring."""
+    return _apply(state, buf, start, size, rx_ns)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def deliver_tapped(state, buf, start, size, rx_ns):
+    """:func:`_apply`, then the records of what it did
+    (:func:`tickpath.feed.mdp3.tap.publish_packet`), stamped:
 
     * venue_sent: the packet's SendingTime (UTC ns, as the venue wrote it);
     * received: ``rx_ns`` (the transport's stamp), or the clock when the step begins;
@@ -976,13 +983,10 @@ def deliver(state, buf, start, size, rx_ns):
       loaded and the buffered packets replayed);
     * enqueued: each record's, just before it is published.
 
-    Returns GO_ON or SETTLE (what :func:`apply_packet` returned; the records of what was
-    applied are published first)."""
-    if state.tap_hdr.shape[0] == 0:
-        return apply_packet(state, buf, start, size, rx_ns)
+    The records of what was applied are published before a SETTLE goes back."""
     received = rx_ns if rx_ns > 0 else realtime_ns()
     P.start_noting(state)
-    code = apply_packet(state, buf, start, size, rx_ns)
+    code = _apply(state, buf, start, size, rx_ns)
     tapc = state.tapc
     if tapc[TAP_TRADES_N] > 0 or tapc[TAP_TOUCHED_N] > 0 or tapc[TAP_RESYNC] != 0:
         booked = realtime_ns()
@@ -990,6 +994,17 @@ def deliver(state, buf, start, size, rx_ns):
         sent = np.int64(get_u64(buf, start + 4)) if size >= PACKET_HEADER else booked
         P.publish_packet(state, sent, received, parsed, parsed, booked)
     return code
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def deliver(state, buf, start, size, rx_ns):
+    """One datagram at ``buf[start:start+size]`` (received at ``rx_ns``, 0 if unknown):
+    applied, and with a ring its records handed on (:func:`deliver_tapped`). Returns GO_ON
+    or SETTLE. Whether there is a ring is a constant of the state's type
+    (:func:`tickpath.feed.mdp3.tap.tapped`), so each kind of feed compiles to its own path."""
+    if P.tapped(state):
+        return deliver_tapped(state, buf, start, size, rx_ns)
+    return apply_packet(state, buf, start, size, rx_ns)
 
 
 @seam.implements(Mdp3State)
@@ -1001,7 +1016,7 @@ def _on_datagram(state, buf, start, size, rx_ns):
 @seam.implements_idle(Mdp3State)
 def _on_idle(state, now_ns):
     """The idle turn: book and status records a full ring refused, once it has room (a
-    feed without a ring: one compare)."""
+    feed without a ring: nothing)."""
     if P.pending(state):
         P.resync(state, now_ns)
     return GO_ON

@@ -1,8 +1,9 @@
 """The MDP 3.0 step's hand-off to the strategy: the records of :mod:`tickpath.strategy.records`,
 the same ones the ITCH feed publishes, from the MDP3 books.
 
-While a packet applies, the step notes what the strategy must hear of (nothing without a
-ring: one compare of a length):
+While a packet applies, the step notes what the strategy must hear of (without a ring,
+nothing: whether there is one is a constant of the state's type, :func:`tapped`, so that
+feed's step compiles without any of this):
 
 * every MDIncrementalRefreshTradeSummary entry it sequenced (48, and the legacy 42): its
   instrument, price, quantity and aggressor side (:func:`note_trade`);
@@ -83,8 +84,11 @@ _BUY, _SELL = 66, 83  # ord('B'), ord('S')
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def tapped(state):
-    """Whether the feed hands records on (a ring of 0 length: no)."""
-    return state.tap_hdr.shape[0] != 0
+    """Whether the feed hands records on: the length of ``state.tap_on``, a tuple whose
+    length is part of the state's type (``(1,)`` with a ring, ``()`` without), so the
+    answer is a constant of the compiled code and a feed without a ring compiles without
+    the hand-off at all."""
+    return len(state.tap_on) != 0
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -102,14 +106,14 @@ def start_noting(state):
 def mark_parsed(state):
     """The packet is sequenced (its header read, arbitrated, the gap check done): the
     ``parsed`` stamp."""
-    if state.tap_hdr.shape[0] != 0:
+    if tapped(state):
         state.tapc[TAP_T_PARSED] = realtime_ns()
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def touch(state, ii):
     """Instrument row ``ii``'s top or state may have moved in this packet: noted once."""
-    if state.tap_hdr.shape[0] == 0:
+    if not tapped(state):
         return
     tapc = state.tapc
     serial = tapc[TAP_SERIAL]
@@ -124,7 +128,7 @@ def touch(state, ii):
 def note_trade(state, ii, px, exp, qty, aggressor):
     """A trade summary entry of row ``ii`` was sequenced: price mantissa ``px`` (exponent
     ``exp``), quantity, AggressorSide (1 buy, 2 sell, else none)."""
-    if state.tap_hdr.shape[0] == 0:
+    if not tapped(state):
         return
     tapc = state.tapc
     r = tapc[TAP_TRADES_N]
@@ -294,7 +298,7 @@ def publish_packet(state, sent, received, parsed, decoded, booked):
 @njit(cache=True, nogil=True, _nrt=False)
 def pending(state):
     """Whether records the ring refused are still owed to the strategy."""
-    return state.tap_hdr.shape[0] != 0 and state.tapc[TAP_RESYNC] != 0
+    return tapped(state) and state.tapc[TAP_RESYNC] != 0
 
 
 @njit(cache=True, nogil=True, _nrt=False)
