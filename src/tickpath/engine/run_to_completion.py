@@ -375,6 +375,7 @@ class RunToCompletionStage:
         if self.futures is not None:
             self.futures.rx.close()
             self.futures.ring.close()
+            self.futures.feed.close()
 
 
 def main(spec, counters: Counters) -> None:
