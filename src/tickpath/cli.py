@@ -1243,6 +1243,8 @@ def scenario_central_bank(
     """A rate announcement moves the stocks and multiplies the messages 100x; two hosts,
     the traditional stack and the optimized one, arbitrage the index future against its
     stocks through the venue's order entry (root, veth; a simulation: docs/scenario.md)."""
+    import subprocess
+
     from .apps.scenario.run import main_cli
     from .wire.netns import NetnsUnavailable
 
@@ -1250,7 +1252,8 @@ def scenario_central_bank(
         main_cli(str(config) if config else None, str(json_out) if json_out else None,
                  str(markdown) if markdown else None, str(samples) if samples else None,
                  status=lambda m: console.print(m, highlight=False))
-    except (NetnsUnavailable, ValueError, RuntimeError) as e:
+    except (NetnsUnavailable, ValueError, RuntimeError, OSError,
+            subprocess.TimeoutExpired) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
     for path in (json_out, markdown):

@@ -55,7 +55,7 @@ from ..strategy.dispatch import tick_timer
 from ..strategy.records import SLOT_SIZE
 from ..telemetry.nclock import realtime_ns
 from ..telemetry.stamps import N_BOUNDARIES
-from ..wire.busypoll import poll_loop
+from ..wire.busypoll import poll_pass
 from ..wire.handler import (
     END_OF_SESSION,
     GO_ON,
@@ -111,8 +111,10 @@ def _side_pass(state):
     """One pass over the second feed's socket (what is there, then back), its records
     through the trading step; SETTLE when its handler needs the owner."""
     r = state.side
-    code = poll_loop(r.fd, r.vec, r.vec64, r.vec32, r.vlen, r.bufs, r.slot, r.ctrl64,
+    code = poll_pass(r.fd, r.vec, r.vec64, r.vec32, r.vlen, r.bufs, r.slot, r.ctrl64,
                      r.ctrl32, 0, 0, state.feed2, r.rx, r.flags)
+    if code != SETTLE:  # the handler's idle work: records a full ring refused, sent again
+        code = on_idle(state.feed2, realtime_ns())
     _drain_ring(state, state.hdr2, state.words2)
     return SETTLE if code == SETTLE else GO_ON
 
@@ -262,11 +264,14 @@ class RunToCompletionStage:
         from ..wire.busypoll import BusyPollReceiver
 
         name = f"tp-rtc2-{uuid.uuid4().hex[:12]}"
-        ring = SpscRing.create(name, int(fp.get("ring_capacity", 4096)), SLOT_SIZE,
+        # a pass decodes the socket's whole backlog before the ring is drained: room for
+        # a burst's worth (a full ring drops, counted; a lost trade stays lost)
+        ring = SpscRing.create(name, int(fp.get("ring_capacity", 1 << 16)), SLOT_SIZE,
                                policy="drop")
         ring.unlink()
         # late_join "natural": a host up before the day starts follows it from its
-        # definitions; "snapshot" (CME's way) waits for the channel's snapshot loop
+        # definitions; "snapshot" (CME's way) waits for the channel's snapshot loop, which
+        # this receiver hears only when it comes to the same group and port
         feed = Mdp3Feed(tap=(ring.header, ring.words, tap_wait("noop", 0)),
                         locate_base=int(fp.get("locate_base", DEFAULT_FUTURES_LOCATE)),
                         errors="skip", late_join=fp.get("late_join", "snapshot"))
@@ -289,8 +294,10 @@ class RunToCompletionStage:
     def _publish(self) -> None:
         publish_feed_counters(self.fsect, self.feed, self.rx, self.ended)
         self.trader.publish(self.sect)
-        now = time.clock_gettime_ns(time.CLOCK_REALTIME)
-        self.sect[AgentWord.BEAT_NS] = now
+        # the beat is the loop's own (its last turn), not the publishing thread's: a loop
+        # that stopped turning must not look alive
+        beat = int(self.trader.st[LAST_POLL_NS])
+        self.sect[AgentWord.BEAT_NS] = beat or time.clock_gettime_ns(time.CLOCK_REALTIME)
 
     def _settle(self) -> bool:
         """Act on what the loop handed back; False when the stage should stop."""

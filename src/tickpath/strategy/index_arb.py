@@ -10,8 +10,9 @@ The fair value of the future is read from the basket's books as they stand::
 the MDP 3.0 records (:mod:`tickpath.strategy.records`: the feed converts its prices to the
 units the futures venue's order entry takes). An *opportunity* is the basis crossing the
 threshold: ``rich > threshold`` or ``cheap > threshold`` after a view where it was not. On
-each book change of the future or of a basket stock, with every stock's book and the future's
-known, exact, two-sided, and no order of ours in flight, the strategy
+each book change of the future or of a basket stock, with every stock's mid known (a stock
+whose book has lost a side keeps its last mid), the future's book two-sided, every book
+exact, and no order of ours in flight, the strategy
 
 * sells ``size`` at the future's bid (IOC) while rich, buys at its offer while cheap, as long
   as the position stays within ``max_position`` contracts;
@@ -32,7 +33,8 @@ kept), read by the owner after the run (``lateness()``).
 Parameters (``new(params, ctx_info)``): ``future`` (its symbol, e.g. "TPZ6"), ``basket``
 (stock symbols), ``weights`` (one float per stock, per Price(4) of its mid), ``scale`` (the
 future's value for a basket of 1.0, in the future's price units), ``threshold`` (price units,
-default 1 tick), ``exit`` (price units, 0), ``size`` (contracts, 1), ``max_position`` (5),
+default 1 tick), ``exit`` (price units, half the threshold; the basis is a float, so 0 would
+all but never flatten), ``size`` (contracts, 1), ``max_position`` (5),
 ``min_interval_us`` (between two orders, 0), ``samples`` (100000).
 """
 
@@ -87,7 +89,7 @@ FAIR, BASIS, SCALE = range(3)  # of ``basis``
 FUTURE, NOT_OURS = -1, -2
 _IOC = ord("3")
 _ACCEPTED = int(OrderEvent.ACCEPTED)
-_DEFAULTS = {"threshold": None, "exit": 0, "size": 1, "max_position": 5, "min_interval_us": 0,
+_DEFAULTS = {"threshold": None, "exit": None, "size": 1, "max_position": 5, "min_interval_us": 0,
              "samples": 100_000}
 _KNOWN_KEYS = set(_DEFAULTS) | {"future", "basket", "weights", "scale", "tick"}
 
@@ -124,6 +126,8 @@ def new(params: dict[str, Any], ctx_info: ContextInfo | None = None) -> IndexArb
     p = {**_DEFAULTS, **{k: params[k] for k in _DEFAULTS if k in params}}
     if p["threshold"] is None:
         p["threshold"] = tick
+    if p["exit"] is None and isinstance(p["threshold"], int):
+        p["exit"] = p["threshold"] // 2
     for k, v in (*p.items(), ("tick", tick)):
         if isinstance(v, bool) or not isinstance(v, int):
             raise TypeError(f"index arbitrage parameter {k} = {v!r}: expected an integer")

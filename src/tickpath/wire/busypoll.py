@@ -19,6 +19,7 @@ import enum
 import errno as E
 import socket
 import struct
+from types import FunctionType
 
 import numpy as np
 from numba import njit
@@ -140,6 +141,23 @@ def poll_loop(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, deadline_
             return code
 
 
+def _another_dispatcher(fn, name: str):
+    """The compiled function ``fn`` again, as a dispatcher of its own named ``name`` (same
+    code, its own cache entries). A receive loop nested in another loop's handler (run to
+    completion's second feed) must not be the outer loop's dispatcher: numba takes a call
+    into the dispatcher it is compiling for recursion, even for other argument types, and
+    leaves the nested call's symbol unresolved (an abort at run time, a poisoned cache)."""
+    f = FunctionType(fn.py_func.__code__, fn.py_func.__globals__, name,
+                     fn.py_func.__defaults__)
+    f.__qualname__ = name
+    f.__doc__ = fn.py_func.__doc__
+    return njit(cache=True, nogil=True, _nrt=False)(f)
+
+
+#: :func:`poll_loop` for a pass nested in another receive loop (``_another_dispatcher``)
+poll_pass = _another_dispatcher(poll_loop, "poll_pass")
+
+
 class BusyPollReceiver:
     """A non-blocking UDP socket on ``(host, port)`` drained by a compiled ``recvmmsg`` loop.
 
@@ -255,7 +273,8 @@ class BusyPollReceiver:
                          state, self.rx, self._flags)
 
     def loop_arrays(self) -> tuple:
-        """What :func:`poll_loop` takes besides the deadline, idleness and handler state:
+        """What :func:`poll_loop` (and :data:`poll_pass`) take besides the deadline,
+        idleness and handler state:
         ``(fd, vec, vec64, vec32, vlen, bufs, slot, ctrl64, ctrl32, rx, flags)``, for a
         compiled loop of another receiver that nests a pass of this one's."""
         return (self.sock.fileno(), self.vec, self.vec64, self.vec32, self.vlen, self.bufs,

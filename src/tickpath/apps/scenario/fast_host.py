@@ -75,6 +75,10 @@ def main(argv: list[str]) -> None:
     stage = None
     try:
         stage = RunToCompletionStage(SimpleNamespace(params=params), counters)
+        # mapped by everything that uses them: their names go now, so a host killed
+        # before its end leaves nothing in /dev/shm
+        counters.unlink()
+        os.unlink(f"/dev/shm/{tag}-stamps")
         stage.start()  # compiled (or loaded) and logged in before the day starts
         print("ready", flush=True)
         watch = threading.Thread(target=_stop_when_done,
@@ -97,7 +101,7 @@ def main(argv: list[str]) -> None:
             "records": int(snap["strategy"]["records"]),
             "equity_messages": int(snap["feed"]["messages"]),
             "future_messages": int(stage.futures.feed.messages),
-            "gaps": int(snap["feed"]["gap_messages"]),
+            "gaps": int(snap["feed"]["gaps"]) + int(stage.futures.feed.counters()["gaps"]),
             "cpu_s": round((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), 3),
             "ended": bool(stage.ended),
             **tick_to_trade_us(rows[:n_rows, 0], rows[:n_rows, N_CARRIED + 3])})
@@ -105,8 +109,9 @@ def main(argv: list[str]) -> None:
     finally:
         if stage is not None:
             stage.close()
-        counters.unlink()
-        os.unlink(f"/dev/shm/{tag}-stamps")  # (the mapping goes with the process)
+        else:  # built nothing: the names are still there
+            counters.unlink()
+            os.unlink(f"/dev/shm/{tag}-stamps")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from ...wire.transports import open_receiver
 from .host_report import FUTURE_LOCATE, summary, tick_to_trade_us
 
 GRACE_S = 0.5  # after the feed's end: the last order answers
+SAMPLES = 1 << 21  # latency samples each feed keeps (their send stamps time the basis)
 
 
 class LegacyArbitrage:
@@ -54,6 +55,7 @@ class LegacyArbitrage:
         self.size, self.max_position = int(sp.get("size", 1)), int(sp.get("max_position", 5))
         self.session = session
         self.locates: dict[str, int] = {}  # basket symbol -> locate, learnt from snapshots
+        self.mids: dict[str, float] = {}  # each stock's last mid (kept when a side empties)
         self.regime = 0
         self.opportunities = self.orders = 0
         self.fair = self.basis = 0.0
@@ -73,16 +75,21 @@ class LegacyArbitrage:
     def evaluate(self, eq: PySnapshotFeed, fut: PyFullRefreshFeed, sent: int, now: int,
                  feed: int) -> None:
         """Price the basis from the books as the snapshots left them; act on it. ``feed``:
-        whose datagram called (0: the stocks', 1: the future's)."""
+        whose datagram called (0: the stocks', 1: the future's; -1: an order's answer, no
+        sample kept), as the compiled rule: a stock whose book lost a side keeps its last
+        mid."""
         self.learn(eq)
         if len(self.locates) < len(self.basket):
             return
         total = 0.0
         for sym in self.basket:
             bid, ask = eq.bbo(self.locates[sym])
-            if bid is None or ask is None:
+            if bid is not None and ask is not None:
+                self.mids[sym] = (bid[0] + ask[0]) * 0.5
+            mid = self.mids.get(sym)
+            if mid is None:
                 return
-            total += self.weights[sym] * (bid[0] + ask[0]) * 0.5
+            total += self.weights[sym] * mid
         fbid, fask = fut.bbo(self.security_id)
         if fbid is None or fask is None:
             return
@@ -90,7 +97,7 @@ class LegacyArbitrage:
         fair = self.scale * total
         self.mark = (bid + ask) * 0.5
         self.fair, self.basis = fair, self.mark - fair
-        if self.n < self.rows.shape[0]:
+        if feed >= 0 and self.n < self.rows.shape[0]:
             self.rows[self.n] = (sent, now, int(self.basis * 1000.0), feed)
             self.n += 1
         regime = 1 if bid - fair > self.threshold else -1 if fair - ask > self.threshold else 0
@@ -116,6 +123,11 @@ class LegacyArbitrage:
                 self.n_t2t += 1
 
 
+def taken(feed: PySnapshotFeed | PyFullRefreshFeed) -> int:
+    """Snapshots the feed has taken so far (a book replaced)."""
+    return feed.snapshots if isinstance(feed, PySnapshotFeed) else feed.counters["snapshots"]
+
+
 def main(argv: list[str]) -> None:
     cfg = json.loads(argv[0])
     cpu = cfg.get("cpu")
@@ -125,8 +137,8 @@ def main(argv: list[str]) -> None:
                           iface_ip=cfg["iface_ip"])
     fut_rx = open_receiver("socket", cfg["futures"]["group"], int(cfg["futures"]["port"]),
                            iface_ip=cfg["iface_ip"])
-    eq = PySnapshotFeed(max_depth=int(cfg.get("depth", 10)), max_samples=1 << 20)
-    fut = PyFullRefreshFeed(max_samples=1 << 20)
+    eq = PySnapshotFeed(max_depth=int(cfg.get("depth", 10)), max_samples=SAMPLES)
+    fut = PyFullRefreshFeed(max_samples=SAMPLES)
     o = cfg["orders"]
     session = OrderSession(o["host"], int(o["port"]), o["username"], o["password"],
                            journal=Journal(o["journal"], "never"), stale_s=10.0)
@@ -149,16 +161,19 @@ def main(argv: list[str]) -> None:
                     break
                 buf, rx_ns = got
                 feed = eq if rx is eq_rx else fut
-                before = feed.samples
+                before = taken(feed)
                 code = feed.on_datagram(buf, buf.shape[0], rx_ns)
-                after = feed.samples
-                if after > before:  # the datagram changed a book: price the basis again
-                    sent = int(feed.snt[after - 1])
+                if taken(feed) > before:  # the datagram changed a book: price the basis
+                    # the datagram's send stamp is its latency sample's (0 once they are
+                    # all used: the evaluation then counts in no phase)
+                    n = feed.samples
+                    sent = int(feed.snt[n - 1]) if n < feed.snt.shape[0] else 0
                     arb.evaluate(eq, fut, sent, time.clock_gettime_ns(time.CLOCK_REALTIME),
                                  int(feed is fut))
                 if feed is eq and code == END_OF_SESSION and end_by is None:
                     end_by = time.monotonic() + GRACE_S
-        session.poll()
+        if session.poll() > 0:  # an order's answer: look at the basis again, as the
+            arb.evaluate(eq, fut, 0, 0, -1)  # compiled rule does on_order_update
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     np.savez(cfg["out"], basis=arb.rows[:arb.n])
     t2t = arb.t2t[:arb.n_t2t]

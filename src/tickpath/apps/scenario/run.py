@@ -8,8 +8,8 @@ the stocks (ITCH 5.0, and beside it their Book Snapshot feed) and an index futur
 basket's live value. After ``calm_s`` the announcement moves the basket's stocks by ``move``
 and both feeds run ``factor`` times faster for ``burst_s``, then calm again. Two hosts (the
 "host" namespace, over a veth pair) trade the same index arbitrage
-(:mod:`tickpath.strategy.index_arb`), each with its own account at the venue's futures order
-entry:
+(:mod:`tickpath.strategy.index_arb`; the traditional host's is the same rule written in
+Python), each with its own account at the venue's futures order entry:
 
 * **traditional** (:mod:`.legacy_host`): kernel sockets woken per datagram, the two
   full-snapshot feeds, plain Python;
@@ -54,7 +54,7 @@ GROUPS = {"itch": ("233.54.12.41", 26710), "itch_snapshots": ("233.54.12.42", 26
           "mdp3_b": ("233.54.12.45", 26712)}
 ORDERS_PORT = 26714
 ACCOUNTS = {"optimized": ("FAST", "fast0001"), "traditional": ("SLOW", "slow0001")}
-READY_S = 240.0  # the longest a side may take to start (a cold cache compiles first)
+READY_S = 600.0  # the longest a side may take to start (a cold cache compiles first)
 HOSTS = ("optimized", "traditional")
 PHASES = ("calm", "burst", "after")
 #: the optimized host's basis must never be later than this in the burst (the target)
@@ -87,14 +87,18 @@ def pick_transport(want: str) -> tuple[str, dict[str, str]]:
     return ok[0], why
 
 
-def _line(proc: subprocess.Popen, timeout: float, what: str) -> str:
-    """The next line ``proc`` prints, within ``timeout`` seconds."""
+def _line(proc: subprocess.Popen, timeout: float, what: str, log: Path | None = None) -> str:
+    """The next line ``proc`` prints, within ``timeout`` seconds (its stderr, or ``log``
+    where it went, says why not)."""
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
     line = proc.stdout.readline().strip() if ready else ""
     if not line:
         proc.kill()
-        err = proc.stderr.read() if proc.stderr else ""
-        raise RuntimeError(f"{what}: no answer ({err[-3000:] or 'no output'})")
+        proc.wait()
+        err = log.read_text() if log is not None else (proc.stderr.read() if proc.stderr
+                                                         else "")
+        raise RuntimeError(f"{what}: no answer within {timeout:g} s "
+                           f"({err[-3000:] or 'no output'})")
     return line
 
 
@@ -139,11 +143,12 @@ def _run_once(pair, cfg: ScenarioConfig, hosts: tuple[str, ...], transport: str,
                     "timeout_s": READY_S + 10 * (p.calm_s + p.burst_s + p.after_s),
                     "out": str(out_dir / f"{name}.npz")}
             module = "fast_host" if name == "optimized" else "legacy_host"
+            # stderr to a file: a pipe nobody reads until the end would block a chatty host
             procs[name] = pair.popen(pair.host, py, "-m", f"tickpath.apps.scenario.{module}",
                                      json.dumps(hcfg), stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=open(tmp / f"{name}.log", "w"), text=True)
         for name, proc in procs.items():
-            if _line(proc, READY_S, f"the {name} host") != "ready":
+            if _line(proc, READY_S, f"the {name} host", tmp / f"{name}.log") != "ready":
                 raise RuntimeError(f"the {name} host did not say ready")
         status(f"{' and '.join(hosts)} ready; the day starts: calm {p.calm_s:g} s at "
                f"{p.rate:,.0f} msgs/s, the announcement, x{p.factor:g} for {p.burst_s:g} s, "
@@ -156,9 +161,10 @@ def _run_once(pair, cfg: ScenarioConfig, hosts: tuple[str, ...], transport: str,
             raise RuntimeError(f"the venue failed: {verr[-3000:]}")
         out = {"venue": json.loads(vout.strip().splitlines()[-1]), "hosts": {}}
         for name, proc in procs.items():
-            hout, herr = proc.communicate(timeout=wait)
+            hout, _ = proc.communicate(timeout=wait)
             if proc.returncode:
-                raise RuntimeError(f"the {name} host failed: {herr[-3000:]}")
+                raise RuntimeError(f"the {name} host failed: "
+                                   f"{(tmp / f'{name}.log').read_text()[-3000:]}")
             line = json.loads(hout.strip().splitlines()[-1])
             with np.load(out_dir / f"{name}.npz") as data:
                 line["basis"] = data["basis"].copy()
