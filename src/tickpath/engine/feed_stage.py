@@ -41,14 +41,20 @@ from .counters import Control, Counters, FeedCounter
 F = FeedCounter
 
 
-def publish_feed_counters(s: np.ndarray, feed: ItchFeed, rx, ended: bool) -> None:
-    """The feed handler's and the receiver's counters into the ``feed`` section ``s``."""
-    m, fc = feed.session.counters, feed.feed
+def receiver_counters(s: np.ndarray, rx) -> dict[str, int]:
+    """The receiver's counters into the ``feed`` section ``s``; returns its stats."""
     st = rx.stats()
     s[F.PACKETS] = st.get("packets", 0)
     s[F.BYTES] = st.get("bytes", 0)
     s[F.TRUNCATED] = st.get("truncated", 0)
     s[F.KERNEL_DROPS] = st.get("drops", 0)
+    return st
+
+
+def publish_feed_counters(s: np.ndarray, feed: ItchFeed, rx, ended: bool) -> None:
+    """The feed handler's and the receiver's counters into the ``feed`` section ``s``."""
+    m, fc = feed.session.counters, feed.feed
+    st = receiver_counters(s, rx)
     s[F.MESSAGES] = m[Mold.MESSAGES]
     s[F.GAPS] = m[Mold.GAPS]
     s[F.GAP_MESSAGES] = m[Mold.GAP_MESSAGES]
@@ -79,11 +85,7 @@ def publish_mdp3_counters(s: np.ndarray, feed: Mdp3Feed, rx, ended: bool) -> Non
     refused, ``books_state`` 1 while an instrument is stale (waiting for the snapshot loop)
     and 0 when every one is live. The MoldUDP64 recovery's words stay 0."""
     c = feed.chan
-    st = rx.stats()
-    s[F.PACKETS] = st.get("packets", 0)
-    s[F.BYTES] = st.get("bytes", 0)
-    s[F.TRUNCATED] = st.get("truncated", 0)
-    s[F.KERNEL_DROPS] = st.get("drops", 0)
+    st = receiver_counters(s, rx)
     s[F.MESSAGES] = c[M.MESSAGES]
     s[F.GAPS] = c[M.GAPS]
     s[F.GAP_MESSAGES] = c[M.GAP_PACKETS]
