@@ -55,7 +55,7 @@ def test_both_hosts_trade_the_basis_and_the_report_has_every_phase(netns, tmp_pa
     assert set(doc["hosts"]) == {"optimized", "traditional"}
     for v in doc["venue"]:  # the announcement moved the basket; its burst carried more
         a, ph = v["announcement"], v["phases"]  # messages than the calm 3x as long
-        assert a["wall_ns"] and a["basket"] < a["basket_before"]
+        assert v["windows"]["announced_ns"] and a["basket"] < a["basket_before"]
         assert ph["burst"]["itch_messages"] > 2 * ph["before"]["itch_messages"]
     for name, h in doc["hosts"].items():
         assert h["ended"], name  # each saw the venue's end of session

@@ -511,10 +511,11 @@ class ScenarioVenue:
     # ------------------------------------------------------------------ results
 
     def announcement(self) -> dict[str, Any] | None:
-        """The announcement: its plan, when it was armed and applied (``armed_wall``,
-        ``wall``: venue clock; ``wall_ns``: CLOCK_REALTIME ns, to set beside captures;
+        """The announcement: its plan, when it was armed and applied (``armed_at_s``,
+        ``at_s``: the venue's clock, seconds; ``realtime_ns``: CLOCK_REALTIME ns, to set
+        beside captures;
         ``clock``: the session clock of the equity step that applied it), its burst's end
-        (venue clock), the basket before it and now, and the stocks still repricing. None
+        (``burst_end_s``, venue clock), the basket before it and now, and the stocks still repricing. None
         without one."""
         plan = self.announcement_plan
         if plan is None:
@@ -523,10 +524,10 @@ class ScenarioVenue:
         burst = self._burst()
         return {"move": plan.move, "rate_factor": plan.rate_factor, "burst_s": plan.burst_s,
                 "after_s": plan.after_s, "at_clock": plan.at_clock,
-                "armed_wall": self.armed_wall, "wall": self.announced_wall,
-                "wall_ns": self.announced_ns,
+                "armed_at_s": self.armed_wall, "at_s": self.announced_wall,
+                "realtime_ns": self.announced_ns,
                 "clock": None if state is None else state["clock"],
-                "burst_end_wall": None if burst is None else burst[1],
+                "burst_end_s": None if burst is None else burst[1],
                 "basket_before": self.announced_basket, "basket": self.basket_value(),
                 "repricing": None if state is None else state["repricing"],
                 "reprice_steps": None if state is None else state["reprice_steps"]}
@@ -534,9 +535,10 @@ class ScenarioVenue:
     def stats(self) -> dict[str, Any]:
         """Both venues' stats (``itch``: the equities' feed and order entry; ``mdp3``: the
         futures'), each phase's messages on both feeds and its seconds of venue clock
-        (``phases``: before, burst, after the announcement's burst), the announcement, both
+        (``phases``: before, burst, after the announcement's burst; ``venue_s``), the
+        announcement, both
         session clocks and the basket now."""
-        phases = {p: {"itch_messages": c[0], "mdp3_messages": c[1], "wall_s": c[2]}
+        phases = {p: {"itch_messages": c[0], "mdp3_messages": c[1], "venue_s": c[2]}
                   for p, c in self._phase_counts.items()}
         return {"itch": self.equities.stats(), "mdp3": self.futures.stats(),
                 "phases": phases, "announcement": self.announcement(),

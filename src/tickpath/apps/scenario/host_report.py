@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ...gateway.layout import Total
+from ...telemetry.histogram import summary_us
 
 #: the instrument the traditional host keeps the future's orders and position under (the
 #: optimized host's is the MDP3 feed's locate for it, which its strategy learns)
@@ -35,11 +36,9 @@ def summary(session, locate: int, mark: float, fair: float,
 
 
 def tick_to_trade_us(sent: np.ndarray, out: np.ndarray) -> dict[str, float | None]:
-    """p50 / p99 / max of order sent - venue's send stamp of the packet behind it (µs)."""
+    """p50 / p99 / max of order sent - venue's send stamp of the packet behind it (µs,
+    from the project's HdrHistogram summary)."""
     ok = (sent > 0) & (out > 0)
-    d = (out[ok] - sent[ok]) / 1e3
-    if d.size == 0:
-        return {"t2t_p50_us": None, "t2t_p99_us": None, "t2t_max_us": None}
-    return {"t2t_p50_us": round(float(np.percentile(d, 50)), 1),
-            "t2t_p99_us": round(float(np.percentile(d, 99)), 1),
-            "t2t_max_us": round(float(d.max()), 1)}
+    s = summary_us(out[ok] - sent[ok])
+    return {f"t2t_{k}": (round(s[k], 1) if k in s else None)
+            for k in ("p50_us", "p99_us", "max_us")}

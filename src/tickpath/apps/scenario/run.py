@@ -83,7 +83,9 @@ def pick_transport(want: str) -> tuple[str, dict[str, str]]:
     runs of packet and busypoll; and why the others were left out."""
     ok, why = usable(["packet", "busypoll"] if want == "auto" else [want])
     if not ok:
-        raise RuntimeError(f"transport {want}: not available here: {why}")
+        reasons = "; ".join(f"{t}: {r}" for t, r in why.items())
+        raise RuntimeError(f"the optimized host has no transport here ({reasons}); "
+                           f"`tickpath wire check` says what each needs")
     return ok[0], why
 
 

@@ -67,8 +67,8 @@ def main(argv: list[str]) -> None:
         venue.end()
         st: dict[str, Any] = venue.stats()
         a = st["announcement"] or {}
-        st["windows"] = {"start_ns": started, "announced_ns": _epoch(a.get("wall"), mono0, real0),
-                         "burst_end_ns": _epoch(a.get("burst_end_wall"), mono0, real0),
+        st["windows"] = {"start_ns": started, "announced_ns": _epoch(a.get("at_s"), mono0, real0),
+                         "burst_end_ns": _epoch(a.get("burst_end_s"), mono0, real0),
                          "end_ns": ended}
         print(json.dumps(st, default=str), flush=True)
 
