@@ -47,6 +47,11 @@ REASONS = ("short_packet", "bad_size", "truncated", "foreign_schema", "unexpecte
            "short_block", "group_overrun", "short_entry", "bad_levels")
 
 
+def _int64(x: int) -> int:
+    """``x`` wrapped to int64, as numba's arithmetic wraps it."""
+    return (x + (1 << 63)) % (1 << 64) - (1 << 63)
+
+
 class PyFullRefreshFeed:
     """A plain-Python SnapshotFullRefresh52 receiver (module doc); ``max_samples``: latency
     samples kept (SendingTime -> book, one per datagram that brought a snapshot)."""
@@ -105,8 +110,11 @@ class PyFullRefreshFeed:
             p = end
         c["snapshots"] += taken
         if taken and self._samples < self.lat.shape[0]:
-            self.lat[self._samples] = time.clock_gettime_ns(time.CLOCK_REALTIME) - sent
-            self.snt[self._samples] = sent
+            # int64 as the compiled handler keeps them: a damaged SendingTime wraps, never
+            # raises (SendingTime is a u64 on the wire)
+            now = time.clock_gettime_ns(time.CLOCK_REALTIME)
+            self.lat[self._samples] = _int64(now - sent)
+            self.snt[self._samples] = _int64(sent)
             self._samples += 1
         return GO_ON
 
