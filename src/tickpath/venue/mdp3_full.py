@@ -34,6 +34,19 @@ from numba import njit
 from ..book.depth import N_BOOKS, N_DEPTH_STATS, depth_apply, depth_clear
 from ..book.mdp3 import STATUS_TEXT
 from ..codec.mdp3 import schema_v13 as S
+from ..codec.mdp3.offsets import (
+    BK_ACTION,
+    BK_LEVEL,
+    BK_ORDERS,
+    BK_PX,
+    BK_RPT,
+    BK_SEC,
+    BK_SIZE,
+    BK_TYPE,
+    DF_SEC,
+    TS_RPT,
+    TS_SEC,
+)
 from ..codec.sbe.fields import get_i32, get_i64, get_u8, get_u16, get_u32, get_u64
 from ..feed.mdp3 import instruments as T
 from .futures import PacketChunk
@@ -83,20 +96,8 @@ N_ST = 2
 _H = S.HEADER_SIZE
 _END = 1 << S.MATCH_EVENT_INDICATOR_END_OF_EVENT_BIT
 _MEI = S.MD_INCREMENTAL_REFRESH_BOOK46_MATCH_EVENT_INDICATOR_OFFSET  # 46, 47, 48 alike
-_B46 = "MD_INCREMENTAL_REFRESH_BOOK46_"
 _BL46 = S.MD_INCREMENTAL_REFRESH_BOOK46_BLOCK_LENGTH
-E_PX = getattr(S, _B46 + "NO_MD_ENTRIES_MD_ENTRY_PX_OFFSET")
-E_SIZE = getattr(S, _B46 + "NO_MD_ENTRIES_MD_ENTRY_SIZE_OFFSET")
-E_SEC = getattr(S, _B46 + "NO_MD_ENTRIES_SECURITY_ID_OFFSET")
-E_RPT = getattr(S, _B46 + "NO_MD_ENTRIES_RPT_SEQ_OFFSET")
-E_ORDERS = getattr(S, _B46 + "NO_MD_ENTRIES_NUMBER_OF_ORDERS_OFFSET")
-E_LEVEL = getattr(S, _B46 + "NO_MD_ENTRIES_MD_PRICE_LEVEL_OFFSET")
-E_ACTION = getattr(S, _B46 + "NO_MD_ENTRIES_MD_UPDATE_ACTION_OFFSET")
-E_TYPE = getattr(S, _B46 + "NO_MD_ENTRIES_MD_ENTRY_TYPE_OFFSET")
 _BL48 = S.MD_INCREMENTAL_REFRESH_TRADE_SUMMARY48_BLOCK_LENGTH
-T_SEC = S.MD_INCREMENTAL_REFRESH_TRADE_SUMMARY48_NO_MD_ENTRIES_SECURITY_ID_OFFSET
-T_RPT = S.MD_INCREMENTAL_REFRESH_TRADE_SUMMARY48_NO_MD_ENTRIES_RPT_SEQ_OFFSET
-D_SEC = S.MD_INSTRUMENT_DEFINITION_FUTURE54_SECURITY_ID_OFFSET
 _INT32_NULL = 2147483647
 _EMPTY_BOOK = 74  # 'J'
 
@@ -148,22 +149,22 @@ def _book46(buf, root, mend, px, qty, nord, limits, dstats, table, inst, dirty, 
         return np.int64(-1), np.int64(0)
     for k in range(n):
         e = e0 + k * ebl
-        ii, st[ST_COUNT] = T.find_or_add(table, inst, st[ST_COUNT], np.int64(get_i32(buf, e + E_SEC)))
+        ii, st[ST_COUNT] = T.find_or_add(table, inst, st[ST_COUNT], np.int64(get_i32(buf, e + BK_SEC)))
         if ii < 0:
             return np.int64(-2), k
-        typ = np.int64(get_u8(buf, e + E_TYPE))
+        typ = np.int64(get_u8(buf, e + BK_TYPE))
         if typ == _EMPTY_BOOK:
             depth_clear(px, qty, nord, dstats, ii)
         else:
-            size = np.int64(get_i32(buf, e + E_SIZE))
-            no = np.int64(get_i32(buf, e + E_ORDERS))
+            size = np.int64(get_i32(buf, e + BK_SIZE))
+            no = np.int64(get_i32(buf, e + BK_ORDERS))
             r = depth_apply(px, qty, nord, limits, dstats, ii, typ,
-                            np.int64(get_u8(buf, e + E_ACTION)), np.int64(get_u8(buf, e + E_LEVEL)),
-                            get_i64(buf, e + E_PX), 0 if size == _INT32_NULL else size,
+                            np.int64(get_u8(buf, e + BK_ACTION)), np.int64(get_u8(buf, e + BK_LEVEL)),
+                            get_i64(buf, e + BK_PX), 0 if size == _INT32_NULL else size,
                             0 if no == _INT32_NULL else no)
             if r != 0:
                 return np.int64(r), k
-        _mark(inst, dirty, st, ii, np.int64(get_u32(buf, e + E_RPT)), transact)
+        _mark(inst, dirty, st, ii, np.int64(get_u32(buf, e + BK_RPT)), transact)
     return np.int64(0), np.int64(0)
 
 
@@ -177,9 +178,9 @@ def _trade48(buf, root, mend, table, inst):
         e = g + 3 + k * ebl
         if e + ebl > mend:
             return
-        ii = T.find(table, np.int64(get_i32(buf, e + T_SEC)))
+        ii = T.find(table, np.int64(get_i32(buf, e + TS_SEC)))
         if ii >= 0:
-            inst[ii, C_RPT] = get_u32(buf, e + T_RPT)
+            inst[ii, C_RPT] = get_u32(buf, e + TS_RPT)
 
 
 @njit(cache=True, nogil=True)
@@ -233,7 +234,7 @@ def full_run(src, bounds, kinds, k, p, px, qty, nord, limits, dstats, table, ins
                     _trade48(src, root, mend, table, inst)
             elif tid == 54:
                 _, st[ST_COUNT] = T.find_or_add(table, inst, st[ST_COUNT],
-                                                np.int64(get_i32(src, root + D_SEC)))
+                                                np.int64(get_i32(src, root + DF_SEC)))
             if end_of_event:
                 tally[EVENTS] += 1
                 for q in range(st[ST_NDIRTY]):

@@ -40,7 +40,65 @@ import numpy as np
 from numba import njit
 
 from ...book.mbo import MboStat
-from ...codec.mdp3 import schema_v13 as S
+from ...codec.mdp3.offsets import (  # the fields the step reads
+    BK_ACTION,
+    BK_ENTRY,
+    BK_LEVEL,
+    BK_ORDERS,
+    BK_PX,
+    BK_RPT,
+    BK_SEC,
+    BK_SIZE,
+    BK_TYPE,
+    BO_ACTION,
+    BO_ENTRY,
+    BO_ID,
+    BO_PRIORITY,
+    BO_QTY,
+    BO_REF,
+    DF_DEPTH,
+    DF_FACTOR,
+    DF_FEED_TYPE,
+    DF_SEC,
+    DF_STATUS,
+    DF_SYMBOL,
+    DF_TICK,
+    OB_ACTION,
+    OB_ENTRY,
+    OB_ID,
+    OB_PRIORITY,
+    OB_PX,
+    OB_QTY,
+    OB_SEC,
+    OB_TYPE,
+    SN_ENTRY,
+    SN_LAST_SEQ,
+    SN_LEVEL,
+    SN_ORDERS,
+    SN_PX,
+    SN_RPT,
+    SN_SEC,
+    SN_SIZE,
+    SN_TYPE,
+    SO_CHUNK,
+    SO_CHUNKS,
+    SO_ENTRY,
+    SO_ID,
+    SO_LAST_SEQ,
+    SO_PRIORITY,
+    SO_PX,
+    SO_QTY,
+    SO_SEC,
+    SO_TYPE,
+    ST_SEC,
+    ST_STATUS,
+    TS_AGGRESSOR,
+    TS_ENTRY,
+    TS_PX,
+    TS_RPT,
+    TS_SEC,
+    TS_SIZE,
+)
 from ...codec.sbe.fields import get_i8, get_i32, get_i64, get_u8, get_u16, get_u32, get_u64
 from ...telemetry.nclock import realtime_ns
 from ...wire import handler as seam
@@ -174,71 +232,6 @@ _SEQ_SEC = SEQ_SEC_OFF
 _SEQ_RPT = SEQ_RPT_OFF
 _SEQ_ENTRY = SEQ_ENTRY
 
-# the offsets the step reads (one set per kind: layout.py checks both families agree)
-_BK = "MD_INCREMENTAL_REFRESH_BOOK46_NO_MD_ENTRIES_"
-BK_PX = getattr(S, _BK + "MD_ENTRY_PX_OFFSET")
-BK_SIZE = getattr(S, _BK + "MD_ENTRY_SIZE_OFFSET")
-BK_SEC = getattr(S, _BK + "SECURITY_ID_OFFSET")
-BK_RPT = getattr(S, _BK + "RPT_SEQ_OFFSET")
-BK_ORDERS = getattr(S, _BK + "NUMBER_OF_ORDERS_OFFSET")
-BK_LEVEL = getattr(S, _BK + "MD_PRICE_LEVEL_OFFSET")
-BK_ACTION = getattr(S, _BK + "MD_UPDATE_ACTION_OFFSET")
-BK_TYPE = getattr(S, _BK + "MD_ENTRY_TYPE_OFFSET")
-BK_ENTRY = BK_TYPE + 1  # bytes of an entry the step reads (legacy entries have no more)
-_BO = "MD_INCREMENTAL_REFRESH_BOOK46_NO_ORDER_ID_ENTRIES_"
-BO_ID = getattr(S, _BO + "ORDER_ID_OFFSET")
-BO_PRIORITY = getattr(S, _BO + "MD_ORDER_PRIORITY_OFFSET")
-BO_QTY = getattr(S, _BO + "MD_DISPLAY_QTY_OFFSET")
-BO_REF = getattr(S, _BO + "REFERENCE_ID_OFFSET")
-BO_ACTION = getattr(S, _BO + "ORDER_UPDATE_ACTION_OFFSET")
-BO_ENTRY = BO_ACTION + 1
-_OB = "MD_INCREMENTAL_REFRESH_ORDER_BOOK47_NO_MD_ENTRIES_"
-OB_ID = getattr(S, _OB + "ORDER_ID_OFFSET")
-OB_PRIORITY = getattr(S, _OB + "MD_ORDER_PRIORITY_OFFSET")
-OB_PX = getattr(S, _OB + "MD_ENTRY_PX_OFFSET")
-OB_QTY = getattr(S, _OB + "MD_DISPLAY_QTY_OFFSET")
-OB_SEC = getattr(S, _OB + "SECURITY_ID_OFFSET")
-OB_ACTION = getattr(S, _OB + "MD_UPDATE_ACTION_OFFSET")
-OB_TYPE = getattr(S, _OB + "MD_ENTRY_TYPE_OFFSET")
-OB_ENTRY = OB_TYPE + 1
-_TS = "MD_INCREMENTAL_REFRESH_TRADE_SUMMARY48_NO_MD_ENTRIES_"
-TS_PX = getattr(S, _TS + "MD_ENTRY_PX_OFFSET")
-TS_SIZE = getattr(S, _TS + "MD_ENTRY_SIZE_OFFSET")
-TS_SEC = getattr(S, _TS + "SECURITY_ID_OFFSET")
-TS_RPT = getattr(S, _TS + "RPT_SEQ_OFFSET")
-TS_AGGRESSOR = getattr(S, _TS + "AGGRESSOR_SIDE_OFFSET")
-TS_ENTRY = getattr(S, _TS + "MD_UPDATE_ACTION_OFFSET") + 1
-_SN = "SNAPSHOT_FULL_REFRESH52_"
-SN_LAST_SEQ = getattr(S, _SN + "LAST_MSG_SEQ_NUM_PROCESSED_OFFSET")
-SN_SEC = getattr(S, _SN + "SECURITY_ID_OFFSET")
-SN_RPT = getattr(S, _SN + "RPT_SEQ_OFFSET")
-SN_PX = getattr(S, _SN + "NO_MD_ENTRIES_MD_ENTRY_PX_OFFSET")
-SN_SIZE = getattr(S, _SN + "NO_MD_ENTRIES_MD_ENTRY_SIZE_OFFSET")
-SN_ORDERS = getattr(S, _SN + "NO_MD_ENTRIES_NUMBER_OF_ORDERS_OFFSET")
-SN_LEVEL = getattr(S, _SN + "NO_MD_ENTRIES_MD_PRICE_LEVEL_OFFSET")
-SN_TYPE = getattr(S, _SN + "NO_MD_ENTRIES_MD_ENTRY_TYPE_OFFSET")
-SN_ENTRY = SN_TYPE + 1
-_SO = "SNAPSHOT_FULL_REFRESH_ORDER_BOOK53_"
-SO_LAST_SEQ = getattr(S, _SO + "LAST_MSG_SEQ_NUM_PROCESSED_OFFSET")
-SO_SEC = getattr(S, _SO + "SECURITY_ID_OFFSET")
-SO_CHUNKS = getattr(S, _SO + "NO_CHUNKS_OFFSET")
-SO_CHUNK = getattr(S, _SO + "CURRENT_CHUNK_OFFSET")
-SO_ID = getattr(S, _SO + "NO_MD_ENTRIES_ORDER_ID_OFFSET")
-SO_PRIORITY = getattr(S, _SO + "NO_MD_ENTRIES_MD_ORDER_PRIORITY_OFFSET")
-SO_PX = getattr(S, _SO + "NO_MD_ENTRIES_MD_ENTRY_PX_OFFSET")
-SO_QTY = getattr(S, _SO + "NO_MD_ENTRIES_MD_DISPLAY_QTY_OFFSET")
-SO_TYPE = getattr(S, _SO + "NO_MD_ENTRIES_MD_ENTRY_TYPE_OFFSET")
-SO_ENTRY = SO_TYPE + 1
-_DF = "MD_INSTRUMENT_DEFINITION_FUTURE54_"
-DF_SYMBOL = getattr(S, _DF + "SYMBOL_OFFSET")
-DF_SEC = getattr(S, _DF + "SECURITY_ID_OFFSET")
-DF_STATUS = getattr(S, _DF + "MD_SECURITY_TRADING_STATUS_OFFSET")
-DF_TICK = getattr(S, _DF + "MIN_PRICE_INCREMENT_OFFSET")
-DF_FACTOR = getattr(S, _DF + "DISPLAY_FACTOR_OFFSET")
-DF_FEED_TYPE = getattr(S, _DF + "NO_MD_FEED_TYPES_MD_FEED_TYPE_OFFSET")
-DF_DEPTH = getattr(S, _DF + "NO_MD_FEED_TYPES_MARKET_DEPTH_OFFSET")
-ST_SEC = S.SECURITY_STATUS30_SECURITY_ID_OFFSET
-ST_STATUS = S.SECURITY_STATUS30_SECURITY_TRADING_STATUS_OFFSET
 INT32_NULL = 2147483647
 
 _BID, _OFFER, _IBID, _IOFFER, _EMPTY_BOOK = 48, 49, 69, 70, 74  # '0' '1' 'E' 'F' 'J'

@@ -12,6 +12,17 @@ from __future__ import annotations
 import enum
 
 from ...codec.mdp3 import schema_v13 as S
+from ...codec.mdp3.offsets import (  # noqa: F401  (the step imports them from here)
+    SN_ENTRY,
+    SN_LAST_SEQ,
+    SN_LEVEL,
+    SN_ORDERS,
+    SN_PX,
+    SN_RPT,
+    SN_SEC,
+    SN_SIZE,
+    SN_TYPE,
+)
 
 
 class Counter(enum.IntEnum):
@@ -73,15 +84,5 @@ REFUSAL_TEXT = {
 (I_SECURITY_ID, I_STATE, I_SNAP_SEQ, I_RPT_SEQ, I_SNAPSHOTS, I_SENT, N_INST) = range(7)
 
 SNAPSHOT52 = S.SNAPSHOT_FULL_REFRESH52_ID
-_SN = "SNAPSHOT_FULL_REFRESH52_"
-SN_LAST_SEQ = getattr(S, _SN + "LAST_MSG_SEQ_NUM_PROCESSED_OFFSET")
-SN_SEC = getattr(S, _SN + "SECURITY_ID_OFFSET")
-SN_RPT = getattr(S, _SN + "RPT_SEQ_OFFSET")
 #: root bytes read: up to the end of RptSeq (LastMsgSeqNumProcessed and SecurityID lie before)
 SN_READ_BLOCK = max(SN_LAST_SEQ + 4, SN_SEC + 4, SN_RPT + 4)
-SN_PX = getattr(S, _SN + "NO_MD_ENTRIES_MD_ENTRY_PX_OFFSET")
-SN_SIZE = getattr(S, _SN + "NO_MD_ENTRIES_MD_ENTRY_SIZE_OFFSET")
-SN_ORDERS = getattr(S, _SN + "NO_MD_ENTRIES_NUMBER_OF_ORDERS_OFFSET")
-SN_LEVEL = getattr(S, _SN + "NO_MD_ENTRIES_MD_PRICE_LEVEL_OFFSET")
-SN_TYPE = getattr(S, _SN + "NO_MD_ENTRIES_MD_ENTRY_TYPE_OFFSET")
-SN_ENTRY = SN_TYPE + 1  # entry bytes read
