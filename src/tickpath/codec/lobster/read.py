@@ -34,9 +34,9 @@ class LobsterError(ValueError):
     """A LOBSTER file that cannot be read as one: names the file, and the row (from 1) and
     column where that is known."""
 
-    def __init__(self, path: str | Path, reason: str, row: int | None = None,
+    def __init__(self, path: str | Path | None, reason: str, row: int | None = None,
                  column: str | None = None) -> None:
-        self.path = str(path)
+        self.path = None if path is None else str(path)
         self.row = row
         self.column = column
         where = ""
@@ -44,7 +44,10 @@ class LobsterError(ValueError):
             where = f" row {row:,}"
             if column is not None:
                 where += f", column {column}"
-        super().__init__(f"{self.path}:{where}: {reason}" if where else f"{self.path}: {reason}")
+        if self.path is None:
+            super().__init__(reason)
+        else:
+            super().__init__(f"{self.path}:{where}: {reason}")
 
 
 def parse_name(path: str | Path) -> dict[str, str] | None:
@@ -99,9 +102,9 @@ def _first_bad(path: Path, ncols: int | None, names: tuple[str, ...],
     return LobsterError(path, "cannot be parsed as CSV of numbers")
 
 
-def _lines(path: Path) -> int:
-    """Rows in the file: newline count, plus a last line without one."""
-    data = path.read_bytes()
+def count_rows(path: str | Path) -> int:
+    """Rows in a file (its newline count, plus a last line without one), without parsing."""
+    data = _exists(path, "LOBSTER").read_bytes()
     n = data.count(b"\n")
     if data and not data.endswith(b"\n"):
         n += 1
@@ -111,7 +114,7 @@ def _lines(path: Path) -> int:
 def _exists(path: str | Path, what: str) -> Path:
     p = Path(path)
     if not p.is_file():
-        raise LobsterError(p, f"LOBSTER {what} file does not exist")
+        raise LobsterError(p, f"{what} file does not exist")
     return p
 
 
@@ -123,12 +126,12 @@ def read_messages(path: str | Path) -> np.ndarray:
     fields and an order id >= 0. Raises :class:`LobsterError` naming the first bad row and
     column.
     """
-    p = _exists(path, "message")
+    p = _exists(path, "LOBSTER message")
     try:
         raw = np.loadtxt(p, delimiter=",", dtype=_RAW_MESSAGE, comments=None, ndmin=1)
     except ValueError:
         raise _first_bad(p, 6, MESSAGE_COLUMNS, True) from None
-    if raw.shape[0] != _lines(p):
+    if raw.shape[0] != count_rows(p):
         raise _first_bad(p, 6, MESSAGE_COLUMNS, True)
     out = np.empty(raw.shape[0], MESSAGE_DTYPE)
     t = raw["time"]
@@ -161,7 +164,7 @@ def read_orderbook(path: str | Path, levels: int | None = None) -> np.ndarray:
     count / 4). Checked: that column count on every row; sizes >= 0; a price is positive and
     fits 32 bits, or it is the empty-level value (+-9999999999) with size 0.
     """
-    p = _exists(path, "orderbook")
+    p = _exists(path, "LOBSTER orderbook")
     if levels is None:
         parts = parse_name(p)
         levels = int(parts["level"]) if parts else None
@@ -170,7 +173,7 @@ def read_orderbook(path: str | Path, levels: int | None = None) -> np.ndarray:
         ob = np.loadtxt(p, delimiter=",", dtype=np.int64, comments=None, ndmin=2)
     except ValueError:
         raise _first_bad(p, ncols, ORDERBOOK_COLUMNS, False) from None
-    if ob.shape[0] != _lines(p):
+    if ob.shape[0] != count_rows(p):
         raise _first_bad(p, ncols, ORDERBOOK_COLUMNS, False)
     if ob.shape[0] == 0:
         return np.zeros((0, ncols or 4), np.int64)
