@@ -74,6 +74,7 @@ def main() -> None:
     a = ap.parse_args()
     plain, gz = day(a.messages, a.symbols, a.seed)
     files = {"plain": plain, "gz": gz}
+    load_before = os.getloadavg()[0]
     modes = [m for m in MODES if available(m[2])]
     times: dict[str, list[float]] = {m[0]: [] for m in modes}
     msgs = 0
@@ -92,7 +93,8 @@ def main() -> None:
     base = statistics.median(times["plain"])
     rows = []
     print(f"{msgs:,} messages; plain {plain.stat().st_size / 1e6:,.1f} MB, gzip "
-          f"{gz.stat().st_size / 1e6:,.1f} MB; load average before: {os.getloadavg()[0]:.2f}")
+          f"{gz.stat().st_size / 1e6:,.1f} MB; load average (1 min) before {load_before:.2f}, "
+          f"after {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"{'mode':45} {'median s':>9} {'M msg/s':>8} {'x plain':>8}")
     for label, *_ in modes:
         med = statistics.median(times[label])
@@ -103,6 +105,7 @@ def main() -> None:
     (OUT / "replay_gzip.json").write_text(json.dumps({
         "date": time.strftime("%Y-%m-%d"), "machine": platform.platform(),
         "cpus": os.cpu_count(), "python": sys.version.split()[0], "messages": msgs,
+        "load_before": load_before, "load_after": os.getloadavg()[0],
         "runs": a.runs, "rows": rows}, indent=2))
 
 
