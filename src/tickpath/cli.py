@@ -59,24 +59,29 @@ def _counts_table(counts: dict[str, int]) -> Table:
 
 @app.command()
 def replay(
-    file: Annotated[Path, typer.Argument(help="itch: NASDAQ binary ITCH 5.0 file (plain or .gz); mdp3: a pcap/pcapng capture")],
+    file: Annotated[Path, typer.Argument(help="itch: NASDAQ binary ITCH 5.0 file (plain or .gz); mdp3: a pcap/pcapng capture; lobster: a LOBSTER ..._message_LEVEL.csv (its _orderbook_ pair beside it seeds the first book)")],
     books_json: Annotated[Path | None, typer.Option(help="write final books as JSON lines")] = None,
     depth: Annotated[int | None, typer.Option(help="levels per side in output (default all)")] = None,
     symbol: Annotated[str | None, typer.Option(help="print this instrument's book (mdp3: symbol or SecurityID)")] = None,
     errors: Annotated[str | None, typer.Option(help="raise: stop at the first bad message; skip: count it and go on (itch: after a damaged block, resume where the message boundaries are found again, and report the bytes lost) (default: raise for itch, skip for mdp3)")] = None,
     max_orders: Annotated[int, typer.Option(help="live orders the books can hold")] = 1 << 22,
     progress: Annotated[bool, typer.Option(help="progress bar on a terminal")] = True,
-    feed: Annotated[str, typer.Option(help="itch | mdp3 (CME MDP 3.0 over SBE)")] = "itch",
+    feed: Annotated[str, typer.Option(help="itch | mdp3 (CME MDP 3.0 over SBE) | lobster (LOBSTER CSV; the default for a name with _message_)")] = "itch",
     port: Annotated[int, typer.Option(help="mdp3: take only datagrams to this UDP port, one line of the channel (0: every datagram)")] = 0,
     late_join: Annotated[str, typer.Option(help="mdp3: an instrument first seen mid-session starts from its first message (natural) or waits for a snapshot (snapshot)")] = "natural",
     book: Annotated[str, typer.Option(help="mdp3: which books to write: outright | implied | merged | orders (order-by-order, aggregated)")] = "outright",
 ) -> None:
     """Replay a binary ITCH 5.0 file, or a CME MDP 3.0 capture, through the decoder and books."""
+    if feed == "itch" and "_message_" in file.name and file.suffix == ".csv":
+        feed = "lobster"
+    if feed == "lobster":
+        _replay_lobster(file, books_json, depth, errors or "raise")
+        return
     if feed == "mdp3":
         _replay_mdp3(file, books_json, depth, symbol, errors or "skip", port, late_join, book)
         return
     if feed != "itch":
-        err.print(f"[red]error:[/] --feed must be itch or mdp3, not {feed!r}")
+        err.print(f"[red]error:[/] --feed must be itch, mdp3 or lobster, not {feed!r}")
         raise typer.Exit(2)
     errors = errors or "raise"
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
@@ -129,6 +134,34 @@ def replay(
         except KeyError as e:
             err.print(f"[red]error:[/] {e.args[0]}")
             raise typer.Exit(1) from e
+
+
+def _replay_lobster(file: Path, books_json: Path | None, depth: int | None, errors: str) -> None:
+    """``tickpath replay --feed lobster``: a LOBSTER message file into the books."""
+    from .apps.lobster import replay_lobster, write_books_json_atomic
+    from .book import BookError
+    from .codec.lobster import LobsterError
+
+    try:
+        h, rep = replay_lobster(file, errors=errors)
+    except (LobsterError, BookError, ValueError) as e:
+        err.print(f"[red]error:[/] {e}", soft_wrap=True)  # paths whole, never cut
+        raise typer.Exit(1) from e
+    c = rep.counters
+    seed = (f"first book and levels coming into view from {rep.orderbook_path}"
+            if rep.orderbook_path else "no orderbook file beside it: the books start empty")
+    console.print(f"{rep.rows:,} LOBSTER rows in {rep.seconds:.2f} s ({seed})")
+    console.print("rows by type: " + ", ".join(f"{t}: {n:,}" for t, n in
+                                                 rep.counts_by_type.items()))
+    console.print(f"seeded levels {c['seeded_levels']:,}, levels set as they came into view "
+                  f"{c['reveals']:,}, unknown orders found on seeded levels "
+                  f"{c['seed_hits']:,}, found nowhere {c['unknown']:,} "
+                  f"({c['unknown_shares']:,} shares; rows {rep.unknown_rows[:5]}), refused "
+                  f"{c['refused']:,}")
+    if books_json is not None:
+        book = h.depth(depth)
+        n = write_books_json_atomic([book] if book["bids"] or book["asks"] else [], books_json)
+        console.print(f"wrote {n:,} books to {books_json}")
 
 
 def _replay_mdp3(file: Path, books_json: Path | None, depth: int | None, symbol: str | None,
@@ -185,6 +218,51 @@ def _replay_mdp3(file: Path, books_json: Path | None, depth: int | None, symbol:
             t.add_row(*(f"{b[2]:,}", f"{b[1]:,}", f"{b[0]}") if b else ("", "", ""),
                       *(f"{a[0]}", f"{a[1]:,}", f"{a[2]:,}") if a else ("", "", ""))
         console.print(t)
+
+
+lobster_app = typer.Typer(no_args_is_help=True,
+                          help="LOBSTER (lobsterdata.com) message/orderbook CSV pairs.")
+app.add_typer(lobster_app, name="lobster")
+
+
+@lobster_app.command("check")
+def lobster_check(
+    message: Annotated[Path, typer.Argument(help="TICKER_DATE_START_END_message_LEVEL.csv")],
+    orderbook: Annotated[Path, typer.Argument(help="TICKER_DATE_START_END_orderbook_LEVEL.csv")],
+    show: Annotated[int, typer.Option(help="mismatches to print")] = 10,
+) -> None:
+    """Replay MESSAGE into the books and compare them after every row with ORDERBOOK's row
+    (all its levels, both sides). Exit 0 when every row matches, 1 otherwise."""
+    from .apps.lobster import check_pair
+    from .codec.lobster import LobsterError
+
+    try:
+        h, rep = check_pair(message, orderbook, max_mismatches=max(show, 1))
+    except (LobsterError, ValueError) as e:
+        err.print(f"[red]error:[/] {e}", soft_wrap=True)  # paths whole, never cut
+        raise typer.Exit(1) from e
+    c = rep.counters
+    console.print(f"{c['rows_checked']:,} rows checked ({rep.levels} levels a side) in "
+                  f"{rep.seconds:.2f} s: {c['mismatch_rows']:,} rows differ "
+                  f"({c['mismatch_cells']:,} level-sides)")
+    console.print(f"seeded levels {c['seeded_levels']:,}, levels set as they came into view "
+                  f"{c['reveals']:,}, unknown orders found on seeded levels "
+                  f"{c['seed_hits']:,}, found nowhere {c['unknown']:,}, refused "
+                  f"{c['refused']:,}")
+    for e in rep.refused_rows[:show]:
+        console.print(f"refused: {e}")
+    if rep.mismatches:
+        t = Table(title=f"first {min(show, len(rep.mismatches))} mismatches")
+        for col in ("row", "level", "side", "expected price", "expected size", "got price",
+                    "got size"):
+            t.add_column(col, justify="right")
+        for m in rep.mismatches[:show]:
+            t.add_row(f"{m.row:,}", str(m.level), m.side, str(m.expected[0]),
+                      f"{m.expected[1]:,}", str(m.got[0]), f"{m.got[1]:,}")
+        console.print(t)
+    if not rep.ok:
+        raise typer.Exit(1)
+    console.print("[green]every row matches[/]")
 
 
 @app.command()

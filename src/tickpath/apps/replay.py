@@ -42,7 +42,9 @@ class ReplayReport:
 def replay(path: str | Path, handler: ItchHandler | None = None, *,
            chunk_bytes: int = DEFAULT_CHUNK, errors: str = "raise",
            max_orders: int = 1 << 21,
-           progress: Callable[[int, int], None] | None = None) -> tuple[ItchHandler, ReplayReport]:
+           progress: Callable[[int, int], None] | None = None,
+           inflater: str = "auto", inflate_thread: bool = True,
+           ) -> tuple[ItchHandler, ReplayReport]:
     """Build every book from a binary ITCH file. Streams it; never loads it whole.
 
     ``progress(done, total)`` is called once per chunk with bytes read from disk (compressed
@@ -52,13 +54,17 @@ def replay(path: str | Path, handler: ItchHandler | None = None, *,
     reason) or refused message (:class:`tickpath.book.BookError`). ``"skip"`` counts them and
     goes on: after a malformed block decoding resumes where the message boundaries are found
     again (:meth:`ItchHandler.on_blocks`), and the report says which bytes were lost.
+
+    A gzip file is inflated in a thread of its own (``inflate_thread``) by ``inflater``
+    (:func:`tickpath.feed.binaryfile.gzip_module`: ISA-L's when installed).
     """
     if handler is None:
         handler = ItchHandler(BookStore(max_orders=max_orders, errors=errors), errors=errors)
     total = file_size(path)
     t0 = time.perf_counter()
     nbytes = 0
-    with BlockReader(path, chunk_bytes) as reader:
+    with BlockReader(path, chunk_bytes, inflater=inflater,
+                     inflate_thread=inflate_thread) as reader:
         for buf, end, base in reader.chunks():
             upto = handler.on_blocks(buf, 0, end, base)
             reader.consumed(upto, end)

@@ -1,0 +1,96 @@
+"""gzip BinaryFILE days: every inflater, in its own thread or not, gives the plain file's
+books; progress counts compressed bytes; a truncated or damaged file is a clear error."""
+
+from __future__ import annotations
+
+import builtins
+import gzip
+
+import pytest
+from typer.testing import CliRunner
+
+from tickpath import Simulator, replay
+from tickpath.cli import app
+from tickpath.feed import binaryfile
+from tickpath.feed.binaryfile import BlockReader, GzipFileError, gzip_module
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory):
+    d = tmp_path_factory.mktemp("gz")
+    sim = Simulator(symbols=30, messages=20_000, seed=5)
+    plain, gz = d / "day.itch", d / "day.itch.gz"
+    sim.write(plain)
+    gz.write_bytes(gzip.compress(plain.read_bytes(), 6))
+    return plain, gz
+
+
+def _books(handler):
+    return {b["locate"]: b for b in handler.books.books()}
+
+
+@pytest.mark.parametrize("inflater", ["stdlib", "isal", "zlib-ng", "auto"])
+@pytest.mark.parametrize("thread", [True, False])
+def test_every_inflater_gives_the_plain_days_books(day, inflater, thread):
+    if inflater in ("isal", "zlib-ng"):
+        pytest.importorskip({"isal": "isal", "zlib-ng": "zlib_ng"}[inflater])
+    plain, gz = day
+    want, rep0 = replay(plain, max_orders=1 << 14)
+    seen: list[tuple[int, int]] = []
+    got, rep = replay(gz, chunk_bytes=8192, max_orders=1 << 14, inflater=inflater,
+                      inflate_thread=thread, progress=lambda d, t: seen.append((d, t)))
+    assert rep.messages == rep0.messages and rep.bytes == rep0.bytes
+    assert _books(got) == _books(want)
+    # progress: compressed bytes, never past the file's size, never backwards
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and 0 < done[-1] <= gz.stat().st_size
+    assert {t for _, t in seen} == {gz.stat().st_size}
+
+
+def test_without_isal_the_standard_library_inflates(day, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_isal(name, *a, **k):
+        if name == "isal" or name.startswith("isal."):
+            raise ImportError("no isal here")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_isal)
+    assert gzip_module("auto") is gzip
+    with pytest.raises(ImportError):
+        gzip_module("isal")
+    plain, gz = day
+    got, _ = replay(gz, max_orders=1 << 14)
+    want, _ = replay(plain, max_orders=1 << 14)
+    assert _books(got) == _books(want)
+
+
+@pytest.mark.parametrize("thread", [True, False])
+def test_a_truncated_gzip_names_the_file(day, tmp_path, thread):
+    _, gz = day
+    cut = tmp_path / "cut.itch.gz"
+    cut.write_bytes(gz.read_bytes()[: gz.stat().st_size // 2])
+    with pytest.raises(GzipFileError, match=r"cut\.itch\.gz: the gzip stream ends before") as e:
+        replay(cut, chunk_bytes=8192, max_orders=1 << 14, inflate_thread=thread)
+    assert "compressed bytes" in str(e.value)
+    r = CliRunner().invoke(app, ["replay", str(cut), "--no-progress"])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+
+
+def test_damaged_gzip_data_is_an_error_with_offsets(day, tmp_path):
+    _, gz = day
+    raw = bytearray(gz.read_bytes())
+    raw[len(raw) // 2: len(raw) // 2 + 64] = bytes(64)
+    bad = tmp_path / "bad.itch.gz"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises((GzipFileError, ValueError), match=r"bad\.itch\.gz"):
+        replay(bad, max_orders=1 << 14)
+
+
+def test_closing_early_stops_the_inflate_thread(day):
+    _, gz = day
+    with BlockReader(gz, 4096) as r:
+        next(iter(r.chunks()))
+        thread = r._inflate._thread
+    assert not thread.is_alive()
+    assert binaryfile.INFLATE_BUFFERS >= 2
