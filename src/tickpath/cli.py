@@ -301,7 +301,7 @@ def sim(
     retransmit_port: Annotated[int | None, typer.Option(help="itch, live: answer MoldUDP64 re-requests on this UDP port (0: any; docs/venue-recovery.md)")] = None,
     retransmit_host: Annotated[str, typer.Option(help="re-requests and snapshots: the address to listen on")] = "127.0.0.1",
     history_keep: Annotated[int, typer.Option(help="re-requests: the most recent messages kept to answer from")] = 1_000_000,
-    linger: Annotated[float, typer.Option(help="re-requests: after the end of session, keep answering this many seconds (End of Session repeated meanwhile)")] = 0.0,
+    linger: Annotated[float, typer.Option(help="after the end of session, keep answering re-requests and snapshot requests this many seconds (End of Session repeated meanwhile)")] = 0.0,
     glimpse_port: Annotated[int | None, typer.Option(help="itch, live: serve GLIMPSE 5.0-style snapshots (SoupBinTCP) on this TCP port (0: any; docs/venue-recovery.md)")] = None,
     faults_a: Annotated[str | None, typer.Option(help="itch, live: faults on line A, e.g. loss=0.01,reorder=0.01,depth=3,duplicate=0.001,blackout=FIRST:LAST,seed=7 (docs/venue-recovery.md)")] = None,
     faults_b: Annotated[str | None, typer.Option(help="itch, live: faults on line B (as --faults-a)")] = None,
@@ -528,7 +528,7 @@ def _venue_with_orders(messages: int, symbols: int, seed: int, rate: float | Non
     console.print("; ".join(parts) + (", quiet" if quiet else ""))
     with venue:
         st = _serve_day(venue, duration)
-        if recovery.linger > 0 and venue.retransmitter is not None:
+        if recovery.linger > 0 and (venue.retransmitter is not None or venue.glimpse is not None):
             try:
                 venue.linger(recovery.linger)
             except KeyboardInterrupt:

@@ -297,16 +297,19 @@ class LiveVenue(LiveLoop):
         self.ended = True
 
     def linger(self, duration_s: float, every_s: float = 0.5) -> int:
-        """After :meth:`end`: for ``duration_s`` seconds keep answering re-requests, sending
-        the End of Session packet every ``every_s`` seconds in place of heartbeats (the
-        specification's window for a receiver's last re-requests). Returns the requests
-        read."""
+        """After :meth:`end`: for ``duration_s`` seconds keep answering re-requests and
+        snapshot requests (a receiver that joins late, even after the day, still gets the
+        books and the sequence number the end of session carries), sending the End of
+        Session packet every ``every_s`` seconds in place of heartbeats (the specification's
+        window for a receiver's last re-requests). Returns the requests read."""
         if not self.ended:
             raise RuntimeError("linger comes after end(): the session is still open")
         t0 = now = time.monotonic()
         beat = t0 + every_s
         work = 0
         while now < t0 + duration_s:
+            if self.glimpse is not None:
+                work += self.glimpse.poll()
             if self.retransmitter is not None:
                 work += self.retransmitter.poll()
             if now >= beat:
@@ -314,6 +317,8 @@ class LiveVenue(LiveLoop):
                 beat = now + every_s
             wait = max(0.0, min(beat, t0 + duration_s) - now)
             socks = [] if self.retransmitter is None else self.retransmitter.sockets()
+            if self.glimpse is not None:
+                socks += self.glimpse.sockets()
             if socks:
                 select.select(socks, [], [], min(wait, MAX_WAIT_S))
             else:
