@@ -59,24 +59,35 @@ def _counts_table(counts: dict[str, int]) -> Table:
 
 @app.command()
 def replay(
-    file: Annotated[Path, typer.Argument(help="itch: NASDAQ binary ITCH 5.0 file (plain or .gz); mdp3: a pcap/pcapng capture")],
+    file: Annotated[Path, typer.Argument(help="itch: NASDAQ binary ITCH 5.0 file (plain or .gz); mdp3: a pcap/pcapng capture; dbn: a Databento .dbn or .dbn.zst file")],
     books_json: Annotated[Path | None, typer.Option(help="write final books as JSON lines")] = None,
     depth: Annotated[int | None, typer.Option(help="levels per side in output (default all)")] = None,
     symbol: Annotated[str | None, typer.Option(help="print this instrument's book (mdp3: symbol or SecurityID)")] = None,
     errors: Annotated[str | None, typer.Option(help="raise: stop at the first bad message; skip: count it and go on (itch: after a damaged block, resume where the message boundaries are found again, and report the bytes lost) (default: raise for itch, skip for mdp3)")] = None,
     max_orders: Annotated[int, typer.Option(help="live orders the books can hold")] = 1 << 22,
     progress: Annotated[bool, typer.Option(help="progress bar on a terminal")] = True,
-    feed: Annotated[str, typer.Option(help="itch | mdp3 (CME MDP 3.0 over SBE)")] = "itch",
+    feed: Annotated[str, typer.Option(help="itch | mdp3 (CME MDP 3.0 over SBE) | dbn (Databento DBN; found by itself from .dbn/.dbn.zst or the content)")] = "itch",
     port: Annotated[int, typer.Option(help="mdp3: take only datagrams to this UDP port, one line of the channel (0: every datagram)")] = 0,
     late_join: Annotated[str, typer.Option(help="mdp3: an instrument first seen mid-session starts from its first message (natural) or waits for a snapshot (snapshot)")] = "natural",
     book: Annotated[str, typer.Option(help="mdp3: which books to write: outright | implied | merged | orders (order-by-order, aggregated)")] = "outright",
+    definitions: Annotated[Path | None, typer.Option(help="dbn: symbols for instrument ids from this DBN definition file")] = None,
 ) -> None:
-    """Replay a binary ITCH 5.0 file, or a CME MDP 3.0 capture, through the decoder and books."""
+    """Replay a binary ITCH 5.0 file, a CME MDP 3.0 capture, or a Databento DBN file (.dbn,
+    .dbn.zst: found by its name or content) through the decoder and books."""
     if feed == "mdp3":
         _replay_mdp3(file, books_json, depth, symbol, errors or "skip", port, late_join, book)
         return
+    if feed == "dbn" or feed == "itch" and _is_dbn(file):
+        from .apps.dbn_report import replay_dbn_command
+
+        code = replay_dbn_command(file, books_json, depth, symbol, errors or "raise",
+                                  max_orders, progress and console.is_terminal, definitions,
+                                  console, err)
+        if code:
+            raise typer.Exit(code)
+        return
     if feed != "itch":
-        err.print(f"[red]error:[/] --feed must be itch or mdp3, not {feed!r}")
+        err.print(f"[red]error:[/] --feed must be itch, mdp3 or dbn, not {feed!r}")
         raise typer.Exit(2)
     errors = errors or "raise"
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
@@ -129,6 +140,12 @@ def replay(
         except KeyError as e:
             err.print(f"[red]error:[/] {e.args[0]}")
             raise typer.Exit(1) from e
+
+
+def _is_dbn(file: Path) -> bool:
+    from .codec.dbn import is_dbn
+
+    return is_dbn(file)
 
 
 def _replay_mdp3(file: Path, books_json: Path | None, depth: int | None, symbol: str | None,
