@@ -196,11 +196,12 @@ class DbnReader:
 
     def _need(self, n: int) -> bool:
         """At least ``n`` bytes buffered (growing the buffer when needed); False at EOF."""
-        if n > self._buf.shape[0]:
-            bigger = np.zeros(n, np.uint8)
-            bigger[:self._have] = self._buf[:self._have]
-            self._buf = bigger
         while self._have < n:
+            if self._have == self._buf.shape[0]:
+                # grow only as bytes arrive: a damaged length must not allocate gigabytes
+                bigger = np.zeros(min(n, 2 * self._buf.shape[0]), np.uint8)
+                bigger[:self._have] = self._buf[:self._have]
+                self._buf = bigger
             if self._fill() == 0:
                 return False
         return True
@@ -224,7 +225,9 @@ class DbnReader:
                               f"announced, {self._have - _PREFIX:,} there)", _PREFIX)
         try:
             self.metadata = dbn.Metadata.decode(bytes(self._buf[:_PREFIX + length]))
-        except Exception as e:  # the reader's DBNError and friends: the message says why
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # DBNError, and pyo3's PanicException (a BaseException)
             raise self._error(f"unreadable metadata ({e})", _PREFIX) from None
         self._consume(_PREFIX + length)
         schema = self.metadata.schema
