@@ -55,14 +55,16 @@ def mbo(iid: int, oid: int, price: int, size: int, action: str, side: str,
 
 def mbp(iid: int, levels: list[tuple[int, int, int, int, int, int]], action: str = "A",
         side: str = "B", price: int = UNDEF, size: int = 0, flags: int = F_LAST,
-        pub: int = 1) -> bytes:
-    """An MBP-1 record for one level, MBP-10 for more: (bid_px, ask_px, bid_sz, ask_sz,
+        pub: int = 1, ten: bool = True) -> bytes:
+    """An MBP-10 record (``ten``) or an MBP-1 record: levels (bid_px, ask_px, bid_sz, ask_sz,
     bid_ct, ask_ct) best first; levels not given are empty."""
     pairs = [dbn.BidAskPair(*lv) for lv in levels]
-    cls = dbn.MBP1Msg if len(levels) <= 1 else dbn.MBP10Msg
+    if ten:
+        pairs += [dbn.BidAskPair() for _ in range(10 - len(pairs))]
+    cls = dbn.MBP10Msg if ten else dbn.MBP1Msg
     return bytes(cls(publisher_id=pub, instrument_id=iid, ts_event=1, price=price, size=size,
                      action=dbn.Action(action), side=dbn.Side(side), depth=0, ts_recv=1,
-                     flags=flags, levels=pairs))
+                     flags=flags, levels=pairs if ten else pairs[0]))
 
 
 def trade(iid: int, price: int, size: int, side: str = "A") -> bytes:

@@ -32,10 +32,10 @@ class DbnError(ValueError):
     """A DBN file tickpath cannot read: what is wrong, in which file, and where."""
 
     def __init__(self, path: str | Path, reason: str, offset: int | None = None,
-                 records: int | None = None, where: str = "byte") -> None:
+                 records: int | None = None, of: str = "") -> None:
         at = ""
         if offset is not None:
-            at = f" at {where} {offset:,}"
+            at = f" at byte {offset:,}{of}"
             if records is not None:
                 at += f" (after {records:,} whole records)"
         super().__init__(f"{path}: {reason}{at}")
@@ -133,9 +133,10 @@ class DbnReader:
         """Bytes of the (decompressed) stream passed over so far, metadata included."""
         return self._base
 
-    def _error(self, reason: str, offset: int | None = None, where: str = "byte") -> DbnError:
+    def _error(self, reason: str, offset: int | None = None, of: str = "") -> DbnError:
+        """An error at ``offset`` of the decompressed stream (``of`` names another)."""
         return DbnError(self.path, reason, offset, int(self.rtype_counts.sum())
-                        if offset is not None and where == "byte" else None, where)
+                        if offset is not None and not of else None, of)
 
     def _more_zstd(self) -> bool:
         """Decompress more into ``_pending``; False at the end of the file."""
@@ -146,7 +147,7 @@ class DbnReader:
                     raise self._error(
                         "the zstd stream is cut: the file ends inside a compressed frame "
                         f"(decompressed so far: {self._base + self._have:,} bytes)",
-                        self._f.tell(), "byte of the compressed file")
+                        self._f.tell(), " of the compressed file")
                 return False
             out = []
             at = self._f.tell() - len(raw)
@@ -158,7 +159,7 @@ class DbnReader:
                     out.append(self._zobj.decompress(raw))
                 except zstandard.ZstdError as e:
                     raise self._error(f"damaged zstd data ({e})", at,
-                                      "byte of the compressed file") from None
+                                      " of the compressed file") from None
                 self._zfed += len(raw)
                 raw = self._zobj.unused_data if self._zobj.eof else b""
             data = b"".join(out)
