@@ -225,3 +225,14 @@ def test_fuzz_mutated_files_never_traceback(tmp_path_factory, which, zstd, error
                    chunk_bytes=4096)
     except (DbnError, DbnBookError):
         pass
+
+
+def test_metadata_the_reader_panics_on_is_one_line(tmp_path, capfd):
+    # a damaged length inside the metadata makes databento-dbn 0.72 panic ("mid > len")
+    blob = bytes.fromhex("44424e0364000000474c42582e4d44503300000000000000040000003633a4ac"
+                         "8718000085c438fb8718000000000000000001000047") + bytes(66)
+    path = tmp_path / "p.dbn"
+    path.write_bytes(blob)
+    with pytest.raises(DbnError, match="unreadable metadata"):
+        replay_dbn(path)
+    assert "panicked" not in capfd.readouterr().err

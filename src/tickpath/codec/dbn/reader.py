@@ -10,7 +10,11 @@ The file is read in chunks (8 MiB of decompressed stream by default), never load
 from __future__ import annotations
 
 import io
+import os
+import sys
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +71,24 @@ class Batch:
         if self.offsets is not None:
             return int(self.offsets[i])
         return self.first_offset + i * self.records.dtype.itemsize
+
+
+@contextmanager
+def _quiet_fd2() -> Iterator[None]:
+    """Keep fd 2 quiet for a moment: databento-dbn's metadata decoder panics on some damaged
+    lengths (0.72: "mid > len"), and Rust prints the panic on fd 2 before Python gets it as
+    an exception, which the caller turns into a one-line error of its own."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def is_dbn(path: str | Path) -> bool:
@@ -225,7 +247,8 @@ class DbnReader:
             raise self._error(f"the stream ends inside the metadata ({length:,} bytes "
                               f"announced, {self._have - _PREFIX:,} there)", _PREFIX)
         try:
-            self.metadata = dbn.Metadata.decode(bytes(self._buf[:_PREFIX + length]))
+            with _quiet_fd2():
+                self.metadata = dbn.Metadata.decode(bytes(self._buf[:_PREFIX + length]))
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:  # DBNError, and pyo3's PanicException (a BaseException)
