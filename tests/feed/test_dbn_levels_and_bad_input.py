@@ -236,3 +236,16 @@ def test_metadata_the_reader_panics_on_is_one_line(tmp_path, capfd):
     with pytest.raises(DbnError, match="unreadable metadata"):
         replay_dbn(path)
     assert "panicked" not in capfd.readouterr().err
+
+
+def test_the_inflater_thread_ends_with_the_replay(tmp_path):
+    import threading
+
+    before = threading.active_count()
+    path = write_dbn(tmp_path / "e.dbn.zst", "mbo", _day(5000) + [mbo(7, 10**9, PX, 1, "C", "B")]
+                     + _day(5000), zstd=True)
+    with pytest.raises(DbnBookError):
+        replay_dbn(path, chunk_bytes=4096)  # stops early, the inflater still ahead
+    feed, rep, _ = replay_dbn(path, errors="skip")
+    assert rep.counters["refused"] > 0
+    assert threading.active_count() == before

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import io
 import os
+import queue
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +32,76 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DEFAULT_CHUNK = 8 << 20
 _COMPRESSED_READ = 1 << 20
 _PREFIX = 8  # b"DBN", version, metadata length (u32 LE)
+
+
+class _Inflater(threading.Thread):
+    """Decompresses a zstd file ahead of the reader, in a thread of its own: zstd and the
+    compiled book kernels both run without the GIL, so on two cores they overlap.
+
+    Hands over, in order: decompressed pieces (bytes), then None at the end; or instead a
+    ``("cut", offset, decompressed)`` when the file ends inside a frame (zstd's streaming
+    reader would just stop there), or ``("damaged", offset, reason)``. Frames follow one
+    another (a file may hold several)."""
+
+    def __init__(self, f: io.BufferedReader, ahead: int = 4) -> None:
+        super().__init__(name="dbn-inflate", daemon=True)
+        self._f = f
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=ahead)
+        self._halt = threading.Event()
+        self.position = f.tell()
+
+    def _put(self, item: Any) -> bool:
+        while not self._halt.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(self) -> None:
+        zobj: Any = None
+        fed = 0  # compressed bytes given to the current frame's decompressor
+        made = 0
+        try:
+            while not self._halt.is_set():
+                raw = self._f.read(_COMPRESSED_READ)
+                if not raw:
+                    if zobj is not None and fed and not zobj.eof:
+                        self._put(("cut", self._f.tell(), made))
+                    else:
+                        self._put(None)
+                    return
+                at = self._f.tell() - len(raw)
+                out = []
+                while raw:
+                    if zobj is None or zobj.eof:
+                        zobj = zstandard.ZstdDecompressor().decompressobj()
+                        fed = 0
+                    try:
+                        out.append(zobj.decompress(raw))
+                    except zstandard.ZstdError as e:
+                        self._put(("damaged", at, str(e)))
+                        return
+                    fed += len(raw)
+                    raw = zobj.unused_data if zobj.eof else b""
+                self.position = self._f.tell()
+                data = b"".join(out)
+                if data:
+                    made += len(data)
+                    if not self._put(data):
+                        return
+        except BaseException as e:  # an I/O error: the reader raises it where it waits
+            self._put(("damaged", self.position, f"{type(e).__name__}: {e}"))
+
+    def take(self) -> Any:
+        """The next item (waits for it)."""
+        return self._q.get()
+
+    def stop(self) -> None:
+        """Stop early (the reader is closed before the end)."""
+        self._halt.set()
+        self.join()
 
 
 class DbnError(ValueError):
@@ -127,11 +199,10 @@ class DbnReader:
     def __init__(self, path: str | Path, chunk_bytes: int = DEFAULT_CHUNK) -> None:
         self.path = Path(path)
         self._f: io.BufferedReader = open(self.path, "rb")  # noqa: SIM115 (closed by close())
+        self._inflater: _Inflater | None = None
         try:
             self.compressed = self._f.read(4) == ZSTD_MAGIC
             self._f.seek(0)
-            self._zobj: Any = None
-            self._zfed = 0  # compressed bytes given to the current frame's decompressor
             self._pending = b""
             self._pend_pos = 0
             self._eof = False
@@ -141,14 +212,14 @@ class DbnReader:
             self.rtype_counts = np.zeros(256, np.int64)
             self._read_metadata()
         except BaseException:
-            self._f.close()
+            self.close()
             raise
 
     # -- bytes in ---------------------------------------------------------------------------
 
     def position(self) -> int:
         """Bytes of the file read so far (compressed bytes for zstd)."""
-        return self._f.tell()
+        return self._inflater.position if self._inflater is not None else self._f.tell()
 
     @property
     def stream_bytes(self) -> int:
@@ -161,33 +232,26 @@ class DbnReader:
                         if offset is not None and not of else None, of)
 
     def _more_zstd(self) -> bool:
-        """Decompress more into ``_pending``; False at the end of the file."""
-        while True:
-            raw = self._f.read(_COMPRESSED_READ)
-            if not raw:
-                if self._zobj is not None and self._zfed and not self._zobj.eof:
-                    raise self._error(
-                        "the zstd stream is cut: the file ends inside a compressed frame "
-                        f"(decompressed so far: {self._base + self._have:,} bytes)",
-                        self._f.tell(), " of the compressed file")
-                return False
-            out = []
-            at = self._f.tell() - len(raw)
-            while raw:
-                if self._zobj is None or self._zobj.eof:
-                    self._zobj = zstandard.ZstdDecompressor().decompressobj()
-                    self._zfed = 0
-                try:
-                    out.append(self._zobj.decompress(raw))
-                except zstandard.ZstdError as e:
-                    raise self._error(f"damaged zstd data ({e})", at,
-                                      " of the compressed file") from None
-                self._zfed += len(raw)
-                raw = self._zobj.unused_data if self._zobj.eof else b""
-            data = b"".join(out)
-            if data:
-                self._pending, self._pend_pos = data, 0
-                return True
+        """Take the next decompressed piece from the inflater into ``_pending``; False at
+        the end of the file."""
+        if self._eof:
+            return False
+        if self._inflater is None:
+            self._inflater = _Inflater(self._f)
+            self._inflater.start()
+        item = self._inflater.take()
+        if item is None:
+            self._eof = True  # the inflater has ended: never wait on it again
+            return False
+        if isinstance(item, tuple):
+            what, at, detail = item
+            if what == "cut":
+                raise self._error("the zstd stream is cut: the file ends inside a compressed "
+                                  f"frame (decompressed so far: {detail:,} bytes)", at,
+                                  " of the compressed file")
+            raise self._error(f"damaged zstd data ({detail})", at, " of the compressed file")
+        self._pending, self._pend_pos = item, 0
+        return True
 
     def _fill(self) -> int:
         """Top up the buffer; returns the bytes added (0 at the end of the stream)."""
@@ -318,6 +382,8 @@ class DbnReader:
                               f"{need} bytes are there (the file is cut short)", self._base)
 
     def close(self) -> None:
+        if self._inflater is not None:
+            self._inflater.stop()
         self._f.close()
 
     def __enter__(self) -> DbnReader:
