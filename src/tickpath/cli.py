@@ -59,19 +59,22 @@ def _counts_table(counts: dict[str, int]) -> Table:
 
 @app.command()
 def replay(
-    file: Annotated[Path, typer.Argument(help="itch: NASDAQ binary ITCH 5.0 file (plain or .gz); mdp3: a pcap/pcapng capture; lobster: a LOBSTER ..._message_LEVEL.csv (its _orderbook_ pair beside it seeds the first book)")],
+    file: Annotated[Path, typer.Argument(help="itch: NASDAQ binary ITCH 5.0 file (plain or .gz); mdp3: a pcap/pcapng capture; lobster: a LOBSTER ..._message_LEVEL.csv (its _orderbook_ pair beside it seeds the first book); dbn: a Databento .dbn or .dbn.zst file")],
     books_json: Annotated[Path | None, typer.Option(help="write final books as JSON lines")] = None,
     depth: Annotated[int | None, typer.Option(help="levels per side in output (default all)")] = None,
     symbol: Annotated[str | None, typer.Option(help="print this instrument's book (mdp3: symbol or SecurityID)")] = None,
     errors: Annotated[str | None, typer.Option(help="raise: stop at the first bad message; skip: count it and go on (itch: after a damaged block, resume where the message boundaries are found again, and report the bytes lost) (default: raise for itch, skip for mdp3)")] = None,
     max_orders: Annotated[int, typer.Option(help="live orders the books can hold")] = 1 << 22,
     progress: Annotated[bool, typer.Option(help="progress bar on a terminal")] = True,
-    feed: Annotated[str, typer.Option(help="itch | mdp3 (CME MDP 3.0 over SBE) | lobster (LOBSTER CSV; the default for a name with _message_)")] = "itch",
+    feed: Annotated[str, typer.Option(help="itch | mdp3 (CME MDP 3.0 over SBE) | lobster (LOBSTER CSV; the default for a name with _message_) | dbn (Databento DBN; found by itself from .dbn/.dbn.zst or the content)")] = "itch",
     port: Annotated[int, typer.Option(help="mdp3: take only datagrams to this UDP port, one line of the channel (0: every datagram)")] = 0,
     late_join: Annotated[str, typer.Option(help="mdp3: an instrument first seen mid-session starts from its first message (natural) or waits for a snapshot (snapshot)")] = "natural",
     book: Annotated[str, typer.Option(help="mdp3: which books to write: outright | implied | merged | orders (order-by-order, aggregated)")] = "outright",
+    definitions: Annotated[Path | None, typer.Option(help="dbn: symbols for instrument ids from this DBN definition file")] = None,
 ) -> None:
-    """Replay a binary ITCH 5.0 file, or a CME MDP 3.0 capture, through the decoder and books."""
+    """Replay a binary ITCH 5.0 file, a CME MDP 3.0 capture, a LOBSTER message file or a
+    Databento DBN file (.dbn, .dbn.zst: found by its name or content) through the decoder and
+    books."""
     if feed == "itch" and "_message_" in file.name and file.suffix == ".csv":
         feed = "lobster"
     if feed == "lobster":
@@ -80,8 +83,17 @@ def replay(
     if feed == "mdp3":
         _replay_mdp3(file, books_json, depth, symbol, errors or "skip", port, late_join, book)
         return
+    if feed == "dbn" or feed == "itch" and _is_dbn(file):
+        from .apps.dbn_report import replay_dbn_command
+
+        code = replay_dbn_command(file, books_json, depth, symbol, errors or "raise",
+                                  max_orders, progress and console.is_terminal, definitions,
+                                  console, err)
+        if code:
+            raise typer.Exit(code)
+        return
     if feed != "itch":
-        err.print(f"[red]error:[/] --feed must be itch, mdp3 or lobster, not {feed!r}")
+        err.print(f"[red]error:[/] --feed must be itch, mdp3, lobster or dbn, not {feed!r}")
         raise typer.Exit(2)
     errors = errors or "raise"
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
@@ -162,6 +174,12 @@ def _replay_lobster(file: Path, books_json: Path | None, depth: int | None, erro
         book = h.depth(depth)
         n = write_books_json_atomic([book] if book["bids"] or book["asks"] else [], books_json)
         console.print(f"wrote {n:,} books to {books_json}")
+
+
+def _is_dbn(file: Path) -> bool:
+    from .codec.dbn import is_dbn
+
+    return is_dbn(file)
 
 
 def _replay_mdp3(file: Path, books_json: Path | None, depth: int | None, symbol: str | None,
