@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,9 @@ class ReplayReport:
     lost_ranges: int = 0
     #: the file ended with BinaryFILE's end-of-session marker (a zero-length block)
     end_of_session: bool = False
+    #: with ``parquet``: the directory written, and the rows of each table
+    parquet: Path | None = None
+    parquet_rows: dict[str, int] = field(default_factory=dict)
 
     @property
     def lost_messages(self) -> tuple[int, int]:
@@ -39,10 +42,17 @@ class ReplayReport:
         return self.messages / self.seconds if self.seconds > 0 else 0.0
 
 
+#: the row tables ``--parquet`` writes unless told otherwise
+PARQUET_TABLES = ("events", "top", "trades")
+
+
 def replay(path: str | Path, handler: ItchHandler | None = None, *,
            chunk_bytes: int = DEFAULT_CHUNK, errors: str = "raise",
            max_orders: int = 1 << 21,
-           progress: Callable[[int, int], None] | None = None) -> tuple[ItchHandler, ReplayReport]:
+           progress: Callable[[int, int], None] | None = None,
+           parquet: str | Path | None = None,
+           parquet_tables: Iterable[str] = PARQUET_TABLES,
+           parquet_rows: int = 1 << 18) -> tuple[ItchHandler, ReplayReport]:
     """Build every book from a binary ITCH file. Streams it; never loads it whole.
 
     ``progress(done, total)`` is called once per chunk with bytes read from disk (compressed
@@ -52,9 +62,58 @@ def replay(path: str | Path, handler: ItchHandler | None = None, *,
     reason) or refused message (:class:`tickpath.book.BookError`). ``"skip"`` counts them and
     goes on: after a malformed block decoding resumes where the message boundaries are found
     again (:meth:`ItchHandler.on_blocks`), and the report says which bytes were lost.
+
+    ``parquet``: a directory to write the day into as Parquet (docs/parquet.md): the tables
+    ``parquet_tables`` (of ``events``, ``top``, ``trades``), ``instruments.parquet`` and
+    ``_meta.json``. It must not exist or be empty
+    (:class:`tickpath.parquet.ParquetDirError`, before anything is read); it appears only
+    once the replay succeeded. The books write the rows from compiled code into arrays of
+    ``parquet_rows`` records, handed in batches to a background writer thread.
     """
     if handler is None:
         handler = ItchHandler(BookStore(max_orders=max_orders, errors=errors), errors=errors)
+    if parquet is None:
+        return _replay(path, handler, chunk_bytes, progress)
+    from ..book.row_buffers import RowBuffers
+    from ..parquet import ParquetDay, itch_instruments
+
+    tables = tuple(parquet_tables)
+    with ParquetDay(parquet, tables) as day:
+        rows = RowBuffers(tables, day.sink, rows=parquet_rows)
+        handler.rows = rows
+        try:
+            handler, report = _replay(path, handler, chunk_bytes, progress)
+            rows.flush()
+        finally:
+            handler.rows = None
+        report.parquet = day.finish(itch_instruments(rows.directory), _meta(report))
+        report.parquet_rows = {t: day.rows[t] for t in day.tables}
+    return handler, report
+
+
+def _meta(report: ReplayReport) -> dict[str, object]:
+    """What ``_meta.json`` says about the replay."""
+    from .. import __version__
+
+    return {
+        "source": str(Path(report.path).resolve()),
+        "feed": "itch",
+        "tickpath_version": __version__,
+        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "time": "time_ns: the message's timestamp, ns since midnight, the venue's local time",
+        "price_scale": 10_000,
+        "messages": report.messages,
+        "bytes": report.bytes,
+        "counts_by_type": report.counts_by_type,
+        "book_stats": report.book_stats,
+        "malformed": report.malformed,
+        "lost_bytes": report.lost_bytes,
+        "end_of_session": report.end_of_session,
+    }
+
+
+def _replay(path: str | Path, handler: ItchHandler, chunk_bytes: int,
+            progress: Callable[[int, int], None] | None) -> tuple[ItchHandler, ReplayReport]:
     total = file_size(path)
     t0 = time.perf_counter()
     nbytes = 0

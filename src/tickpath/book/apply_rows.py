@@ -1,0 +1,166 @@
+"""The book kernel that also writes rows (:mod:`tickpath.book.rows`): ``apply_batch_rows``
+applies events exactly as :func:`tickpath.book.apply.apply_batch` does (the same
+``apply_one``, inlined; the same counters) and, after each applied event, appends the rows the
+caller asked for into preallocated arrays.
+
+It is a separate compiled function, so the books' own loop (``apply_batch``) carries no trace
+of it: a replay without export runs the same machine code as before. Which tables are wanted
+is a runtime flag here (one predictable branch per table and event); the cost is the row
+writes and the top-of-book compare.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..ring.intrinsics import prefetch, prefetch2
+from .apply import OK, apply_one, find, slot_of
+from .records import BID, Stat
+from .rows import DIRECTORY, EVENTS, TOP, TRADES
+
+#: status: a row array is full before ``events[index]`` (no book status has this value): the
+#: owner hands the full arrays on and calls again from ``index``
+ROWS_FULL = 100
+
+_EVENTS_STAT = int(Stat.EVENTS)
+_FAR = 16  # prefetch distances: as apply_batch
+_NEAR = 8
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _top_changed(levels, heads, loc, last_top):
+    """Read instrument ``loc``'s top (bid, bid shares, ask, ask shares; 0 for an empty side)
+    into ``last_top[loc]``; returns whether it differs from what was there."""
+    hb = heads[loc, 0]
+    ha = heads[loc, 1]
+    bp = np.int64(levels[hb]["price"]) if hb >= 0 else np.int64(0)
+    bs = np.int64(levels[hb]["shares"]) if hb >= 0 else np.int64(0)
+    ap = np.int64(levels[ha]["price"]) if ha >= 0 else np.int64(0)
+    a_s = np.int64(levels[ha]["shares"]) if ha >= 0 else np.int64(0)
+    if (last_top[loc, 0] == bp and last_top[loc, 1] == bs and last_top[loc, 2] == ap
+            and last_top[loc, 3] == a_s):
+        return False
+    last_top[loc, 0] = bp
+    last_top[loc, 1] = bs
+    last_top[loc, 2] = ap
+    last_top[loc, 3] = a_s
+    return True
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stats, inst,
+                     symbols, type_counts, max_orders, ev_rows, top_rows, trade_rows,
+                     directory, fill, last_top, want_events, want_top, want_trades):
+    """Apply ``events[start:end]`` to the books and append rows: ``ev_rows``, ``top_rows``,
+    ``trade_rows`` (each from ``fill[EVENTS|TOP|TRADES]`` on, when wanted), and the stream
+    offset of every stock directory message in ``directory`` (from ``fill[DIRECTORY]``).
+    ``last_top[locate]`` holds the top each instrument's last ``top`` row showed.
+
+    Returns ``(index, status)`` as ``apply_batch`` does: the first event not applied and why
+    (a book status, or ROWS_FULL: a row array had no room left before that event; nothing of
+    it was applied)."""
+    n_ev = ev_rows.shape[0]
+    n_top = top_rows.shape[0]
+    n_tr = trade_rows.shape[0]
+    n_dir = directory.shape[0]
+    for k in range(start, end):
+        if (fill[EVENTS] >= n_ev or fill[TOP] >= n_top or fill[TRADES] >= n_tr
+                or fill[DIRECTORY] >= n_dir):
+            stats[_EVENTS_STAT] += k - start
+            return k, ROWS_FULL
+        f = k + _FAR
+        if f < end:
+            fe = events[f]
+            prefetch(orders, slot_of(fe["ref"], mask))
+            prefetch2(heads, fe["locate"], 0)
+        nr = k + _NEAR
+        if nr < end:
+            ne = events[nr]
+            j = slot_of(ne["ref"], mask)
+            if orders[j]["ref"] == ne["ref"]:
+                prefetch(levels, orders[j]["level"])
+            loc = ne["locate"]
+            hb = heads[loc, 0]
+            ha = heads[loc, 1]
+            if hb >= 0:
+                prefetch(levels, hb)
+            if ha >= 0:
+                prefetch(levels, ha)
+        ev = events[k]
+        t = ev["type"]
+        # what the book knows of the order before the event changes it (E C X D U)
+        o_price = np.uint32(0)
+        o_shares = np.uint32(0)
+        o_side = np.uint8(0)
+        if t == 69 or t == 67 or t == 88 or t == 68 or t == 85:
+            i = find(orders, mask, ev["ref"])
+            if i >= 0:
+                o = orders[i]
+                o_price = o["price"]
+                o_shares = o["shares"]
+                o_side = np.uint8(66) if o["side"] == BID else np.uint8(83)
+        st = apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_orders)
+        if st != OK:
+            stats[_EVENTS_STAT] += k - start
+            return k, st
+        type_counts[t] += 1
+        book = t == 65 or t == 70 or t == 69 or t == 67 or t == 88 or t == 68 or t == 85
+        loc = np.int64(ev["locate"])
+        if book and want_events:
+            r = ev_rows[fill[EVENTS]]
+            r["time_ns"] = ev["timestamp"]
+            r["ref"] = ev["ref"]
+            r["new_ref"] = ev["new_ref"]
+            r["match"] = ev["match"]
+            r["offset"] = ev["offset"]
+            r["locate"] = ev["locate"]
+            r["type"] = t
+            if t == 65 or t == 70:  # an add carries its own side, price and shares
+                r["side"] = ev["side"]
+                r["price"] = np.uint32(ev["price"])
+                r["shares"] = np.uint32(ev["shares"])
+            else:
+                r["side"] = o_side
+                # C trades at its own price, U rests at its new one; the rest at the order's
+                r["price"] = np.uint32(ev["price"]) if t == 67 or t == 85 else o_price
+                r["shares"] = o_shares if t == 68 else np.uint32(ev["shares"])
+            fill[EVENTS] += 1
+        if book and want_top:
+            if _top_changed(levels, heads, loc, last_top):
+                r = top_rows[fill[TOP]]
+                r["time_ns"] = ev["timestamp"]
+                r["offset"] = ev["offset"]
+                r["locate"] = ev["locate"]
+                r["bid_price"] = np.uint32(last_top[loc, 0])
+                r["bid_shares"] = np.uint64(last_top[loc, 1])
+                r["ask_price"] = np.uint32(last_top[loc, 2])
+                r["ask_shares"] = np.uint64(last_top[loc, 3])
+                fill[TOP] += 1
+        if want_trades and (t == 69 or t == 67 or t == 80 or t == 81):
+            r = trade_rows[fill[TRADES]]
+            r["time_ns"] = ev["timestamp"]
+            r["ref"] = ev["ref"]
+            r["match"] = ev["match"]
+            r["shares"] = ev["shares"]
+            r["offset"] = ev["offset"]
+            r["locate"] = ev["locate"]
+            r["type"] = t
+            if t == 69:  # at the resting order's price; always printable
+                r["price"] = o_price
+                r["resting_side"] = o_side
+                r["printable"] = 89
+            elif t == 67:
+                r["price"] = np.uint32(ev["price"])
+                r["resting_side"] = o_side
+                r["printable"] = ev["flag"]
+            else:  # P: its buy/sell indicator is the resting (non-displayed) order's; Q: none
+                r["price"] = np.uint32(ev["price"])
+                r["resting_side"] = ev["side"] if t == 80 else np.uint8(0)
+                r["printable"] = 89
+            fill[TRADES] += 1
+        if t == 82:
+            directory[fill[DIRECTORY]] = np.int64(ev["offset"])
+            fill[DIRECTORY] += 1
+    stats[_EVENTS_STAT] += end - start
+    return end, OK
