@@ -70,8 +70,11 @@ def replay(
     port: Annotated[int, typer.Option(help="mdp3: take only datagrams to this UDP port, one line of the channel (0: every datagram)")] = 0,
     late_join: Annotated[str, typer.Option(help="mdp3: an instrument first seen mid-session starts from its first message (natural) or waits for a snapshot (snapshot)")] = "natural",
     book: Annotated[str, typer.Option(help="mdp3: which books to write: outright | implied | merged | orders (order-by-order, aggregated)")] = "outright",
+    parquet: Annotated[Path | None, typer.Option(help="itch: write the day as Parquet into this new directory (events, top of book, trades, instruments; docs/parquet.md)")] = None,
+    parquet_tables: Annotated[str, typer.Option(help="with --parquet: the row tables to write, comma-separated, of events, top, trades (or all); instruments.parquet is always written. events (one row per book message) costs the most: see BENCHMARKS.md")] = "top,trades",
 ) -> None:
     """Replay a binary ITCH 5.0 file, or a CME MDP 3.0 capture, through the decoder and books."""
+    tables = _parquet_tables(parquet, parquet_tables, feed)
     if feed == "mdp3":
         _replay_mdp3(file, books_json, depth, symbol, errors or "skip", port, late_join, book)
         return
@@ -88,6 +91,16 @@ def replay(
     if not file.exists():
         err.print(f"[red]error:[/] {file} does not exist")
         raise typer.Exit(2)
+    out: dict = {}
+    if parquet is not None:
+        from .parquet import ParquetDirError, check_target
+
+        try:
+            check_target(parquet)
+        except ParquetDirError as e:
+            err.print(f"[red]error:[/] {e}")
+            raise typer.Exit(2) from e
+        out = {"parquet": parquet, "parquet_tables": tables}
     show = progress and console.is_terminal
     try:
         if show:
@@ -95,9 +108,13 @@ def replay(
                           DownloadColumn(), TimeRemainingColumn(), console=err) as bar:
                 task = bar.add_task(f"replay {file.name}", total=file.stat().st_size)
                 handler, rep = run_replay(file, errors=errors, max_orders=max_orders,
-                                          progress=lambda d, t: bar.update(task, completed=d))
+                                          progress=lambda d, t: bar.update(task, completed=d),
+                                          **out)
         else:
-            handler, rep = run_replay(file, errors=errors, max_orders=max_orders)
+            handler, rep = run_replay(file, errors=errors, max_orders=max_orders, **out)
+    except OSError as e:  # a Parquet file that could not be written: the message names it
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from e
     except (ItchError, ValueError) as e:
         err.print(f"[red]error:[/] {file}: {e}")
         raise typer.Exit(1) from e
@@ -120,6 +137,9 @@ def replay(
                       f"boundaries were found again: bytes {where}{more}")
     if rep.end_of_session:
         console.print("the file ends with the end-of-session marker")
+    if rep.parquet is not None:
+        rows = ", ".join(f"{t} {n:,} rows" for t, n in rep.parquet_rows.items())
+        console.print(f"wrote Parquet to {rep.parquet}/: {rows}, instruments, _meta.json")
     if books_json is not None:
         n = write_books_json(handler.books.books(depth), books_json)
         console.print(f"wrote {n:,} books to {books_json}")
@@ -129,6 +149,25 @@ def replay(
         except KeyError as e:
             err.print(f"[red]error:[/] {e.args[0]}")
             raise typer.Exit(1) from e
+
+
+def _parquet_tables(parquet: Path | None, names: str, feed: str) -> tuple[str, ...]:
+    """``--parquet-tables`` as a tuple of table names; exit 2 naming what is wrong."""
+    from .apps.replay import ALL_PARQUET_TABLES as known
+
+    want = [x.strip() for x in names.split(",") if x.strip()]
+    if want == ["all"]:
+        want = list(known)
+    bad = [x for x in want if x not in known]
+    if bad or not want:
+        err.print(f"[red]error:[/] --parquet-tables takes a comma-separated list of "
+                  f"{', '.join(known)} (or all), not {names!r}")
+        raise typer.Exit(2)
+    if parquet is not None and feed != "itch":
+        err.print(f"[red]error:[/] --parquet is written for --feed itch; {feed} is not "
+                  "supported yet")
+        raise typer.Exit(2)
+    return tuple(want)
 
 
 def _replay_mdp3(file: Path, books_json: Path | None, depth: int | None, symbol: str | None,
@@ -945,6 +984,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="no live view; print the summary only")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object (implies --quiet)")] = False,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds (overrides pipeline.duration_s)")] = None,
+    parquet: Annotated[Path | None, typer.Option(help="write the run's latency STAMPS rows as Parquet (one int64 ns column per stage boundary; docs/parquet.md)")] = None,
 ) -> None:
     """Run a pipeline: venue -> feed stage -> ring -> strategy -> risk -> orders, with live
     counters. Stops on Ctrl-C, SIGTERM, the simulator's end of session or --duration."""
@@ -994,6 +1034,8 @@ def run(
                       f"{meta['rows']:,} stamp rows", highlight=False)
         for n in rep.notes:
             err.print(f"note: {n}", highlight=False)
+    if parquet is not None:
+        _write_stamps_parquet(parquet, rep.rows, meta)
     if rep.errors:
         for e in rep.errors:
             err.print(f"[red]{e}[/]", highlight=False)
@@ -1401,6 +1443,7 @@ def budget(
     config: Annotated[Path | None, typer.Option(help="pipeline configuration (TOML)")] = None,
     stamps: Annotated[Path | None, typer.Option(help="report from saved STAMPS rows (.npy) instead of running")] = None,
     save_stamps: Annotated[Path | None, typer.Option(help="save the run's STAMPS rows (.npy)")] = None,
+    parquet: Annotated[Path | None, typer.Option(help="write the STAMPS rows as Parquet: one int64 ns column per stage boundary, null where not reached (docs/parquet.md)")] = None,
 ) -> None:
     """The latency budget of the path: median and p99 per stage and in total, measured by
     running the pipeline against the simulator on this machine (or from saved stamps)."""
@@ -1418,6 +1461,8 @@ def budget(
     if save_stamps is not None:
         tb.save_stamps(save_stamps, rows, meta)
         err.print(f"saved {len(rows):,} rows to {save_stamps}")
+    if parquet is not None:
+        _write_stamps_parquet(parquet, rows, meta)
     try:
         b = tb.Budget.from_stamps(rows, meta)
     except tb.StampsError as e:
@@ -1437,6 +1482,19 @@ def budget(
         if path is not None:
             write(path)
             err.print(f"wrote {path}")
+
+
+def _write_stamps_parquet(path: Path, rows, meta: dict) -> None:
+    """``--parquet FILE``: the STAMPS rows as Parquet; exit 2 naming the file if it fails."""
+    from .parquet import ParquetWriteError, write_stamps
+    from .telemetry.budget import StampsError
+
+    try:
+        write_stamps(path, rows, meta)
+    except (ParquetWriteError, StampsError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    err.print(f"wrote {len(rows):,} stamp rows to {path}")
 
 
 def _run_budget(config: Path | None, transport: str, messages: int, rate: float,

@@ -42,8 +42,10 @@ class ReplayReport:
         return self.messages / self.seconds if self.seconds > 0 else 0.0
 
 
-#: the row tables ``--parquet`` writes unless told otherwise
-PARQUET_TABLES = ("events", "top", "trades")
+#: the row tables ``--parquet`` can write, and those it writes unless told otherwise: events
+#: (a row per book message) is opt-in, it is what costs replay speed (BENCHMARKS.md)
+ALL_PARQUET_TABLES = ("events", "top", "trades")
+PARQUET_TABLES = ("top", "trades")
 
 
 def replay(path: str | Path, handler: ItchHandler | None = None, *,

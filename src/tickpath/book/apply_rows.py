@@ -60,22 +60,37 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
     Returns ``(index, status)`` as ``apply_batch`` does: the first event not applied and why
     (a book status, or ROWS_FULL: a row array had no room left before that event; nothing of
     it was applied)."""
-    n_ev = ev_rows.shape[0]
-    n_top = top_rows.shape[0]
-    n_tr = trade_rows.shape[0]
-    n_dir = directory.shape[0]
-    for k in range(start, end):
-        if (fill[EVENTS] >= n_ev or fill[TOP] >= n_top or fill[TRADES] >= n_tr
-                or fill[DIRECTORY] >= n_dir):
-            stats[_EVENTS_STAT] += k - start
-            return k, ROWS_FULL
+    # the counters live in locals while the loop runs (a store to ``fill`` per row would be
+    # reloaded after every other store: LLVM cannot tell the arrays apart); each event writes
+    # at most one row per table, so the room is checked once, for the whole run
+    n_ev = fill[EVENTS]
+    n_top = fill[TOP]
+    n_tr = fill[TRADES]
+    n_dir = fill[DIRECTORY]
+    room = directory.shape[0] - n_dir
+    if want_events:
+        room = min(room, ev_rows.shape[0] - n_ev)
+    if want_top:
+        room = min(room, top_rows.shape[0] - n_top)
+    if want_trades:
+        room = min(room, trade_rows.shape[0] - n_tr)
+    stop = end
+    status = OK
+    if room < end - start:
+        stop = start + max(room, 0)
+        status = ROWS_FULL
+    # the order an event touches is looked up first only when a row needs what the book
+    # knew of it: the events table (E C X D U), trades (E C)
+    look_all = want_events
+    look_exec = want_events or want_trades
+    for k in range(start, stop):
         f = k + _FAR
-        if f < end:
+        if f < stop:
             fe = events[f]
             prefetch(orders, slot_of(fe["ref"], mask))
             prefetch2(heads, fe["locate"], 0)
         nr = k + _NEAR
-        if nr < end:
+        if nr < stop:
             ne = events[nr]
             j = slot_of(ne["ref"], mask)
             if orders[j]["ref"] == ne["ref"]:
@@ -93,7 +108,8 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
         o_price = np.uint32(0)
         o_shares = np.uint32(0)
         o_side = np.uint8(0)
-        if t == 69 or t == 67 or t == 88 or t == 68 or t == 85:
+        if (look_exec and (t == 69 or t == 67)) or (
+                look_all and (t == 88 or t == 68 or t == 85)):
             i = find(orders, mask, ev["ref"])
             if i >= 0:
                 o = orders[i]
@@ -103,12 +119,16 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
         st = apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_orders)
         if st != OK:
             stats[_EVENTS_STAT] += k - start
+            fill[EVENTS] = n_ev
+            fill[TOP] = n_top
+            fill[TRADES] = n_tr
+            fill[DIRECTORY] = n_dir
             return k, st
         type_counts[t] += 1
         book = t == 65 or t == 70 or t == 69 or t == 67 or t == 88 or t == 68 or t == 85
         loc = np.int64(ev["locate"])
         if book and want_events:
-            r = ev_rows[fill[EVENTS]]
+            r = ev_rows[n_ev]
             r["time_ns"] = ev["timestamp"]
             r["ref"] = ev["ref"]
             r["new_ref"] = ev["new_ref"]
@@ -125,10 +145,10 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
                 # C trades at its own price, U rests at its new one; the rest at the order's
                 r["price"] = np.uint32(ev["price"]) if t == 67 or t == 85 else o_price
                 r["shares"] = o_shares if t == 68 else np.uint32(ev["shares"])
-            fill[EVENTS] += 1
+            n_ev += 1
         if book and want_top:
             if _top_changed(levels, heads, loc, last_top):
-                r = top_rows[fill[TOP]]
+                r = top_rows[n_top]
                 r["time_ns"] = ev["timestamp"]
                 r["offset"] = ev["offset"]
                 r["locate"] = ev["locate"]
@@ -136,9 +156,9 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
                 r["bid_shares"] = np.uint64(last_top[loc, 1])
                 r["ask_price"] = np.uint32(last_top[loc, 2])
                 r["ask_shares"] = np.uint64(last_top[loc, 3])
-                fill[TOP] += 1
+                n_top += 1
         if want_trades and (t == 69 or t == 67 or t == 80 or t == 81):
-            r = trade_rows[fill[TRADES]]
+            r = trade_rows[n_tr]
             r["time_ns"] = ev["timestamp"]
             r["ref"] = ev["ref"]
             r["match"] = ev["match"]
@@ -158,9 +178,13 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
                 r["price"] = np.uint32(ev["price"])
                 r["resting_side"] = ev["side"] if t == 80 else np.uint8(0)
                 r["printable"] = 89
-            fill[TRADES] += 1
+            n_tr += 1
         if t == 82:
-            directory[fill[DIRECTORY]] = np.int64(ev["offset"])
-            fill[DIRECTORY] += 1
-    stats[_EVENTS_STAT] += end - start
-    return end, OK
+            directory[n_dir] = np.int64(ev["offset"])
+            n_dir += 1
+    stats[_EVENTS_STAT] += stop - start
+    fill[EVENTS] = n_ev
+    fill[TOP] = n_top
+    fill[TRADES] = n_tr
+    fill[DIRECTORY] = n_dir
+    return stop, status

@@ -58,8 +58,8 @@ class RowBuffers:
                     pool.put(np.zeros(self.rows, dtype))
                 self._free[name] = pool
                 self._cur[name] = np.zeros(self.rows, dtype)
-            else:  # one record: the kernel's room check passes, nothing is written
-                self._cur[name] = np.zeros(1, dtype)
+            else:  # never written (the kernel is told it is not wanted)
+                self._cur[name] = np.zeros(0, dtype)
         self.fill = np.zeros(N_FILL, np.int64)
         self.last_top = np.zeros((MAX_LOCATE, 4), np.int64)
         self._dir = np.zeros(1 << 14, np.int64)

@@ -20,7 +20,7 @@ from ..codec.itch50.layout import MESSAGES
 
 _R = MESSAGES["R"]
 _RENAME = {"stock_locate": "locate", "stock": "symbol", "timestamp": "time_ns"}
-_INT_TYPES = {2: pa.uint16(), 4: pa.uint32(), 6: pa.int64(), 8: pa.uint64()}
+_INT_TYPES = {2: pa.uint16(), 4: pa.int64(), 6: pa.int64(), 8: pa.uint64()}
 
 
 def _schema() -> pa.Schema:

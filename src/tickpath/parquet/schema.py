@@ -18,7 +18,9 @@ KINDS: dict[str, str] = {
     "A": "add", "F": "add", "E": "execute", "C": "execute", "X": "cancel", "D": "delete",
     "U": "replace", "P": "trade", "Q": "cross",
 }
-#: the scale of every price column: Price(4), 1/10,000 of a dollar
+#: the scale of every price column: Price(4), 1/10,000 of a dollar. Prices are int32 (ITCH's
+#: highest, 200,000.0000, is 2e9) and sizes int64: signed, so a spread or a difference is
+#: plain arithmetic in any reader (unsigned columns make DuckDB refuse a negative result)
 PRICE_SCALE = 10_000
 
 _DICT = pa.dictionary(pa.int8(), pa.string())
@@ -62,19 +64,19 @@ def _col(rows: np.ndarray, name: str, dtype: np.dtype | type, null_zero: bool = 
 
 EVENTS = pa.schema([
     ("time_ns", pa.int64()), ("locate", pa.uint16()), ("type", _DICT), ("kind", _DICT),
-    ("side", _DICT), ("price", pa.uint32()), ("shares", pa.uint32()), ("ref", pa.uint64()),
+    ("side", _DICT), ("price", pa.int32()), ("shares", pa.int64()), ("ref", pa.uint64()),
     ("new_ref", pa.uint64()), ("match", pa.uint64()), ("offset", pa.int64()),
 ])
 
 TOP = pa.schema([
-    ("time_ns", pa.int64()), ("locate", pa.uint16()), ("bid_price", pa.uint32()),
-    ("bid_shares", pa.uint64()), ("ask_price", pa.uint32()), ("ask_shares", pa.uint64()),
+    ("time_ns", pa.int64()), ("locate", pa.uint16()), ("bid_price", pa.int32()),
+    ("bid_shares", pa.int64()), ("ask_price", pa.int32()), ("ask_shares", pa.int64()),
     ("offset", pa.int64()),
 ])
 
 TRADES = pa.schema([
     ("time_ns", pa.int64()), ("locate", pa.uint16()), ("type", _DICT), ("kind", _DICT),
-    ("price", pa.uint32()), ("shares", pa.uint64()), ("resting_side", _DICT),
+    ("price", pa.int32()), ("shares", pa.int64()), ("resting_side", _DICT),
     ("aggressor", _DICT), ("match", pa.uint64()), ("printable", pa.bool_()),
     ("ref", pa.uint64()), ("offset", pa.int64()),
 ])
@@ -96,8 +98,8 @@ def events_table(rows: np.ndarray) -> pa.Table:
     cols = [
         _col(rows, "time_ns", np.int64), _col(rows, "locate", np.uint16),
         _dict(t, _TYPE_LUT, _TYPE_DICT), _dict(t, _KIND_LUT, _KIND_DICT),
-        _dict(rows["side"], _SIDE_LUT, _SIDE_DICT), _col(rows, "price", np.uint32),
-        _col(rows, "shares", np.uint32), _col(rows, "ref", np.uint64),
+        _dict(rows["side"], _SIDE_LUT, _SIDE_DICT), _col(rows, "price", np.int32),
+        _col(rows, "shares", np.int64), _col(rows, "ref", np.uint64),
         _col(rows, "new_ref", np.uint64, null_zero=True),
         pa.array(np.ascontiguousarray(rows["match"]), mask=(t != ord("E")) & (t != ord("C"))),
         _col(rows, "offset", np.int64),
@@ -109,10 +111,10 @@ def top_table(rows: np.ndarray) -> pa.Table:
     """``TOP_ROW`` records as a ``TOP`` table (an empty side: null price and size)."""
     cols = [
         _col(rows, "time_ns", np.int64), _col(rows, "locate", np.uint16),
-        _col(rows, "bid_price", np.uint32, null_zero=True),
-        _col(rows, "bid_shares", np.uint64, null_zero=True),
-        _col(rows, "ask_price", np.uint32, null_zero=True),
-        _col(rows, "ask_shares", np.uint64, null_zero=True), _col(rows, "offset", np.int64),
+        _col(rows, "bid_price", np.int32, null_zero=True),
+        _col(rows, "bid_shares", np.int64, null_zero=True),
+        _col(rows, "ask_price", np.int32, null_zero=True),
+        _col(rows, "ask_shares", np.int64, null_zero=True), _col(rows, "offset", np.int64),
     ]
     return pa.Table.from_arrays(cols, schema=TOP)
 
@@ -124,7 +126,7 @@ def trades_table(rows: np.ndarray) -> pa.Table:
     cols = [
         _col(rows, "time_ns", np.int64), _col(rows, "locate", np.uint16),
         _dict(t, _TYPE_LUT, _TYPE_DICT), _dict(t, _KIND_LUT, _KIND_DICT),
-        _col(rows, "price", np.uint32), _col(rows, "shares", np.uint64),
+        _col(rows, "price", np.int32), _col(rows, "shares", np.int64),
         _dict(side, _SIDE_LUT, _SIDE_DICT), _dict(side, _AGGRESSOR_LUT, _SIDE_DICT),
         _col(rows, "match", np.uint64), pa.array(rows["printable"] == ord("Y")),
         _col(rows, "ref", np.uint64, null_zero=True), _col(rows, "offset", np.int64),
