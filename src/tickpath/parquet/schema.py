@@ -62,34 +62,51 @@ def _col(rows: np.ndarray, name: str, dtype: np.dtype | type, null_zero: bool = 
     return pa.array(v)
 
 
-EVENTS = pa.schema([
-    ("time_ns", pa.int64()), ("locate", pa.uint16()), ("type", _DICT), ("kind", _DICT),
-    ("side", _DICT), ("price", pa.int32()), ("shares", pa.int64()), ("ref", pa.uint64()),
-    ("new_ref", pa.uint64()), ("match", pa.uint64()), ("offset", pa.int64()),
-])
+def _schema(*fields: tuple[str, pa.DataType, bool]) -> pa.Schema:
+    """Columns as (name, type, nullable): a column never null is a required Parquet field,
+    which spares the writer its definition levels."""
+    return pa.schema([pa.field(n, t, nullable=null) for n, t, null in fields])
 
-TOP = pa.schema([
-    ("time_ns", pa.int64()), ("locate", pa.uint16()), ("bid_price", pa.int32()),
-    ("bid_shares", pa.int64()), ("ask_price", pa.int32()), ("ask_shares", pa.int64()),
-    ("offset", pa.int64()),
-])
 
-TRADES = pa.schema([
-    ("time_ns", pa.int64()), ("locate", pa.uint16()), ("type", _DICT), ("kind", _DICT),
-    ("price", pa.int32()), ("shares", pa.int64()), ("resting_side", _DICT),
-    ("aggressor", _DICT), ("match", pa.uint64()), ("printable", pa.bool_()),
-    ("ref", pa.uint64()), ("offset", pa.int64()),
-])
+EVENTS = _schema(
+    ("time_ns", pa.int64(), False), ("locate", pa.uint16(), False), ("type", _DICT, False),
+    ("kind", _DICT, False), ("side", _DICT, True), ("price", pa.int32(), False),
+    ("shares", pa.int64(), False), ("ref", pa.uint64(), False), ("new_ref", pa.uint64(), True),
+    ("match", pa.uint64(), True), ("offset", pa.int64(), False),
+)
+
+TOP = _schema(
+    ("time_ns", pa.int64(), False), ("locate", pa.uint16(), False),
+    ("bid_price", pa.int32(), True), ("bid_shares", pa.int64(), True),
+    ("ask_price", pa.int32(), True), ("ask_shares", pa.int64(), True),
+    ("offset", pa.int64(), False),
+)
+
+TRADES = _schema(
+    ("time_ns", pa.int64(), False), ("locate", pa.uint16(), False), ("type", _DICT, False),
+    ("kind", _DICT, False), ("price", pa.int32(), False), ("shares", pa.int64(), False),
+    ("resting_side", _DICT, True), ("aggressor", _DICT, True), ("match", pa.uint64(), False),
+    ("printable", pa.bool_(), False), ("ref", pa.uint64(), True), ("offset", pa.int64(), False),
+)
 
 SCHEMAS: dict[str, pa.Schema] = {"events": EVENTS, "top": TOP, "trades": TRADES}
 
-#: columns worth a dictionary page (few distinct values); the rest are plain-encoded, which
-#: costs the writer far less on columns that are nearly all distinct (times, references)
-DICTIONARY_COLUMNS: dict[str, list[str]] = {
-    "events": ["locate", "type", "kind", "side", "price", "shares"],
-    "top": ["locate", "bid_price", "ask_price"],
-    "trades": ["locate", "type", "kind", "resting_side", "aggressor", "price", "shares"],
-}
+#: How the writer encodes the row tables, chosen by measurement (BENCHMARKS.md, "Parquet
+#: out"): a dictionary only for the columns of a few distinct values (instrument, codes: the
+#: prices' and sizes' dictionaries cost the writer more than they save), statistics (min/max
+#: per row group, what lets a reader skip row groups) only on time and instrument, and the
+#: columns that only grow (time, offset) delta-encoded: smaller and cheaper than snappy on
+#: plain values.
+_CODES = ("locate", "type", "kind", "side", "resting_side", "aggressor")
+_GROWING = ("time_ns", "offset")
+
+
+def writer_options(table: str) -> dict[str, object]:
+    """``pyarrow.parquet.ParquetWriter`` keywords for one of the row tables."""
+    names = SCHEMAS[table].names
+    return {"use_dictionary": [c for c in names if c in _CODES],
+            "write_statistics": ["time_ns", "locate"],
+            "column_encoding": {c: "DELTA_BINARY_PACKED" for c in _GROWING}}
 
 
 def events_table(rows: np.ndarray) -> pa.Table:

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .schema import DICTIONARY_COLUMNS, SCHEMAS, TO_TABLE
+from .schema import SCHEMAS, TO_TABLE, writer_options
 
 #: the tables of a day, as files
 FILES = {"events": "events.parquet", "top": "top.parquet", "trades": "trades.parquet",
@@ -98,7 +98,7 @@ class ParquetDay:
         if w is None:
             w = self._writers[table] = pq.ParquetWriter(
                 self._path(table), SCHEMAS[table], compression=COMPRESSION,
-                use_dictionary=DICTIONARY_COLUMNS[table])
+                **writer_options(table))
         w.write_table(TO_TABLE[table](rows), row_group_size=max(1, rows.shape[0]))
         self.rows[table] += rows.shape[0]
         self.row_groups[table] += 1
@@ -142,7 +142,8 @@ class ParquetDay:
         for table in self.tables:  # a table with no rows is still a file, with its schema
             if table not in self._writers:
                 self._guard(table, lambda t=table: pq.write_table(
-                    SCHEMAS[t].empty_table(), self._path(t), compression=COMPRESSION))
+                    SCHEMAS[t].empty_table(), self._path(t), compression=COMPRESSION,
+                    **writer_options(t)))
         self._guard("instruments", lambda: pq.write_table(
             instruments, self._path("instruments"), compression=COMPRESSION))
         doc = dict(meta)
