@@ -46,8 +46,8 @@ def test_event_counts_equal_the_handlers_counts_by_type(written):
     meta = json.loads((out / "_meta.json").read_text())
     assert meta["counts_by_type"] == counts and meta["messages"] == rep.messages == 20_000
     assert meta["tables"]["events"]["rows"] == len(ev["type"])
-    assert meta["tables"]["events"]["row_groups"] > 1  # batches of 4,096 rows
-    assert pq.ParquetFile(out / "events.parquet").metadata.num_row_groups > 1
+    groups = pq.ParquetFile(out / "events.parquet").metadata.num_row_groups
+    assert meta["tables"]["events"]["row_groups"] == groups >= 1
     assert meta["source"] == str(Path(rep.path).resolve())
 
 
@@ -236,3 +236,39 @@ def test_real_itch_messages_replay_to_parquet(shared_data, tmp_path):
     for loc, (bid, ask) in last.items():
         b, a = handler.books.bbo(loc)
         assert (bid, ask) == (b[0] if b else None, a[0] if a else None)
+
+
+def test_batches_are_gathered_into_row_groups(tmp_path):
+    from tickpath.book.rows import TOP_ROW
+    from tickpath.parquet import ParquetDay, itch_instruments
+
+    day = ParquetDay(tmp_path / "day", ("top",), row_group_rows=1000)
+    released = []
+    for i in range(7):  # 7 batches of 300 rows: row groups of 1,200, 900 (the rest)
+        rows = np.zeros(300, TOP_ROW)
+        rows["time_ns"] = np.arange(300) + 300 * i
+        rows["locate"] = 1
+        day.sink("top", rows, lambda i=i: released.append(i))
+    out = day.finish(itch_instruments([]), {})
+    f = pq.ParquetFile(out / "top.parquet")
+    assert [f.metadata.row_group(g).num_rows for g in range(f.metadata.num_row_groups)] == \
+        [1200, 900]
+    assert pq.read_table(out / "top.parquet")["time_ns"].to_pylist() == list(range(2100))
+    assert released == list(range(7))
+    assert json.loads((out / "_meta.json").read_text())["tables"]["top"] == {
+        "file": "top.parquet", "rows": 2100, "row_groups": 2}
+
+
+def test_a_failed_last_row_group_is_reported_not_hung(tmp_path, monkeypatch):
+    from tickpath.book.rows import TOP_ROW
+    from tickpath.parquet import ParquetDay, itch_instruments
+
+    def full(self, table, pending):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ParquetDay, "_write", full)
+    with pytest.raises(ParquetWriteError, match=r"top\.parquet failed"):
+        with ParquetDay(tmp_path / "day", ("top",)) as day:
+            day.sink("top", np.zeros(10, TOP_ROW), lambda: None)
+            day.finish(itch_instruments([]), {})
+    assert os.listdir(tmp_path) == []

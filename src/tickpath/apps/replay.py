@@ -54,7 +54,7 @@ def replay(path: str | Path, handler: ItchHandler | None = None, *,
            progress: Callable[[int, int], None] | None = None,
            parquet: str | Path | None = None,
            parquet_tables: Iterable[str] = PARQUET_TABLES,
-           parquet_rows: int = 1 << 18) -> tuple[ItchHandler, ReplayReport]:
+           parquet_rows: int = 1 << 16) -> tuple[ItchHandler, ReplayReport]:
     """Build every book from a binary ITCH file. Streams it; never loads it whole.
 
     ``progress(done, total)`` is called once per chunk with bytes read from disk (compressed

@@ -4,8 +4,10 @@ of book rows, made visible all at once.
 ::
 
     replay thread                          writer thread
-    kernel fills a row array  --sink-->    queue  -> Arrow table -> ParquetWriter (one row
-    takes the next free array <--done--             group per batch) -> array back to pool
+    kernel fills a row array  --sink-->    queue  -> Arrow table (a copy, column by column)
+    takes the next free array <--done--             array back to its pool at once
+                                                    -> ParquetWriter, a row group per
+                                                       ``row_group_rows`` rows gathered
 
 Everything is written into a temporary directory beside the target (``.NAME.partial-PID``)
 and renamed to the target at the end, so a replay that fails or is killed never leaves a
@@ -37,6 +39,9 @@ META = "_meta.json"
 #: compression of every table: snappy writes fastest of Parquet's common codecs and every
 #: reader (DuckDB, pandas, Spark, polars) reads it
 COMPRESSION = "snappy"
+#: rows per row group: the unit a reader skips or reads in parallel; batches from the books
+#: (smaller, so their arrays stay few and warm in cache) are gathered up to it
+ROW_GROUP_ROWS = 1 << 20
 
 
 class ParquetDirError(ValueError):
@@ -71,8 +76,11 @@ class ParquetDay:
     temporary directory.
     """
 
-    def __init__(self, directory: str | Path, tables: Iterable[str]) -> None:
+    def __init__(self, directory: str | Path, tables: Iterable[str],
+                 row_group_rows: int = ROW_GROUP_ROWS) -> None:
         self.directory = check_target(directory)
+        self.row_group_rows = int(row_group_rows)
+        self._pending: dict[str, list[pa.Table]] = {}
         self.tables = tuple(t for t in SCHEMAS if t in set(tables))
         self.directory.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.directory.parent / f".{self.directory.name}.partial-{os.getpid()}"
@@ -93,30 +101,50 @@ class ParquetDay:
     def _path(self, table: str) -> Path:
         return self.tmp / FILES[table]
 
-    def _write(self, table: str, rows: np.ndarray) -> None:
+    def _write(self, table: str, pending: list[pa.Table]) -> None:
+        """Write the gathered batches of ``table`` as one row group."""
         w = self._writers.get(table)
         if w is None:
             w = self._writers[table] = pq.ParquetWriter(
                 self._path(table), SCHEMAS[table], compression=COMPRESSION,
                 **writer_options(table))
-        w.write_table(TO_TABLE[table](rows), row_group_size=max(1, rows.shape[0]))
-        self.rows[table] += rows.shape[0]
+        whole = pa.concat_tables(pending)
+        w.write_table(whole, row_group_size=max(1, whole.num_rows))
+        self.rows[table] += whole.num_rows
         self.row_groups[table] += 1
+        pending.clear()
+
+    def _take(self, table: str, rows: np.ndarray, done: Callable[[], None]) -> None:
+        try:
+            batch = TO_TABLE[table](rows)
+        finally:
+            done()  # the Arrow table holds copies: the array goes back to its pool now
+        pending = self._pending.setdefault(table, [])
+        pending.append(batch)
+        if sum(t.num_rows for t in pending) >= self.row_group_rows:
+            self._write(table, pending)
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
-            if item is None:
-                return
-            table, rows, done = item
+            table = "?"
             try:
+                if item is None:  # the end: what is gathered becomes the last row groups
+                    if self._error is None:
+                        for table, pending in self._pending.items():
+                            if pending:
+                                self._write(table, pending)
+                    return
+                table, rows, done = item
                 if self._error is None:
-                    self._write(table, rows)
+                    self._take(table, rows, done)
+                else:
+                    done()
             except (OSError, pa.ArrowException) as e:
                 self._error = ParquetWriteError(
-                    f"writing {self.directory / FILES[table]} failed: {e}")
-            finally:
-                done()  # the array goes back to its pool even after an error
+                    f"writing {self.directory / FILES.get(table, table)} failed: {e}")
+                if item is None:
+                    return
 
     # -- the replay's side ------------------------------------------------------------------
 
