@@ -36,8 +36,8 @@ from .schema import SCHEMAS, TO_TABLE, writer_options
 FILES = {"events": "events.parquet", "top": "top.parquet", "trades": "trades.parquet",
          "instruments": "instruments.parquet"}
 META = "_meta.json"
-#: compression of every table: snappy writes fastest of Parquet's common codecs and every
-#: reader (DuckDB, pandas, Spark, polars) reads it
+#: compression of the instruments table (small): snappy, which every reader (DuckDB, pandas,
+#: Spark, polars) reads; the row tables' encodings are in ``schema.writer_options``
 COMPRESSION = "snappy"
 #: rows per row group: the unit a reader skips or reads in parallel; batches from the books
 #: (smaller, so their arrays stay few and warm in cache) are gathered up to it
@@ -106,8 +106,7 @@ class ParquetDay:
         w = self._writers.get(table)
         if w is None:
             w = self._writers[table] = pq.ParquetWriter(
-                self._path(table), SCHEMAS[table], compression=COMPRESSION,
-                **writer_options(table))
+                self._path(table), SCHEMAS[table], **writer_options(table))
         whole = pa.concat_tables(pending)
         w.write_table(whole, row_group_size=max(1, whole.num_rows))
         self.rows[table] += whole.num_rows
@@ -170,8 +169,7 @@ class ParquetDay:
         for table in self.tables:  # a table with no rows is still a file, with its schema
             if table not in self._writers:
                 self._guard(table, lambda t=table: pq.write_table(
-                    SCHEMAS[t].empty_table(), self._path(t), compression=COMPRESSION,
-                    **writer_options(t)))
+                    SCHEMAS[t].empty_table(), self._path(t), **writer_options(t)))
         self._guard("instruments", lambda: pq.write_table(
             instruments, self._path("instruments"), compression=COMPRESSION))
         doc = dict(meta)
