@@ -49,22 +49,27 @@ def load() -> str:
 
 
 def timed_replay(path: Path, tables: tuple[str, ...] | None, out: Path) -> tuple[float, dict]:
-    """Messages/s of one replay from the file (compile excluded: warmed up before)."""
+    """Messages/s of one replay from the file (compile excluded: warmed up before), and the
+    CPU the replay thread and the writer thread used, per message."""
     shutil.rmtree(out, ignore_errors=True)
     gc.collect()
     gc.disable()
     try:
         t0 = time.perf_counter()
+        c0 = time.thread_time()
         if tables is None:
             _, rep = replay(path, max_orders=1 << 22)
         else:
             _, rep = replay(path, max_orders=1 << 22, parquet=out, parquet_tables=tables)
+        cpu = time.thread_time() - c0
         rate = rep.messages / (time.perf_counter() - t0)
     finally:
         gc.enable()
     size = {p.name: p.stat().st_size for p in out.iterdir()} if out.exists() else {}
     shutil.rmtree(out, ignore_errors=True)
-    return rate, {"rows": rep.parquet_rows, "bytes": size}
+    return rate, {"rows": rep.parquet_rows, "bytes": size,
+                  "replay_cpu_ns_per_msg": cpu / rep.messages * 1e9,
+                  "writer_cpu_ns_per_msg": rep.parquet_writer_cpu_s / rep.messages * 1e9}
 
 
 def capture_only(path: Path, tables: tuple[str, ...]) -> float:
@@ -146,6 +151,7 @@ def main() -> None:
 
     rates: dict[str, list[float]] = {name: [] for name in CONFIGS}
     facts: dict[str, dict] = {}
+    cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in CONFIGS}
     split: dict[str, list[float]] = {"books only (memory)": [],
                                      "books + capture, rows dropped (memory)": [],
                                      "books + capture of all three, dropped (memory)": []}
@@ -154,6 +160,7 @@ def main() -> None:
             r, f = timed_replay(path, tables, out)
             rates[name].append(r)
             facts[name] = f
+            cpu[name].append((f["replay_cpu_ns_per_msg"], f["writer_cpu_ns_per_msg"]))
         split["books only (memory)"].append(books_only(path))
         split["books + capture, rows dropped (memory)"].append(
             capture_only(path, ("top", "trades")))
@@ -176,6 +183,9 @@ def main() -> None:
         "runs": args.runs,
         "replay_msgs_per_s": {k: med(v) for k, v in rates.items()},
         "ratio_to_no_parquet": {k: med(v) / base for k, v in rates.items()},
+        "cpu_ns_per_msg": {k: {"replay_thread": med([a for a, _ in v]),
+                               "writer_thread": med([b for _, b in v])}
+                           for k, v in cpu.items()},
         "split_msgs_per_s": {k: med(v) for k, v in split.items()},
         "split_ratio": {k: med(v) / base_mem for k, v in split.items()},
         "writer_rows_per_s": writer,
@@ -185,13 +195,15 @@ def main() -> None:
     (OUT / "replay_parquet.json").write_text(json.dumps(result, indent=2))
     print(f"\n{args.messages:,} messages, {args.symbols} instruments, median of {args.runs} "
           f"runs ({load_before}; after: {load_after})")
-    print(f"{'replay from file':44}{'M msg/s':>10}{'ratio':>8}{'rows':>14}{'MB':>8}")
+    print(f"{'replay from file':28}{'M msg/s':>9}{'ratio':>7}{'rows':>12}{'MB':>7}"
+          f"{'CPU ns/msg: replay':>20}{'writer':>8}")
     for name in CONFIGS:
         f = facts[name]
         rows = sum(f["rows"].values())
         mb = sum(f["bytes"].values()) / 1e6
-        print(f"{name:44}{med(rates[name]) / 1e6:>10.2f}{med(rates[name]) / base:>8.2f}"
-              f"{rows:>14,}{mb:>8.1f}")
+        c = result["cpu_ns_per_msg"][name]
+        print(f"{name:28}{med(rates[name]) / 1e6:>9.2f}{med(rates[name]) / base:>7.2f}"
+              f"{rows:>12,}{mb:>7.1f}{c['replay_thread']:>20.0f}{c['writer_thread']:>8.0f}")
     print(f"\n{'where the cost is (file in memory)':44}{'M msg/s':>10}{'ratio':>8}")
     for name, v in split.items():
         print(f"{name:44}{med(v) / 1e6:>10.2f}{med(v) / base_mem:>8.2f}")

@@ -31,6 +31,8 @@ class ReplayReport:
     #: with ``parquet``: the directory written, and the rows of each table
     parquet: Path | None = None
     parquet_rows: dict[str, int] = field(default_factory=dict)
+    #: CPU seconds of the background thread that wrote the Parquet files
+    parquet_writer_cpu_s: float = 0.0
 
     @property
     def lost_messages(self) -> tuple[int, int]:
@@ -90,6 +92,7 @@ def replay(path: str | Path, handler: ItchHandler | None = None, *,
             handler.rows = None
         report.parquet = day.finish(itch_instruments(rows.directory), _meta(report))
         report.parquet_rows = {t: day.rows[t] for t in day.tables}
+        report.parquet_writer_cpu_s = day.writer_cpu_s
     return handler, report
 
 

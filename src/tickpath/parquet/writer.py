@@ -22,6 +22,7 @@ import os
 import queue
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,8 @@ class ParquetDay:
         self._queue: queue.Queue[tuple[str, np.ndarray, Callable[[], None]] | None] = \
             queue.Queue()
         self._error: ParquetWriteError | None = None
+        #: CPU seconds the writer thread used (known once it stopped)
+        self.writer_cpu_s = 0.0
         self._thread = threading.Thread(target=self._run, name="parquet-writer", daemon=True)
         self._thread.start()
 
@@ -124,6 +127,13 @@ class ParquetDay:
             self._write(table, pending)
 
     def _run(self) -> None:
+        t0 = time.thread_time()
+        try:
+            self._loop()
+        finally:
+            self.writer_cpu_s = time.thread_time() - t0
+
+    def _loop(self) -> None:
         while True:
             item = self._queue.get()
             table = "?"
