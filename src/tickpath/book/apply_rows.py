@@ -24,6 +24,21 @@ from .rows import DIRECTORY, EVENTS, TOP, TRADES
 ROWS_FULL = 100
 
 _EVENTS_STAT = int(Stat.EVENTS)
+
+
+def _types(letters: str) -> np.ndarray:
+    """A table by type byte: True for the ITCH types in ``letters`` (a module global: numba
+    freezes it into the code, one load instead of a chain of compares)."""
+    table = np.zeros(256, np.bool_)
+    table[[ord(c) for c in letters]] = True
+    table.setflags(write=False)
+    return table
+
+
+_BOOK = _types("AFECXDU")  # changes a book
+_TRADE = _types("ECPQ")  # a row of trades
+_EXECUTION = _types("EC")  # executes a resting order
+_TOUCHES_ORDER = _types("XDU")  # cancels, deletes or replaces one
 _FAR = 16  # prefetch distances: as apply_batch
 _NEAR = 8
 
@@ -57,18 +72,69 @@ def _note_top(levels, heads, loc, last_top, r, ev):
     return np.int64(1) if changed else np.int64(0)
 
 
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _write_event(r, ev, t, o_side, o_price, o_shares):
+    """An ``EVENT_ROW`` for book event ``ev`` (type ``t``); ``o_*``: the order it touched,
+    as the book held it before."""
+    r["time_ns"] = ev["timestamp"]
+    r["ref"] = ev["ref"]
+    r["new_ref"] = ev["new_ref"]
+    r["match"] = ev["match"]
+    r["offset"] = ev["offset"]
+    r["locate"] = ev["locate"]
+    r["type"] = t
+    if t == 65 or t == 70:  # an add carries its own side, price and shares
+        r["side"] = ev["side"]
+        r["price"] = np.uint32(ev["price"])
+        r["shares"] = np.uint32(ev["shares"])
+    else:
+        r["side"] = o_side
+        # C trades at its own price, U rests at its new one; the rest at the order's
+        r["price"] = np.uint32(ev["price"]) if t == 67 or t == 85 else o_price
+        r["shares"] = o_shares if t == 68 else np.uint32(ev["shares"])
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _write_trade(r, ev, t, o_side, o_price):
+    """A ``TRADE_ROW`` for execution or trade ``ev`` (type ``t``: E C P Q)."""
+    r["time_ns"] = ev["timestamp"]
+    r["ref"] = ev["ref"]
+    r["match"] = ev["match"]
+    r["shares"] = ev["shares"]
+    r["offset"] = ev["offset"]
+    r["locate"] = ev["locate"]
+    r["type"] = t
+    if t == 69:  # at the resting order's price; always printable
+        r["price"] = o_price
+        r["resting_side"] = o_side
+        r["printable"] = 89
+    elif t == 67:
+        r["price"] = np.uint32(ev["price"])
+        r["resting_side"] = o_side
+        r["printable"] = ev["flag"]
+    else:  # P: its buy/sell indicator is the resting (non-displayed) order's; Q: none
+        r["price"] = np.uint32(ev["price"])
+        r["resting_side"] = ev["side"] if t == 80 else np.uint8(0)
+        r["printable"] = 89
+
+
 @njit(cache=True, nogil=True, _nrt=False)
 def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stats, inst,
                      symbols, type_counts, max_orders, ev_rows, top_rows, trade_rows,
-                     directory, fill, last_top, want_events, want_top, want_trades):
+                     directory, fill, last_top):
     """Apply ``events[start:end]`` to the books and append rows: ``ev_rows``, ``top_rows``,
-    ``trade_rows`` (each from ``fill[EVENTS|TOP|TRADES]`` on, when wanted), and the stream
+    ``trade_rows`` (each from ``fill[EVENTS|TOP|TRADES]`` on; None: that table is not
+    wanted), and the stream
     offset of every stock directory message in ``directory`` (from ``fill[DIRECTORY]``).
     ``last_top[locate]`` holds the top each instrument's last ``top`` row showed.
 
     Returns ``(index, status)`` as ``apply_batch`` does: the first event not applied and why
     (a book status, or ROWS_FULL: a row array had no room left before that event; nothing of
-    it was applied)."""
+    it was applied).
+
+    A table not wanted is passed as None: numba compiles a specialization per set of
+    tables (the type of an argument, so the ordinary dispatch, cached like any other), with
+    the others' work pruned from the code."""
     # the counters live in locals while the loop runs (a store to ``fill`` per row would be
     # reloaded after every other store: LLVM cannot tell the arrays apart); each event writes
     # at most one row per table, so the room is checked once, for the whole run
@@ -77,11 +143,11 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
     n_tr = fill[TRADES]
     n_dir = fill[DIRECTORY]
     room = directory.shape[0] - n_dir
-    if want_events:
+    if ev_rows is not None:
         room = min(room, ev_rows.shape[0] - n_ev)
-    if want_top:
+    if top_rows is not None:
         room = min(room, top_rows.shape[0] - n_top)
-    if want_trades:
+    if trade_rows is not None:
         room = min(room, trade_rows.shape[0] - n_tr)
     stop = end
     status = OK
@@ -90,8 +156,8 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
         status = ROWS_FULL
     # the order an event touches is looked up first only when a row needs what the book
     # knew of it: the events table (E C X D U), trades (E C)
-    look_all = want_events
-    look_exec = want_events or want_trades
+    look_all = ev_rows is not None
+    look_exec = ev_rows is not None or trade_rows is not None
     for k in range(start, stop):
         f = k + _FAR
         if f < stop:
@@ -117,8 +183,7 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
         o_price = np.uint32(0)
         o_shares = np.uint32(0)
         o_side = np.uint8(0)
-        if (look_exec and (t == 69 or t == 67)) or (
-                look_all and (t == 88 or t == 68 or t == 85)):
+        if (look_exec and _EXECUTION[t]) or (look_all and _TOUCHES_ORDER[t]):
             i = find(orders, mask, ev["ref"])
             if i >= 0:
                 o = orders[i]
@@ -134,51 +199,19 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
             fill[DIRECTORY] = n_dir
             return k, st
         type_counts[t] += 1
-        book = t == 65 or t == 70 or t == 69 or t == 67 or t == 88 or t == 68 or t == 85
+        book = _BOOK[t]
         loc = np.int64(ev["locate"])
-        if book and want_events:
-            r = ev_rows[n_ev]
-            r["time_ns"] = ev["timestamp"]
-            r["ref"] = ev["ref"]
-            r["new_ref"] = ev["new_ref"]
-            r["match"] = ev["match"]
-            r["offset"] = ev["offset"]
-            r["locate"] = ev["locate"]
-            r["type"] = t
-            if t == 65 or t == 70:  # an add carries its own side, price and shares
-                r["side"] = ev["side"]
-                r["price"] = np.uint32(ev["price"])
-                r["shares"] = np.uint32(ev["shares"])
-            else:
-                r["side"] = o_side
-                # C trades at its own price, U rests at its new one; the rest at the order's
-                r["price"] = np.uint32(ev["price"]) if t == 67 or t == 85 else o_price
-                r["shares"] = o_shares if t == 68 else np.uint32(ev["shares"])
-            n_ev += 1
-        if book and want_top:
-            n_top += _note_top(levels, heads, loc, last_top, top_rows[n_top], ev)
-        if want_trades and (t == 69 or t == 67 or t == 80 or t == 81):
-            r = trade_rows[n_tr]
-            r["time_ns"] = ev["timestamp"]
-            r["ref"] = ev["ref"]
-            r["match"] = ev["match"]
-            r["shares"] = ev["shares"]
-            r["offset"] = ev["offset"]
-            r["locate"] = ev["locate"]
-            r["type"] = t
-            if t == 69:  # at the resting order's price; always printable
-                r["price"] = o_price
-                r["resting_side"] = o_side
-                r["printable"] = 89
-            elif t == 67:
-                r["price"] = np.uint32(ev["price"])
-                r["resting_side"] = o_side
-                r["printable"] = ev["flag"]
-            else:  # P: its buy/sell indicator is the resting (non-displayed) order's; Q: none
-                r["price"] = np.uint32(ev["price"])
-                r["resting_side"] = ev["side"] if t == 80 else np.uint8(0)
-                r["printable"] = 89
-            n_tr += 1
+        if ev_rows is not None:
+            if book:
+                _write_event(ev_rows[n_ev], ev, t, o_side, o_price, o_shares)
+                n_ev += 1
+        if top_rows is not None:
+            if book:
+                n_top += _note_top(levels, heads, loc, last_top, top_rows[n_top], ev)
+        if trade_rows is not None:
+            if _TRADE[t]:
+                _write_trade(trade_rows[n_tr], ev, t, o_side, o_price)
+                n_tr += 1
         if t == 82:
             directory[n_dir] = np.int64(ev["offset"])
             n_dir += 1

@@ -52,7 +52,7 @@ class RowBuffers:
         self.rows = int(rows)
         self.sink = sink
         self._free: dict[str, queue.Queue[np.ndarray]] = {}
-        self._cur: dict[str, np.ndarray] = {}
+        self._cur: dict[str, np.ndarray | None] = {}
         for name, dtype in TABLES.items():
             if name in self.tables:
                 pool: queue.Queue[np.ndarray] = queue.Queue()
@@ -60,14 +60,13 @@ class RowBuffers:
                     pool.put(np.zeros(self.rows, dtype))
                 self._free[name] = pool
                 self._cur[name] = np.zeros(self.rows, dtype)
-            else:  # never written (the kernel is told it is not wanted)
-                self._cur[name] = np.zeros(0, dtype)
+            else:  # not wanted: the kernel is given None in its place
+                self._cur[name] = None
         self.fill = np.zeros(N_FILL, np.int64)
         self.last_top = np.zeros((MAX_LOCATE, 4), np.int64)
         self._dir = np.zeros(1 << 14, np.int64)
         self.directory: list[np.ndarray] = []
         self.written = dict.fromkeys(TABLES, 0)  # rows handed to the sink, per table
-        self._want = tuple(np.bool_(t in self.tables) for t in TABLES)
 
     def _hand_over(self, name: str, index: int) -> None:
         n = int(self.fill[index])
@@ -82,7 +81,8 @@ class RowBuffers:
 
     def _make_room(self, need: int) -> None:
         for name, index in (("events", EVENTS), ("top", TOP), ("trades", TRADES)):
-            if self.fill[index] + need > self._cur[name].shape[0]:
+            cur = self._cur[name]
+            if cur is not None and self.fill[index] + need > cur.shape[0]:
                 self._hand_over(name, index)
 
     def _note_directory(self, buf: np.ndarray | None, base: int) -> None:
@@ -111,7 +111,7 @@ class RowBuffers:
                 events, start, n, books.orders, books.mask, books.levels, books.free,
                 books.heads, books.stats_array, books.inst, books.symbols, books.type_counts,
                 books.capacity, self._cur["events"], self._cur["top"], self._cur["trades"],
-                self._dir, self.fill, self.last_top, *self._want)
+                self._dir, self.fill, self.last_top)
             applied += idx - start
             self._note_directory(buf, base)
             if st == k.OK:
