@@ -206,7 +206,13 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
                 _write_event(ev_rows[n_ev], ev, t, o_side, o_price, o_shares)
                 n_ev += 1
         if top_rows is not None:
-            if book:
+            if t == 65 or t == 70:
+                # an add that did not land on its side's best level left the top as it was
+                # (exact, and it skips the top's loads and stores for most adds)
+                h = heads[loc, 0 if ev["side"] == 66 else 1]
+                if h < 0 or levels[h]["price"] == ev["price"]:
+                    n_top += _note_top(levels, heads, loc, last_top, top_rows[n_top], ev)
+            elif book:
                 n_top += _note_top(levels, heads, loc, last_top, top_rows[n_top], ev)
         if trade_rows is not None:
             if _TRADE[t]:
