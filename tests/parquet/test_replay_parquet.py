@@ -193,6 +193,9 @@ def test_cli_writes_and_refuses(sim_day, tmp_path):
     r = _cli("replay", str(sim_day[0]), "--parquet", str(tmp_path / "x"), "--parquet-tables",
              "events,quotes", "--no-progress")
     assert r.returncode == 2 and "--parquet-tables" in r.stderr
+    r = _cli("replay", str(sim_day[0]), "--feed", "mdp3", "--parquet", str(tmp_path / "x"),
+             "--no-progress")
+    assert r.returncode == 2 and "not supported yet" in r.stderr
     assert not (tmp_path / "x").exists()
 
 
