@@ -4,9 +4,10 @@ applies events exactly as :func:`tickpath.book.apply.apply_batch` does (the same
 caller asked for into preallocated arrays.
 
 It is a separate compiled function, so the books' own loop (``apply_batch``) carries no trace
-of it: a replay without export runs the same machine code as before. Which tables are wanted
-is a runtime flag here (one predictable branch per table and event); the cost is the row
-writes and the top-of-book compare.
+of it: a replay without export runs the same machine code as before. A table not wanted is
+passed as None, so each set of tables compiles to its own code with the others' work pruned;
+what is left costs the row writes, the top-of-book compare after each book message and, for
+the events and trades tables, a lookup of the order an event touches before it changes.
 """
 
 from __future__ import annotations
