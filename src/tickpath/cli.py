@@ -71,19 +71,24 @@ def replay(
     late_join: Annotated[str, typer.Option(help="mdp3: an instrument first seen mid-session starts from its first message (natural) or waits for a snapshot (snapshot)")] = "natural",
     book: Annotated[str, typer.Option(help="mdp3: which books to write: outright | implied | merged | orders (order-by-order, aggregated)")] = "outright",
     definitions: Annotated[Path | None, typer.Option(help="dbn: symbols for instrument ids from this DBN definition file")] = None,
+    parquet: Annotated[Path | None, typer.Option(help="itch: write the day as Parquet into this new directory (events, top of book, trades, instruments; docs/parquet.md)")] = None,
+    parquet_tables: Annotated[str, typer.Option(help="with --parquet: the row tables to write, comma-separated, of events, top, trades (or all); instruments.parquet is always written. events (one row per book message) costs the most: see BENCHMARKS.md")] = "top,trades",
 ) -> None:
     """Replay a binary ITCH 5.0 file, a CME MDP 3.0 capture, a LOBSTER message file or a
     Databento DBN file (.dbn, .dbn.zst: found by its name or content) through the decoder and
     books."""
     if feed == "itch" and "_message_" in file.name and file.suffix == ".csv":
         feed = "lobster"
+    elif feed == "itch" and _is_dbn(file):
+        feed = "dbn"
+    tables = _parquet_tables(parquet, parquet_tables, feed)
     if feed == "lobster":
         _replay_lobster(file, books_json, depth, errors or "raise")
         return
     if feed == "mdp3":
         _replay_mdp3(file, books_json, depth, symbol, errors or "skip", port, late_join, book)
         return
-    if feed == "dbn" or feed == "itch" and _is_dbn(file):
+    if feed == "dbn":
         from .apps.dbn_report import replay_dbn_command
 
         code = replay_dbn_command(file, books_json, depth, symbol, errors or "raise",
@@ -105,6 +110,16 @@ def replay(
     if not file.exists():
         err.print(f"[red]error:[/] {file} does not exist")
         raise typer.Exit(2)
+    out: dict = {}
+    if parquet is not None:
+        from .parquet import ParquetDirError, check_target
+
+        try:
+            check_target(parquet)
+        except ParquetDirError as e:
+            err.print(f"[red]error:[/] {e}")
+            raise typer.Exit(2) from e
+        out = {"parquet": parquet, "parquet_tables": tables}
     show = progress and console.is_terminal
     try:
         if show:
@@ -112,9 +127,13 @@ def replay(
                           DownloadColumn(), TimeRemainingColumn(), console=err) as bar:
                 task = bar.add_task(f"replay {file.name}", total=file.stat().st_size)
                 handler, rep = run_replay(file, errors=errors, max_orders=max_orders,
-                                          progress=lambda d, t: bar.update(task, completed=d))
+                                          progress=lambda d, t: bar.update(task, completed=d),
+                                          **out)
         else:
-            handler, rep = run_replay(file, errors=errors, max_orders=max_orders)
+            handler, rep = run_replay(file, errors=errors, max_orders=max_orders, **out)
+    except OSError as e:  # a Parquet file that could not be written: the message names it
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from e
     except (ItchError, ValueError) as e:
         err.print(f"[red]error:[/] {file}: {e}")
         raise typer.Exit(1) from e
@@ -137,6 +156,9 @@ def replay(
                       f"boundaries were found again: bytes {where}{more}")
     if rep.end_of_session:
         console.print("the file ends with the end-of-session marker")
+    if rep.parquet is not None:
+        rows = ", ".join(f"{t} {n:,} rows" for t, n in rep.parquet_rows.items())
+        console.print(f"wrote Parquet to {rep.parquet}/: {rows}, instruments, _meta.json")
     if books_json is not None:
         n = write_books_json(handler.books.books(depth), books_json)
         console.print(f"wrote {n:,} books to {books_json}")
@@ -180,6 +202,25 @@ def _is_dbn(file: Path) -> bool:
     from .codec.dbn import is_dbn
 
     return is_dbn(file)
+
+
+def _parquet_tables(parquet: Path | None, names: str, feed: str) -> tuple[str, ...]:
+    """``--parquet-tables`` as a tuple of table names; exit 2 naming what is wrong."""
+    from .apps.replay import ALL_PARQUET_TABLES as known
+
+    want = [x.strip() for x in names.split(",") if x.strip()]
+    if want == ["all"]:
+        want = list(known)
+    bad = [x for x in want if x not in known]
+    if bad or not want:
+        err.print(f"[red]error:[/] --parquet-tables takes a comma-separated list of "
+                  f"{', '.join(known)} (or all), not {names!r}")
+        raise typer.Exit(2)
+    if parquet is not None and feed != "itch":
+        err.print(f"[red]error:[/] --parquet is written for --feed itch; {feed} is not "
+                  "supported yet")
+        raise typer.Exit(2)
+    return tuple(want)
 
 
 def _replay_mdp3(file: Path, books_json: Path | None, depth: int | None, symbol: str | None,
@@ -1041,6 +1082,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="no live view; print the summary only")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object (implies --quiet)")] = False,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds (overrides pipeline.duration_s)")] = None,
+    parquet: Annotated[Path | None, typer.Option(help="write the run's latency STAMPS rows as Parquet (one int64 ns column per stage boundary; docs/parquet.md)")] = None,
 ) -> None:
     """Run a pipeline: venue -> feed stage -> ring -> strategy -> risk -> orders, with live
     counters. Stops on Ctrl-C, SIGTERM, the simulator's end of session or --duration."""
@@ -1090,6 +1132,8 @@ def run(
                       f"{meta['rows']:,} stamp rows", highlight=False)
         for n in rep.notes:
             err.print(f"note: {n}", highlight=False)
+    if parquet is not None:
+        _write_stamps_parquet(parquet, rep.rows, meta)
     if rep.errors:
         for e in rep.errors:
             err.print(f"[red]{e}[/]", highlight=False)
@@ -1497,6 +1541,7 @@ def budget(
     config: Annotated[Path | None, typer.Option(help="pipeline configuration (TOML)")] = None,
     stamps: Annotated[Path | None, typer.Option(help="report from saved STAMPS rows (.npy) instead of running")] = None,
     save_stamps: Annotated[Path | None, typer.Option(help="save the run's STAMPS rows (.npy)")] = None,
+    parquet: Annotated[Path | None, typer.Option(help="write the STAMPS rows as Parquet: one int64 ns column per stage boundary, null where not reached (docs/parquet.md)")] = None,
 ) -> None:
     """The latency budget of the path: median and p99 per stage and in total, measured by
     running the pipeline against the simulator on this machine (or from saved stamps)."""
@@ -1514,6 +1559,8 @@ def budget(
     if save_stamps is not None:
         tb.save_stamps(save_stamps, rows, meta)
         err.print(f"saved {len(rows):,} rows to {save_stamps}")
+    if parquet is not None:
+        _write_stamps_parquet(parquet, rows, meta)
     try:
         b = tb.Budget.from_stamps(rows, meta)
     except tb.StampsError as e:
@@ -1533,6 +1580,19 @@ def budget(
         if path is not None:
             write(path)
             err.print(f"wrote {path}")
+
+
+def _write_stamps_parquet(path: Path, rows, meta: dict) -> None:
+    """``--parquet FILE``: the STAMPS rows as Parquet; exit 2 naming the file if it fails."""
+    from .parquet import ParquetWriteError, write_stamps
+    from .telemetry.budget import StampsError
+
+    try:
+        write_stamps(path, rows, meta)
+    except (ParquetWriteError, StampsError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    err.print(f"wrote {len(rows):,} stamp rows to {path}")
 
 
 def _run_budget(config: Path | None, transport: str, messages: int, rate: float,

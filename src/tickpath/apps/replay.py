@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,11 @@ class ReplayReport:
     lost_ranges: int = 0
     #: the file ended with BinaryFILE's end-of-session marker (a zero-length block)
     end_of_session: bool = False
+    #: with ``parquet``: the directory written, and the rows of each table
+    parquet: Path | None = None
+    parquet_rows: dict[str, int] = field(default_factory=dict)
+    #: CPU seconds of the background thread that wrote the Parquet files
+    parquet_writer_cpu_s: float = 0.0
 
     @property
     def lost_messages(self) -> tuple[int, int]:
@@ -39,12 +44,20 @@ class ReplayReport:
         return self.messages / self.seconds if self.seconds > 0 else 0.0
 
 
+#: the row tables ``--parquet`` can write, and those it writes unless told otherwise: events
+#: (a row per book message) is opt-in, it is what costs replay speed (BENCHMARKS.md)
+ALL_PARQUET_TABLES = ("events", "top", "trades")
+PARQUET_TABLES = ("top", "trades")
+
+
 def replay(path: str | Path, handler: ItchHandler | None = None, *,
            chunk_bytes: int = DEFAULT_CHUNK, errors: str = "raise",
            max_orders: int = 1 << 21,
            progress: Callable[[int, int], None] | None = None,
            inflater: str = "auto", inflate_thread: bool = True,
-           ) -> tuple[ItchHandler, ReplayReport]:
+           parquet: str | Path | None = None,
+           parquet_tables: Iterable[str] = PARQUET_TABLES,
+           parquet_rows: int = 1 << 16) -> tuple[ItchHandler, ReplayReport]:
     """Build every book from a binary ITCH file. Streams it; never loads it whole.
 
     ``progress(done, total)`` is called once per chunk with bytes read from disk (compressed
@@ -57,9 +70,61 @@ def replay(path: str | Path, handler: ItchHandler | None = None, *,
 
     A gzip file is inflated in a thread of its own (``inflate_thread``) by ``inflater``
     (:func:`tickpath.feed.binaryfile.gzip_module`: ISA-L's when installed).
+
+    ``parquet``: a directory to write the day into as Parquet (docs/parquet.md): the tables
+    ``parquet_tables`` (of ``events``, ``top``, ``trades``), ``instruments.parquet`` and
+    ``_meta.json``. It must not exist or be empty
+    (:class:`tickpath.parquet.ParquetDirError`, before anything is read); it appears only
+    once the replay succeeded. The books write the rows from compiled code into arrays of
+    ``parquet_rows`` records, handed in batches to a background writer thread.
     """
     if handler is None:
         handler = ItchHandler(BookStore(max_orders=max_orders, errors=errors), errors=errors)
+    if parquet is None:
+        return _replay(path, handler, chunk_bytes, progress, inflater, inflate_thread)
+    from ..book.row_buffers import RowBuffers
+    from ..parquet import ParquetDay, itch_instruments
+
+    tables = tuple(parquet_tables)
+    with ParquetDay(parquet, tables) as day:
+        rows = RowBuffers(tables, day.sink, rows=parquet_rows)
+        handler.rows = rows
+        try:
+            handler, report = _replay(path, handler, chunk_bytes, progress, inflater,
+                                      inflate_thread)
+            rows.flush()
+        finally:
+            handler.rows = None
+        report.parquet = day.finish(itch_instruments(rows.directory), _meta(report))
+        report.parquet_rows = {t: day.rows[t] for t in day.tables}
+        report.parquet_writer_cpu_s = day.writer_cpu_s
+    return handler, report
+
+
+def _meta(report: ReplayReport) -> dict[str, object]:
+    """What ``_meta.json`` says about the replay."""
+    from .. import __version__
+
+    return {
+        "source": str(Path(report.path).resolve()),
+        "feed": "itch",
+        "tickpath_version": __version__,
+        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "time": "time_ns: the message's timestamp, ns since midnight, the venue's local time",
+        "price_scale": 10_000,
+        "messages": report.messages,
+        "bytes": report.bytes,
+        "counts_by_type": report.counts_by_type,
+        "book_stats": report.book_stats,
+        "malformed": report.malformed,
+        "lost_bytes": report.lost_bytes,
+        "end_of_session": report.end_of_session,
+    }
+
+
+def _replay(path: str | Path, handler: ItchHandler, chunk_bytes: int,
+            progress: Callable[[int, int], None] | None, inflater: str,
+            inflate_thread: bool) -> tuple[ItchHandler, ReplayReport]:
     total = file_size(path)
     t0 = time.perf_counter()
     nbytes = 0

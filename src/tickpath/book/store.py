@@ -127,20 +127,26 @@ class BookStore:
             applied += idx - start
             if st == k.OK:
                 break
-            if (st == k.ORDERS_FULL and self._grow_orders()) or (
-                    st == k.LEVELS_FULL and self._grow_levels()):
-                start = idx  # resume at the message that found the table full
-                continue
-            ev = events[idx]
-            err = BookError(k.STATUS_TEXT[st], st, ev.copy(), int(ev["offset"]))
-            self.stats_array[Stat.REJECTED] += 1
-            self.stats_array[Stat.EVENTS] += 1
-            if self.errors == "raise":
-                raise err
-            if len(self.rejections) < 100:
-                self.rejections.append(err)
-            start = idx + 1
+            start = self.settle(events, idx, st)
         return applied
+
+    def settle(self, events: np.ndarray, idx: int, status: int) -> int:
+        """A kernel stopped at ``events[idx]`` with book ``status``: grow the full table and
+        return ``idx`` (apply it again), or refuse the event (raise :class:`BookError`, or
+        count and log it with ``errors="skip"``) and return ``idx + 1``. Between batches,
+        never inside the compiled loop; any kernel applying these books resumes from here."""
+        if (status == k.ORDERS_FULL and self._grow_orders()) or (
+                status == k.LEVELS_FULL and self._grow_levels()):
+            return idx  # resume at the message that found the table full
+        ev = events[idx]
+        err = BookError(k.STATUS_TEXT[status], status, ev.copy(), int(ev["offset"]))
+        self.stats_array[Stat.REJECTED] += 1
+        self.stats_array[Stat.EVENTS] += 1
+        if self.errors == "raise":
+            raise err
+        if len(self.rejections) < 100:
+            self.rejections.append(err)
+        return idx + 1
 
     # -- queries ----------------------------------------------------------------------------
 

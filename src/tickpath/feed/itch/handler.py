@@ -7,6 +7,7 @@ event buffer with the compiled decoder, and applies the events to the books in t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -17,6 +18,13 @@ from ...codec.itch50.layout import EVENT_DTYPE, LENGTHS
 from ...codec.itch50.resync import RUN, find_resync
 from ..moldudp64 import MoldSession
 from ..moldudp64._kernels import NEW
+
+
+class RowSink(Protocol):
+    """What applies decoded events to the books while writing rows for export."""
+
+    def apply(self, books: BookStore, events: np.ndarray, n: int, buf: np.ndarray,
+              base: int) -> int: ...
 
 
 class ItchError(ValueError):
@@ -86,6 +94,10 @@ class ItchHandler:
         self.end_of_session = False
         self._lost_from = -1  # stream offset of the bad block while finding boundaries again
         self._lost_reason = ""
+        #: None, or what applies the events instead of ``books.apply`` while writing rows
+        #: for export (:class:`tickpath.book.row_buffers.RowBuffers`: ``apply(books, events,
+        #: n, buf, base)``), set by the replay when asked for Parquet
+        self.rows: RowSink | None = None
 
     def _report(self, buf: np.ndarray, off: int, end: int, base: int, status: int) -> str:
         """Report a malformed block at ``buf[off]`` (raise, or count and log it); returns its
@@ -157,7 +169,10 @@ class ItchHandler:
         while p < end:
             n, st, nxt = dec.decode_batch(buf, p, end, LENGTHS, ev, 0, base)
             if n:
-                self.books.apply(ev, n)
+                if self.rows is None:
+                    self.books.apply(ev, n)
+                else:
+                    self.rows.apply(self.books, ev, n, buf, base)
                 self.messages += n
             p = int(nxt)
             if st == dec.OK:
@@ -200,7 +215,10 @@ class ItchHandler:
         while p < n:
             k, st, nxt = dec.decode_batch(buf, p, n, LENGTHS, ev, 0, base)
             if k:
-                self.books.apply(ev, k)
+                if self.rows is None:
+                    self.books.apply(ev, k)
+                else:
+                    self.rows.apply(self.books, ev, k, buf, base)
                 self.messages += k
             p = int(nxt)
             if st == dec.OK:
