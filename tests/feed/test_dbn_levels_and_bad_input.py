@@ -24,15 +24,17 @@ def _ten(base: int) -> list[tuple[int, int, int, int, int, int]]:
             for j in range(10)]
 
 
-def test_mbp10_book_is_the_last_record_s_ten_levels(tmp_path):
+def test_mbp10_book_is_the_last_book_change_s_ten_levels(tmp_path):
+    # the trade last: its levels are the book before the trade, not after it
     recs = [mbp(7, _ten(100)), mbp(9, _ten(50)), mbp(7, _ten(98), "C", "A", 99 * PX, 1),
             mbp(7, _ten(98)[:4], "T", "A", 99 * PX, 1)]
     feed, rep, _ = replay_dbn(write_dbn(tmp_path / "m.dbn.zst", "mbp-10", recs, zstd=True,
                                         mappings=[mapping("ESH6", 7)]))
     books = {b["instrument_id"]: b for b in feed.book_list()}
     assert books[7]["symbol"] == "ESH6"
-    assert books[7]["bids"] == [[(98 - j) * PX, 10 + j, 1 + j] for j in range(4)]
-    assert books[7]["asks"] == [[(99 + j) * PX, 20 + j, 2 + j] for j in range(4)]
+    assert books[7]["bids"] == [[(98 - j) * PX, 10 + j, 1 + j] for j in range(10)]
+    assert books[7]["asks"] == [[(99 + j) * PX, 20 + j, 2 + j] for j in range(10)]
+    assert rep.counters["book_changes"] == 3
     assert len(books[9]["bids"]) == 10 and books[9]["bids"][0] == [50 * PX, 10, 1]
     assert rep.counts_by_action == {"A": 2, "C": 1, "T": 1}
     assert rep.counters["trades"] == 1 and rep.counters["instruments"] == 2
@@ -46,6 +48,16 @@ def test_mbp1_top_of_book_and_an_emptied_side(tmp_path):
     assert feed.book_list() == [{"instrument_id": 7, "publisher_id": 1, "symbol": "",
                                  "bids": [], "asks": [[102 * PX, 3, 1]]}]
     assert rep.schema == "mbp-1" and rep.books == "levels"
+
+
+def test_mbp1_a_trade_last_leaves_the_book_of_the_change_before_it(tmp_path):
+    recs = [mbp(7, [(100 * PX, 101 * PX, 5, 6, 1, 1)], ten=False),
+            mbp(8, [(50 * PX, 51 * PX, 1, 1, 1, 1)], "T", "B", 51 * PX, 1, ten=False),
+            mbp(7, [(100 * PX, 101 * PX, 5, 6, 1, 1)], "T", "B", 101 * PX, 6, ten=False)]
+    feed, rep, _ = replay_dbn(write_dbn(tmp_path / "t.dbn", "mbp-1", recs))
+    assert feed.book_list() == [{"instrument_id": 7, "publisher_id": 1, "symbol": "",
+                                 "bids": [[100 * PX, 5, 1]], "asks": [[101 * PX, 6, 1]]}]
+    assert rep.counters["trades"] == 2 and rep.counters["instruments"] == 2
 
 
 def test_trades_are_counted_with_no_books(tmp_path):

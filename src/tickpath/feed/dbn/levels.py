@@ -1,11 +1,14 @@
 """DBN MBP-1 and MBP-10 records into price-level books.
 
-Each MBP record carries its instrument's top levels after the change it describes (1 for
-MBP-1, 10 for MBP-10): the book after the record is exactly those levels, so the compiled
-:func:`dbn_levels_apply_batch` copies them into a level table, one row per (publisher_id,
-instrument_id). A level with an undefined price or a size of 0 is empty. The record's own
-action, side, price and size say what changed (counted by action); nothing in a record can
-be refused, except an instrument beyond ``max_instruments``.
+An MBP record of a book change (add, cancel, modify, clear) carries its instrument's top
+levels after that change (1 for MBP-1, 10 for MBP-10): the book after the record is exactly
+those levels, so the compiled :func:`dbn_levels_apply_batch` copies them into a level table,
+one row per (publisher_id, instrument_id). A trade record (``T``) carries the levels from
+*before* the trade's effect (the change comes in the records that follow it), so its levels,
+and those of a fill or none record, are not copied: such a record is only counted. A level
+with an undefined price or a size of 0 is empty. The record's own action, side, price and
+size say what changed (counted by action); nothing in a record can be refused, except an
+instrument beyond ``max_instruments``.
 
 State (``DbnLevelBooks``): ``px``, ``qty``, ``nord`` int64 ``(rows, 2, depth)``, side 0 the
 bids and 1 the asks, level 0 the best.
@@ -34,7 +37,8 @@ _UNDEF = np.int64(UNDEF_PRICE)
 def dbn_levels_apply_batch(start, end, publisher, instrument, action, flags, bid_px, ask_px,
                            bid_sz, ask_sz, bid_ct, ask_ct, keys, rows, row_keys, count, limit,
                            px, qty, nord, counts):
-    """Copy the levels of records ``start:end`` into the table. Field arrays are the
+    """Copy the levels of records ``start:end`` into the table, except those of trade, fill
+    and none records (a trade's levels are the book before it). Field arrays are the
     batch's columns (levels ``(n, L)``); ``limit`` the rows the table has now. Returns
     ``(index, status)``: ``end`` and OK, or the record whose instrument found no row."""
     depth = min(bid_px.shape[1], px.shape[2])
@@ -43,7 +47,14 @@ def dbn_levels_apply_batch(start, end, publisher, instrument, action, flags, bid
                      instrument_key(publisher[i], instrument[i]))
         if row < 0:
             return i, INSTRUMENTS_FULL
-        for j in range(depth):
+        a = np.int64(action[i])
+        counts[a] += 1
+        if a == _T or a == _F or a == _N:
+            depth_i = 0  # no book after it: the levels are those before the trade
+        else:
+            depth_i = depth
+            counts[_CHANGES] += 1
+        for j in range(depth_i):
             p = bid_px[i, j]
             q = np.int64(bid_sz[i, j])
             if p == _UNDEF or q == 0:
@@ -64,10 +75,6 @@ def dbn_levels_apply_batch(start, end, publisher, instrument, action, flags, bid
                 px[row, 1, j] = p
                 qty[row, 1, j] = q
                 nord[row, 1, j] = ask_ct[i, j]
-        a = np.int64(action[i])
-        counts[a] += 1
-        if a != _T and a != _F and a != _N:
-            counts[_CHANGES] += 1
         fl = np.int64(flags[i])
         if fl & F_LAST:
             counts[_EVENTS] += 1
