@@ -172,17 +172,19 @@ def replay(
 
 def _replay_lobster(file: Path, books_json: Path | None, depth: int | None, errors: str) -> None:
     """``tickpath replay --feed lobster``: a LOBSTER message file into the books."""
+    from rich.markup import escape
+
     from .apps.lobster import replay_lobster, write_books_json_atomic
     from .book import BookError
     from .codec.lobster import LobsterError
 
     try:
         h, rep = replay_lobster(file, errors=errors)
-    except (LobsterError, BookError, ValueError) as e:
-        err.print(f"[red]error:[/] {e}", soft_wrap=True)  # paths whole, never cut
-        raise typer.Exit(1) from e
+    except (LobsterError, BookError, ValueError, OSError) as e:
+        err.print("[red]error:[/] " + escape(str(e)), soft_wrap=True)  # paths whole, never cut
+        raise typer.Exit(1) from None
     c = rep.counters
-    seed = (f"first book and levels coming into view from {rep.orderbook_path}"
+    seed = (f"first book and levels coming into view from {escape(str(rep.orderbook_path))}"
             if rep.orderbook_path else "no orderbook file beside it: the books start empty")
     console.print(f"{rep.rows:,} LOBSTER rows in {rep.seconds:.2f} s ({seed})")
     console.print("rows by type: " + ", ".join(f"{t}: {n:,}" for t, n in
@@ -194,8 +196,14 @@ def _replay_lobster(file: Path, books_json: Path | None, depth: int | None, erro
                   f"{c['refused']:,}")
     if books_json is not None:
         book = h.depth(depth)
-        n = write_books_json_atomic([book] if book["bids"] or book["asks"] else [], books_json)
-        console.print(f"wrote {n:,} books to {books_json}")
+        try:
+            n = write_books_json_atomic([book] if book["bids"] or book["asks"] else [],
+                                        books_json)
+        except OSError as e:
+            err.print("[red]error:[/] " + escape(f"cannot write the books to {books_json}: "
+                                                 f"{e.strerror or e}"), soft_wrap=True)
+            raise typer.Exit(1) from None
+        console.print(f"wrote {n:,} books to {escape(str(books_json))}")
 
 
 def _is_dbn(file: Path) -> bool:
@@ -292,14 +300,16 @@ def lobster_check(
 ) -> None:
     """Replay MESSAGE into the books and compare them after every row with ORDERBOOK's row
     (all its levels, both sides). Exit 0 when every row matches, 1 otherwise."""
+    from rich.markup import escape
+
     from .apps.lobster import check_pair
     from .codec.lobster import LobsterError
 
     try:
         h, rep = check_pair(message, orderbook, max_mismatches=max(show, 1))
-    except (LobsterError, ValueError) as e:
-        err.print(f"[red]error:[/] {e}", soft_wrap=True)  # paths whole, never cut
-        raise typer.Exit(1) from e
+    except (LobsterError, ValueError, OSError) as e:
+        err.print("[red]error:[/] " + escape(str(e)), soft_wrap=True)  # paths whole, never cut
+        raise typer.Exit(1) from None
     c = rep.counters
     console.print(f"{c['rows_checked']:,} rows checked ({rep.levels} levels a side) in "
                   f"{rep.seconds:.2f} s: {c['mismatch_rows']:,} rows differ "
@@ -309,7 +319,7 @@ def lobster_check(
                   f"{c['seed_hits']:,}, found nowhere {c['unknown']:,}, refused "
                   f"{c['refused']:,}")
     for e in rep.refused_rows[:show]:
-        console.print(f"refused: {e}")
+        console.print("refused: " + escape(str(e)), soft_wrap=True)
     if rep.mismatches:
         t = Table(title=f"first {min(show, len(rep.mismatches))} mismatches")
         for col in ("row", "level", "side", "expected price", "expected size", "got price",

@@ -73,7 +73,7 @@ def test_a_truncated_gzip_names_the_file(day, tmp_path, thread):
     with pytest.raises(GzipFileError, match=r"cut\.itch\.gz: the gzip stream ends before") as e:
         replay(cut, chunk_bytes=8192, max_orders=1 << 14, inflate_thread=thread)
     assert "compressed bytes" in str(e.value)
-    r = CliRunner().invoke(app, ["replay", str(cut), "--no-progress"])
+    r = CliRunner().invoke(app, ["replay", str(cut), "--no-progress"], catch_exceptions=False)
     assert r.exit_code == 1 and "Traceback" not in r.output
 
 

@@ -169,6 +169,42 @@ def test_cli_bad_input_is_one_line_and_an_exit_code(tmp_path, make, feed, code, 
     assert out.read_text() == "before\n"  # nothing half-written, nothing replaced
     if code:
         assert r.output.count("\n") == 1 and "Traceback" not in r.output
+        assert r.output.startswith("error: ") and "[red]" not in r.output
+
+
+def test_cli_markup_in_a_file_name_is_printed_as_it_is(tmp_path):
+    (tmp_path / "x[").mkdir()  # a path holding "[/bold]"
+    bad = tmp_path / "x[" / "bold]y.dbn"
+    bad.write_bytes(b"ITCH\x00\x00\x00\x00")
+    r = runner.invoke(app, ["replay", str(bad), "--no-progress"], catch_exceptions=False,
+                      terminal_width=400)
+    assert r.exit_code == 1, r.output
+    assert "[red]" not in r.output and "x[/bold]y.dbn: not a DBN stream" in r.output
+    (tmp_path / "e[").mkdir()
+    refused = tmp_path / "e[" / "]x.dbn"
+    write_dbn(refused, "mbo", [mbo(7, 5, PX, 1, "C", "B")])
+    r = runner.invoke(app, ["replay", str(refused), "--no-progress"], catch_exceptions=False,
+                      terminal_width=400)
+    assert r.exit_code == 1 and "[red]" not in r.output and "e[/]x.dbn:" in r.output
+
+
+def test_cli_books_json_in_a_missing_folder_is_one_line(tmp_path):
+    path = write_dbn(tmp_path / "ok.mbo.dbn", "mbo", _day(5))
+    out = tmp_path / "nodir" / "b.jsonl"
+    r = runner.invoke(app, ["replay", str(path), "--books-json", str(out), "--no-progress"],
+                      catch_exceptions=False, terminal_width=400)
+    assert r.exit_code == 1, r.output
+    assert "error: cannot write the books to" in r.output and str(out) in r.output
+    assert "[red]" not in r.output
+
+
+def test_cli_a_folder_named_like_a_dbn_file_is_not_a_file(tmp_path):
+    d = tmp_path / "d.dbn"
+    d.mkdir()
+    r = runner.invoke(app, ["replay", str(d), "--no-progress"], catch_exceptions=False,
+                      terminal_width=400)
+    assert r.exit_code == 2, r.output
+    assert r.output == f"error: {d} is not a file\n"
 
 
 def test_cli_a_cut_file_in_a_fresh_process(tmp_path):

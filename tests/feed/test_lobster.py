@@ -63,7 +63,8 @@ def test_a_corrupted_cell_is_reported_at_its_row_and_level(tmp_path):
 def test_a_pair_of_different_lengths_names_both_files_and_counts(tmp_path):
     (mp, op), rows = _pair(tmp_path, n=50)
     op.write_text("".join(op.read_text().splitlines(keepends=True)[:-3]))
-    res = runner.invoke(app, ["lobster", "check", str(mp), str(op)], terminal_width=400)
+    res = runner.invoke(app, ["lobster", "check", str(mp), str(op)], terminal_width=400,
+                        catch_exceptions=False)
     assert res.exit_code == 1
     assert "Traceback" not in res.output
     out = " ".join(res.output.split())
@@ -90,7 +91,8 @@ def test_a_malformed_message_row_names_file_row_and_column(tmp_path, row, col, v
         read_messages(mp)
     assert (e.value.row, e.value.path) == (row, str(mp))
     assert e.value.column.startswith(column)
-    res = runner.invoke(app, ["lobster", "check", str(mp), str(op)], terminal_width=400)
+    res = runner.invoke(app, ["lobster", "check", str(mp), str(op)], terminal_width=400,
+                        catch_exceptions=False)
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert f"row {row}" in res.output and column in res.output
 
@@ -136,8 +138,31 @@ def test_replay_writes_the_last_rows_book_and_nothing_half_written(tmp_path):
     # a bad file leaves no output behind
     out2 = tmp_path / "none.jsonl"
     mp.write_text(mp.read_text().replace(",1,", ",x,", 1))
-    res = runner.invoke(app, ["replay", str(mp), "--books-json", str(out2)])
+    res = runner.invoke(app, ["replay", str(mp), "--books-json", str(out2)],
+                        catch_exceptions=False)
     assert res.exit_code == 1 and not out2.exists()
+
+
+@pytest.mark.parametrize("cmd", ["check", "replay"])
+def test_cli_markup_in_a_file_name_is_printed_as_it_is(tmp_path, cmd):
+    d = tmp_path / "x[" / "bold]y"  # a path holding "[/bold]"
+    d.mkdir(parents=True)
+    (mp, op), _ = _pair(d, n=20)
+    mp.write_text(mp.read_text().replace(",1,", ",x,", 1))
+    args = ["lobster", "check", str(mp), str(op)] if cmd == "check" else ["replay", str(mp)]
+    res = runner.invoke(app, args, terminal_width=400, catch_exceptions=False)
+    assert res.exit_code == 1, res.output
+    assert "[red]" not in res.output and "x[/bold]y" in res.output
+
+
+def test_cli_replay_books_json_in_a_missing_folder_is_one_line(tmp_path):
+    (mp, op), _ = _pair(tmp_path, n=20)
+    out = tmp_path / "nodir" / "b.jsonl"
+    res = runner.invoke(app, ["replay", str(mp), "--books-json", str(out)], terminal_width=400,
+                        catch_exceptions=False)
+    assert res.exit_code == 1, res.output
+    assert "error: cannot write the books to" in res.output and str(out) in res.output
+    assert not list(tmp_path.glob("nodir*"))
 
 
 def test_without_the_orderbook_unknown_orders_are_counted_not_lost(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..codec.dbn import DbnError
@@ -31,8 +32,9 @@ def replay_dbn_command(file: Path, books_json: Path | None, depth: int | None,
         err.print(f"[red]error:[/] --errors must be raise or skip, not {errors!r}")
         return 2
     for p in (file, definitions):
-        if p is not None and not p.exists():
-            err.print(f"[red]error:[/] {p} does not exist")
+        if p is not None and not p.is_file():
+            why = "is not a file" if p.exists() else "does not exist"
+            err.print(f"[red]error:[/] {escape(str(p))} {why}", soft_wrap=True)
             return 2
     try:
         if show_progress:
@@ -40,7 +42,8 @@ def replay_dbn_command(file: Path, books_json: Path | None, depth: int | None,
 
             with Progress("[progress.description]{task.description}", BarColumn(),
                           DownloadColumn(), TimeRemainingColumn(), console=err) as bar:
-                task = bar.add_task(f"replay {file.name}", total=file.stat().st_size)
+                task = bar.add_task(f"replay {escape(file.name)}",
+                                    total=file.stat().st_size)
                 feed, rep, symbols = replay_dbn(
                     file, errors=errors, max_orders=max_orders, definitions=definitions,
                     progress=lambda d, t: bar.update(task, completed=d))
@@ -48,10 +51,10 @@ def replay_dbn_command(file: Path, books_json: Path | None, depth: int | None,
             feed, rep, symbols = replay_dbn(file, errors=errors, max_orders=max_orders,
                                             definitions=definitions)
     except DbnError as e:
-        err.print(f"[red]error:[/] {e}", soft_wrap=True, markup=False, highlight=False)
+        err.print("[red]error:[/] " + escape(str(e)), soft_wrap=True, highlight=False)
         return 1
-    except (DbnBookError, ValueError) as e:
-        err.print(f"[red]error:[/] {file}: {e}", soft_wrap=True, highlight=False)
+    except (DbnBookError, ValueError, OSError) as e:
+        err.print("[red]error:[/] " + escape(f"{file}: {e}"), soft_wrap=True, highlight=False)
         return 1
     c = rep.counters
     kind = "zstd" if rep.compressed else "plain"
@@ -83,7 +86,7 @@ def replay_dbn_command(file: Path, books_json: Path | None, depth: int | None,
                       f"{c['priority_lost']:,}, kept it {c['priority_kept']:,}, of unknown "
                       f"orders (taken as adds) {c['modify_as_add']:,}")
         for r in feed.rejections[:3]:
-            console.print(f"  refused: {r}", soft_wrap=True, highlight=False)
+            console.print(f"  refused: {escape(str(r))}", soft_wrap=True, highlight=False)
     elif isinstance(feed, DbnLevelBooks):
         console.print(f"books: {c['instruments_with_levels']:,} instruments with levels, "
                       f"{c['live_levels']:,} levels ({feed.depth} a side at most)")
@@ -92,22 +95,30 @@ def replay_dbn_command(file: Path, books_json: Path | None, depth: int | None,
     books = feed.book_list(depth) if feed is not None else []
     if books_json is not None:
         if rep.books:
-            n = write_books_atomic(books, books_json)
-            console.print(f"wrote {n:,} books to {books_json}")
+            try:
+                n = write_books_atomic(books, books_json)
+            except OSError as e:
+                err.print("[red]error:[/] " + escape(f"cannot write the books to {books_json}: "
+                                                     f"{e.strerror or e}"),
+                          soft_wrap=True, highlight=False)
+                return 1
+            console.print(f"wrote {n:,} books to {escape(str(books_json))}")
         else:
-            console.print(f"no books written to {books_json}: schema {rep.schema} holds none")
+            console.print(f"no books written to {escape(str(books_json))}: schema "
+                          f"{rep.schema} holds none")
     if symbol is not None:
         hit = [b for b in books if b["symbol"] == symbol or str(b["instrument_id"]) == symbol]
         if not hit:
             known = [i for i, s in symbols.items() if s == symbol or str(i) == symbol]
             if rep.schema == "definition" and known:
-                console.print(f"{symbol}: instrument_id {known[0]}, symbol {symbols[known[0]]}")
+                console.print(escape(f"{symbol}: instrument_id {known[0]}, symbol "
+                                     f"{symbols[known[0]]}"))
                 return 0
-            err.print(f"[red]error:[/] no book for {symbol!r} in {file}")
+            err.print("[red]error:[/] " + escape(f"no book for {symbol!r} in {file}"))
             return 1
         b = hit[0]
-        t = Table(title=f"{b['symbol'] or b['instrument_id']} (instrument {b['instrument_id']}, "
-                        f"publisher {b['publisher_id']})")
+        t = Table(title=escape(f"{b['symbol'] or b['instrument_id']} (instrument "
+                               f"{b['instrument_id']}, publisher {b['publisher_id']})"))
         for col in ("bid orders", "bid size", "bid", "ask", "ask size", "ask orders"):
             t.add_column(col, justify="right")
         bids, asks = b["bids"], b["asks"]
