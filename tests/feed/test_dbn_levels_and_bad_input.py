@@ -297,3 +297,78 @@ def test_the_inflater_thread_ends_with_the_replay(tmp_path):
     feed, rep, _ = replay_dbn(path, errors="skip")
     assert rep.counters["refused"] > 0
     assert threading.active_count() == before
+
+
+# -- the zstd reader thread ------------------------------------------------------------------
+
+
+def _mbo_batches(reader):
+    rtype, dt = reader.record_dtype("mbo")
+    return reader.batches(rtype, dt)
+
+
+def test_damaged_zstd_after_good_frames_hands_over_the_good_data_first(tmp_path):
+    from tickpath.codec.dbn import DbnReader
+
+    path = write_dbn(tmp_path / "g.dbn.zst", "mbo", _day(300), zstd=True)
+    good = path.stat().st_size
+    path.write_bytes(path.read_bytes() + b"garbage!")
+    seen = 0
+    with DbnReader(path, chunk_bytes=4096) as r, pytest.raises(DbnError) as e:
+        for b in _mbo_batches(r):
+            seen += b.records.shape[0]
+    assert seen == 300
+    assert "damaged zstd data" in str(e.value)
+    assert f"at byte {good:,} of the compressed file" in str(e.value)
+    with pytest.raises(DbnError, match=f"at byte {good:,} of the compressed file"):
+        replay_dbn(path)
+
+
+def _inflaters() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "dbn-inflate" and t.is_alive()]
+
+
+def test_a_reader_dropped_unclosed_stops_its_inflater(tmp_path):
+    import gc
+
+    from tickpath.codec.dbn import DbnReader
+
+    path = write_dbn(tmp_path / "big.dbn.zst", "mbo", _day(20000), zstd=True)
+    before = len(_inflaters())
+    r = DbnReader(path, chunk_bytes=4096)
+    it = _mbo_batches(r)
+    next(it)  # the inflater runs ahead, its queue full
+    assert len(_inflaters()) == before + 1
+    f = r._f
+    del r, it
+    gc.collect()
+    assert len(_inflaters()) == before and f.closed
+
+
+@pytest.mark.parametrize("how, what", [("garbage", "damaged zstd data"),
+                                       ("cut", "the zstd stream is cut")])
+def test_after_a_zstd_error_reading_on_does_not_wait(tmp_path, how, what):
+    import threading
+
+    from tickpath.codec.dbn import DbnReader
+
+    path = write_dbn(tmp_path / "g.dbn.zst", "mbo", _day(3000), zstd=True)
+    data = path.read_bytes()
+    path.write_bytes(data + b"garbage!" if how == "garbage" else data[:-9])
+    with DbnReader(path, chunk_bytes=4096) as r:
+        with pytest.raises(DbnError, match=what):
+            list(_mbo_batches(r))
+        done = []
+
+        def again() -> None:
+            try:
+                list(_mbo_batches(r))
+            except DbnError as e:
+                done.append(e)
+
+        t = threading.Thread(target=again, daemon=True)
+        t.start()
+        t.join(30)  # a hang, not a time: it returns at once or never
+        assert len(done) == 1 and what in str(done[0])

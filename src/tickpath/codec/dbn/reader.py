@@ -15,6 +15,7 @@ import queue
 import sys
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,8 +41,9 @@ class _Inflater(threading.Thread):
 
     Hands over, in order: decompressed pieces (bytes), then None at the end; or instead a
     ``("cut", offset, decompressed)`` when the file ends inside a frame (zstd's streaming
-    reader would just stop there), or ``("damaged", offset, reason)``. Frames follow one
-    another (a file may hold several)."""
+    reader would just stop there), or ``("damaged", offset, reason)`` with the offset of the
+    failing frame's start, after what the frames before it gave. Frames follow one another
+    (a file may hold several)."""
 
     def __init__(self, f: io.BufferedReader, ahead: int = 4) -> None:
         super().__init__(name="dbn-inflate", daemon=True)
@@ -63,6 +65,7 @@ class _Inflater(threading.Thread):
         zobj: Any = None
         fed = 0  # compressed bytes given to the current frame's decompressor
         made = 0
+        frame_at = self._f.tell()  # file offset where the current frame starts
         try:
             while not self._halt.is_set():
                 raw = self._f.read(_COMPRESSED_READ)
@@ -72,19 +75,25 @@ class _Inflater(threading.Thread):
                     else:
                         self._put(None)
                     return
-                at = self._f.tell() - len(raw)
+                at = self._f.tell() - len(raw)  # file offset of raw[0]
                 out = []
                 while raw:
                     if zobj is None or zobj.eof:
                         zobj = zstandard.ZstdDecompressor().decompressobj()
                         fed = 0
+                        frame_at = at
                     try:
                         out.append(zobj.decompress(raw))
                     except zstandard.ZstdError as e:
-                        self._put(("damaged", at, str(e)))
+                        # what the frames before this one gave is good: hand it over first
+                        data = b"".join(out)
+                        if not data or self._put(data):
+                            self._put(("damaged", frame_at, str(e)))
                         return
                     fed += len(raw)
-                    raw = zobj.unused_data if zobj.eof else b""
+                    rest = zobj.unused_data if zobj.eof else b""
+                    at += len(raw) - len(rest)
+                    raw = rest
                 self.position = self._f.tell()
                 data = b"".join(out)
                 if data:
@@ -101,7 +110,8 @@ class _Inflater(threading.Thread):
     def stop(self) -> None:
         """Stop early (the reader is closed before the end)."""
         self._halt.set()
-        self.join()
+        if threading.current_thread() is not self:
+            self.join()
 
 
 class DbnError(ValueError):
@@ -206,6 +216,7 @@ class DbnReader:
             self._pending = b""
             self._pend_pos = 0
             self._eof = False
+            self._failure: DbnError | None = None
             self._buf = np.zeros(max(int(chunk_bytes), 1 << 12), np.uint8)
             self._have = 0
             self._base = 0  # stream offset of self._buf[0]
@@ -239,22 +250,30 @@ class DbnReader:
         if self._inflater is None:
             self._inflater = _Inflater(self._f)
             self._inflater.start()
+            # a reader dropped without close() must not leave the thread (and file) behind
+            self._finalizer = weakref.finalize(self, _shut, self._inflater, self._f)
         item = self._inflater.take()
         if item is None:
             self._eof = True  # the inflater has ended: never wait on it again
             return False
         if isinstance(item, tuple):
+            self._eof = True  # it ended on this: a later read must not wait on it
             what, at, detail = item
+            # raised by _fill once the bytes before it are used: they are good
             if what == "cut":
-                raise self._error("the zstd stream is cut: the file ends inside a compressed "
-                                  f"frame (decompressed so far: {detail:,} bytes)", at,
-                                  " of the compressed file")
-            raise self._error(f"damaged zstd data ({detail})", at, " of the compressed file")
+                self._failure = self._error(
+                    "the zstd stream is cut: the file ends inside a compressed frame "
+                    f"(decompressed so far: {detail:,} bytes)", at, " of the compressed file")
+            else:
+                self._failure = self._error(f"damaged zstd data ({detail})", at,
+                                            " of the compressed file")
+            return False
         self._pending, self._pend_pos = item, 0
         return True
 
     def _fill(self) -> int:
-        """Top up the buffer; returns the bytes added (0 at the end of the stream)."""
+        """Top up the buffer; returns the bytes added (0 at the end of the stream). Raises
+        the zstd stream's error once every byte before it has been added."""
         cap = self._buf.shape[0]
         if self._have >= cap:
             return 0
@@ -272,6 +291,8 @@ class DbnReader:
             self._have += take
             self._pend_pos += take
             added += take
+        if not added and self._failure is not None:
+            raise self._failure
         return added
 
     def _consume(self, n: int) -> None:
@@ -382,8 +403,9 @@ class DbnReader:
                               f"{need} bytes are there (the file is cut short)", self._base)
 
     def close(self) -> None:
+        """Stop the inflater thread, if any, and close the file."""
         if self._inflater is not None:
-            self._inflater.stop()
+            self._finalizer()
         self._f.close()
 
     def __enter__(self) -> DbnReader:
@@ -391,6 +413,12 @@ class DbnReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _shut(inflater: _Inflater, f: io.BufferedReader) -> None:
+    """Stop ``inflater`` and close its file (close(), or the reader garbage-collected)."""
+    inflater.stop()
+    f.close()
 
 
 def metadata_symbols(metadata: Any) -> dict[int, str]:
