@@ -211,3 +211,59 @@ def test_random_valid_streams_check_clean(seed, n, levels, initial):
     assert rep.ok, (rep.mismatches[:3], rep.refused_rows[:2])
     assert c["rows_checked"] == len(rows) and c["unknown"] == 0
     h.books.check()  # the books' own links and counters hold
+
+
+def _set_cell(path: Path, row: int, col: int, value: str) -> None:
+    lines = path.read_text().splitlines()
+    cells = lines[row - 1].split(",")
+    cells[col] = value
+    lines[row - 1] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_an_error_without_a_row_has_one_colon(tmp_path):
+    missing = tmp_path / "X_2012-06-21_0_1_message_5.csv"
+    with pytest.raises(LobsterError) as e:
+        read_messages(missing)
+    assert str(e.value) == f"{missing}: LOBSTER message file does not exist"
+
+
+@pytest.mark.parametrize("col, column", [(3, "size (column 4)"), (1, "type (column 2)")])
+def test_a_cell_beyond_64_bits_is_named_by_row_and_column(tmp_path, col, column):
+    (mp, op), _ = _pair(tmp_path, n=20)
+    _set_cell(mp, 4, col, "99999999999999999999")
+    with pytest.raises(LobsterError, match="does not fit 64 bits") as e:
+        read_messages(mp)
+    assert (e.value.path, e.value.row, e.value.column) == (str(mp), 4, column)
+    _set_cell(op, 2, 1, "99999999999999999999")
+    with pytest.raises(LobsterError, match="does not fit 64 bits") as e:
+        read_orderbook(op)
+    assert (e.value.row, e.value.column) == (2, "ask_size 1 (column 2)")
+
+
+def test_an_order_id_of_the_synthetic_range_names_the_file(tmp_path):
+    (mp, op), _ = _pair(tmp_path, n=20)
+    _set_cell(mp, 6, 2, str(1 << 62))
+    with pytest.raises(LobsterError, match="order id is too large") as e:
+        replay_lobster(mp)
+    assert (e.value.path, e.value.row) == (str(mp), 6)
+    assert str(e.value).startswith(f"{mp}: row 6, column order_id (column 3): ")
+    res = runner.invoke(app, ["lobster", "check", str(mp), str(op)], terminal_width=400,
+                        catch_exceptions=False)
+    assert res.exit_code == 1 and f"{mp}: row 6" in res.output
+
+
+def test_an_empty_pair_is_refused_without_a_warning(tmp_path):
+    import warnings
+
+    (mp, op), _ = _pair(tmp_path, n=20)
+    mp.write_text("")
+    op.write_text("")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(LobsterError, match="the message file is empty"):
+            check_pair(mp, op)
+        res = runner.invoke(app, ["lobster", "check", str(mp), str(op)], terminal_width=400,
+                            catch_exceptions=False)
+    assert res.exit_code == 1, res.output
+    assert "the message file is empty" in res.output and "every row matches" not in res.output

@@ -83,3 +83,5 @@ MESSAGE_DTYPE = np.dtype(
 #: prices and sizes the books hold are 32-bit (ITCH's fields): larger ones are refused
 MAX_PRICE = (1 << 32) - 1
 MAX_SIZE = (1 << 32) - 1
+#: order ids from 2^62 up are the books' synthetic orders (the first book): refused
+MAX_ORDER_ID = (1 << 62) - 1

@@ -9,12 +9,14 @@ Rows are numbered from 1, as a text editor shows the file's lines.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .layout import (
     EMPTY_PRICE_ABS,
+    MAX_ORDER_ID,
     MAX_PRICE,
     MAX_SIZE,
     MESSAGE_COLUMNS,
@@ -41,13 +43,14 @@ class LobsterError(ValueError):
         self.column = column
         where = ""
         if row is not None:
-            where = f" row {row:,}"
+            where = f"row {row:,}"
             if column is not None:
                 where += f", column {column}"
+            where += ": "
         if self.path is None:
-            super().__init__(reason)
+            super().__init__(f"{where}{reason}")
         else:
-            super().__init__(f"{self.path}:{where}: {reason}")
+            super().__init__(f"{self.path}: {where}{reason}")
 
 
 def parse_name(path: str | Path) -> dict[str, str] | None:
@@ -93,8 +96,9 @@ def _first_bad(path: Path, ncols: int | None, names: tuple[str, ...],
                         v = float(cell)
                         if not np.isfinite(v):
                             raise ValueError
-                    else:
-                        int(cell)
+                    elif not -(1 << 63) <= int(cell) < (1 << 63):
+                        return LobsterError(path, f"{cell.strip()} does not fit 64 bits", row,
+                                            _column_name(names, i))
                 except ValueError:
                     kind = "a number" if i == 0 and first_is_float else "an integer"
                     return LobsterError(path, f"{cell.strip()!r} is not {kind}", row,
@@ -111,6 +115,14 @@ def count_rows(path: str | Path) -> int:
     return n
 
 
+def _loadtxt(path: Path, dtype: np.dtype | type, ndmin: int) -> np.ndarray:
+    """numpy's parse, without its warning on a file with no data (the callers refuse an
+    empty message file, and count rows to name a blank one)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
+        return np.loadtxt(path, delimiter=",", dtype=dtype, comments=None, ndmin=ndmin)
+
+
 def _exists(path: str | Path, what: str) -> Path:
     p = Path(path)
     if not p.is_file():
@@ -123,12 +135,15 @@ def read_messages(path: str | Path) -> np.ndarray:
 
     Checked: 6 columns of numbers on every row; type 1..7; direction 1 or -1; and for the
     types that change the book (1..4) a positive size and price that fit the books' 32-bit
-    fields and an order id >= 0. Raises :class:`LobsterError` naming the first bad row and
+    fields and an order id >= 0; every order id below 2^62 (the books' synthetic orders);
+    at least one row. Raises :class:`LobsterError` naming the file and the first bad row and
     column.
     """
     p = _exists(path, "LOBSTER message")
+    if count_rows(p) == 0:
+        raise LobsterError(p, "the message file is empty (a LOBSTER file has a row per event)")
     try:
-        raw = np.loadtxt(p, delimiter=",", dtype=_RAW_MESSAGE, comments=None, ndmin=1)
+        raw = _loadtxt(p, _RAW_MESSAGE, 1)
     except ValueError:
         raise _first_bad(p, 6, MESSAGE_COLUMNS, True) from None
     if raw.shape[0] != count_rows(p):
@@ -148,6 +163,8 @@ def read_messages(path: str | Path) -> np.ndarray:
     _check(p, book & (raw["price"] > MAX_PRICE), "price",
            "price does not fit the books' 32-bit price field (above $429,496.7295)")
     _check(p, book & (raw["order_id"] < 0), "order_id", "order id is negative")
+    _check(p, raw["order_id"] > MAX_ORDER_ID, "order_id",
+           "order id is too large (2^62 and above are the books' synthetic orders)")
     out["type"] = typ
     out["direction"] = d
     out["order_id"] = raw["order_id"]
@@ -170,7 +187,7 @@ def read_orderbook(path: str | Path, levels: int | None = None) -> np.ndarray:
         levels = int(parts["level"]) if parts else None
     ncols = None if levels is None else 4 * levels
     try:
-        ob = np.loadtxt(p, delimiter=",", dtype=np.int64, comments=None, ndmin=2)
+        ob = _loadtxt(p, np.int64, 2)
     except ValueError:
         raise _first_bad(p, ncols, ORDERBOOK_COLUMNS, False) from None
     if ob.shape[0] != count_rows(p):

@@ -15,6 +15,7 @@ from ...book import BookError, BookStore
 from ...book import apply as book_kernels
 from ...book.records import ASK, BID
 from ...codec.itch50.layout import EVENT_DTYPE, stock_code
+from ...codec.lobster import LobsterError
 from ...codec.lobster.layout import EMPTY_ASK_PRICE, EMPTY_BID_PRICE, EventType
 from . import apply as k
 from .records import LOCATE, MISMATCH_DTYPE, N_COUNTERS, Counter
@@ -113,8 +114,9 @@ class LobsterHandler:
         bad = msgs["order_id"] >= (1 << 62)
         if bad.any():
             row = int(np.argmax(bad)) + 1
-            raise ValueError(f"row {row:,}: order id {int(msgs['order_id'][row - 1])} is "
-                             "too large (2^62 and above are the books' synthetic orders)")
+            raise LobsterError(None, f"order id {int(msgs['order_id'][row - 1])} is too large "
+                               "(2^62 and above are the books' synthetic orders)", row,
+                               "order_id (column 3)")
 
     def seed(self, row: np.ndarray) -> int:
         """Put the levels of one orderbook-layout row on the books as synthetic orders;
