@@ -157,6 +157,16 @@ def test_refused_record_raises_with_where_or_is_counted(tmp_path):
     assert rep.counts_by_action == {"A": 2, "C": 3} and rep.counters["events"] == 5
 
 
+def test_a_refused_record_does_not_add_its_instrument(tmp_path):
+    rows = [(7, 1, 100, 10, "A", "B"), (8, 99, 100, 1, "C", "B"), (9, 2, 100, 1, "A", "N"),
+            (7, 1, 100, 4, "C", "B"), (9, 3, 100, 1, "A", "A")]
+    path = write_dbn(tmp_path / "e.dbn", "mbo", _records(rows))
+    feed, rep, _ = replay_dbn(path, errors="skip")
+    assert rep.counters["refused"] == 2 and rep.counters["instruments"] == 2
+    assert [(b["instrument_id"], len(b["asks"]) + len(b["bids"])) for b in feed.book_list()] \
+        == [(7, 1), (9, 1)]
+
+
 def test_mixed_records_and_ts_out(tmp_path):
     # a live capture: symbol mappings among the MBO records, every record with ts_out
     recs = [symbol_mapping(7, "ESH6", ts_out=1), mbo(7, 1, 100 * PX, 1, "A", "B", ts_out=5),

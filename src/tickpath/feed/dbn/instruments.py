@@ -47,6 +47,20 @@ def row_of(keys, rows, row_keys, count, limit, key):
     return n
 
 
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def forget_last(keys, row_keys, count, key):
+    """Take back the row :func:`row_of` has just handed ``key`` (the last one): its record
+    was refused. Safe with linear probing because no key went in after it."""
+    mask = keys.shape[0] - 1
+    i = np.int64((key * _GOLDEN) >> np.uint64(32)) & mask
+    while keys[i] != key:
+        i = (i + 1) & mask
+    keys[i] = EMPTY_KEY
+    n = count[0] - 1
+    row_keys[n] = 0
+    count[0] = n
+
+
 class InstrumentDirectory:
     """Rows for up to ``max_instruments`` (publisher_id, instrument_id) pairs."""
 

@@ -47,7 +47,7 @@ from ...book.mdp3 import (
 from ...codec.dbn.reader import Batch
 from ...codec.dbn.records import F_LAST, F_SNAPSHOT, F_TOB, UNDEF_PRICE
 from ...ring.intrinsics import prefetch
-from .instruments import InstrumentDirectory, instrument_key, row_of
+from .instruments import InstrumentDirectory, forget_last, instrument_key, row_of
 from .status import (
     BAD_SIDE,
     CANCEL_TOO_LARGE,
@@ -75,6 +75,89 @@ def _entry_type(side):
     return -1
 
 
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _apply_one(r, row, orders, mask, levels, free, books, stats, capacity, counts):
+    """Apply one MBO record to the books at ``row``; returns OK or why it was refused
+    (the books and counters then unchanged)."""
+    action = np.int64(r["action"])
+    flags = np.int64(r["flags"])
+    oid = r["order_id"]
+    price = r["price"]
+    size = np.int64(r["size"])
+    if action == _A or action == _M:
+        et = _entry_type(r["side"])
+        if et < 0:
+            return BAD_SIDE
+        if flags & F_TOB:
+            return TOP_OF_BOOK
+        slot = -1
+        if action == _M and oid != k.EMPTY_ID:
+            slot = k.find(orders, mask, oid)
+            if slot >= 0 and not k.is_live(orders, levels, books, slot):
+                slot = -1
+        if slot < 0:  # an Add, or a Modify of an order the book does not have
+            st = k.mbo_apply(orders, mask, levels, free, books, stats, capacity, row, et,
+                             NEW, oid, np.uint64(counts[_NEXT]), price, size)
+            if st != OK:
+                return st
+            counts[_NEXT] += 1
+            if action == _M:
+                counts[_AS_ADD] += 1
+        else:
+            o = orders[slot]
+            lose = price != levels[o["level"]]["price"] or size > o["qty"]
+            prio = np.uint64(counts[_NEXT]) if lose else o["priority"]
+            st = k.mbo_apply(orders, mask, levels, free, books, stats, capacity, row, et,
+                             CHANGE, oid, prio, price, size)
+            if st != OK:
+                return st
+            if lose:
+                counts[_NEXT] += 1
+                counts[_LOST] += 1
+            else:
+                counts[_KEPT] += 1
+        counts[_CHANGES] += 1
+    elif action == _C:
+        slot = -1 if oid == k.EMPTY_ID else k.find(orders, mask, oid)
+        if slot < 0 or not k.is_live(orders, levels, books, slot):
+            return UNKNOWN_ID
+        o = orders[slot]
+        lv = levels[o["level"]]
+        if lv["inst"] != row:
+            return INSTRUMENT_MISMATCH
+        et = _entry_type(r["side"])
+        if et < 0:  # a cancel names its order: the order's own side will do
+            et = _BID_BYTE + np.int64(o["side"])
+        elif et - _BID_BYTE != o["side"]:
+            return SIDE_MISMATCH
+        left = np.int64(o["qty"]) - size
+        if size <= 0:
+            return BAD_SIZE
+        if left < 0:
+            return CANCEL_TOO_LARGE
+        if left == 0:
+            st = k.mbo_apply(orders, mask, levels, free, books, stats, capacity, row, et,
+                             DELETE, oid, o["priority"], price, size)
+        else:
+            st = k.mbo_apply(orders, mask, levels, free, books, stats, capacity, row, et,
+                             CHANGE, oid, o["priority"], lv["price"], left)
+        if st != OK:
+            return st
+        counts[_CHANGES] += 1
+    elif action == _R:
+        k.mbo_apply(orders, mask, levels, free, books, stats, capacity, row, _J, 0,
+                    oid, np.uint64(0), price, size)
+        counts[_CHANGES] += 1
+    elif action != _T and action != _F and action != _N:
+        return UNKNOWN_ACTION
+    counts[action] += 1
+    if flags & F_LAST:
+        counts[_EVENTS] += 1
+    if flags & F_SNAPSHOT:
+        counts[_SNAP] += 1
+    return OK
+
+
 @njit(cache=True, nogil=True, _nrt=False)
 def dbn_mbo_apply_batch(recs, start, end, keys, rows, row_keys, count, orders, mask, levels,
                         free, books, stats, capacity, counts):
@@ -84,93 +167,23 @@ def dbn_mbo_apply_batch(recs, start, end, keys, rows, row_keys, count, orders, m
     ``keys, rows, row_keys, count``: the instrument directory (rows up to the books' rows);
     ``orders ... capacity``: the state of :class:`tickpath.book.OrderBooks`; ``counts``
     (int64, ``status.N_COUNTS``): per-action and named counters. A refused record changed
-    nothing, counters included."""
+    nothing, counters and the instrument directory included."""
     limit = books.shape[0]
     for i in range(start, end):
         f = i + _FAR
         if f < end:
             prefetch(orders, k.slot_of(recs[f]["order_id"], mask))
         r = recs[i]
-        row = row_of(keys, rows, row_keys, count, limit,
-                      instrument_key(r["publisher_id"], r["instrument_id"]))
+        seen = count[0]
+        key = instrument_key(r["publisher_id"], r["instrument_id"])
+        row = row_of(keys, rows, row_keys, count, limit, key)
         if row < 0:
             return i, INSTRUMENTS_FULL
-        action = np.int64(r["action"])
-        flags = np.int64(r["flags"])
-        oid = r["order_id"]
-        price = r["price"]
-        size = np.int64(r["size"])
-        if action == _A or action == _M:
-            et = _entry_type(r["side"])
-            if et < 0:
-                return i, BAD_SIDE
-            if flags & F_TOB:
-                return i, TOP_OF_BOOK
-            slot = -1
-            if action == _M and oid != k.EMPTY_ID:
-                slot = k.find(orders, mask, oid)
-                if slot >= 0 and not k.is_live(orders, levels, books, slot):
-                    slot = -1
-            if slot < 0:  # an Add, or a Modify of an order the book does not have
-                st = k.mbo_apply(orders, mask, levels, free, books, stats, capacity, row, et,
-                                 NEW, oid, np.uint64(counts[_NEXT]), price, size)
-                if st != OK:
-                    return i, st
-                counts[_NEXT] += 1
-                if action == _M:
-                    counts[_AS_ADD] += 1
-            else:
-                o = orders[slot]
-                lose = price != levels[o["level"]]["price"] or size > o["qty"]
-                prio = np.uint64(counts[_NEXT]) if lose else o["priority"]
-                st = k.mbo_apply(orders, mask, levels, free, books, stats, capacity, row, et,
-                                 CHANGE, oid, prio, price, size)
-                if st != OK:
-                    return i, st
-                if lose:
-                    counts[_NEXT] += 1
-                    counts[_LOST] += 1
-                else:
-                    counts[_KEPT] += 1
-            counts[_CHANGES] += 1
-        elif action == _C:
-            slot = -1 if oid == k.EMPTY_ID else k.find(orders, mask, oid)
-            if slot < 0 or not k.is_live(orders, levels, books, slot):
-                return i, UNKNOWN_ID
-            o = orders[slot]
-            lv = levels[o["level"]]
-            if lv["inst"] != row:
-                return i, INSTRUMENT_MISMATCH
-            et = _entry_type(r["side"])
-            if et < 0:  # a cancel names its order: the order's own side will do
-                et = _BID_BYTE + np.int64(o["side"])
-            elif et - _BID_BYTE != o["side"]:
-                return i, SIDE_MISMATCH
-            left = np.int64(o["qty"]) - size
-            if size <= 0:
-                return i, BAD_SIZE
-            if left < 0:
-                return i, CANCEL_TOO_LARGE
-            if left == 0:
-                st = k.mbo_apply(orders, mask, levels, free, books, stats, capacity, row, et,
-                                 DELETE, oid, o["priority"], price, size)
-            else:
-                st = k.mbo_apply(orders, mask, levels, free, books, stats, capacity, row, et,
-                                 CHANGE, oid, o["priority"], lv["price"], left)
-            if st != OK:
-                return i, st
-            counts[_CHANGES] += 1
-        elif action == _R:
-            k.mbo_apply(orders, mask, levels, free, books, stats, capacity, row, _J, 0,
-                        oid, np.uint64(0), price, size)
-            counts[_CHANGES] += 1
-        elif action != _T and action != _F and action != _N:
-            return i, UNKNOWN_ACTION
-        counts[action] += 1
-        if flags & F_LAST:
-            counts[_EVENTS] += 1
-        if flags & F_SNAPSHOT:
-            counts[_SNAP] += 1
+        st = _apply_one(r, row, orders, mask, levels, free, books, stats, capacity, counts)
+        if st != OK:
+            if count[0] > seen:  # a refused record does not add its instrument either
+                forget_last(keys, row_keys, count, key)
+            return i, st
     return end, OK
 
 
