@@ -267,3 +267,23 @@ def test_an_empty_pair_is_refused_without_a_warning(tmp_path):
                             catch_exceptions=False)
     assert res.exit_code == 1, res.output
     assert "the message file is empty" in res.output and "every row matches" not in res.output
+
+
+@pytest.mark.parametrize("before", [1, 2, 3, 4])
+def test_a_short_deletion_with_full_tables_is_whole(before):
+    # a deletion naming fewer shares than its order holds moves the rest to the synthetic
+    # order after the Delete: with the tables at max_orders that must still go through
+    rows = [(1, 1, 10, 100, 1), (1, 2, 5, 100, 1), (1, 3, 1, 101, -1), (1, 4, 1, 99, 1)]
+    rows = rows[:before] + [(3, 1, 4, 100, 1)]
+    m = np.zeros(len(rows), MESSAGE_DTYPE)
+    for j, (t, oid, size, px, d) in enumerate(rows):
+        m[j]["type"], m[j]["order_id"], m[j]["size"] = t, oid, size
+        m[j]["price"], m[j]["direction"], m[j]["time_ns"] = px, d, j
+    books = []
+    for mo in (before, 64):
+        h = LobsterHandler("T", errors="skip", max_orders=mo, initial_orders=mo)
+        h.run(m)
+        assert h.refused == 0
+        books.append(h.depth())
+    assert books[0] == books[1]
+    assert books[0]["bids"][0] == ([100, 6, 1] if before == 1 else [100, 11, 1])

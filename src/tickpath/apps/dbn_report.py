@@ -29,7 +29,7 @@ def replay_dbn_command(file: Path, books_json: Path | None, depth: int | None,
                        definitions: Path | None, console: Console, err: Console) -> int:
     """Replay ``file`` and print the report; returns the exit code."""
     if errors not in ("raise", "skip"):
-        err.print(f"[red]error:[/] --errors must be raise or skip, not {errors!r}")
+        err.print("[red]error:[/] " + escape(f"--errors must be raise or skip, not {errors!r}"))
         return 2
     for p in (file, definitions):
         if p is not None and not p.is_file():
@@ -58,7 +58,7 @@ def replay_dbn_command(file: Path, books_json: Path | None, depth: int | None,
         return 1
     c = rep.counters
     kind = "zstd" if rep.compressed else "plain"
-    console.print(f"{rep.dataset} {rep.schema} (DBN v{rep.version}, {kind}): {rep.records:,} "
+    console.print(f"{escape(rep.dataset)} {rep.schema} (DBN v{rep.version}, {kind}): {rep.records:,} "
                   f"records in {rep.seconds:.2f} s: [bold]{rep.records_per_s / 1e6:.2f} M "
                   "records/s[/] (includes compile on a cold cache)")
     if rep.counts_by_action:

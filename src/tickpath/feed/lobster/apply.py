@@ -299,7 +299,10 @@ def replay_rows(msgs, start, end, skip_first, ob, first_prev, reveal, compare, r
                     return k, st
                 if excess > 0:
                     # the order had fewer shares than the books held: a cancel came while its
-                    # level was below the window; those shares belong to orders never seen
+                    # level was below the window; those shares belong to orders never seen.
+                    # This cannot fail for room after the Delete, even with full tables: it
+                    # adds one synthetic order only after taking off the Delete's order and
+                    # every other order of the level (so the level too, when it must be new)
                     st = set_level(ev, k, o_side, o_price, have - size, orders, mask, levels,
                                    free, heads, stats, inst, symbols, max_orders, counters)
                     if st != OK:
