@@ -33,6 +33,8 @@ def test_replay_books_json_matches_simulator(day, tmp_path):
     out = tmp_path / "books.jsonl"
     r = run("replay", str(path), "--books-json", str(out), "--no-progress")
     assert "M msg/s" in r.stdout and "messages by type" in r.stdout
+    # the rate is the replay's own: loading the compiled code is reported beside it
+    assert "loading the compiled code:" in r.stdout
     got = {}
     for line in out.read_text().splitlines():
         b = json.loads(line)
