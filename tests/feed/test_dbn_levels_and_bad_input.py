@@ -330,11 +330,15 @@ def _inflaters() -> list:
     return [t for t in threading.enumerate() if t.name == "dbn-inflate" and t.is_alive()]
 
 
-def test_a_reader_dropped_unclosed_stops_its_inflater(tmp_path):
+def test_a_reader_dropped_unclosed_stops_its_inflater(tmp_path, monkeypatch):
     import gc
 
     from tickpath.codec.dbn import DbnReader
+    from tickpath.codec.dbn import reader as dbn_reader
 
+    # small reads: the file is many of them, more than the inflater's queue holds, so the
+    # thread is still there (waiting for room) when the reader is dropped
+    monkeypatch.setattr(dbn_reader, "_COMPRESSED_READ", 1024)
     path = write_dbn(tmp_path / "big.dbn.zst", "mbo", _day(20000), zstd=True)
     before = len(_inflaters())
     r = DbnReader(path, chunk_bytes=4096)

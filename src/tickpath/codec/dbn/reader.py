@@ -141,18 +141,20 @@ class Batch:
 
     ``offsets`` holds each record's offset in the decompressed stream when the records were
     gathered from a mixed stream; otherwise record ``i`` starts at ``first_offset + i *
-    itemsize``. ``first_index`` counts the records of this type before the batch."""
+    stride`` (the record's size in the stream: ``ts_out`` makes it 8 bytes longer than the
+    records handed on). ``first_index`` counts the records of this type before the batch."""
 
     records: np.ndarray
     first_offset: int
     first_index: int
     offsets: np.ndarray | None = None
+    stride: int = 0
 
     def offset_of(self, i: int) -> int:
         """Offset in the decompressed stream of record ``i`` of the batch."""
         if self.offsets is not None:
             return int(self.offsets[i])
-        return self.first_offset + i * self.records.dtype.itemsize
+        return self.first_offset + i * (self.stride or self.records.dtype.itemsize)
 
 
 @contextmanager
@@ -345,17 +347,27 @@ class DbnReader:
         self.dataset = str(self.metadata.dataset)
 
     def record_dtype(self, schema: str) -> tuple[int, np.dtype]:
-        """(rtype, dtype) of ``schema``'s records in this file (its version, its ts_out)."""
+        """(rtype, dtype) of ``schema``'s records in this file's version. A stream with
+        ``ts_out`` hands on the same records without it (:meth:`batches`), so the compiled
+        books see one record type whatever the file (each type is a compile of its own)."""
         rtype, by_version = SCHEMA_RECORDS[schema]
-        dt = by_version[self.version]
-        return rtype, with_ts_out(dt) if self.ts_out else dt
+        return rtype, by_version[self.version]
+
+    def _records(self, raw: np.ndarray, n: int, size: int, dtype: np.dtype) -> np.ndarray:
+        """``n`` records of ``size`` bytes in ``raw`` as ``dtype`` (a view; a copy without the
+        trailing ``ts_out`` when the stream's records are longer)."""
+        if size == dtype.itemsize:
+            return raw.view(dtype)
+        return np.ascontiguousarray(raw.reshape(n, size)[:, :dtype.itemsize]).view(
+            dtype).reshape(n)
 
     # -- records ----------------------------------------------------------------------------
 
     def batches(self, rtype: int, dtype: np.dtype) -> Iterator[Batch]:
-        """Every record of ``rtype`` (each ``dtype.itemsize`` bytes) in batches of up to a
-        chunk. Records of other types are counted in ``rtype_counts`` and passed over."""
-        size = dtype.itemsize
+        """Every record of ``rtype`` (each ``dtype.itemsize`` bytes, plus ``ts_out``'s 8 in
+        a stream that has it) in batches of up to a chunk, as ``dtype``. Records of other
+        types are counted in ``rtype_counts`` and passed over."""
+        size = with_ts_out(dtype).itemsize if self.ts_out else dtype.itemsize
         words = size // 4
         gathered = None
         offsets = None
@@ -368,7 +380,8 @@ class DbnReader:
                 hdr = self._buf[:n * size].reshape(n, size)
                 if (hdr[:, 0] == words).all() and (hdr[:, 1] == rtype).all():
                     self.rtype_counts[rtype] += n
-                    yield Batch(self._buf[:n * size].view(dtype), self._base, index)
+                    yield Batch(self._records(self._buf[:n * size], n, size, dtype),
+                                self._base, index, stride=size)
                     index += n
                     used = n * size
             if not used and self._have:
@@ -380,8 +393,8 @@ class DbnReader:
                                                       gathered, offsets, self._base,
                                                       self.rtype_counts)
                     if m:
-                        yield Batch(gathered[:m * size].view(dtype), int(offsets[0]), index,
-                                    offsets[:m])
+                        yield Batch(self._records(gathered[:m * size], m, size, dtype),
+                                    int(offsets[0]), index, offsets[:m])
                         index += m
                     used = int(pos)
                     if st == frame.BAD_LENGTH:

@@ -24,7 +24,8 @@ record's length in 4-byte words::
     |      ts_in_delta (i32)        |        sequence (u32)         | 48
     +---------------------------------------------------------------+ 56
 
-With ``ts_out`` in the metadata every record carries 8 more bytes (the gateway's send time).
+With ``ts_out`` in the metadata every record carries 8 more bytes (the gateway's send time);
+the reader hands the records on without them (``DbnReader.batches``).
 """
 
 from __future__ import annotations
