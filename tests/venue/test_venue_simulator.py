@@ -280,6 +280,14 @@ def test_too_few_messages_and_bad_symbol_counts_are_refused():
         Simulator(symbols=70_000)
 
 
+@pytest.mark.parametrize("symbols, messages", [(2, 20), (1, 8), (3, 34)])
+def test_a_day_smaller_than_one_step_of_the_engine_is_written_whole(symbols, messages):
+    """A day with room for fewer messages than one step of the engine may emit (its cap on a
+    chunk below MAX_FILLS) once spun without end: now it is written, exactly its size."""
+    sim = Simulator(symbols=symbols, messages=messages, seed=7)
+    assert len(decode(sim.blocks())) == messages == sim.messages_generated
+
+
 def test_smallest_day_is_only_the_frame():
     sim = Simulator(symbols=3, messages=12, seed=1)
     events = decode(sim.blocks())

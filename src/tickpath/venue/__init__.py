@@ -295,7 +295,9 @@ class Simulator:
         pending_header = True
         trailer_sent = False
         while not trailer_sent:
-            cap = min(chunk_messages, self.messages)
+            # never below one step's room: a small day's cap under it would let no step fit
+            # and the loop would spin without end
+            cap = max(min(chunk_messages, self.messages), MAX_FILLS + 3)
             buf = np.empty(header.shape[0] * pending_header + cap * MAX_BLOCK
                            + self._trailer.shape[0], np.uint8)
             p = 0
