@@ -61,7 +61,8 @@ def research_replay_command(files: Sequence[Path], out: Path, tables: tuple[str,
 
 def _print_report(rep: ResearchReport, console: Console) -> None:
     t = Table(title=f"{len(rep.days)} days into {rep.out}/")
-    t.add_column("file")
+    # names whole, never cut: they are what a reader looks for
+    t.add_column("file", no_wrap=True, min_width=max(len(Path(d.file).name) for d in rep.days))
     t.add_column("messages", justify="right")
     t.add_column("M msg/s", justify="right")
     for name in rep.tables:
