@@ -192,14 +192,22 @@ def start_ray(workers: int | None, address: str | None) -> tuple[Any, int, float
     this process is used as it is. Returns the ``ray`` module, the CPUs it offers and the
     seconds it took."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # before the import: no network
-    import ray
+    try:
+        import ray
+    except ImportError as e:
+        raise ResearchPlanError("Ray is not installed: pip install 'tickpath[research]' "
+                                "(or 'ray>=2.9')") from e
 
     t0 = time.perf_counter()
     if not ray.is_initialized():
         quiet = {"logging_level": logging.ERROR, "log_to_driver": False,
                  "configure_logging": True}
         if address:
-            ray.init(address=address, **quiet)
+            try:
+                ray.init(address=address, **quiet)
+            except (ConnectionError, RuntimeError) as e:
+                raise ResearchPlanError(f"could not join the Ray cluster at {address}: "
+                                        f"{_first_line(e)}") from e
         else:
             ray.init(num_cpus=workers or default_workers(), include_dashboard=False, **quiet)
     cpus = int(ray.cluster_resources().get("CPU", 1))
