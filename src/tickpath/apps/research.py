@@ -209,7 +209,9 @@ def start_ray(workers: int | None, address: str | None) -> tuple[Any, int, float
                 raise ResearchPlanError(f"could not join the Ray cluster at {address}: "
                                         f"{_first_line(e)}") from e
         else:
-            ray.init(num_cpus=workers or default_workers(), include_dashboard=False, **quiet)
+            # "local": always a Ray of our own, never one found running on this machine
+            ray.init(address="local", num_cpus=workers or default_workers(),
+                     include_dashboard=False, **quiet)
     cpus = int(ray.cluster_resources().get("CPU", 1))
     return ray, cpus, time.perf_counter() - t0
 
