@@ -294,8 +294,9 @@ def _run(ray: Any, task: Any, plan: dict[str, Path], out: Path, tables: tuple[st
                 res = DayResult(**ray.get(ref))
                 again = not res.ok and attempt <= retries
             except ray.exceptions.RayTaskError as e:  # raised outside replay (an import)
+                cause = getattr(e, "cause", None) or e
                 res = DayResult(file=str(plan[stem]), stem=stem, attempts=attempt,
-                                error=f"{type(e.cause).__name__}: {e.cause}")
+                                error=f"{type(cause).__name__}: {cause}")
                 again = attempt <= retries
             except ray.exceptions.RayError as e:  # the worker died, after Ray's retries
                 res = DayResult(file=str(plan[stem]), stem=stem, attempts=attempt,
