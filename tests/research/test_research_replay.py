@@ -159,3 +159,68 @@ def test_plan_refuses_missing_files_and_a_file_as_out(days, tmp_path):
         plan_days([days["mon"]], tmp_path / "f")
     assert plan_days([days["mon"], days["wed"]], tmp_path / "empty") == {
         "mon": days["mon"], "wed": days["wed"]}
+
+
+class _Ref:
+    def __init__(self, outcome):
+        self.outcome = outcome
+
+
+class _FakeRay:
+    """Ray's ``wait`` and ``get`` over scripted outcomes: the driver's loop without Ray."""
+
+    def __init__(self):
+        import ray
+
+        self.exceptions = ray.exceptions
+
+    def wait(self, refs, num_returns):
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        if isinstance(ref.outcome, BaseException):
+            raise ref.outcome
+        return ref.outcome
+
+
+class _ScriptedTask:
+    """``task.remote(...)``: attempt n of a stem gets ``script[stem][n - 1]``."""
+
+    def __init__(self, script):
+        self.script = script
+        self.calls: list[tuple[str, int]] = []
+
+    def remote(self, file, out, stem, tables, attempt, max_orders):
+        self.calls.append((stem, attempt))
+        what = self.script[stem][attempt - 1]
+        if what == "ok":
+            return _Ref({"file": file, "stem": stem, "out": f"{out}/{stem}", "attempts": attempt,
+                         "messages": 10, "seconds": 1.0})
+        if what == "error":
+            return _Ref({"file": file, "stem": stem, "attempts": attempt,
+                         "error": "ValueError: bad block at offset 12"})
+        (Path(out) / f".{stem}.partial-999").mkdir()  # what a killed worker leaves
+        return _Ref(what)
+
+
+def test_driver_retries_exceptions_not_crashes_and_clears_what_a_crash_left(tmp_path):
+    from ray.exceptions import WorkerCrashedError
+
+    from tickpath.apps.research import _run
+
+    files = {s: tmp_path / f"{s}.itch" for s in ("flaky", "crashes", "broken")}
+    task = _ScriptedTask({"flaky": ["error", "ok"], "crashes": [WorkerCrashedError()],
+                          "broken": ["error", "error"]})
+    retried, ended = [], []
+    res = _run(_FakeRay(), task, files, tmp_path, ("top",), 1, 1 << 10, 2,
+               ended.append, retried.append)
+    assert res["flaky"].ok and res["flaky"].attempts == 2
+    # a dead worker was Ray's to retry (max_retries): no second attempt from the driver
+    assert res["crashes"].error.startswith("WorkerCrashedError")
+    assert res["broken"].attempts == 2 and "offset 12" in res["broken"].error
+    assert sorted(task.calls) == [("broken", 1), ("broken", 2), ("crashes", 1), ("flaky", 1),
+                                  ("flaky", 2)]
+    assert sorted(d.stem for d in retried) == ["broken", "flaky"]
+    assert sorted(d.stem for d in ended) == ["broken", "crashes", "flaky"]
+    assert not list(tmp_path.glob(".*.partial-*"))
+    assert res["crashes"].file == str(files["crashes"])
