@@ -212,8 +212,8 @@ def test_driver_retries_exceptions_not_crashes_and_clears_what_a_crash_left(tmp_
     task = _ScriptedTask({"flaky": ["error", "ok"], "crashes": [WorkerCrashedError()],
                           "broken": ["error", "error"]})
     retried, ended = [], []
-    res = _run(_FakeRay(), task, files, tmp_path, ("top",), 1, 1 << 10, 2,
-               ended.append, retried.append)
+    res, _ = _run(_FakeRay(), task, files, tmp_path, ("top",), 1, 1 << 10, 2,
+                  ended.append, retried.append)
     assert res["flaky"].ok and res["flaky"].attempts == 2
     # a dead worker was Ray's to retry (max_retries): no second attempt from the driver
     assert res["crashes"].error.startswith("WorkerCrashedError")

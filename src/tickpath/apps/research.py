@@ -22,6 +22,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -250,9 +251,8 @@ def replay_days(files: Sequence[str | Path], out: str | Path, *,
         out.mkdir(parents=True, exist_ok=True)
         task = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=False)(replay_day)
         limit = workers if workers else (cpus if not address else len(plan))
-        results = _run(ray, task, plan, out, tables, retries, max_orders, max(1, limit),
-                       on_day, on_retry)
-        seconds = results.pop("_seconds")
+        results, seconds = _run(ray, task, plan, out, tables, retries, max_orders,
+                                max(1, limit), on_day, on_retry)
     finally:
         if not (was_running or keep_ray):
             ray.shutdown()
@@ -265,8 +265,6 @@ def replay_days(files: Sequence[str | Path], out: str | Path, *,
 
 
 def _ray_running() -> bool:
-    import sys
-
     ray = sys.modules.get("ray")
     return bool(ray is not None and ray.is_initialized())
 
@@ -274,12 +272,13 @@ def _ray_running() -> bool:
 def _run(ray: Any, task: Any, plan: dict[str, Path], out: Path, tables: tuple[str, ...],
          retries: int, max_orders: int, limit: int,
          on_day: Callable[[DayResult], None] | None,
-         on_retry: Callable[[DayResult], None] | None) -> dict[str, Any]:
-    """Submit at most ``limit`` tasks at a time; gather results, resubmitting failures."""
+         on_retry: Callable[[DayResult], None] | None) -> tuple[dict[str, DayResult], float]:
+    """Submit at most ``limit`` tasks at a time; gather results, resubmitting failures.
+    Returns the result of each stem and the seconds from the first submission to the last."""
     todo = [(stem, 1) for stem in plan]
     todo.reverse()  # pop() from the end: files start in the order given
     running: dict[Any, tuple[str, int]] = {}
-    results: dict[str, Any] = {}
+    results: dict[str, DayResult] = {}
     t0 = time.perf_counter()
     while todo or running:
         while todo and len(running) < limit:
@@ -313,8 +312,7 @@ def _run(ray: Any, task: Any, plan: dict[str, Path], out: Path, tables: tuple[st
             results[stem] = res
             if on_day is not None:
                 on_day(res)
-    results["_seconds"] = time.perf_counter() - t0
-    return results
+    return results, time.perf_counter() - t0
 
 
 def _first_line(e: BaseException) -> str:
