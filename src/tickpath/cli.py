@@ -1379,6 +1379,32 @@ def bench_stacks(
     console.print(f"wrote {json_out}")
 
 
+research_app = typer.Typer(no_args_is_help=True,
+                           help="Many days at once, on Ray (docs/research.md).")
+app.add_typer(research_app, name="research")
+
+
+@research_app.command("replay")
+def research_replay(
+    files: Annotated[list[Path], typer.Argument(help="binary ITCH 5.0 files (plain or .gz), one Ray task each")],
+    out: Annotated[Path, typer.Option(help="a new (or empty) directory: each file's day goes into OUT/<stem>/ as `tickpath replay FILE --parquet OUT/<stem>` writes it, plus OUT/_summary.json")],
+    parquet_tables: Annotated[str, typer.Option(help="the row tables to write, as `tickpath replay --parquet-tables`: events, top, trades (or all)")] = "top,trades",
+    workers: Annotated[int | None, typer.Option(help="local Ray: its CPUs, one task each (default: the CPUs this process may use); with --address: most tasks at once")] = None,
+    address: Annotated[str | None, typer.Option(help="join this Ray cluster (auto, or HOST:PORT) instead of starting a local Ray")] = None,
+    retries: Annotated[int, typer.Option(help="times a failed file is tried again (an exception: by tickpath; a crashed worker: by Ray)")] = 2,
+    progress: Annotated[bool, typer.Option(help="progress bar on a terminal")] = True,
+) -> None:
+    """Replay many ITCH days in parallel on Ray, each into its own Parquet folder, and print
+    a table per file. Exit 1 when a file failed (the others are written)."""
+    from .apps.research_report import research_replay_command
+
+    tables = _parquet_tables(out, parquet_tables, "itch")
+    code = research_replay_command(files, out, tables, workers, address, retries,
+                                   progress and err.is_terminal, console, err)
+    if code:
+        raise typer.Exit(code)
+
+
 scenario_app = typer.Typer(no_args_is_help=True,
                            help="Simulated market scenarios, run end to end on this host.")
 app.add_typer(scenario_app, name="scenario")
