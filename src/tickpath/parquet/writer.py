@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..telemetry.budget import jsonable
 from .schema import SCHEMAS, TO_TABLE, writer_options
 
 #: the tables of a day, as files
@@ -190,7 +191,7 @@ class ParquetDay:
         doc["tables"]["instruments"] = {"file": FILES["instruments"],
                                         "rows": instruments.num_rows}
         self._guard("_meta", lambda: (self.tmp / META).write_text(
-            json.dumps(doc, indent=2, default=_jsonable) + "\n"))
+            json.dumps(doc, indent=2, default=jsonable) + "\n"))
         check_target(self.directory)  # (someone may have filled it while we ran)
         if self.directory.exists():
             self.directory.rmdir()  # empty: the rename needs it gone or empty
@@ -222,11 +223,3 @@ class ParquetDay:
             self.abort()
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.floating):
-        return float(v)
-    if isinstance(v, Path):
-        return str(v)
-    raise TypeError(f"not JSON serializable: {type(v).__name__}")

@@ -222,7 +222,7 @@ class Budget:
     def to_json(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.as_dict(), indent=2, default=_jsonable))
+        path.write_text(json.dumps(self.as_dict(), indent=2, default=jsonable))
         return path
 
     def to_csv(self, path: str | Path) -> Path:
@@ -329,7 +329,8 @@ def _ns(v: int | None) -> str:
     return "-" if v is None else f"{v:,}"
 
 
-def _jsonable(v: Any) -> Any:
+def jsonable(v: Any) -> Any:
+    """``json.dumps``'s ``default``: numpy scalars and paths as plain JSON values."""
     if isinstance(v, np.integer):
         return int(v)
     if isinstance(v, np.floating):
@@ -360,7 +361,7 @@ def save_stamps(path: str | Path, rows: np.ndarray, meta: Mapping[str, Any] | No
     with path.open("wb") as f:  # a file object: np.save would append .npy to another suffix
         np.save(f, np.asarray(rows), allow_pickle=False)
     if meta:
-        meta_path(path).write_text(json.dumps(dict(meta), indent=2, default=_jsonable))
+        meta_path(path).write_text(json.dumps(dict(meta), indent=2, default=jsonable))
     return path
 
 
