@@ -110,14 +110,18 @@ def replay(
     if not file.exists():
         err.print(f"[red]error:[/] {file} does not exist")
         raise typer.Exit(2)
+    from rich.markup import escape
+
     out: dict = {}
+    dir_errors: tuple[type[Exception], ...] = ()  # pyarrow is imported only for --parquet
     if parquet is not None:
         from .parquet import ParquetDirError, check_target
 
+        dir_errors = (ParquetDirError,)
         try:
             check_target(parquet)
         except ParquetDirError as e:
-            err.print(f"[red]error:[/] {e}")
+            err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)  # paths whole
             raise typer.Exit(2) from e
         out = {"parquet": parquet, "parquet_tables": tables}
     show = progress and console.is_terminal
@@ -132,10 +136,13 @@ def replay(
         else:
             handler, rep = run_replay(file, errors=errors, max_orders=max_orders, **out)
     except OSError as e:  # a Parquet file that could not be written: the message names it
-        err.print(f"[red]error:[/] {e}")
+        err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
+        raise typer.Exit(1) from e
+    except dir_errors as e:  # the target filled while the replay ran: not the input's
+        err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(1) from e
     except (ItchError, ValueError) as e:
-        err.print(f"[red]error:[/] {file}: {e}")
+        err.print(f"[red]error:[/] {escape(f'{file}: {e}')}", soft_wrap=True)
         raise typer.Exit(1) from e
     console.print(f"{rep.messages:,} messages in {rep.seconds:.2f} s: "
                   f"[bold]{rep.msgs_per_s / 1e6:.2f} M msg/s[/] (before it, loading the compiled "

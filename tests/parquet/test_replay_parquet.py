@@ -172,6 +172,28 @@ def test_a_write_error_names_the_file(sim_day, tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == []
 
 
+@pytest.mark.parametrize("rows", [256, 64])
+def test_a_writer_bug_is_raised_never_a_silent_or_hung_replay(sim_day, tmp_path, monkeypatch,
+                                                             rows):
+    """Any exception in the writer thread (not only a write error) reaches the replay, which
+    renames nothing into place; with arrays small enough to need the writer's done() the
+    replay does not wait for ever."""
+    def bug(rows):
+        raise TypeError("a bug in the conversion")
+
+    monkeypatch.setitem(pw.TO_TABLE, "top", bug)
+    with pytest.raises(RuntimeError, match=r"Parquet writer failed on top\.parquet: TypeError"):
+        replay(sim_day[0], parquet=tmp_path / "day", parquet_rows=rows)
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_the_working_directory_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ParquetDirError, match="working directory"):
+        pw.check_target(".")
+    assert pw.check_target("day") == tmp_path / "day"
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tickpath.cli", *args], capture_output=True,
                           text=True, timeout=300)

@@ -159,6 +159,19 @@ def test_plan_refuses_missing_files_and_a_file_as_out(days, tmp_path):
         plan_days([days["mon"]], tmp_path / "f")
     assert plan_days([days["mon"], days["wed"]], tmp_path / "empty") == {
         "mon": days["mon"], "wed": days["wed"]}
+    with pytest.raises(ResearchPlanError, match="cannot make the directory"):
+        plan_days([days["mon"]], tmp_path / "f" / "under")  # before Ray ever starts
+
+
+def test_a_day_s_earlier_attempt_is_cleared_before_it_runs_again(tmp_path):
+    from tickpath.apps.research import _remove_partials
+
+    (tmp_path / "mon").mkdir()  # renamed into place by a worker that died after it
+    (tmp_path / "mon" / "top.parquet").write_text("")
+    (tmp_path / ".mon.partial-123").mkdir()
+    (tmp_path / "tue").mkdir()
+    _remove_partials(tmp_path, "mon")
+    assert sorted(os.listdir(tmp_path)) == ["tue"]
 
 
 class _Ref:

@@ -17,6 +17,7 @@ switched off first (the machines this runs on may have no network).
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -137,6 +138,10 @@ def plan_days(files: Sequence[str | Path], out: str | Path) -> dict[str, Path]:
     if d.is_dir() and any(d.iterdir()):
         raise ResearchPlanError(f"{d} exists and is not empty; remove it (rm -r {d}) or "
                                 "choose another --out directory")
+    try:  # made now, before Ray starts: a path that cannot be a directory is said here
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ResearchPlanError(f"--out {d}: cannot make the directory: {e.strerror}") from None
     return {s: fs[0] for s, fs in by_stem.items()}
 
 
@@ -150,9 +155,12 @@ def default_workers() -> int:
 
 def _remove_partials(out: Path, stem: str) -> None:
     """Remove what an earlier attempt at ``stem`` left: ``ParquetDay``'s temporary
-    directories (a killed worker leaves one)."""
-    for p in out.glob(f".{stem}.partial-*"):
+    directories (a killed worker leaves one), and ``out/stem`` itself: ``out`` was empty
+    when the run began, so that folder is an earlier attempt's (a worker that died after
+    renaming it into place, before its result reached the driver, is run again)."""
+    for p in out.glob(f".{glob.escape(stem)}.partial-*"):
         shutil.rmtree(p, ignore_errors=True)
+    shutil.rmtree(out / stem, ignore_errors=True)
 
 
 def replay_day(file: str, out: str, stem: str, tables: Sequence[str], attempt: int,

@@ -58,7 +58,13 @@ class ParquetWriteError(OSError):
 
 def check_target(directory: str | Path) -> Path:
     """Refuse a target that exists and is not empty (or is not a directory)."""
-    d = Path(directory)
+    # absolute: "." or ".." has no name to put the temporary directory beside
+    d = Path(directory).absolute()
+    here = Path.cwd()
+    if d.exists() and (d.resolve() == here.resolve() or d.resolve() in here.resolve().parents):
+        # the directory is put in place by a rename at the end: not the one we stand in
+        raise ParquetDirError(f"{directory} is the working directory or holds it; name a new "
+                              "--parquet directory (it is created)")
     if d.exists():
         if not d.is_dir():
             raise ParquetDirError(f"{d} exists and is not a directory; remove it or choose "
@@ -96,7 +102,7 @@ class ParquetDay:
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._queue: queue.Queue[tuple[str, np.ndarray, Callable[[], None]] | None] = \
             queue.Queue()
-        self._error: ParquetWriteError | None = None
+        self._error: Exception | None = None
         #: CPU seconds the writer thread used (known once it stopped)
         self.writer_cpu_s = 0.0
         self._thread = threading.Thread(target=self._run, name="parquet-writer", daemon=True)
@@ -155,6 +161,15 @@ class ParquetDay:
             except (OSError, pa.ArrowException) as e:
                 self._error = ParquetWriteError(
                     f"writing {self.directory / FILES.get(table, table)} failed: {e}")
+                if item is None:
+                    return
+            except Exception as e:  # noqa: BLE001  (a bug, MemoryError: the replay hears of it)
+                # kept for the replay's side (sink, finish raise it); the thread goes on
+                # taking batches, each given back (done()), so the replay never waits for
+                # ever and never renames a directory that lacks rows
+                self._error = RuntimeError(
+                    f"the Parquet writer failed on {FILES.get(table, table)}: "
+                    f"{type(e).__name__}: {e}")
                 if item is None:
                     return
 
