@@ -304,31 +304,39 @@ _FAR = 16
 _NEAR = 8
 
 
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def prefetch_ahead(events, k, end, orders, mask, levels, heads):
+    """Before applying ``events[k]``: the order slot and instrument heads of the event
+    ``_FAR`` ahead, and the order's level and the best levels of the one ``_NEAR`` ahead
+    (every loop that applies a batch calls it, so the distances are tuned once)."""
+    f = k + _FAR
+    if f < end:
+        fe = events[f]
+        prefetch(orders, slot_of(fe["ref"], mask))
+        prefetch2(heads, fe["locate"], 0)
+    nr = k + _NEAR
+    if nr < end:
+        ne = events[nr]
+        j = slot_of(ne["ref"], mask)
+        if orders[j]["ref"] == ne["ref"]:  # usually the home slot: its level is next
+            prefetch(levels, orders[j]["level"])
+        # the best levels: an add walks from there, and the cross check reads both
+        loc = ne["locate"]
+        hb = heads[loc, 0]
+        ha = heads[loc, 1]
+        if hb >= 0:
+            prefetch(levels, hb)
+        if ha >= 0:
+            prefetch(levels, ha)
+
+
 @njit(cache=True, nogil=True, _nrt=False)
 def apply_batch(events, start, end, orders, mask, levels, free, heads, stats, inst, symbols,
                 type_counts, max_orders):
     """Apply ``events[start:end]``. Returns ``(index, status)``: the index of the first event
     not applied (``end`` when all were) and why it was refused."""
     for k in range(start, end):
-        f = k + _FAR
-        if f < end:
-            fe = events[f]
-            prefetch(orders, slot_of(fe["ref"], mask))
-            prefetch2(heads, fe["locate"], 0)
-        nr = k + _NEAR
-        if nr < end:
-            ne = events[nr]
-            j = slot_of(ne["ref"], mask)
-            if orders[j]["ref"] == ne["ref"]:  # usually the home slot: its level is next
-                prefetch(levels, orders[j]["level"])
-            # the best levels: an add walks from there, and the cross check reads both
-            loc = ne["locate"]
-            hb = heads[loc, 0]
-            ha = heads[loc, 1]
-            if hb >= 0:
-                prefetch(levels, hb)
-            if ha >= 0:
-                prefetch(levels, ha)
+        prefetch_ahead(events, k, end, orders, mask, levels, heads)
         ev = events[k]
         st = apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_orders)
         if st != OK:

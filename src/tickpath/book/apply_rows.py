@@ -15,8 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..ring.intrinsics import prefetch, prefetch2
-from .apply import OK, apply_one, find, slot_of
+from .apply import OK, apply_one, find, prefetch_ahead
 from .records import BID, Stat
 from .rows import DIRECTORY, EVENTS, TOP, TRADES
 
@@ -40,8 +39,6 @@ _BOOK = _types("AFECXDU")  # changes a book
 _TRADE = _types("ECPQ")  # a row of trades
 _EXECUTION = _types("EC")  # executes a resting order
 _TOUCHES_ORDER = _types("XDU")  # cancels, deletes or replaces one
-_FAR = 16  # prefetch distances: as apply_batch
-_NEAR = 8
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -160,24 +157,7 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
     look_all = ev_rows is not None
     look_exec = ev_rows is not None or trade_rows is not None
     for k in range(start, stop):
-        f = k + _FAR
-        if f < stop:
-            fe = events[f]
-            prefetch(orders, slot_of(fe["ref"], mask))
-            prefetch2(heads, fe["locate"], 0)
-        nr = k + _NEAR
-        if nr < stop:
-            ne = events[nr]
-            j = slot_of(ne["ref"], mask)
-            if orders[j]["ref"] == ne["ref"]:
-                prefetch(levels, orders[j]["level"])
-            loc = ne["locate"]
-            hb = heads[loc, 0]
-            ha = heads[loc, 1]
-            if hb >= 0:
-                prefetch(levels, hb)
-            if ha >= 0:
-                prefetch(levels, ha)
+        prefetch_ahead(events, k, stop, orders, mask, levels, heads)
         ev = events[k]
         t = ev["type"]
         # what the book knows of the order before the event changes it (E C X D U)

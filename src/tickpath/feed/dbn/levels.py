@@ -33,6 +33,21 @@ _R, _T, _F, _N = (ord(c) for c in "RTFN")
 _UNDEF = np.int64(UNDEF_PRICE)
 
 
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _put_level(px, qty, nord, row, side, j, p, size, orders):
+    """Level ``j`` of ``side`` as the record gives it; empty (all 0) for an undefined price
+    or a size of 0."""
+    q = np.int64(size)
+    if p == _UNDEF or q == 0:
+        px[row, side, j] = 0
+        qty[row, side, j] = 0
+        nord[row, side, j] = 0
+    else:
+        px[row, side, j] = p
+        qty[row, side, j] = q
+        nord[row, side, j] = orders
+
+
 @njit(cache=True, nogil=True, _nrt=False)
 def dbn_levels_apply_batch(start, end, publisher, instrument, action, flags, bid_px, ask_px,
                            bid_sz, ask_sz, bid_ct, ask_ct, keys, rows, row_keys, count, limit,
@@ -55,26 +70,8 @@ def dbn_levels_apply_batch(start, end, publisher, instrument, action, flags, bid
             depth_i = depth
             counts[_CHANGES] += 1
         for j in range(depth_i):
-            p = bid_px[i, j]
-            q = np.int64(bid_sz[i, j])
-            if p == _UNDEF or q == 0:
-                px[row, 0, j] = 0
-                qty[row, 0, j] = 0
-                nord[row, 0, j] = 0
-            else:
-                px[row, 0, j] = p
-                qty[row, 0, j] = q
-                nord[row, 0, j] = bid_ct[i, j]
-            p = ask_px[i, j]
-            q = np.int64(ask_sz[i, j])
-            if p == _UNDEF or q == 0:
-                px[row, 1, j] = 0
-                qty[row, 1, j] = 0
-                nord[row, 1, j] = 0
-            else:
-                px[row, 1, j] = p
-                qty[row, 1, j] = q
-                nord[row, 1, j] = ask_ct[i, j]
+            _put_level(px, qty, nord, row, 0, j, bid_px[i, j], bid_sz[i, j], bid_ct[i, j])
+            _put_level(px, qty, nord, row, 1, j, ask_px[i, j], ask_sz[i, j], ask_ct[i, j])
         fl = np.int64(flags[i])
         if fl & F_LAST:
             counts[_EVENTS] += 1
