@@ -39,14 +39,16 @@ _PRICES = np.array([100, 101, 99, 102, 0, 0xFFFF_FFFF], np.uint64)
 
 
 def _refs() -> np.ndarray:
-    """Order references: four sharing one home slot, one homing at the last slot (its probe
-    chain wraps), small ones, 0 and the reserved empty-slot marker."""
+    """Order references: four sharing one window slot and one overflow home slot, two sharing
+    a window slot and homing at the overflow's last slot (their probe chain wraps), small
+    ones, 0 and the reserved empty-slot marker (book/records.py: the order table)."""
     mask = np.int64(SLOTS - 1)
-    by_slot: dict[int, list[int]] = {}
-    for r in range(1, 4000):
-        by_slot.setdefault(int(slot_of(np.uint64(r), mask)), []).append(r)
+    by_slot: dict[tuple[int, int], list[int]] = {}
+    for r in range(1, 8000):
+        key = (r & SLOTS - 1, int(slot_of(np.uint64(r), mask)))
+        by_slot.setdefault(key, []).append(r)
     same = next(v for v in by_slot.values() if len(v) >= 4)[:4]
-    last = by_slot[SLOTS - 1][:2]
+    last = next(v for k, v in by_slot.items() if k[1] == SLOTS - 1 and len(v) >= 2)[:2]
     return np.array(sorted({1, 2, 3, *same, *last}) + [0, int(EMPTY_REF)], np.uint64)
 
 
@@ -92,10 +94,7 @@ def reset(orders, levels, free, heads, stats, inst, symbols, type_counts, locs):
     for i in range(orders.shape[0]):
         orders[i]["ref"] = EMPTY_REF
         orders[i]["shares"] = 0
-        orders[i]["price"] = 0
         orders[i]["level"] = 0
-        orders[i]["locate"] = 0
-        orders[i]["side"] = 0
     for i in range(levels.shape[0]):
         lv = levels[i]
         lv["price"] = 0
@@ -103,6 +102,8 @@ def reset(orders, levels, free, heads, stats, inst, symbols, type_counts, locs):
         lv["orders"] = 0
         lv["next"] = 0
         lv["prev"] = 0
+        lv["locate"] = 0
+        lv["side"] = 0
         free[i] = levels.shape[0] - 1 - i
     for li in range(locs.shape[0]):
         heads[locs[li], 0] = -1
@@ -181,7 +182,7 @@ def run_events(events, n, orders, mask, levels, free, heads, stats, inst, symbol
 
 class _Books:
     def __init__(self) -> None:
-        self.orders = np.zeros(SLOTS, ORDER_DTYPE)
+        self.orders = np.zeros(2 * SLOTS, ORDER_DTYPE)  # the window and the overflow
         self.levels = np.zeros(N_LEVELS, LEVEL_DTYPE)
         self.free = np.zeros(N_LEVELS, np.int32)
         self.heads = np.full((MAX_LOCATE, 2), -1, np.int32)

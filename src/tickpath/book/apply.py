@@ -45,16 +45,27 @@ STATUS_TEXT = {
 
 # Stat indices (mirrors records.Stat; plain ints for nopython code)
 _LIVE_ORDERS, _LIVE_LEVELS, _FREE_TOP, _ADDS, _EXECS, _CANCELS, _DELETES, _REPLACES = range(8)
-_REJECTED, _MAX_ORDERS, _MAX_LEVELS, _EVENTS = 8, 9, 10, 11
+_REJECTED, _MAX_ORDERS, _MAX_LEVELS, _EVENTS, _OVERFLOW, _REF_TOP = range(8, 14)
 # PerInstrument columns
 _I_MSGS, _I_LOCKED, _I_CROSSED, _I_EXEC, _I_ORDERS, _I_DIR = range(6)
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
+# The order table (records.py): the window orders[0:W] indexed by reference modulo W, the
+# overflow orders[W:2W] a hash table, W = mask + 1. Functions below take and return indices
+# into the whole table.
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def window_slot(ref, mask):
+    """The window slot of ``ref``: its reference number modulo W."""
+    return np.int64(ref & np.uint64(mask))
+
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def slot_of(ref, mask):
-    # Fibonacci hashing: spreads sequential and strided reference numbers alike
+    """Home of ``ref`` in the overflow table, counted from its start (Fibonacci hashing:
+    spreads sequential and strided reference numbers alike)."""
     return np.int64((ref * _GOLDEN) >> np.uint64(32)) & mask
 
 
@@ -63,31 +74,48 @@ def find(orders, mask, ref):
     """Slot of ``ref`` or -1."""
     if ref == EMPTY_REF:  # the empty-slot marker is never a live order
         return -1
+    d = window_slot(ref, mask)
+    k = orders[d]["ref"]
+    if k == ref:
+        return d
+    w = mask + 1  # not in its window slot: the slot was taken when ref arrived, or ref is unknown
     i = slot_of(ref, mask)
     while True:
-        k = orders[i]["ref"]
+        k = orders[w + i]["ref"]
         if k == ref:
-            return i
+            return w + i
         if k == EMPTY_REF:
             return -1
         i = (i + 1) & mask
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _insert_slot(orders, mask, ref):
+def _insert_slot(orders, mask, stats, ref):
+    """Where a new order ``ref`` goes: its window slot, or (taken) the overflow table."""
+    d = window_slot(ref, mask)
+    if orders[d]["ref"] == EMPTY_REF:
+        return d
+    stats[_OVERFLOW] += 1
+    w = mask + 1
     i = slot_of(ref, mask)
-    while orders[i]["ref"] != EMPTY_REF:
+    while orders[w + i]["ref"] != EMPTY_REF:
         i = (i + 1) & mask
-    return i
+    return w + i
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _erase(orders, mask, i):
+def _erase(orders, mask, stats, i):
+    w = mask + 1
+    if i < w:  # a window slot: nothing probes past it
+        orders[i]["ref"] = EMPTY_REF
+        return
+    stats[_OVERFLOW] -= 1
     # backward-shift deletion keeps every probe chain unbroken without tombstones
+    i -= w
     j = i
     while True:
         j = (j + 1) & mask
-        k = orders[j]["ref"]
+        k = orders[w + j]["ref"]
         if k == EMPTY_REF:
             break
         h = slot_of(k, mask)
@@ -97,16 +125,26 @@ def _erase(orders, mask, i):
             stays = h > i or h <= j
         if stays:
             continue
-        o = orders[i]
-        s = orders[j]
+        o = orders[w + i]
+        s = orders[w + j]
         o["ref"] = s["ref"]
         o["shares"] = s["shares"]
-        o["price"] = s["price"]
         o["level"] = s["level"]
-        o["locate"] = s["locate"]
-        o["side"] = s["side"]
         i = j
-    orders[i]["ref"] = EMPTY_REF
+    orders[w + i]["ref"] = EMPTY_REF
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def is_new_ref(stats, ref):
+    """True when ``ref`` is above every reference added so far: it cannot be live, so an add
+    need not look for it (ITCH references increase through the day)."""
+    return ref >= np.uint64(stats[_REF_TOP])
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _note_ref(stats, ref):
+    if ref >= np.uint64(stats[_REF_TOP]):
+        stats[_REF_TOP] = np.int64(ref + np.uint64(1))
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -134,6 +172,8 @@ def _level_add(levels, free, heads, stats, locate, side, price, shares):
     lv["price"] = price
     lv["shares"] = shares
     lv["orders"] = 1
+    lv["locate"] = locate
+    lv["side"] = side
     lv["next"] = cur
     lv["prev"] = prev
     if cur != NO_LEVEL:
@@ -149,7 +189,7 @@ def _level_add(levels, free, heads, stats, locate, side, price, shares):
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _level_take(levels, free, heads, stats, locate, side, n, shares, whole_order):
+def _level_take(levels, free, heads, stats, n, shares, whole_order):
     """Remove ``shares`` (and the order itself when ``whole_order``) from level ``n``."""
     lv = levels[n]
     lv["shares"] -= shares
@@ -163,7 +203,7 @@ def _level_take(levels, free, heads, stats, locate, side, n, shares, whole_order
             if prv != NO_LEVEL:
                 levels[prv]["next"] = nxt
             else:
-                heads[locate, side] = nxt
+                heads[lv["locate"], lv["side"]] = nxt
             free[stats[_FREE_TOP]] = n
             stats[_FREE_TOP] += 1
             stats[_LIVE_LEVELS] -= 1
@@ -171,15 +211,13 @@ def _level_take(levels, free, heads, stats, locate, side, n, shares, whole_order
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _add(orders, mask, levels, free, heads, stats, inst, ref, locate, side, price, shares):
-    i = _insert_slot(orders, mask, ref)
+    i = _insert_slot(orders, mask, stats, ref)
     lvl = _level_add(levels, free, heads, stats, locate, side, price, shares)
     o = orders[i]
     o["ref"] = ref
     o["shares"] = shares
-    o["price"] = price
     o["level"] = lvl
-    o["locate"] = locate
-    o["side"] = side
+    _note_ref(stats, ref)
     stats[_LIVE_ORDERS] += 1
     if stats[_LIVE_ORDERS] > stats[_MAX_ORDERS]:
         stats[_MAX_ORDERS] = stats[_LIVE_ORDERS]
@@ -187,12 +225,12 @@ def _add(orders, mask, levels, free, heads, stats, inst, ref, locate, side, pric
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _remove(orders, mask, levels, free, heads, stats, inst, i):
+def _remove(orders, mask, levels, free, heads, stats, inst, i, locate):
     o = orders[i]
-    _level_take(levels, free, heads, stats, o["locate"], o["side"], o["level"], o["shares"], True)
-    inst[o["locate"], _I_ORDERS] -= 1
+    _level_take(levels, free, heads, stats, o["level"], o["shares"], True)
+    inst[locate, _I_ORDERS] -= 1
     stats[_LIVE_ORDERS] -= 1
-    _erase(orders, mask, i)
+    _erase(orders, mask, stats, i)
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -226,7 +264,7 @@ def apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_o
             return BAD_SIDE
         if ev["shares"] == 0:
             return BAD_SHARES
-        if find(orders, mask, ref) >= 0:
+        if not is_new_ref(stats, ref) and find(orders, mask, ref) >= 0:
             return DUPLICATE_REF
         if stats[_LIVE_ORDERS] >= max_orders:
             return ORDERS_FULL
@@ -243,10 +281,10 @@ def apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_o
         if i < 0:
             return UNKNOWN_REF
         o = orders[i]
-        if o["locate"] != locate:
+        if levels[o["level"]]["locate"] != locate:
             return LOCATE_MISMATCH
         if t == 68:
-            _remove(orders, mask, levels, free, heads, stats, inst, i)
+            _remove(orders, mask, levels, free, heads, stats, inst, i, locate)
             stats[_DELETES] += 1
         else:
             n = ev["shares"]
@@ -255,10 +293,10 @@ def apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_o
             if n > o["shares"]:
                 return OVER_EXECUTE
             if n == o["shares"]:
-                _remove(orders, mask, levels, free, heads, stats, inst, i)
+                _remove(orders, mask, levels, free, heads, stats, inst, i, locate)
             else:
                 o["shares"] -= np.uint32(n)
-                _level_take(levels, free, heads, stats, locate, o["side"], o["level"], n, False)
+                _level_take(levels, free, heads, stats, o["level"], n, False)
             if t == 88:
                 stats[_CANCELS] += 1
             else:
@@ -272,20 +310,21 @@ def apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_o
         if i < 0:
             return UNKNOWN_REF
         o = orders[i]
-        if o["locate"] != locate:
+        old = levels[o["level"]]
+        if old["locate"] != locate:
             return LOCATE_MISMATCH
         nref = ev["new_ref"]
         if nref == EMPTY_REF:
             return RESERVED_REF
-        if find(orders, mask, nref) >= 0:
+        if not is_new_ref(stats, nref) and find(orders, mask, nref) >= 0:
             return DUPLICATE_REF
         if ev["shares"] == 0:
             return BAD_SHARES
         # removing the old order frees its slot; a new level may be needed for the new price
-        if stats[_FREE_TOP] == 0 and levels[o["level"]]["orders"] > 1:
+        if stats[_FREE_TOP] == 0 and old["orders"] > 1:
             return LEVELS_FULL
-        side = o["side"]
-        _remove(orders, mask, levels, free, heads, stats, inst, i)
+        side = old["side"]
+        _remove(orders, mask, levels, free, heads, stats, inst, i, locate)
         _add(orders, mask, levels, free, heads, stats, inst, nref, locate, side,
              np.uint32(ev["price"]), np.uint32(ev["shares"]))
         stats[_REPLACES] += 1
@@ -312,13 +351,13 @@ def prefetch_ahead(events, k, end, orders, mask, levels, heads):
     f = k + _FAR
     if f < end:
         fe = events[f]
-        prefetch(orders, slot_of(fe["ref"], mask))
+        prefetch(orders, window_slot(fe["ref"], mask))
         prefetch2(heads, fe["locate"], 0)
     nr = k + _NEAR
     if nr < end:
         ne = events[nr]
-        j = slot_of(ne["ref"], mask)
-        if orders[j]["ref"] == ne["ref"]:  # usually the home slot: its level is next
+        j = window_slot(ne["ref"], mask)
+        if orders[j]["ref"] == ne["ref"]:  # usually in its window slot: its level is next
             prefetch(levels, orders[j]["level"])
         # the best levels: an add walks from there, and the cross check reads both
         loc = ne["locate"]
@@ -362,18 +401,24 @@ def level_walk(levels, heads, locate, side, depth, out):
     return n
 
 
-@njit(cache=True, nogil=True, _nrt=False)
-def rehash(old, new, new_mask):
-    """Move every order of table ``old`` into the empty table ``new`` (growth, cold path)."""
+@njit(cache=True, nogil=True)
+def rehash(old, new, new_mask, stats):
+    """Move every order of table ``old`` into the empty table ``new`` (growth, cold path),
+    newest reference first so the window keeps the newest; recounts the overflow."""
+    refs = np.empty(old.shape[0], np.uint64)
+    n = 0
     for i in range(old.shape[0]):
-        r = old[i]["ref"]
-        if r != EMPTY_REF:
-            j = _insert_slot(new, new_mask, r)
-            o = new[j]
-            s = old[i]
-            o["ref"] = r
-            o["shares"] = s["shares"]
-            o["price"] = s["price"]
-            o["level"] = s["level"]
-            o["locate"] = s["locate"]
-            o["side"] = s["side"]
+        if old[i]["ref"] != EMPTY_REF:
+            refs[n] = old[i]["ref"]
+            n += 1
+    order = np.argsort(refs[:n])
+    stats[_OVERFLOW] = 0
+    for k in range(n):
+        r = refs[order[n - 1 - k]]
+        i = find(old, (old.shape[0] >> 1) - 1, r)
+        j = _insert_slot(new, new_mask, stats, r)
+        o = new[j]
+        s = old[i]
+        o["ref"] = r
+        o["shares"] = s["shares"]
+        o["level"] = s["level"]

@@ -168,9 +168,10 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
             i = find(orders, mask, ev["ref"])
             if i >= 0:
                 o = orders[i]
-                o_price = o["price"]
+                lv = levels[o["level"]]
+                o_price = lv["price"]
                 o_shares = o["shares"]
-                o_side = np.uint8(66) if o["side"] == BID else np.uint8(83)
+                o_side = np.uint8(66) if lv["side"] == BID else np.uint8(83)
         st = apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_orders)
         if st != OK:
             stats[_EVENTS_STAT] += k - start

@@ -35,8 +35,8 @@ CHECK_TEXT = {
     BAD_ORDERING: "levels out of price order (or two at one price)",
     EMPTY_LEVEL: "a live level holds no shares or no orders",
     LEVEL_TOTALS: "a level's shares or order count differ from its orders'",
-    ORDER_LEVEL: "an order points at a level of another price, side or instrument",
-    LIVE_COUNTS: "live order or level counts differ from the books",
+    ORDER_LEVEL: "an order points at a level not in its instrument's list of its side",
+    LIVE_COUNTS: "live order, level or overflow counts differ from the books",
     FREE_COUNT: "free levels + live levels differ from the pool size",
     UNREACHABLE_ORDER: "an order cannot be found from its reference (hash chain broken)",
     INSTRUMENT_ORDERS: "an instrument's live order count differs from its orders",
@@ -47,7 +47,7 @@ NOT_CROSSED = 0
 LOCKED = 1
 CROSSED = 2
 
-_LIVE_ORDERS, _LIVE_LEVELS, _FREE_TOP = 0, 1, 2
+_LIVE_ORDERS, _LIVE_LEVELS, _FREE_TOP, _OVERFLOW = 0, 1, 2, 12
 _I_ORDERS = 4
 
 
@@ -101,25 +101,30 @@ def check_books(orders, mask, levels, heads, stats, inst, locates):
                 cur = lv["next"]
     per_inst = np.zeros(locates.shape[0], np.int64)  # live orders per entry of ``locates``
     live_orders = 0
+    overflow = 0
     for i in range(orders.shape[0]):
         o = orders[i]
         if o["ref"] == EMPTY_REF:
             continue
         live_orders += 1
         lvl = o["level"]
-        if lvl < 0 or lvl >= n_levels or owner[lvl] != np.int64(o["locate"]) * 2 + o["side"]:
+        if lvl < 0 or lvl >= n_levels or owner[lvl] < 0:
             return ORDER_LEVEL
-        if levels[lvl]["price"] != o["price"]:
+        lv = levels[lvl]
+        if owner[lvl] != np.int64(lv["locate"]) * 2 + lv["side"]:
             return ORDER_LEVEL
         shares[lvl] += o["shares"]
         count[lvl] += 1
-        per_inst[np.searchsorted(locates, np.int64(o["locate"]))] += 1
+        per_inst[np.searchsorted(locates, np.int64(lv["locate"]))] += 1
         if find(orders, mask, o["ref"]) != i:
             return UNREACHABLE_ORDER
+        if i > mask:
+            overflow += 1
     for j in range(n_levels):
         if owner[j] >= 0 and (shares[j] != levels[j]["shares"] or count[j] != levels[j]["orders"]):
             return LEVEL_TOTALS
-    if live_orders != stats[_LIVE_ORDERS] or live_levels != stats[_LIVE_LEVELS]:
+    if (live_orders != stats[_LIVE_ORDERS] or live_levels != stats[_LIVE_LEVELS]
+            or overflow != stats[_OVERFLOW]):
         return LIVE_COUNTS
     if stats[_FREE_TOP] + live_levels != n_levels:
         return FREE_COUNT

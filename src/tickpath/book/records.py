@@ -1,14 +1,33 @@
 """Order-book state, declared once as numpy records.
 
-Orders live in an open-addressing hash table keyed by order reference number (linear probing,
-backward-shift deletion, so no tombstones build up over a day of hundreds of millions of
-references). Each order points at its price level. Levels come from one pool shared by every
-instrument; each side of each book is a doubly linked list of levels, best price at the head::
+Orders live in one table of ``2 * W`` records (``W = mask + 1``, a power of two), in two halves:
+
+* the *window* ``[0, W)``: an order's slot is its reference number modulo ``W``. ITCH order
+  references are unique per day and increase as orders arrive, so the live orders of the
+  last ``W`` references never collide, an add writes the slot after the last one, and the
+  orders a message reaches are mostly recent ones, near each other in memory: one load finds
+  an order, with no probe chain.
+* the *overflow* ``[W, 2W)``: an open-addressing hash table (Fibonacci hashing, linear probing,
+  backward-shift deletion, so no tombstones build up) for the few orders whose window slot
+  was taken when they arrived: an order still live ``W`` references later, or references
+  that do not increase (another feed, a test aiming collisions).
+
+A lookup reads the window slot, and only when another order is there reads the overflow. An
+add whose reference is above every reference seen (``Stat.REF_TOP``) cannot be a duplicate,
+so it skips even that. The table holds at most ``W / 2`` live orders, so the overflow is at
+most half full.
+
+Each order points at its price level; the level holds the price, the instrument and the
+side, so an order record is 16 bytes (four to a cache line). Levels come from one pool
+shared by every instrument; each side of each book is a doubly linked list of levels, best
+price at the head::
 
     heads[locate, side] -> level -> level -> ...     (bids descending, asks ascending)
-    order: ref | shares | price | level | locate | side
+    order: ref | shares | level        level: shares | price | orders | next | prev | locate | side
 
 Best bid/offer is the head (O(1)); depth N walks N links; an order's level is one index away.
+Orders of one level are in time priority by reference number (ITCH references increase;
+a replace takes a new one, a partial execution keeps its own).
 """
 
 from __future__ import annotations
@@ -28,14 +47,10 @@ ORDER_DTYPE = np.dtype(
     [
         ("ref", np.uint64),
         ("shares", np.uint32),
-        ("price", np.uint32),
         ("level", np.int32),
-        ("locate", np.uint16),
-        ("side", np.uint8),
-        ("pad", np.uint8),
     ],
     align=True,
-)
+)  # 16 bytes: locate, side and price are the level's
 
 LEVEL_DTYPE = np.dtype(
     [
@@ -44,9 +59,12 @@ LEVEL_DTYPE = np.dtype(
         ("orders", np.uint32),
         ("next", np.int32),
         ("prev", np.int32),
+        ("locate", np.uint16),
+        ("side", np.uint8),
+        ("pad", np.uint8),
     ],
     align=True,
-)
+)  # 32 bytes: two to a cache line
 
 
 class Stat(enum.IntEnum):
@@ -64,6 +82,8 @@ class Stat(enum.IntEnum):
     MAX_LIVE_ORDERS = 9  # high-water mark
     MAX_LIVE_LEVELS = 10
     EVENTS = 11  # events seen by apply
+    OVERFLOW_ORDERS = 12  # live orders in the overflow table (their window slot was taken)
+    REF_TOP = 13  # highest reference added + 1, as uint64 bits (state; 0: none yet)
 
 
 N_STATS = len(Stat)

@@ -69,7 +69,7 @@ class BookStore:
         self.max_levels = int(max_levels or self.max_orders)
         self.capacity = min(self.max_orders, int(initial_orders))  # orders the table holds now
         self.orders = self._table(self.capacity)
-        self.mask = self.orders.shape[0] - 1
+        self.mask = (self.orders.shape[0] >> 1) - 1  # W - 1: the window's and the overflow's
         n_levels = min(self.max_levels, int(initial_orders))
         self.levels = np.zeros(n_levels, LEVEL_DTYPE)
         self.free = np.arange(n_levels - 1, -1, -1, dtype=np.int32)  # a stack: pop from the end
@@ -84,8 +84,9 @@ class BookStore:
 
     @staticmethod
     def _table(capacity: int) -> np.ndarray:
-        slots = 1 << max(4, (2 * capacity - 1).bit_length())
-        table = np.zeros(slots, ORDER_DTYPE)
+        """A window of W >= 2 * capacity slots and an overflow table of W (records.py)."""
+        window = 1 << max(4, (2 * capacity - 1).bit_length())
+        table = np.zeros(2 * window, ORDER_DTYPE)
         table["ref"] = EMPTY_REF
         return table
 
@@ -94,8 +95,8 @@ class BookStore:
             return False
         self.capacity = min(self.max_orders, 2 * self.capacity)
         table = self._table(self.capacity)
-        k.rehash(self.orders, table, table.shape[0] - 1)
-        self.orders, self.mask = table, table.shape[0] - 1
+        k.rehash(self.orders, table, (table.shape[0] >> 1) - 1, self.stats_array)
+        self.orders, self.mask = table, (table.shape[0] >> 1) - 1
         return True
 
     def _grow_levels(self) -> bool:
@@ -208,13 +209,14 @@ class BookStore:
         if i < 0:
             return None
         o = self.orders[i]
+        lv = self.levels[o["level"]]
         return {
             "ref": ref,
-            "locate": int(o["locate"]),
-            "symbol": self.symbol(int(o["locate"])),
-            "side": "B" if o["side"] == BID else "S",
+            "locate": int(lv["locate"]),
+            "symbol": self.symbol(int(lv["locate"])),
+            "side": "B" if lv["side"] == BID else "S",
             "shares": int(o["shares"]),
-            "price": int(o["price"]),
+            "price": int(lv["price"]),
         }
 
     def symbol(self, locate: int) -> str:
@@ -240,7 +242,8 @@ class BookStore:
         return {c.name.lower(): int(self.inst[loc, c]) for c in PerInstrument}
 
     def stats(self) -> dict[str, int]:
-        s = {c.name.lower(): int(self.stats_array[c]) for c in Stat if c != Stat.FREE_TOP}
+        s = {c.name.lower(): int(self.stats_array[c]) for c in Stat
+             if c not in (Stat.FREE_TOP, Stat.REF_TOP)}
         s["instruments_with_orders"] = int(np.count_nonzero(self.inst[:, PerInstrument.ORDERS]))
         s["locked_updates"] = int(self.inst[:, PerInstrument.LOCKED].sum())
         s["crossed_updates"] = int(self.inst[:, PerInstrument.CROSSED].sum())

@@ -186,7 +186,7 @@ def next_trade(events, k, n):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def note_trade(events, j, orders, mask, trades, feed):
+def note_trade(events, j, orders, mask, levels, trades, feed):
     """Note execution ``events[j]`` (E, C or P) in ``trades``, before the books apply it: an E
     trades at its resting order's price, a C at its own; the aggressor is the side opposite
     the resting order (P: its indicator). An E or C whose order is unknown notes nothing (the
@@ -200,9 +200,9 @@ def note_trade(events, j, orders, mask, trades, feed):
         i = find(orders, mask, ev["ref"])
         if i < 0:
             return
-        o = orders[i]
-        price = np.int64(ev["price"]) if t == 67 else np.int64(o["price"])
-        resting = np.int64(66) if o["side"] == BID else np.int64(83)
+        lv = levels[orders[i]["level"]]
+        price = np.int64(ev["price"]) if t == 67 else np.int64(lv["price"])
+        resting = np.int64(66) if lv["side"] == BID else np.int64(83)
     r = feed[TRADES_N]
     if r >= trades.shape[0]:  # one row per event: only a buffer smaller than the events
         return
@@ -256,7 +256,7 @@ def apply_noting(events, k, n, orders, mask, levels, free, heads, stats, inst, s
             return ast, idx
         if j >= n:
             return ast, n
-        note_trade(events, j, orders, mask, trades, feed)
+        note_trade(events, j, orders, mask, levels, trades, feed)
         k = j
         j = next_trade(events, j + 1, n)
 

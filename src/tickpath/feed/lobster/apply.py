@@ -79,11 +79,12 @@ def _retire(ev, row, side, price, orders, mask, levels, free, heads, stats, inst
     slots already passed, so one pass finds them all."""
     n = 0
     i = 0
-    while i <= mask:
+    while i < orders.shape[0]:  # the window, then the overflow table (book/records.py)
         o = orders[i]
         r = o["ref"]
-        if (r != EMPTY_REF and r < SYNTHETIC and o["locate"] == LOCATE and o["side"] == side
-                and np.int64(o["price"]) == price):
+        lv = levels[max(o["level"], 0)]
+        if (r != EMPTY_REF and r < SYNTHETIC and lv["locate"] == LOCATE and lv["side"] == side
+                and np.int64(lv["price"]) == price):
             _event(ev, _D, side, r, 0, price, row)
             _apply(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_orders)
             n += 1
@@ -288,8 +289,8 @@ def replay_rows(msgs, start, end, skip_first, ob, first_prev, reveal, compare, r
                     return k, st
             elif find(orders, mask, ref) >= 0:
                 i = find(orders, mask, ref)
-                o_side = np.int64(orders[i]["side"])
-                o_price = np.int64(orders[i]["price"])
+                o_side = np.int64(levels[orders[i]["level"]]["side"])
+                o_price = np.int64(levels[orders[i]["level"]]["price"])
                 excess = np.int64(orders[i]["shares"]) - size if t == 3 else np.int64(0)
                 have = level_shares(levels, heads, o_side, o_price) if excess > 0 else 0
                 _event(ev, _X if t == 2 else (_D if t == 3 else _E), side, ref, size, price, k)
