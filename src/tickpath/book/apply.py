@@ -75,13 +75,13 @@ def find(orders, mask, ref):
     if ref == EMPTY_REF:  # the empty-slot marker is never a live order
         return -1
     d = window_slot(ref, mask)
-    k = orders[d]["ref"]
+    k = orders[np.uint64(d)]["ref"]
     if k == ref:
         return d
     w = mask + 1  # not in its window slot: the slot was taken when ref arrived, or ref is unknown
     i = slot_of(ref, mask)
     while True:
-        k = orders[w + i]["ref"]
+        k = orders[np.uint64(w + i)]["ref"]
         if k == ref:
             return w + i
         if k == EMPTY_REF:
@@ -93,12 +93,12 @@ def find(orders, mask, ref):
 def _insert_slot(orders, mask, stats, ref):
     """Where a new order ``ref`` goes: its window slot, or (taken) the overflow table."""
     d = window_slot(ref, mask)
-    if orders[d]["ref"] == EMPTY_REF:
+    if orders[np.uint64(d)]["ref"] == EMPTY_REF:
         return d
     stats[_OVERFLOW] += 1
     w = mask + 1
     i = slot_of(ref, mask)
-    while orders[w + i]["ref"] != EMPTY_REF:
+    while orders[np.uint64(w + i)]["ref"] != EMPTY_REF:
         i = (i + 1) & mask
     return w + i
 
@@ -107,7 +107,7 @@ def _insert_slot(orders, mask, stats, ref):
 def _erase(orders, mask, stats, i):
     w = mask + 1
     if i < w:  # a window slot: nothing probes past it
-        orders[i]["ref"] = EMPTY_REF
+        orders[np.uint64(i)]["ref"] = EMPTY_REF
         return
     stats[_OVERFLOW] -= 1
     # backward-shift deletion keeps every probe chain unbroken without tombstones
@@ -115,7 +115,7 @@ def _erase(orders, mask, stats, i):
     j = i
     while True:
         j = (j + 1) & mask
-        k = orders[w + j]["ref"]
+        k = orders[np.uint64(w + j)]["ref"]
         if k == EMPTY_REF:
             break
         h = slot_of(k, mask)
@@ -125,13 +125,13 @@ def _erase(orders, mask, stats, i):
             stays = h > i or h <= j
         if stays:
             continue
-        o = orders[w + i]
-        s = orders[w + j]
+        o = orders[np.uint64(w + i)]
+        s = orders[np.uint64(w + j)]
         o["ref"] = s["ref"]
         o["shares"] = s["shares"]
         o["level"] = s["level"]
         i = j
-    orders[w + i]["ref"] = EMPTY_REF
+    orders[np.uint64(w + i)]["ref"] = EMPTY_REF
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -153,22 +153,22 @@ def _level_add(levels, free, heads, stats, locate, side, price, shares):
     prev = NO_LEVEL
     cur = heads[locate, side]
     if side == BID:
-        while cur != NO_LEVEL and levels[cur]["price"] > price:
+        while cur != NO_LEVEL and levels[np.uint64(cur)]["price"] > price:
             prev = cur
-            cur = levels[cur]["next"]
+            cur = levels[np.uint64(cur)]["next"]
     else:
-        while cur != NO_LEVEL and levels[cur]["price"] < price:
+        while cur != NO_LEVEL and levels[np.uint64(cur)]["price"] < price:
             prev = cur
-            cur = levels[cur]["next"]
-    if cur != NO_LEVEL and levels[cur]["price"] == price:
-        lv = levels[cur]
+            cur = levels[np.uint64(cur)]["next"]
+    if cur != NO_LEVEL and levels[np.uint64(cur)]["price"] == price:
+        lv = levels[np.uint64(cur)]
         lv["shares"] += shares
         lv["orders"] += 1
         return cur
     top = stats[_FREE_TOP] - 1
     stats[_FREE_TOP] = top
-    n = free[top]
-    lv = levels[n]
+    n = free[np.uint64(top)]
+    lv = levels[np.uint64(n)]
     lv["price"] = price
     lv["shares"] = shares
     lv["orders"] = 1
@@ -177,9 +177,9 @@ def _level_add(levels, free, heads, stats, locate, side, price, shares):
     lv["next"] = cur
     lv["prev"] = prev
     if cur != NO_LEVEL:
-        levels[cur]["prev"] = n
+        levels[np.uint64(cur)]["prev"] = n
     if prev != NO_LEVEL:
-        levels[prev]["next"] = n
+        levels[np.uint64(prev)]["next"] = n
     else:
         heads[locate, side] = n
     stats[_LIVE_LEVELS] += 1
@@ -191,7 +191,7 @@ def _level_add(levels, free, heads, stats, locate, side, price, shares):
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _level_take(levels, free, heads, stats, n, shares, whole_order):
     """Remove ``shares`` (and the order itself when ``whole_order``) from level ``n``."""
-    lv = levels[n]
+    lv = levels[np.uint64(n)]
     lv["shares"] -= shares
     if whole_order:
         lv["orders"] -= 1
@@ -199,12 +199,12 @@ def _level_take(levels, free, heads, stats, n, shares, whole_order):
             nxt = lv["next"]
             prv = lv["prev"]
             if nxt != NO_LEVEL:
-                levels[nxt]["prev"] = prv
+                levels[np.uint64(nxt)]["prev"] = prv
             if prv != NO_LEVEL:
-                levels[prv]["next"] = nxt
+                levels[np.uint64(prv)]["next"] = nxt
             else:
                 heads[lv["locate"], lv["side"]] = nxt
-            free[stats[_FREE_TOP]] = n
+            free[np.uint64(stats[_FREE_TOP])] = n
             stats[_FREE_TOP] += 1
             stats[_LIVE_LEVELS] -= 1
 
@@ -213,7 +213,7 @@ def _level_take(levels, free, heads, stats, n, shares, whole_order):
 def _add(orders, mask, levels, free, heads, stats, inst, ref, locate, side, price, shares):
     i = _insert_slot(orders, mask, stats, ref)
     lvl = _level_add(levels, free, heads, stats, locate, side, price, shares)
-    o = orders[i]
+    o = orders[np.uint64(i)]
     o["ref"] = ref
     o["shares"] = shares
     o["level"] = lvl
@@ -226,7 +226,7 @@ def _add(orders, mask, levels, free, heads, stats, inst, ref, locate, side, pric
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _remove(orders, mask, levels, free, heads, stats, inst, i, locate):
-    o = orders[i]
+    o = orders[np.uint64(i)]
     _level_take(levels, free, heads, stats, o["level"], o["shares"], True)
     inst[locate, _I_ORDERS] -= 1
     stats[_LIVE_ORDERS] -= 1
@@ -235,11 +235,11 @@ def _remove(orders, mask, levels, free, heads, stats, inst, i, locate):
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _check_cross(levels, heads, inst, locate):
-    b = heads[locate, BID]
-    a = heads[locate, ASK]
+    b = heads[locate, np.uint64(BID)]
+    a = heads[locate, np.uint64(ASK)]
     if b != NO_LEVEL and a != NO_LEVEL:
-        bp = levels[b]["price"]
-        ap = levels[a]["price"]
+        bp = levels[np.uint64(b)]["price"]
+        ap = levels[np.uint64(a)]["price"]
         if bp == ap:
             inst[locate, _I_LOCKED] += 1
         elif bp > ap:
@@ -250,16 +250,16 @@ def _check_cross(levels, heads, inst, locate):
 def apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_orders):
     """Validate, then apply one event. Returns a status code; on failure nothing changed."""
     t = ev["type"]
-    locate = np.int64(ev["locate"])
+    locate = np.uint64(ev["locate"])
     if t == 65 or t == 70:  # A / F add order
         ref = ev["ref"]
         if ref == EMPTY_REF:
             return RESERVED_REF
         s = ev["side"]
         if s == 66:
-            side = BID
+            side = np.uint64(BID)
         elif s == 83:
-            side = ASK
+            side = np.uint64(ASK)
         else:
             return BAD_SIDE
         if ev["shares"] == 0:
@@ -280,8 +280,8 @@ def apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_o
         i = find(orders, mask, ev["ref"])
         if i < 0:
             return UNKNOWN_REF
-        o = orders[i]
-        if levels[o["level"]]["locate"] != locate:
+        o = orders[np.uint64(i)]
+        if levels[np.uint64(o["level"])]["locate"] != locate:
             return LOCATE_MISMATCH
         if t == 68:
             _remove(orders, mask, levels, free, heads, stats, inst, i, locate)
@@ -309,8 +309,8 @@ def apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_o
         i = find(orders, mask, ev["ref"])
         if i < 0:
             return UNKNOWN_REF
-        o = orders[i]
-        old = levels[o["level"]]
+        o = orders[np.uint64(i)]
+        old = levels[np.uint64(o["level"])]
         if old["locate"] != locate:
             return LOCATE_MISMATCH
         nref = ev["new_ref"]
@@ -323,7 +323,7 @@ def apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_o
         # removing the old order frees its slot; a new level may be needed for the new price
         if stats[_FREE_TOP] == 0 and old["orders"] > 1:
             return LEVELS_FULL
-        side = old["side"]
+        side = np.uint64(old["side"])
         _remove(orders, mask, levels, free, heads, stats, inst, i, locate)
         _add(orders, mask, levels, free, heads, stats, inst, nref, locate, side,
              np.uint32(ev["price"]), np.uint32(ev["shares"]))
@@ -345,20 +345,20 @@ _NEAR = 8
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def prefetch_ahead(events, k, end, orders, mask, levels, heads):
-    """Before applying ``events[k]``: the order slot and instrument heads of the event
+    """Before applying ``events[np.uint64(k)]``: the order slot and instrument heads of the event
     ``_FAR`` ahead, and the order's level and the best levels of the one ``_NEAR`` ahead
     (every loop that applies a batch calls it, so the distances are tuned once)."""
     f = k + _FAR
     if f < end:
-        fe = events[f]
+        fe = events[np.uint64(f)]
         prefetch(orders, window_slot(fe["ref"], mask))
         prefetch2(heads, fe["locate"], 0)
     nr = k + _NEAR
     if nr < end:
-        ne = events[nr]
+        ne = events[np.uint64(nr)]
         j = window_slot(ne["ref"], mask)
-        if orders[j]["ref"] == ne["ref"]:  # usually in its window slot: its level is next
-            prefetch(levels, orders[j]["level"])
+        if orders[np.uint64(j)]["ref"] == ne["ref"]:  # usually in its window slot: its level is next
+            prefetch(levels, orders[np.uint64(j)]["level"])
         # the best levels: an add walks from there, and the cross check reads both
         loc = ne["locate"]
         hb = heads[loc, 0]
@@ -376,7 +376,7 @@ def apply_batch(events, start, end, orders, mask, levels, free, heads, stats, in
     not applied (``end`` when all were) and why it was refused."""
     for k in range(start, end):
         prefetch_ahead(events, k, end, orders, mask, levels, heads)
-        ev = events[k]
+        ev = events[np.uint64(k)]
         st = apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_orders)
         if st != OK:
             stats[_EVENTS] += k - start
