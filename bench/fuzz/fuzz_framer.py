@@ -4,8 +4,9 @@ Python, the decoder and boundary search compiled), as a file reader feeds them.
 Invariants: no exception in skip mode; the outcome does not depend on where the chunks were
 cut; every byte is accounted for (decoded, lost, or the end-of-session marker); lost ranges are
 ordered, disjoint and inside the input; in raise mode the first error is the first lost range
-of skip mode. The decoded events go to a recorder instead of books (the ``book`` target
-fuzzes those), which keeps an input cheap.
+of skip mode. The decoded events go to a recorder (the handler's row sink, so framing runs
+through ``decode_batch``); the same bytes through a handler with small real books (framing in
+the fused ``apply_blocks``, books refusing what they must) frame them alike, whole and cut.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from streams import Choices, mutated_stream
 
+from tickpath.book import BookStore
 from tickpath.codec.itch50.layout import LENGTHS
 from tickpath.feed.itch import ItchError, ItchHandler
 
@@ -20,27 +22,34 @@ NAME = "framer"
 
 
 class _Recorder:
-    """Stands in for the books: keeps the type and offset of every event, and the bytes of
-    the blocks they came from (length prefix included)."""
+    """Stands in for the row writer: keeps the type and offset of every event, and the bytes
+    of the blocks they came from (length prefix included); the books are left alone."""
 
     def __init__(self) -> None:
         self.events: list[tuple[int, int]] = []
         self.decoded_bytes = 0
 
-    def apply(self, events: np.ndarray, n: int | None = None, start: int = 0) -> int:
-        ev = events[start:n]
+    def apply(self, books: BookStore, events: np.ndarray, n: int, buf: np.ndarray,
+              base: int) -> int:
+        ev = events[:n]
         self.events.extend(zip(ev["type"].tolist(), ev["offset"].tolist(), strict=True))
         self.decoded_bytes += int((LENGTHS[ev["type"]].astype(np.int64) + 2).sum())
-        return len(ev)
+        return n
+
+
+def _small_books(errors: str) -> BookStore:
+    return BookStore(max_orders=64, initial_orders=64, errors=errors)
 
 
 class _Counting(ItchHandler):
     def __init__(self, errors: str) -> None:
-        super().__init__(_Recorder(), batch=64, errors=errors)  # type: ignore[arg-type]
+        super().__init__(_small_books(errors), batch=64, errors=errors)
+        self.recorder = _Recorder()
+        self.rows = self.recorder
 
     @property
     def decoded_bytes(self) -> int:
-        return self.books.decoded_bytes  # type: ignore[attr-defined]
+        return self.recorder.decoded_bytes
 
 
 def _feed(h: ItchHandler, data: bytes, chunk: int) -> int:
@@ -65,7 +74,12 @@ def _feed(h: ItchHandler, data: bytes, chunk: int) -> int:
 
 def _outcome(h: _Counting) -> tuple:
     return (h.messages, h.malformed, [(r.offset, r.resumed, r.reason) for r in h.lost],
-            h.lost_bytes, h.end_of_session, h.decoded_bytes, h.books.events)
+            h.lost_bytes, h.end_of_session, h.decoded_bytes, h.recorder.events)
+
+
+def _framing(h: ItchHandler) -> tuple:
+    return (h.messages, h.malformed, [(r.offset, r.resumed, r.reason) for r in h.lost],
+            h.lost_bytes, h.end_of_session)
 
 
 def setup() -> None:
@@ -88,7 +102,11 @@ def one_input(data: bytes) -> None:
     for r in whole.lost:
         assert last <= r.offset < r.resumed <= len(stream)
         last = r.resumed
-    assert len(whole.books.events) == whole.messages
+    assert len(whole.recorder.events) == whole.messages
+    for size in (max(1, len(stream)), chunk):
+        books = ItchHandler(_small_books("skip"), batch=64, errors="skip")
+        _feed(books, stream, size)
+        assert _framing(books) == _framing(whole), "the fused pass framed the bytes otherwise"
     # raise mode stops at the first malformed block, where skip mode lost bytes first
     strict = _Counting("raise")
     try:

@@ -140,7 +140,9 @@ def _load_kernels(handler: ItchHandler) -> float:
                    shares=1, stock="WARM", price=1),
             encode("E", stock_locate=1, order_reference_number=1, executed_shares=1,
                    match_number=1)]
-    blocks = np.frombuffer(b"".join(len(m).to_bytes(2, "big") + m for m in msgs), np.uint8)
+    # writable, like the reader's chunks: numba compiles read-only arrays separately
+    blocks = np.frombuffer(b"".join(len(m).to_bytes(2, "big") + m for m in msgs),
+                           np.uint8).copy()
     scratch = ItchHandler(BookStore(max_orders=16, errors=handler.errors), batch=16,
                           errors=handler.errors)
     if handler.rows is not None:

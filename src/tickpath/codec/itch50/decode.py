@@ -180,7 +180,7 @@ def decode_batch(buf, start, end, lengths, out, out_start, base):
             return k - out_start, LENGTH_MISMATCH, p
         if k >= cap:
             return k - out_start, OUT_FULL, p
-        ev = out[k]
+        ev = out[np.uint64(k)]
         decode_message(buf, p + np.uint64(2), ev)
         ev["offset"] = np.uint64(base) + p + np.uint64(2)
         k += 1

@@ -18,6 +18,7 @@ from ...codec.itch50.layout import EVENT_DTYPE, LENGTHS
 from ...codec.itch50.resync import RUN, find_resync
 from ..moldudp64 import MoldSession
 from ..moldudp64._kernels import NEW
+from .blocks import BOOK_OK, apply_blocks
 
 
 class RowSink(Protocol):
@@ -84,6 +85,7 @@ class ItchHandler:
         self.books = books if books is not None else BookStore(errors=errors)
         self.errors = errors
         self.events = np.zeros(batch, EVENT_DTYPE)
+        self._scratch = np.zeros(1, EVENT_DTYPE)  # the one message apply_blocks decodes
         self.malformed = 0
         self.malformed_log: list[ItchError] = []
         self.messages = 0
@@ -167,14 +169,14 @@ class ItchHandler:
             if self._lost_from >= 0:
                 return p
         while p < end:
-            n, st, nxt = dec.decode_batch(buf, p, end, LENGTHS, ev, 0, base)
-            if n:
-                if self.rows is None:
-                    self.books.apply(ev, n)
-                else:
+            if self.rows is None:
+                st, p = self._apply_blocks(buf, p, end, base)
+            else:
+                n, st, nxt = dec.decode_batch(buf, p, end, LENGTHS, ev, 0, base)
+                if n:
                     self.rows.apply(self.books, ev, n, buf, base)
-                self.messages += n
-            p = int(nxt)
+                    self.messages += n
+                p = int(nxt)
             if st == dec.OK:
                 break
             if st == dec.OUT_FULL:
@@ -194,6 +196,24 @@ class ItchHandler:
             if self._lost_from >= 0:
                 return p
         return p
+
+    def _apply_blocks(self, buf: np.ndarray, p: int, end: int, base: int) -> tuple[int, int]:
+        """Decode and apply blocks from ``buf[p]`` in one compiled pass (:mod:`.blocks`)
+        until the input ends or a block is malformed; returns ``(decoder status, offset)``
+        like ``decode_batch``. A message the books refuse is settled here (the table grown,
+        or the message raised or skipped) and the pass goes on."""
+        b = self.books
+        while True:
+            n, st, bst, nxt = apply_blocks(
+                buf, p, end, LENGTHS, self._scratch, base, b.orders, b.mask, b.levels, b.free,
+                b.heads, b.stats_array, b.inst, b.symbols, b.type_counts, b.capacity)
+            self.messages += n
+            p = int(nxt)
+            if bst == BOOK_OK:
+                return st, p
+            if b.settle(self._scratch, 0, bst):  # refused and skipped: the next block
+                self.messages += 1
+                p += 2 + (int(buf[p]) << 8 | int(buf[p + 1]))
 
     def _skip_block(self, buf: np.ndarray, p: int, end: int, base: int, status: int) -> int:
         """Report a malformed block inside a packet whose blocks add up (MoldUDP64's ``accept``
