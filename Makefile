@@ -32,7 +32,6 @@ test: $(STAMP) debs
 
 # Every benchmark runs its baseline in the same run and prints the ratio; JSON in out/bench/.
 bench: $(STAMP) debs
-	$(VPY) -m pip install -q -e '.[test,bench]'
 	mkdir -p out/bench
 	$(VPY) bench/replay_itch.py
 	$(VPY) bench/peers_itch.py

@@ -9,6 +9,24 @@ The simulator's day is written once under out/bench/ (``sim_file`` of bench/repl
 and its bytes are read into memory once; every side works from those bytes or from what
 tickpath's decoder made of them. Prints a table and writes out/bench/peers_itch.json.
 
+Two virtualenvs, one run. hftbacktest 2.4.4 pins ``numpy<2.3``, so it never enters the
+project's virtualenv: this script makes its own on first use, out/bench/hftbacktest-venv
+(``python -m venv``, then ``pip install hftbacktest==2.4.4``, one line on standard error while
+it installs; pip's output in out/bench/hftbacktest-venv.log), and reuses it while
+``import hftbacktest`` works there and gives 2.4.4. When it cannot be made (no network, no package
+mirror) the script exits naming the command that failed and the two commands to make it by
+hand. tickpath, the decoding and conversion, tickpath's timing and MeatPy stay in this
+process, in the project's virtualenv. The hftbacktest rows are handed over as one file per
+simulator file, ``sim-<messages>-<symbols>-<seed>.hbt.npz`` beside the day's file (rows
+grouped by instrument; written once, reused while its source file, rows format and event flags
+match), to bench/peers_hbt_worker.py, which runs under the other virtualenv's python (numpy
+and hftbacktest only, no tickpath) for the whole run. It times its backtests itself and
+answers over a pipe, in JSON, with the rate and the final books, which are checked here
+against tickpath's. The worker is started once and waits, idle, while tickpath runs; runs
+alternate as before (tickpath, hftbacktest, the prefix's tickpath, MeatPy), one process
+working at a time. Before any row is written, the worker's hftbacktest must report the
+version, event flags and row layout :func:`itch_to_hbt` uses.
+
 What is timed (``time.perf_counter``, garbage collector off, compiled code loaded first):
 
 * tickpath: ``ItchHandler(BookStore(max_orders=1 << 22), batch=1 << 14).on_blocks(buf, 0,
@@ -21,8 +39,9 @@ What is timed (``time.perf_counter``, garbage collector off, compiled code loade
   until it reports the end of the data (one call in practice: the fewest calls, the least
   overhead hftbacktest can have). The times of all instruments are summed; reading the books
   for the checks and ``close()`` happen between the timed intervals. Decoding the ITCH bytes
-  and converting them into hftbacktest's rows (:func:`itch_to_hbt`) happen before, untimed:
-  hftbacktest is given its input ready-made, tickpath decodes its own.
+  and converting them into hftbacktest's rows (:func:`itch_to_hbt`) happen before, untimed,
+  and so do writing and reading the rows file: hftbacktest is given its input ready-made, in
+  memory, tickpath decodes its own. The timing is done in the worker, in its own process.
   Rate: ITCH messages of the instruments run (every message with their stock locate, book
   message or not) / summed time. hftbacktest keeps two books per instrument by design (the
   local processor's view of the feed and the exchange processor's, which drives the queue
@@ -68,8 +87,10 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -82,16 +103,25 @@ from tickpath.codec.itch50 import EVENT_DTYPE, LENGTHS  # noqa: E402
 from tickpath.codec.itch50.decode import OK, OUT_FULL, decode_batch  # noqa: E402
 from tickpath.feed.itch import ItchHandler  # noqa: E402
 
-try:
-    import hftbacktest as hbt
-    from hftbacktest.types import event_dtype as HBT_EVENT
-except ImportError:  # the script's own extra; the test suite does without it
-    hbt = None
-
 HBT_VERSION = "2.4.4"
-DAY_NS = 86_400 * 10**9
+HBT_VENV = OUT / "hftbacktest-venv"
+WORKER = Path(__file__).resolve().parent / "peers_hbt_worker.py"
+ROWS_FORMAT = 1  # of the rows file; raise it when itch_to_hbt's mapping or the layout changes
 _A, _F, _E, _C, _X, _D, _U = (ord(c) for c in "AFECXDU")
 BOOK_TYPES = np.array([_A, _F, _E, _C, _X, _D, _U], np.uint8)
+
+# hftbacktest 2.4.4's event flags and row layout, written out here because the project's
+# virtualenv does not hold hftbacktest; the worker's hello is checked against them before any
+# row is made or handed over.
+EXCH_EVENT, LOCAL_EVENT, BUY_EVENT, SELL_EVENT = 1 << 31, 1 << 30, 1 << 29, 1 << 28
+ADD_ORDER_EVENT, CANCEL_ORDER_EVENT, MODIFY_ORDER_EVENT, FILL_EVENT = 10, 11, 12, 13
+HBT_FLAGS = {"EXCH_EVENT": EXCH_EVENT, "LOCAL_EVENT": LOCAL_EVENT, "BUY_EVENT": BUY_EVENT,
+             "SELL_EVENT": SELL_EVENT, "ADD_ORDER_EVENT": ADD_ORDER_EVENT,
+             "CANCEL_ORDER_EVENT": CANCEL_ORDER_EVENT, "MODIFY_ORDER_EVENT": MODIFY_ORDER_EVENT,
+             "FILL_EVENT": FILL_EVENT}
+HBT_EVENT = np.dtype([("ev", "<u8"), ("exch_ts", "<i8"), ("local_ts", "<i8"), ("px", "<f8"),
+                      ("qty", "<f8"), ("order_id", "<u8"), ("ival", "<i8"), ("fval", "<f8")],
+                     align=True)
 
 
 # -- decoding (untimed) --------------------------------------------------------------------
@@ -141,8 +171,6 @@ def itch_to_hbt(ev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     shares minus the running sum of its executions and cancels. Vectorized numpy. Raises
     ``ValueError`` on a reference created twice, a reference to an order never created (or
     created later), or more shares taken than the order had."""
-    if hbt is None:
-        raise RuntimeError(_INSTALL)
     ev = ev[np.isin(ev["type"], BOOK_TYPES)]
     t = ev["type"]
     n = ev.shape[0]
@@ -207,16 +235,16 @@ def itch_to_hbt(ev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     count = 1 + two.astype(np.int64)
     start = np.cumsum(count) - count
     rows = np.zeros(int(count.sum()), HBT_EVENT)
-    flags = np.uint64(hbt.EXCH_EVENT | hbt.LOCAL_EVENT)
-    side_flag = np.where(o_side == ord("B"), np.uint64(hbt.BUY_EVENT), np.uint64(hbt.SELL_EVENT))
+    flags = np.uint64(EXCH_EVENT | LOCAL_EVENT)
+    side_flag = np.where(o_side == ord("B"), np.uint64(BUY_EVENT), np.uint64(SELL_EVENT))
     ts = ev["timestamp"].astype(np.int64)
-    gone = np.uint64(hbt.CANCEL_ORDER_EVENT)
-    rest = np.where(left > 0, np.uint64(hbt.MODIFY_ORDER_EVENT), gone)
+    gone = np.uint64(CANCEL_ORDER_EVENT)
+    rest = np.where(left > 0, np.uint64(MODIFY_ORDER_EVENT), gone)
 
     # first row of each message
     kind = np.select(
         [is_add, t == _D, t == _X, (t == _E) | (t == _C), is_u],
-        [np.uint64(hbt.ADD_ORDER_EVENT), gone, rest, np.uint64(hbt.FILL_EVENT), gone])
+        [np.uint64(ADD_ORDER_EVENT), gone, rest, np.uint64(FILL_EVENT), gone])
     px = np.where(is_add, ev["price"], o_price)
     px = np.where(t == _C, ev["price"], px)  # C: the execution price (the fill row only)
     qty = np.select([is_add, t == _X, (t == _E) | (t == _C)],
@@ -234,7 +262,7 @@ def itch_to_hbt(ev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     j = np.flatnonzero(two)
     u = is_u[j]
     second = np.zeros(j.shape[0], HBT_EVENT)
-    second["ev"] = np.where(u, np.uint64(hbt.ADD_ORDER_EVENT), rest[j]) | flags | side_flag[j]
+    second["ev"] = np.where(u, np.uint64(ADD_ORDER_EVENT), rest[j]) | flags | side_flag[j]
     second["px"] = np.where(u, ev["price"][j], o_price[j])
     second["qty"] = np.where(u, ev["shares"][j], left[j])
     second["order_id"] = np.where(u, ev["new_ref"][j], ev["ref"][j])
@@ -244,13 +272,49 @@ def itch_to_hbt(ev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, np.repeat(ev["locate"], count)
 
 
-def by_instrument(rows: np.ndarray, locate: np.ndarray) -> dict[int, np.ndarray]:
-    """The rows of each stock locate, feed order kept, each a contiguous array."""
-    perm = np.argsort(locate, kind="stable")
-    rows, locate = rows[perm], locate[perm]
-    cuts = np.flatnonzero(np.r_[True, locate[1:] != locate[:-1]]) if locate.size else []
-    ends = list(cuts[1:]) + [locate.shape[0]]
-    return {int(locate[a]): rows[a:b] for a, b in zip(cuts, ends, strict=True)}
+# -- the rows file: written once per simulator file, read by the worker ----------------------
+
+
+def rows_file(path: Path, buf: np.ndarray) -> tuple[Path, dict, np.ndarray, np.ndarray]:
+    """The hftbacktest rows of the simulator file ``path`` (whose bytes are ``buf``), as one
+    uncompressed ``.npz`` beside it (``<stem>.hbt.npz``): ``rows`` (``HBT_EVENT``, grouped by
+    instrument in stock locate order, feed order inside), ``locates``, ``starts`` (one more
+    than ``locates``: where each instrument's rows begin, then the end), ``itch_messages`` (the
+    ITCH messages of each instrument, every type) and ``meta`` (JSON). Made by decoding
+    ``buf`` with tickpath and :func:`itch_to_hbt`, written under a temporary name and renamed;
+    reused while its meta names the same source file (name, size, modification time), rows
+    format and event flags. Returns the file, its meta, ``locates`` and ``itch_messages``."""
+    target = path.with_name(path.stem + ".hbt.npz")
+    st = path.stat()
+    want = {"format": ROWS_FORMAT, "source": path.name, "source_bytes": st.st_size,
+            "source_mtime_ns": st.st_mtime_ns, "flags": HBT_FLAGS}
+    try:
+        with np.load(target, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            if all(meta.get(k) == v for k, v in want.items()):
+                return target, meta | {"reused": True}, f["locates"], f["itch_messages"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        pass  # absent or unreadable: made anew below
+
+    t0 = time.perf_counter()
+    book_events, per_locate, total = decode_day(buf)
+    rows, row_locate = itch_to_hbt(book_events)
+    del book_events
+    perm = np.argsort(row_locate, kind="stable")
+    rows, row_locate = rows[perm], row_locate[perm].astype(np.int64)
+    locates, first = np.unique(row_locate, return_index=True)
+    starts = np.r_[first, row_locate.shape[0]].astype(np.int64)
+    itch_messages = per_locate[locates]
+    meta = want | {"messages": total, "rows": int(rows.shape[0]), "instruments": len(locates)}
+    tmp = target.with_name(target.name + ".part")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, rows=rows, locates=locates, starts=starts, itch_messages=itch_messages,
+                 meta=np.array(json.dumps(meta)))
+    os.replace(tmp, target)
+    print(f"decoded {total:,} messages and wrote {rows.shape[0]:,} hftbacktest rows for "
+          f"{len(locates)} instruments to {target} in {time.perf_counter() - t0:.1f} s "
+          "(untimed)", file=sys.stderr)
+    return target, meta | {"reused": False}, locates, itch_messages
 
 
 # -- the three sides ---------------------------------------------------------------------------
@@ -273,65 +337,125 @@ def timed_tickpath(buf: np.ndarray, end: int) -> tuple[float, ItchHandler]:
         gc.enable()
 
 
-def _hbt_runner():
-    from numba import njit
+def _hbt_env() -> dict[str, str]:
+    # the other virtualenv's python must not see the project's sources or interpreter home
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
 
-    @njit
-    def run_to_end(bt, step):
-        while True:
-            rc = bt.elapse(step)
+
+def _hbt_version(python: Path) -> str | None:
+    if not python.exists():
+        return None
+    r = subprocess.run([str(python), "-c", "import hftbacktest; print(hftbacktest.__version__)"],
+                       capture_output=True, text=True, env=_hbt_env())
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def hbt_python() -> tuple[Path, float | None]:
+    """The python of hftbacktest's own virtualenv (``HBT_VENV``), kept apart because
+    hftbacktest 2.4.4 pins ``numpy<2.3``. Reused when ``import hftbacktest`` works there and
+    gives ``HBT_VERSION``; otherwise made anew (``python -m venv --clear``, then ``pip install
+    hftbacktest==2.4.4`` from the package index pip is set up for), pip's output in
+    ``hftbacktest-venv.log`` beside it. Returns the python and the seconds the making took
+    (None when reused). Exits with the failed command, its output's end and the commands to
+    make the virtualenv by hand when it cannot be made."""
+    python = python_of(HBT_VENV)
+    if _hbt_version(python) == HBT_VERSION:
+        return python, None
+    OUT.mkdir(parents=True, exist_ok=True)
+    log = OUT / "hftbacktest-venv.log"
+    print(f"making hftbacktest's virtualenv {HBT_VENV} (pip install hftbacktest=={HBT_VERSION}"
+          f", output in {log.name}) ...", end=" ", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    steps = [[sys.executable, "-m", "venv", "--clear", str(HBT_VENV)],
+             [str(python), "-m", "pip", "install", f"hftbacktest=={HBT_VERSION}"]]
+    with open(log, "w") as fh:
+        for cmd in steps:
+            fh.write("$ " + " ".join(cmd) + "\n")
+            fh.flush()
+            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=_hbt_env()).returncode
             if rc != 0:
-                return rc
-
-    return run_to_end
-
-
-def _hbt_asset(rows: np.ndarray):
-    return (hbt.BacktestAsset().data(rows).linear_asset(1.0).constant_order_latency(0, 0)
-            .l3_fifo_queue_model().no_partial_fill_exchange()
-            .trading_value_fee_model(0.0, 0.0).tick_size(1.0).lot_size(1.0))
-
-
-def _hbt_level(tick: int, qty: float, empty: int) -> tuple[int, int] | None:
-    return None if tick == empty else (int(tick), int(qty))
+                print("failed", file=sys.stderr)
+                raise SystemExit(_venv_failed(" ".join(cmd), f"exited with code {rc}", log))
+    made = time.perf_counter() - t0
+    got = _hbt_version(python)
+    if got != HBT_VERSION:
+        print("failed", file=sys.stderr)
+        raise SystemExit(_venv_failed(f"{python} -c 'import hftbacktest'",
+                                      f"gave {got!r} after the install", log))
+    print(f"done in {made:.0f} s", file=sys.stderr)
+    return python, made
 
 
-def hftbacktest_books(per_inst: dict[int, np.ndarray], run_to_end, detail: int,
-                      ) -> tuple[float, dict[int, tuple], dict[str, list[list[int]]]]:
-    """Run one backtest per instrument; returns the summed time of building and running
-    them, every instrument's final (best bid, best ask) as (price, shares), and the whole
-    depth of instrument ``detail`` ({"bids": [[price, shares]...], "asks": ...})."""
-    lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
-    total = 0.0
-    bbo: dict[int, tuple] = {}
-    depth: dict[str, list[list[int]]] = {}
-    gc.collect()
-    gc.disable()
-    try:
-        for loc, rows in per_inst.items():
-            t0 = time.perf_counter()
-            bt = hbt.HashMapMarketDepthBacktest([_hbt_asset(rows)])
-            rc = run_to_end(bt, DAY_NS)
-            total += time.perf_counter() - t0
-            if rc != 1:
-                raise RuntimeError(f"hftbacktest stopped with code {rc} on stock locate {loc}, "
-                                   "not at the end of the data (a row it refused)")
-            d = bt.depth(0)
-            bbo[loc] = (_hbt_level(d.best_bid_tick, d.best_bid_qty, lo),
-                        _hbt_level(d.best_ask_tick, d.best_ask_qty, hi))
-            if loc == detail:
-                snap = d.snapshot()
-                buy = (snap["ev"] & np.uint64(hbt.BUY_EVENT)) != 0
-                bids = sorted(([int(p), int(q)] for p, q in zip(snap["px"][buy], snap["qty"][buy],
-                                                                  strict=True)), reverse=True)
-                asks = sorted([int(p), int(q)] for p, q in zip(snap["px"][~buy],
-                                                               snap["qty"][~buy], strict=True))
-                d.snapshot_free(snap)
-                depth = {"bids": bids, "asks": asks}
-            bt.close()
-    finally:
-        gc.enable()
-    return total, bbo, depth
+def _venv_failed(cmd: str, what: str, log: Path) -> str:
+    tail = "".join(f"    {line}" for line in log.read_text().splitlines(True)[-12:])
+    return (f"could not make hftbacktest's virtualenv: `{cmd}` {what}.\n"
+            f"The end of its output ({log}):\n{tail}"
+            f"hftbacktest=={HBT_VERSION} comes from the package index pip is set up for; "
+            "without network or mirror it cannot be installed. To make the virtualenv by "
+            f"hand:\n    {sys.executable} -m venv --clear {HBT_VENV}\n"
+            f"    {python_of(HBT_VENV)} -m pip install hftbacktest=={HBT_VERSION}\n"
+            "then run this again: it uses the virtualenv when `import hftbacktest` works there.")
+
+
+def python_of(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+class HbtWorker:
+    """bench/peers_hbt_worker.py running under hftbacktest's virtualenv's python, spoken to
+    in JSON lines (its docstring gives the requests). A failed request or a worker that
+    exits ends the benchmark with its message."""
+
+    def __init__(self, python: Path) -> None:
+        self.proc = subprocess.Popen([str(python), str(WORKER)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=_hbt_env())
+        self.hello: dict = self._answer()["hello"]
+
+    def ask(self, cmd: str, **kw) -> dict:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"cmd": cmd, **kw}) + "\n")
+        self.proc.stdin.flush()
+        return self._answer()
+
+    def _answer(self) -> dict:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"hftbacktest's worker ({WORKER.name}) exited with code "
+                             f"{self.proc.wait()} (its messages above)")
+        ans = json.loads(line)
+        if "error" in ans:
+            raise SystemExit(f"hftbacktest's worker failed: {ans['error']}\n{ans['traceback']}")
+        return ans
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()  # end of input: the worker exits
+                self.proc.wait(timeout=60)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> HbtWorker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def check_hello(hello: dict) -> None:
+    """The worker's hftbacktest is the version, and has the flags and row layout, that
+    :func:`itch_to_hbt` writes."""
+    fields = [[n, HBT_EVENT.fields[n][0].str, HBT_EVENT.fields[n][1]] for n in HBT_EVENT.names]
+    if hello["hftbacktest"] != HBT_VERSION:
+        raise SystemExit(f"hftbacktest's virtualenv holds hftbacktest {hello['hftbacktest']}, "
+                         f"not {HBT_VERSION}: remove {HBT_VENV} to have it made again")
+    if hello["flags"] != HBT_FLAGS or hello["event_dtype"] != fields \
+            or hello["itemsize"] != HBT_EVENT.itemsize:
+        raise SystemExit(f"hftbacktest's event flags or row layout differ from the ones the "
+                         f"rows are written with: {hello['flags']} {hello['event_dtype']}")
 
 
 def meatpy_books(data: bytes) -> tuple[int, dict]:
@@ -383,14 +507,22 @@ def _top(level: tuple[int, int, int] | None) -> tuple[int, int] | None:
     return None if level is None else (level[0], level[1])
 
 
-def check_hbt(books: BookStore, bbo: dict[int, tuple], depth: dict, detail: int) -> None:
-    for loc, (bid, ask) in bbo.items():
+def _pair(level: list[int] | None) -> tuple[int, int] | None:
+    return None if level is None else (level[0], level[1])
+
+
+def check_hbt(books: BookStore, bbo: dict[str, list], depth: dict, detail: int) -> None:
+    """hftbacktest's final books, as the worker answered them (``bbo`` by stock locate,
+    ``depth`` of ``detail``), against tickpath's: exits on the first difference."""
+    for key, (b, a) in bbo.items():
+        loc, bid, ask = int(key), _pair(b), _pair(a)
         want = (_top(books.best_bid(loc)), _top(books.best_ask(loc)))
         if (bid, ask) != want:
             raise SystemExit(f"MISMATCH stock locate {loc}: hftbacktest best bid/ask {bid} / "
                              f"{ask}, tickpath {want[0]} / {want[1]}")
     full = books.depth(detail)
-    want = {"bids": [lv[:2] for lv in full["bids"]], "asks": [lv[:2] for lv in full["asks"]]}
+    want = {"bids": [list(lv[:2]) for lv in full["bids"]],
+            "asks": [list(lv[:2]) for lv in full["asks"]]}
     if depth != want:
         raise SystemExit(f"MISMATCH depth of stock locate {detail}: hftbacktest {depth}, "
                          f"tickpath {want}")
@@ -414,10 +546,6 @@ def check_meatpy(books: BookStore, procs: dict, loc: int) -> tuple:
     return want
 
 
-_INSTALL = (f"hftbacktest is not installed: pip install 'hftbacktest=={HBT_VERSION}' "
-            "(or pip install -e '.[bench]'; `make bench` does it)")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=8_000_000)
@@ -426,39 +554,35 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--meatpy-messages", type=int, default=250_000)
     args = ap.parse_args()
-    if hbt is None:
-        raise SystemExit(_INSTALL)
-    if hbt.__version__ != HBT_VERSION:
-        print(f"note: hftbacktest {hbt.__version__}, the benchmark was written for "
-              f"{HBT_VERSION}", file=sys.stderr)
+    python, venv_made_s = hbt_python()  # first: a machine that cannot make it stops at once
+    with HbtWorker(python) as worker:
+        check_hello(worker.hello)
+        run(args, worker, venv_made_s)
 
+
+def run(args: argparse.Namespace, worker: HbtWorker, venv_made_s: float | None) -> None:
     path = sim_file(args.messages, args.symbols, args.seed)
     buf = np.fromfile(path, np.uint8)  # read once; every side works from memory
     end = buf.shape[0]
 
-    # untimed: decode, convert, split per instrument
-    t0 = time.perf_counter()
-    book_events, per_locate, total = decode_day(buf)
-    rows, row_locate = itch_to_hbt(book_events)
-    per_inst = by_instrument(rows, row_locate)
-    del book_events, rows, row_locate
-    locs = np.fromiter(per_inst, np.int64)
-    inst_msgs = int(per_locate[locs].sum())
-    busiest = int(locs[np.argmax(per_locate[locs])])
-    print(f"decoded {total:,} messages and built {sum(r.shape[0] for r in per_inst.values()):,} "
-          f"hftbacktest rows for {len(per_inst)} instruments in {time.perf_counter() - t0:.1f} s "
-          "(untimed)", file=sys.stderr)
+    # untimed: decode, convert, group per instrument into the rows file (or reuse it)
+    rows_path, meta, locs, itch = rows_file(path, buf)
+    if meta["reused"]:
+        print(f"reused {rows_path} ({meta['rows']:,} hftbacktest rows, {meta['instruments']} "
+              "instruments)", file=sys.stderr)
+    total = int(meta["messages"])
+    inst_msgs = int(itch.sum())
+    busiest = int(locs[np.argmax(itch)])
+    loaded = worker.ask("load", path=str(rows_path), detail=busiest)
+    if (loaded["instruments"], loaded["itch_messages"]) != (len(locs), inst_msgs):
+        raise SystemExit(f"hftbacktest's worker read {loaded} from {rows_path}, expected "
+                         f"{len(locs)} instruments and {inst_msgs} ITCH messages")
     p_end, p_msgs = prefix_end(buf, args.meatpy_messages)
     p_bytes = buf[:p_end].tobytes()
 
-    # compiled code loaded before any timer: tickpath's kernels, hftbacktest's loop
+    # compiled code loaded before any timer: tickpath's kernels here, hftbacktest's loop in
+    # the worker (its load request ran a few rows)
     tickpath_books(buf, prefix_end(buf, 2000)[0])
-    run_to_end = _hbt_runner()
-    first = per_inst[busiest]
-    small = first[:np.flatnonzero(first["ev"] & np.uint64(0xFF) == hbt.ADD_ORDER_EVENT)[0] + 1]
-    bt = hbt.HashMapMarketDepthBacktest([_hbt_asset(small.copy())])
-    run_to_end(bt, DAY_NS)
-    bt.close()
 
     tp, hb, tp_pre, mp, build = [], [], [], [], []
     for i in range(args.runs):
@@ -466,9 +590,9 @@ def main() -> None:
         if handler.messages != total:
             raise SystemExit(f"tickpath applied {handler.messages} messages, decoded {total}")
         tp.append(total / s)
-        s, bbo, depth = hftbacktest_books(per_inst, run_to_end, busiest)
-        check_hbt(handler.books, bbo, depth, busiest)
-        hb.append(inst_msgs / s)
+        hr = worker.ask("run")  # the worker times itself; this process waits meanwhile
+        check_hbt(handler.books, hr["bbo"], hr["depth"], busiest)
+        hb.append(hr["msgs_per_s"])
         del handler
         s, pre = timed_tickpath(buf, p_end)
         tp_pre.append(p_msgs / s)
@@ -491,7 +615,10 @@ def main() -> None:
         "file": {"path": str(path), "messages": total, "symbols": args.symbols,
                  "seed": args.seed, "bytes": int(end)},
         "runs": args.runs,
-        "hftbacktest_version": hbt.__version__,
+        "hftbacktest_version": worker.hello["hftbacktest"],
+        "hftbacktest_env": {"venv": str(HBT_VENV), "python": worker.hello["python"],
+                            "numpy": worker.hello["numpy"], "made_s": venv_made_s,
+                            "rows_file": str(rows_path), "rows_file_reused": meta["reused"]},
         "meatpy_version": metadata.version("meatpy"),
         "timed": {
             "tickpath": "ItchHandler(BookStore(max_orders=1 << 22), batch=1 << 14).on_blocks("
@@ -500,19 +627,21 @@ def main() -> None:
             "hftbacktest": "per instrument: BacktestAsset (L3 FIFO queue model, no partial "
                            "fill exchange) + HashMapMarketDepthBacktest built, elapse(1 day) "
                            "in a compiled loop to the end of the data; summed over the "
-                           "instruments. Its input rows were decoded (by tickpath) and "
-                           "converted beforehand, untimed",
+                           "instruments, in its own process and virtualenv "
+                           "(bench/peers_hbt_worker.py). Its input rows were decoded (by "
+                           "tickpath), converted and read from the rows file beforehand, "
+                           "untimed",
             "meatpy": "ITCH50MessageReader over a BytesIO of the prefix + one "
                       "ITCH50MarketProcessor per instrument",
         },
         "hftbacktest_row": {
-            "instruments": len(per_inst),
+            "instruments": len(locs),
             "itch_messages": inst_msgs,
-            "hbt_rows": int(sum(r.shape[0] for r in per_inst.values())),
+            "hbt_rows": int(meta["rows"]),
             "tickpath_msgs_per_s": med(tp),
             "hftbacktest_msgs_per_s": med(hb),
             "ratio": med(tp) / med(hb),
-            "checked": f"best bid/ask of all {len(per_inst)} instruments, whole depth of "
+            "checked": f"best bid/ask of all {len(locs)} instruments, whole depth of "
                        f"stock locate {busiest}",
         },
         "meatpy_row": {
@@ -537,12 +666,12 @@ def main() -> None:
           "all from memory")
     print(f"{'':44}{'M msg/s':>10}{'tickpath x':>12}")
     print(f"{'tickpath decode + L3 books (whole day)':44}{med(tp) / 1e6:>10.2f}")
-    print(f"{'hftbacktest ' + hbt.__version__ + ' L3 replay (decoded rows)':44}"
+    print(f"{'hftbacktest ' + worker.hello['hftbacktest'] + ' L3 replay (decoded rows)':44}"
           f"{med(hb) / 1e6:>10.2f}{result['hftbacktest_row']['ratio']:>12.1f}")
     print(f"{f'tickpath, first {p_msgs:,} messages':44}{med(tp_pre) / 1e6:>10.2f}")
     print(f"{'MeatPy reader + processors, same prefix':44}{med(mp) / 1e6:>10.4f}"
           f"{result['meatpy_row']['ratio']:>12.0f}")
-    print(f"hftbacktest: {len(per_inst)} instruments, {inst_msgs:,} of their ITCH messages "
+    print(f"hftbacktest: {len(locs)} instruments, {inst_msgs:,} of their ITCH messages "
           "(rate counts these), its rows decoded and converted beforehand (untimed).")
     print(f"MeatPy is compared with tickpath on the same first {p_msgs:,} messages, not the "
           f"whole day; tickpath's time includes building its books ({med(build) * 1e3:.0f} ms).")
