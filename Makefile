@@ -34,6 +34,7 @@ test: $(STAMP) debs
 bench: $(STAMP) debs
 	mkdir -p out/bench
 	$(VPY) bench/replay_itch.py
+	$(VPY) bench/peers_itch.py
 	$(VPY) bench/replay_mdp3.py
 	$(VPY) bench/mdp3_books.py
 	$(VPY) bench/mdp3_venue.py
