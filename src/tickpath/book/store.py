@@ -44,12 +44,13 @@ class BookStore:
     """Order-by-order books for every instrument of a feed, keyed by stock locate.
 
     ``max_orders`` bounds the orders live at once (a full NASDAQ day peaks near two million);
-    the hash table has twice as many slots as the orders it holds. It starts at
-    ``initial_orders`` and doubles when full, up to ``max_orders``. Growth happens here,
-    between batches, never inside the compiled loop. (Measured on the benchmark file, whose
-    peak is about 90k live orders: room for 1-2M orders ran 1.4x faster than room for 128k,
-    where probe chains are longer, and a little faster than room for 4M, which spreads over
-    more cache; hence the default start of 1M: 48 MiB.)
+    the order table (``records.py``) has a window of at least twice as many slots as the
+    orders it holds, and an overflow table as large. It starts at ``initial_orders`` and
+    doubles when full, up to ``max_orders``. Growth happens here, between batches, never
+    inside the compiled loop. (Measured on an 8M-message day peaking at 388k live orders:
+    room for 1M orders, a window of 2M references, left 2,283 orders in the overflow and ran
+    5% faster than room for 512k, which left 29,754 there; room for 2M was no faster. Hence
+    the default start of 1M: 64 MiB of orders.)
     ``max_levels`` bounds live price levels over all books (defaults to ``max_orders``); the
     level pool grows the same way. Running out of either is reported, never a crash.
 
