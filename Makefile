@@ -30,11 +30,13 @@ demo: $(STAMP)
 test: $(STAMP) debs
 	$(VPY) -m pytest -q
 
-# Every benchmark runs its baseline in the same run and prints the ratio; JSON in out/bench/.
+# Every speed benchmark runs its baseline in the same run and prints the ratio (books_memory.py
+# states the books' memory over a day); JSON in out/bench/.
 bench: $(STAMP) debs
 	mkdir -p out/bench
 	$(VPY) bench/replay_itch.py
 	$(VPY) bench/peers_itch.py
+	$(VPY) bench/books_memory.py
 	$(VPY) bench/replay_mdp3.py
 	$(VPY) bench/mdp3_books.py
 	$(VPY) bench/mdp3_venue.py

@@ -1,7 +1,9 @@
 """``ItchHandler``: ITCH 5.0 blocks in, exact books out (decoder + ``BookStore``).
 
-It takes bytes in batches (a file chunk, a MoldUDP64 packet), decodes them into a preallocated
-event buffer with the compiled decoder, and applies the events to the books in the same batch.
+It takes bytes in batches. A file's chunks (``on_blocks``) are decoded straight into the books
+in one compiled pass (:mod:`.blocks`); a MoldUDP64 packet, and a file's chunks while rows are
+written for export, are decoded into a preallocated event buffer and the events applied to
+the books in the same batch.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
-from ...book import BookStore
+from ...book import BookError, BookStore
+from ...book.records import Stat
 from ...codec.itch50 import decode as dec
 from ...codec.itch50 import resync as rs
 from ...codec.itch50.layout import EVENT_DTYPE, LENGTHS
@@ -78,6 +81,9 @@ class ItchHandler:
     first 100 :class:`LostRange`), ``lost_bytes`` and ``lost_ranges``. A zero length is the
     BinaryFILE end-of-session marker: last in the input it ends the stream
     (``end_of_session``), anywhere else it is malformed.
+
+    ``messages`` counts the messages taken from the input: applied, or refused by the books
+    and skipped; with ``errors="raise"`` the message raised on is not counted.
     """
 
     def __init__(self, books: BookStore | None = None, batch: int = 1 << 14,
@@ -174,7 +180,12 @@ class ItchHandler:
             else:
                 n, st, nxt = dec.decode_batch(buf, p, end, LENGTHS, ev, 0, base)
                 if n:
-                    self.rows.apply(self.books, ev, n, buf, base)
+                    before = int(self.books.stats_array[Stat.EVENTS])
+                    try:
+                        self.rows.apply(self.books, ev, n, buf, base)
+                    except BookError:  # count what was taken, as the fused pass does
+                        self.messages += int(self.books.stats_array[Stat.EVENTS]) - before - 1
+                        raise
                     self.messages += n
                 p = int(nxt)
             if st == dec.OK:
@@ -263,3 +274,7 @@ class ItchHandler:
         scratch = ItchHandler(BookStore(max_orders=16, errors=self.errors), batch=16,
                               errors=self.errors)
         scratch.on_packet(MoldSession(), pkt, int(bounds[1]))
+        # and the fused pass a rejoin replays the feed through, on a writable buffer like a
+        # socket's (numba compiles read-only arrays separately)
+        ItchHandler(BookStore(max_orders=16, errors=self.errors), batch=16,
+                    errors=self.errors).on_blocks(blocks.copy(), 0, blocks.shape[0], final=True)

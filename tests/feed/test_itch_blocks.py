@@ -1,0 +1,161 @@
+"""The fused pass (``feed/itch/blocks.py``, what ``ItchHandler.on_blocks`` runs) against the
+two-pass one (``decode_batch`` then ``BookStore.apply``, what packets and row export run), on
+the same bytes: references that collide in the order table's window, duplicates, refusals,
+tables that grow or run out, malformed blocks, cut at every kind of chunk boundary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reference.harness import A, D, E, R, U, X, frame
+from tickpath.book import BookError, BookStore
+from tickpath.feed.itch import ItchError, ItchHandler
+
+W = 32  # the window of a store with room for 16 orders (records.py)
+
+
+class _TwoPass:
+    """A row sink that writes no rows: the handler decodes into its event buffer and
+    ``BookStore.apply`` applies the events, as before the fused pass."""
+
+    def apply(self, books: BookStore, events: np.ndarray, n: int, buf: np.ndarray,
+              base: int) -> int:
+        return books.apply(events, n)
+
+
+def _handler(errors: str, two_pass: bool, max_levels: int) -> ItchHandler:
+    books = BookStore(max_orders=256, initial_orders=16, max_levels=max_levels, errors=errors)
+    h = ItchHandler(books, batch=8, errors=errors)
+    if two_pass:
+        h.rows = _TwoPass()
+    return h
+
+
+def _feed(h: ItchHandler, data: bytes, chunk: int) -> None:
+    """``data`` in chunks of ``chunk`` bytes, keeping the unconsumed tail as a reader does."""
+    carry = np.zeros(0, np.uint8)
+    base = 0
+    for at in range(0, max(1, len(data)), chunk):
+        piece = np.frombuffer(data[at:at + chunk], np.uint8)
+        buf = np.concatenate([carry, piece])
+        final = at + chunk >= len(data)
+        used = h.on_blocks(buf, 0, buf.shape[0], base, final=final)
+        base += used
+        carry = buf[used:].copy()
+
+
+def _outcome(h: ItchHandler) -> tuple:
+    b = h.books
+    b.check()
+    return (h.messages, h.malformed, [(r.offset, r.resumed) for r in h.lost], h.end_of_session,
+            b.stats(), b.counts_by_type(), list(b.books()),
+            [(e.status, e.offset) for e in b.rejections])
+
+
+_BAD_BLOCKS = [b"\x00\x05ABCDE", b"\x00\x24Z" + b"x" * 35, b"\x00\x10A" + b"y" * 15]
+
+
+@st.composite
+def streams(draw) -> bytes:
+    """Order messages on references that mostly increase, some sharing one window slot
+    (ref + k*W), some live already, unknown or extreme; now and then a malformed block."""
+    out = [frame([R("AAA", 1), R("BBB", 2)])[0]]
+    live: list[int] = []
+    nxt = 1
+    for _ in range(draw(st.integers(1, 120))):
+        kind = draw(st.integers(0, 9))
+        loc = draw(st.sampled_from([1, 2]))
+        price = draw(st.sampled_from([990, 1000, 1010, 1020]))
+        if kind <= 3 or not live:
+            how = draw(st.integers(0, 9))
+            if how <= 4:
+                ref, nxt = nxt, nxt + 1
+            elif how <= 7:
+                ref = draw(st.integers(1, 3)) + W * draw(st.integers(0, 6))
+            elif how == 8 and live:
+                ref = draw(st.sampled_from(live))
+            else:
+                ref = draw(st.sampled_from([0, 2**63 - 1, 2**63 + 1, 2**64 - 2]))
+            shares = draw(st.sampled_from([0, 100, 100, 300]))
+            msg = A(ref, draw(st.sampled_from("BS")), shares, price, loc)
+            live.append(ref)
+        else:
+            ref = draw(st.sampled_from(live)) if draw(st.integers(0, 9)) else 999_999
+            if kind == 4:
+                msg = D(ref, loc)
+            elif kind == 5:
+                msg = X(ref, draw(st.sampled_from([0, 50, 100, 500])), loc)
+            elif kind == 6:
+                msg = E(ref, draw(st.sampled_from([50, 100, 300])), loc)
+            else:
+                new = nxt if draw(st.booleans()) else 1 + W * draw(st.integers(0, 6))
+                nxt += 1
+                msg = U(ref, new, 100, price, loc)
+                live.append(new)
+        out.append(frame([msg])[0])
+        if draw(st.integers(0, 60)) == 0:
+            out.append(draw(st.sampled_from(_BAD_BLOCKS)))
+    return b"".join(out)
+
+
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@SETTINGS
+@given(data=streams(), chunk=st.sampled_from([1, 7, 40, 1 << 20]),
+       max_levels=st.sampled_from([4, 256]))
+def test_fused_pass_agrees_with_two_passes(data, chunk, max_levels):
+    fused = _handler("skip", False, max_levels)
+    two = _handler("skip", True, max_levels)
+    _feed(fused, data, chunk)
+    _feed(two, data, len(data) or 1)  # the two-pass side whole: chunking is tested below
+    assert _outcome(fused) == _outcome(two)
+
+
+@SETTINGS
+@given(data=streams(), chunk=st.sampled_from([1, 7, 40]))
+def test_fused_pass_stops_at_the_same_error(data, chunk):
+    errors = []
+    counts = []
+    for two_pass in (False, True):
+        h = _handler("raise", two_pass, 256)
+        try:
+            _feed(h, data, chunk)
+            errors.append(None)
+        except (BookError, ItchError) as e:
+            errors.append((type(e), str(e)))
+        counts.append(h.messages)
+        h.books.check()
+    assert errors[0] == errors[1]
+    assert counts[0] == counts[1]
+
+
+def test_growth_resumes_at_the_message_that_found_the_table_full():
+    """An add that finds the order table full grows it (window and overflow remade, newest
+    reference first) and is applied; none is lost or applied twice."""
+    refs = list(range(1, 40)) + [3 + 2 * W, 3 + 3 * W, 5 + 2 * W]
+    msgs = [R("AAA", 1)] + [A(r, "B" if r % 2 else "S", 100, 1000 + r % 7, 1) for r in refs]
+    data = frame(msgs)[0]
+    h = _handler("raise", False, 256)
+    _feed(h, data, 33)
+    assert h.messages == len(msgs)
+    b = h.books
+    assert b.capacity == 64 and b.stats()["live_orders"] == len(refs)
+    b.check()
+    for r in refs:
+        assert b.order(r) is not None, r
+
+
+@pytest.mark.parametrize("refs", [[2**64 - 2, 1, 2], [5, 5 + W, 5 + 2 * W]])
+def test_huge_and_colliding_references(refs):
+    msgs = [R("AAA", 1)] + [A(r, "S", 10, 500, 1) for r in refs] + [D(refs[0], 1),
+                                                                   A(refs[0], "B", 10, 400, 1)]
+    h = _handler("raise", False, 256)
+    _feed(h, frame(msgs)[0], 1 << 20)
+    assert h.books.stats()["live_orders"] == len(refs)
+    assert h.books.order(refs[0])["side"] == "B"
+    h.books.check()
