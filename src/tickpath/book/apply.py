@@ -144,17 +144,14 @@ def is_new_ref(stats, ref):
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def is_live_ref(orders, mask, stats, ref):
-    """Is ``ref`` a live order? The check of an add: a reference above every one seen cannot
-    be, and with the overflow empty one whose window slot holds another order cannot be
-    either (so a stray huge reference, which keeps ``REF_TOP`` up, costs adds nothing)."""
-    if is_new_ref(stats, ref):
-        return False
-    k = orders[np.uint64(window_slot(ref, mask))]["ref"]
-    if k == ref:
-        return True
+def seen_live(orders, mask, stats, ref):
+    """Is ``ref``, not above every reference seen (``is_new_ref``), a live order? With the
+    overflow empty only its window slot can hold it, so a stray huge reference, which keeps
+    ``REF_TOP`` up, costs adds no probe of the overflow. (Called after ``is_new_ref`` in one
+    ``and``: one helper with both checks and early returns made the fused replay pass 1.27x
+    slower, measured: numba inlines at its IR level, and LLVM then optimized the pass worse.)"""
     if stats[_OVERFLOW] == 0:
-        return False
+        return orders[np.uint64(window_slot(ref, mask))]["ref"] == ref
     return find(orders, mask, ref) >= 0
 
 
@@ -281,7 +278,7 @@ def apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_o
             return BAD_SIDE
         if ev["shares"] == 0:
             return BAD_SHARES
-        if is_live_ref(orders, mask, stats, ref):
+        if not is_new_ref(stats, ref) and seen_live(orders, mask, stats, ref):
             return DUPLICATE_REF
         if stats[_LIVE_ORDERS] >= max_orders:
             return ORDERS_FULL
@@ -333,7 +330,7 @@ def apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_o
         nref = ev["new_ref"]
         if nref == EMPTY_REF:
             return RESERVED_REF
-        if is_live_ref(orders, mask, stats, nref):
+        if not is_new_ref(stats, nref) and seen_live(orders, mask, stats, nref):
             return DUPLICATE_REF
         if ev["shares"] == 0:
             return BAD_SHARES
