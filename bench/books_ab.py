@@ -5,8 +5,11 @@
 
 ``REV`` is checked out (``git worktree``) under out/bench/trees/ and imported from there
 with this virtualenv, so both sides run the same interpreter, numba and numpy on the same
-file. Each run measures both trees, alternating which goes first, each in a fresh process
-(compiled code warm from each tree's own numba cache). Rates are messages over wall time of
+file. Each run measures both trees, alternating which goes first, each in a fresh process.
+Each tree compiles into a numba cache of its own made for this invocation (the first run
+compiles, outside the timer; the others load): a cache beside the sources can hold a kernel
+that inlined another file's old code, which numba does not notice when only that file
+changed. Rates are messages over wall time of
 the compiled loops on the file's bytes in memory; the ratio of medians is printed and
 written to out/bench/books_ab.json.
 """
@@ -18,8 +21,10 @@ import json
 import os
 import platform
 import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,8 +46,8 @@ def tree(rev: str) -> Path:
     return where
 
 
-def measure(src: Path, path: Path, what: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(src))
+def measure(src: Path, path: Path, what: str, cache: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(src), NUMBA_CACHE_DIR=cache)
     r = subprocess.run([sys.executable, str(WORKER), str(path), what], env=env,
                        capture_output=True, text=True)
     if r.returncode:
@@ -67,11 +72,12 @@ def main() -> None:
     rates: dict[str, dict[str, list[float]]] = {s: {"decode": [], "books": []} for s in sides}
     stats: dict[str, str] = {}  # a digest of the books at the end of the day
     rss: dict[str, float] = {}
+    caches = {s: tempfile.mkdtemp(prefix="books-ab-numba-") for s in sides}
     for i in range(args.runs):
         order = list(sides) if i % 2 == 0 else list(reversed(sides))
         for what in ("decode", "books"):
             for s in order:
-                r = measure(sides[s], path, what)
+                r = measure(sides[s], path, what, caches[s])
                 rates[s][what].append(r["messages"] / r["seconds"])
                 if what == "books":
                     stats[s] = r["books"]
@@ -79,6 +85,8 @@ def main() -> None:
         print(f"run {i + 1}: " + ", ".join(
             f"{s} decode {rates[s]['decode'][-1] / 1e6:.1f} books {rates[s]['books'][-1] / 1e6:.2f}"
             for s in sides), file=sys.stderr)
+    for c in caches.values():
+        shutil.rmtree(c, ignore_errors=True)
     a, b = sides
     if stats[a] != stats[b]:
         raise SystemExit(f"the two trees ended with different books ({stats[a]} against "
