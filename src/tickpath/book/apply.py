@@ -351,8 +351,8 @@ def apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_o
     return OK
 
 
-# How far ahead to prefetch: the hash slot of event k+FAR, then (once that slot is cached) the
-# level of the order found there at k+NEAR.
+# How far ahead to prefetch: the window slot of event k+FAR, then (once that slot is cached)
+# the level of the order found there at k+NEAR (measured: 16/8 against 8/4 to 64/16).
 _FAR = 16
 _NEAR = 8
 
