@@ -297,3 +297,35 @@ def test_a_failed_last_row_group_is_reported_not_hung(tmp_path, monkeypatch):
             day.sink("top", np.zeros(10, TOP_ROW), lambda: None)
             day.finish(itch_instruments([]), {})
     assert os.listdir(tmp_path) == []
+
+
+def test_an_abort_gives_queued_batches_back_unwritten(tmp_path, monkeypatch):
+    """Leaving by an exception: every queued batch is released (the replay's arrays come
+    back), none is written after the abort, and nothing is left on disk."""
+    import threading
+
+    from tickpath.book.rows import TOP_ROW
+    from tickpath.parquet import ParquetDay
+
+    gate, inside = threading.Event(), threading.Event()
+    taken = []
+    real_take = ParquetDay._take
+
+    def slow_take(self, table, rows, done):  # the writer busy with the first batch
+        inside.set()
+        gate.wait(10)
+        taken.append(len(rows))
+        real_take(self, table, rows, done)
+
+    monkeypatch.setattr(ParquetDay, "_take", slow_take)
+    released = []
+    with pytest.raises(KeyboardInterrupt):
+        with ParquetDay(tmp_path / "day", ("top",), row_group_rows=10) as day:
+            for i in range(5):
+                day.sink("top", np.zeros(10, TOP_ROW), lambda i=i: released.append(i))
+            assert inside.wait(10)
+            threading.Timer(0.05, gate.set).start()
+            raise KeyboardInterrupt
+    assert sorted(released) == list(range(5))
+    assert taken == [10]  # only the batch the writer held when the abort came
+    assert os.listdir(tmp_path) == []

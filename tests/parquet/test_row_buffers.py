@@ -99,3 +99,11 @@ def test_the_row_kernel_runs_as_plain_python():
         env=env, capture_output=True, text=True, timeout=300, cwd=here.parents[2])
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "2 passed" in proc.stdout
+
+
+@pytest.mark.parametrize(("kw", "says"), [({"rows": 0}, "rows"), ({"spare": 0}, "spare"),
+                                          ({"tables": ["quotes"]}, "unknown row tables")])
+def test_settings_that_cannot_work_are_refused(kw, says):
+    args = {"tables": TABLES, "sink": lambda name, r, done: done()} | kw
+    with pytest.raises(ValueError, match=says):
+        RowBuffers(**args)

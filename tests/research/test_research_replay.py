@@ -110,13 +110,15 @@ def test_a_failed_file_is_named_and_the_others_are_written(failing_run, days):
     out, r = failing_run
     assert r.returncode == 1, r.stdout + r.stderr
     assert "cut.itch.gz" in r.stderr and "truncated" in r.stderr
-    assert "retrying" in r.stderr  # --retries 1: tried twice
+    # a damaged file fails the same way every time: not tried again despite --retries 1
+    assert "retrying" not in r.stderr
     # no folder, finished or partial, for the failed file
     assert sorted(p.name for p in out.iterdir()) == ["_summary.json", "mon", "wed"]
     summary = json.loads((out / "_summary.json").read_text())
     assert summary["failed"] == [str(days["cut"])]
     cut = next(d for d in summary["days"] if d["stem"] == "cut")
-    assert cut["attempts"] == 2 and "GzipFileError" in cut["error"] and cut["out"] is None
+    assert cut["attempts"] == 1 and "GzipFileError" in cut["error"] and cut["out"] is None
+    assert cut["input_error"] is True
     for stem in ("mon", "wed"):
         meta = json.loads((out / stem / "_meta.json").read_text())
         assert meta["messages"] > 0 and (out / stem / "top.parquet").is_file()
@@ -212,6 +214,9 @@ class _ScriptedTask:
         if what == "error":
             return _Ref({"file": file, "stem": stem, "attempts": attempt,
                          "error": "ValueError: bad block at offset 12"})
+        if what == "malformed":
+            return _Ref({"file": file, "stem": stem, "attempts": attempt, "input_error": True,
+                         "error": "ItchError: malformed ITCH input at offset 7"})
         (Path(out) / f".{stem}.partial-999").mkdir()  # what a killed worker leaves
         return _Ref(what)
 
@@ -221,9 +226,9 @@ def test_driver_retries_exceptions_not_crashes_and_clears_what_a_crash_left(tmp_
 
     from tickpath.apps.research import _run
 
-    files = {s: tmp_path / f"{s}.itch" for s in ("flaky", "crashes", "broken")}
+    files = {s: tmp_path / f"{s}.itch" for s in ("flaky", "crashes", "broken", "malformed")}
     task = _ScriptedTask({"flaky": ["error", "ok"], "crashes": [WorkerCrashedError()],
-                          "broken": ["error", "error"]})
+                          "broken": ["error", "error"], "malformed": ["malformed"]})
     retried, ended = [], []
     res, _ = _run(_FakeRay(), task, files, tmp_path, ("top",), 1, 1 << 10, 2,
                   ended.append, retried.append)
@@ -231,9 +236,11 @@ def test_driver_retries_exceptions_not_crashes_and_clears_what_a_crash_left(tmp_
     # a dead worker was Ray's to retry (max_retries): no second attempt from the driver
     assert res["crashes"].error.startswith("WorkerCrashedError")
     assert res["broken"].attempts == 2 and "offset 12" in res["broken"].error
+    # a malformed file is not tried again: every attempt would fail the same way
+    assert res["malformed"].attempts == 1 and res["malformed"].input_error
     assert sorted(task.calls) == [("broken", 1), ("broken", 2), ("crashes", 1), ("flaky", 1),
-                                  ("flaky", 2)]
+                                  ("flaky", 2), ("malformed", 1)]
     assert sorted(d.stem for d in retried) == ["broken", "flaky"]
-    assert sorted(d.stem for d in ended) == ["broken", "crashes", "flaky"]
+    assert sorted(d.stem for d in ended) == ["broken", "crashes", "flaky", "malformed"]
     assert not list(tmp_path.glob(".*.partial-*"))
     assert res["crashes"].file == str(files["crashes"])

@@ -50,6 +50,9 @@ class DayResult:
     stem: str
     out: str | None = None
     error: str | None = None
+    #: the error is the file's own (malformed ITCH, a book refusal, a damaged .gz): every
+    #: attempt would fail the same way, so it is not tried again
+    input_error: bool = False
     attempts: int = 0
     messages: int = 0
     bytes: int = 0
@@ -169,6 +172,9 @@ def replay_day(file: str, out: str, stem: str, tables: Sequence[str], attempt: i
     out/stem --parquet-tables ...`` does. Returns :class:`DayResult`'s fields; an exception
     is returned as ``error`` (its type and message), never raised, so the driver decides
     whether to try again and no exception has to survive pickling."""
+    from ..book import BookError
+    from ..feed.binaryfile import GzipFileError
+    from ..feed.itch import ItchError
     from .replay import replay
 
     t0 = time.perf_counter()
@@ -180,6 +186,7 @@ def replay_day(file: str, out: str, stem: str, tables: Sequence[str], attempt: i
         _, rep = replay(file, max_orders=max_orders, parquet=target, parquet_tables=tables)
     except Exception as e:  # noqa: BLE001 - any failure of the day is reported by name
         res.error = f"{type(e).__name__}: {e}"
+        res.input_error = isinstance(e, (ItchError, BookError, GzipFileError))
         last = traceback.extract_tb(e.__traceback__)[-1:]
         if last and not isinstance(e, (OSError, ValueError)):  # a bug: say where
             res.error += f" ({Path(last[0].filename).name}:{last[0].lineno})"
@@ -299,7 +306,7 @@ def _run(ray: Any, task: Any, plan: dict[str, Path], out: Path, tables: tuple[st
             stem, attempt = running.pop(ref)
             try:
                 res = DayResult(**ray.get(ref))
-                again = not res.ok and attempt <= retries
+                again = not res.ok and not res.input_error and attempt <= retries
             except ray.exceptions.RayTaskError as e:  # raised outside replay (an import)
                 cause = getattr(e, "cause", None) or e
                 res = DayResult(file=str(plan[stem]), stem=stem, attempts=attempt,

@@ -49,6 +49,8 @@ class RowBuffers:
             raise ValueError(f"unknown row tables {sorted(unknown)}; known: {list(TABLES)}")
         if rows < 1:
             raise ValueError("rows must be positive")
+        if spare < 1:  # a full array waits for a spare one: with none it would wait for ever
+            raise ValueError(f"spare must be at least 1, not {spare}")
         self.rows = int(rows)
         self.sink = sink
         self._free: dict[str, queue.Queue[np.ndarray]] = {}

@@ -103,6 +103,7 @@ class ParquetDay:
         self._queue: queue.Queue[tuple[str, np.ndarray, Callable[[], None]] | None] = \
             queue.Queue()
         self._error: Exception | None = None
+        self._abandoned = False  # abort(): what is still queued is not written
         #: CPU seconds the writer thread used (known once it stopped)
         self.writer_cpu_s = 0.0
         self._thread = threading.Thread(target=self._run, name="parquet-writer", daemon=True)
@@ -148,13 +149,13 @@ class ParquetDay:
             table = "?"
             try:
                 if item is None:  # the end: what is gathered becomes the last row groups
-                    if self._error is None:
+                    if self._error is None and not self._abandoned:
                         for table, pending in self._pending.items():
                             if pending:
                                 self._write(table, pending)
                     return
                 table, rows, done = item
-                if self._error is None:
+                if self._error is None and not self._abandoned:
                     self._take(table, rows, done)
                 else:
                     done()
@@ -221,7 +222,9 @@ class ParquetDay:
             raise ParquetWriteError(f"writing {self.directory / name} failed: {e}") from e
 
     def abort(self) -> None:
-        """Stop the writer and remove the temporary directory (the target is untouched)."""
+        """Stop the writer and remove the temporary directory (the target is untouched);
+        batches still queued are given back unwritten."""
+        self._abandoned = True
         self._stop()
         for w in self._writers.values():
             try:
