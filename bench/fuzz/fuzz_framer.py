@@ -62,7 +62,8 @@ def _feed(h: ItchHandler, data: bytes, chunk: int) -> int:
         piece = data[pos:pos + chunk]
         pos += len(piece)
         final = pos >= len(data)
-        buf = np.frombuffer(carry + piece, np.uint8)
+        # writable, as a file reader's chunks are (numba compiles read-only arrays apart)
+        buf = np.frombuffer(bytearray(carry + piece), np.uint8)
         p = h.on_blocks(buf, 0, buf.size, base, final=final)
         assert 0 <= p <= buf.size
         carry = bytes(buf[p:])

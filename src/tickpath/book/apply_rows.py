@@ -50,10 +50,10 @@ def _note_top(levels, heads, loc, last_top, r, ev):
     by the count (measured: the branch cost more than the stores)."""
     hb = heads[loc, 0]
     ha = heads[loc, 1]
-    bp = np.int64(levels[max(hb, 0)]["price"]) if hb >= 0 else np.int64(0)
-    bs = np.int64(levels[max(hb, 0)]["shares"]) if hb >= 0 else np.int64(0)
-    ap = np.int64(levels[max(ha, 0)]["price"]) if ha >= 0 else np.int64(0)
-    a_s = np.int64(levels[max(ha, 0)]["shares"]) if ha >= 0 else np.int64(0)
+    bp = np.int64(levels[np.uint64(max(hb, 0))]["price"]) if hb >= 0 else np.int64(0)
+    bs = np.int64(levels[np.uint64(max(hb, 0))]["shares"]) if hb >= 0 else np.int64(0)
+    ap = np.int64(levels[np.uint64(max(ha, 0))]["price"]) if ha >= 0 else np.int64(0)
+    a_s = np.int64(levels[np.uint64(max(ha, 0))]["shares"]) if ha >= 0 else np.int64(0)
     changed = ((last_top[loc, 0] != bp) | (last_top[loc, 1] != bs) | (last_top[loc, 2] != ap)
                | (last_top[loc, 3] != a_s))
     last_top[loc, 0] = bp
@@ -158,7 +158,7 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
     look_exec = ev_rows is not None or trade_rows is not None
     for k in range(start, stop):
         prefetch_ahead(events, k, stop, orders, mask, levels, heads)
-        ev = events[k]
+        ev = events[np.uint64(k)]
         t = ev["type"]
         # what the book knows of the order before the event changes it (E C X D U)
         o_price = np.uint32(0)
@@ -167,8 +167,8 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
         if (look_exec and _EXECUTION[t]) or (look_all and _TOUCHES_ORDER[t]):
             i = find(orders, mask, ev["ref"])
             if i >= 0:
-                o = orders[i]
-                lv = levels[o["level"]]
+                o = orders[np.uint64(i)]
+                lv = levels[np.uint64(o["level"])]
                 o_price = lv["price"]
                 o_shares = o["shares"]
                 o_side = np.uint8(66) if lv["side"] == BID else np.uint8(83)
@@ -182,23 +182,24 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
             return k, st
         type_counts[t] += 1
         book = _BOOK[t]
-        loc = np.int64(ev["locate"])
+        loc = np.uint64(ev["locate"])
         if ev_rows is not None:
             if book:
-                _write_event(ev_rows[n_ev], ev, t, o_side, o_price, o_shares)
+                _write_event(ev_rows[np.uint64(n_ev)], ev, t, o_side, o_price, o_shares)
                 n_ev += 1
         if top_rows is not None:
             if t == 65 or t == 70:
                 # an add that did not land on its side's best level left the top as it was
                 # (exact, and it skips the top's loads and stores for most adds)
                 h = heads[loc, 0 if ev["side"] == 66 else 1]
-                if h < 0 or levels[h]["price"] == ev["price"]:
-                    n_top += _note_top(levels, heads, loc, last_top, top_rows[n_top], ev)
+                if h < 0 or levels[np.uint64(h)]["price"] == ev["price"]:
+                    n_top += _note_top(levels, heads, loc, last_top, top_rows[np.uint64(n_top)],
+                                       ev)
             elif book:
-                n_top += _note_top(levels, heads, loc, last_top, top_rows[n_top], ev)
+                n_top += _note_top(levels, heads, loc, last_top, top_rows[np.uint64(n_top)], ev)
         if trade_rows is not None:
             if _TRADE[t]:
-                _write_trade(trade_rows[n_tr], ev, t, o_side, o_price)
+                _write_trade(trade_rows[np.uint64(n_tr)], ev, t, o_side, o_price)
                 n_tr += 1
         if t == 82:
             directory[n_dir] = np.int64(ev["offset"])
