@@ -4,8 +4,8 @@ Python, the decoder and boundary search compiled), as a file reader feeds them.
 Invariants: no exception in skip mode; the outcome does not depend on where the chunks were
 cut; every byte is accounted for (decoded, lost, or the end-of-session marker); lost ranges are
 ordered, disjoint and inside the input; in raise mode the first error is the first lost range
-of skip mode. The decoded events go to a recorder (the handler's row sink, so framing runs
-through ``decode_batch``); the same bytes through a handler with small real books (framing in
+of skip mode. The decoded events go to a recorder (the handler's row sink, framing the bytes
+with ``decode_batch``); the same bytes through a handler with small real books (framing in
 the fused ``apply_blocks``, books refusing what they must) frame them alike, whole and cut.
 """
 
@@ -15,19 +15,23 @@ import numpy as np
 from streams import Choices, mutated_stream
 
 from tickpath.book import BookStore
-from tickpath.codec.itch50.layout import LENGTHS
+from tickpath.book.apply import OK as BOOK_OK
+from tickpath.codec.itch50.decode import OUT_FULL, decode_batch
+from tickpath.codec.itch50.layout import EVENT_DTYPE, LENGTHS
 from tickpath.feed.itch import ItchError, ItchHandler
 
 NAME = "framer"
 
 
 class _Recorder:
-    """Stands in for the row writer: keeps the type and offset of every event, and the bytes
-    of the blocks they came from (length prefix included); the books are left alone."""
+    """Stands in for the row writer: frames the blocks with ``decode_batch`` (the fused
+    pass's contract, the two-pass way) and keeps the type and offset of every event, and the
+    bytes of the blocks they came from (length prefix included); the books are left alone."""
 
     def __init__(self) -> None:
         self.events: list[tuple[int, int]] = []
         self.decoded_bytes = 0
+        self._buffer = np.zeros(64, EVENT_DTYPE)
 
     def apply(self, books: BookStore, events: np.ndarray, n: int, buf: np.ndarray,
               base: int) -> int:
@@ -35,6 +39,15 @@ class _Recorder:
         self.events.extend(zip(ev["type"].tolist(), ev["offset"].tolist(), strict=True))
         self.decoded_bytes += int((LENGTHS[ev["type"]].astype(np.int64) + 2).sum())
         return n
+
+    def apply_blocks(self, books: BookStore, buf: np.ndarray, start: int, end: int, base: int,
+                     scratch: np.ndarray) -> tuple[int, int, int, int]:
+        taken, p = 0, start
+        while True:
+            n, st, p = decode_batch(buf, p, end, LENGTHS, self._buffer, 0, base)
+            taken += self.apply(books, self._buffer, n, buf, base)
+            if st != OUT_FULL:
+                return taken, int(st), BOOK_OK, int(p)
 
 
 def _small_books(errors: str) -> BookStore:

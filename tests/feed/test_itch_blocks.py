@@ -1,6 +1,6 @@
-"""The fused pass (``feed/itch/blocks.py``, what ``ItchHandler.on_blocks`` runs) against the
-two-pass one (``decode_batch`` then ``BookStore.apply``, what packets and row export run), on
-the same bytes: references that collide in the order table's window, duplicates, refusals,
+"""The fused pass (``book/blocks.py``, what ``ItchHandler.on_blocks`` runs, with and without
+rows for export) against the two-pass one (``decode_batch`` then ``BookStore.apply``, what
+packets run), on the same bytes: references that collide in the order table's window, duplicates, refusals,
 tables that grow or run out, malformed blocks, cut at every kind of chunk boundary."""
 
 from __future__ import annotations
@@ -12,25 +12,40 @@ from hypothesis import strategies as st
 
 from reference.harness import A, D, E, R, U, X, frame
 from tickpath.book import BookError, BookStore
+from tickpath.book.apply import OK as BOOK_OK
+from tickpath.book.row_buffers import RowBuffers
+from tickpath.codec.itch50.decode import OUT_FULL, decode_batch
+from tickpath.codec.itch50.layout import EVENT_DTYPE, LENGTHS
 from tickpath.feed.itch import ItchError, ItchHandler
 
 W = 32  # the window of a store with room for 16 orders (records.py)
 
 
 class _TwoPass:
-    """A row sink that writes no rows: the handler decodes into its event buffer and
-    ``BookStore.apply`` applies the events, as before the fused pass."""
+    """A row sink that writes no rows and keeps the fused pass's contract the two-pass way:
+    ``decode_batch`` into an event buffer, then ``BookStore.apply``."""
 
-    def apply(self, books: BookStore, events: np.ndarray, n: int, buf: np.ndarray,
-              base: int) -> int:
-        return books.apply(events, n)
+    def __init__(self) -> None:
+        self.events = np.zeros(8, EVENT_DTYPE)
+
+    def apply_blocks(self, books: BookStore, buf: np.ndarray, start: int, end: int, base: int,
+                     scratch: np.ndarray) -> tuple[int, int, int, int]:
+        taken, p = 0, start
+        while True:
+            n, st, p = decode_batch(buf, p, end, LENGTHS, self.events, 0, base)
+            books.apply(self.events, n)
+            taken += n
+            if st != OUT_FULL:
+                return taken, int(st), BOOK_OK, int(p)
 
 
-def _handler(errors: str, two_pass: bool, max_levels: int) -> ItchHandler:
+def _handler(errors: str, two_pass: bool, max_levels: int, rows: bool = False) -> ItchHandler:
     books = BookStore(max_orders=256, initial_orders=16, max_levels=max_levels, errors=errors)
     h = ItchHandler(books, batch=8, errors=errors)
     if two_pass:
         h.rows = _TwoPass()
+    elif rows:  # the fused pass that writes rows, into tiny arrays handed on and dropped
+        h.rows = RowBuffers(("events", "top", "trades"), lambda t, r, done: done(), rows=5)
     return h
 
 
@@ -107,31 +122,40 @@ SETTINGS = settings(max_examples=60, deadline=None,
 
 @SETTINGS
 @given(data=streams(), chunk=st.sampled_from([1, 7, 40, 1 << 20]),
-       max_levels=st.sampled_from([4, 256]))
-def test_fused_pass_agrees_with_two_passes(data, chunk, max_levels):
-    fused = _handler("skip", False, max_levels)
+       max_levels=st.sampled_from([4, 256]), rows=st.booleans())
+def test_fused_pass_agrees_with_two_passes(data, chunk, max_levels, rows):
+    fused = _handler("skip", False, max_levels, rows)
     two = _handler("skip", True, max_levels)
     _feed(fused, data, chunk)
-    _feed(two, data, len(data) or 1)  # the two-pass side whole: chunking is tested below
+    _feed(two, data, len(data) or 1)  # the two-pass side whole
     assert _outcome(fused) == _outcome(two)
 
 
 @SETTINGS
 @given(data=streams(), chunk=st.sampled_from([1, 7, 40]))
 def test_fused_pass_stops_at_the_same_error(data, chunk):
-    errors = []
-    counts = []
-    for two_pass in (False, True):
-        h = _handler("raise", two_pass, 256)
+    errors, books = [], []
+    for two_pass, rows in ((False, False), (False, True), (True, False)):
+        h = _handler("raise", two_pass, 256, rows)
         try:
             _feed(h, data, chunk)
             errors.append(None)
         except (BookError, ItchError) as e:
             errors.append((type(e), str(e)))
-        counts.append(h.messages)
         h.books.check()
-    assert errors[0] == errors[1]
-    assert counts[0] == counts[1]
+        books.append(list(h.books.books()))
+    assert errors[0] == errors[1] == errors[2]
+    assert books[0] == books[1] == books[2]
+
+
+@pytest.mark.parametrize("rows", [False, True])
+def test_a_raised_refusal_counts_the_messages_before_it(rows):
+    msgs = [R("AAA", 1), A(1, "B", 100, 990, 1), A(2, "S", 100, 1010, 1), D(99, 1),
+            A(3, "B", 100, 980, 1)]
+    h = _handler("raise", False, 256, rows)
+    with pytest.raises(BookError, match="unknown order reference"):
+        _feed(h, frame(msgs)[0], 1 << 20)
+    assert h.messages == 3  # R and the two adds; not the refused delete, nor what follows
 
 
 def test_growth_resumes_at_the_message_that_found_the_table_full():

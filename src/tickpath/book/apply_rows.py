@@ -116,70 +116,46 @@ def _write_trade(r, ev, t, o_side, o_price):
         r["printable"] = 89
 
 
-@njit(cache=True, nogil=True, _nrt=False)
-def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stats, inst,
-                     symbols, type_counts, max_orders, ev_rows, top_rows, trade_rows,
-                     directory, fill, last_top):
-    """Apply ``events[start:end]`` to the books and append rows: ``ev_rows``, ``top_rows``,
-    ``trade_rows`` (each from ``fill[EVENTS|TOP|TRADES]`` on; None: that table is not
-    wanted), and the stream
-    offset of every stock directory message in ``directory`` (from ``fill[DIRECTORY]``).
-    ``last_top[locate]`` holds the top each instrument's last ``top`` row showed.
-
-    Returns ``(index, status)`` as ``apply_batch`` does: the first event not applied and why
-    (a book status, or ROWS_FULL: a row array had no room left before that event; nothing of
-    it was applied).
-
-    A table not wanted is passed as None: numba compiles a specialization per set of
-    tables (the type of an argument, so the ordinary dispatch, cached like any other), with
-    the others' work pruned from the code."""
-    # the counters live in locals while the loop runs (a store to ``fill`` per row would be
-    # reloaded after every other store: LLVM cannot tell the arrays apart); each event writes
-    # at most one row per table, so the room is checked once, for the whole run
-    n_ev = fill[EVENTS]
-    n_top = fill[TOP]
-    n_tr = fill[TRADES]
-    n_dir = fill[DIRECTORY]
-    room = directory.shape[0] - n_dir
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def rows_room(ev_rows, top_rows, trade_rows, directory, fill):
+    """Events that can be applied before a row array is full (each writes at most one row
+    per table): the room is checked once per run, not per row."""
+    room = directory.shape[0] - fill[DIRECTORY]
     if ev_rows is not None:
-        room = min(room, ev_rows.shape[0] - n_ev)
+        room = min(room, ev_rows.shape[0] - fill[EVENTS])
     if top_rows is not None:
-        room = min(room, top_rows.shape[0] - n_top)
+        room = min(room, top_rows.shape[0] - fill[TOP])
     if trade_rows is not None:
-        room = min(room, trade_rows.shape[0] - n_tr)
-    stop = end
-    status = OK
-    if room < end - start:
-        stop = start + max(room, 0)
-        status = ROWS_FULL
-    # the order an event touches is looked up first only when a row needs what the book
-    # knew of it: the events table (E C X D U), trades (E C)
+        room = min(room, trade_rows.shape[0] - fill[TRADES])
+    return max(room, 0)
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def apply_noting_rows(ev, orders, mask, levels, free, heads, stats, inst, symbols, type_counts,
+                      max_orders, ev_rows, top_rows, trade_rows, directory, last_top,
+                      n_ev, n_top, n_tr, n_dir):
+    """Apply event ``ev`` and append its rows at ``n_ev``, ``n_top``, ``n_tr`` and ``n_dir``
+    (room checked by the caller). Returns ``(book status, n_ev, n_top, n_tr, n_dir)``: the
+    counts moved on past the rows written, unchanged when the books refused the event.
+    (One return at the end: early returns in a helper inlined into a pass have cost it.)"""
+    t = ev["type"]
+    # what the book knows of the order before the event changes it (E C X D U), looked up
+    # only when a row needs it: the events table (E C X D U), trades (E C)
+    o_price = np.uint32(0)
+    o_shares = np.uint32(0)
+    o_side = np.uint8(0)
     look_all = ev_rows is not None
     look_exec = ev_rows is not None or trade_rows is not None
-    for k in range(start, stop):
-        prefetch_ahead(events, k, stop, orders, mask, levels, heads)
-        ev = events[np.uint64(k)]
-        t = ev["type"]
-        # what the book knows of the order before the event changes it (E C X D U)
-        o_price = np.uint32(0)
-        o_shares = np.uint32(0)
-        o_side = np.uint8(0)
-        if (look_exec and _EXECUTION[t]) or (look_all and _TOUCHES_ORDER[t]):
-            i = find(orders, mask, ev["ref"])
-            if i >= 0:
-                o = orders[np.uint64(i)]
-                lv = levels[np.uint64(o["level"])]
-                o_price = lv["price"]
-                o_shares = o["shares"]
-                o_side = np.uint8(66) if lv["side"] == BID else np.uint8(83)
-        st = apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_orders)
-        if st != OK:
-            stats[_EVENTS_STAT] += k - start
-            fill[EVENTS] = n_ev
-            fill[TOP] = n_top
-            fill[TRADES] = n_tr
-            fill[DIRECTORY] = n_dir
-            return k, st
+    if (look_exec and _EXECUTION[t]) or (look_all and _TOUCHES_ORDER[t]):
+        i = find(orders, mask, ev["ref"])
+        if i >= 0:
+            o = orders[np.uint64(i)]
+            lv = levels[np.uint64(o["level"])]
+            o_price = lv["price"]
+            o_shares = o["shares"]
+            o_side = np.uint8(66) if lv["side"] == BID else np.uint8(83)
+    st = apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_orders)
+    if st == OK:
         type_counts[t] += 1
         book = _BOOK[t]
         loc = np.uint64(ev["locate"])
@@ -202,11 +178,58 @@ def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stat
                 _write_trade(trade_rows[np.uint64(n_tr)], ev, t, o_side, o_price)
                 n_tr += 1
         if t == 82:
-            directory[n_dir] = np.int64(ev["offset"])
+            directory[np.uint64(n_dir)] = np.int64(ev["offset"])
             n_dir += 1
-    stats[_EVENTS_STAT] += stop - start
+    return st, n_ev, n_top, n_tr, n_dir
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def store_fill(fill, n_ev, n_top, n_tr, n_dir):
     fill[EVENTS] = n_ev
     fill[TOP] = n_top
     fill[TRADES] = n_tr
     fill[DIRECTORY] = n_dir
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def apply_batch_rows(events, start, end, orders, mask, levels, free, heads, stats, inst,
+                     symbols, type_counts, max_orders, ev_rows, top_rows, trade_rows,
+                     directory, fill, last_top):
+    """Apply ``events[start:end]`` to the books and append rows: ``ev_rows``, ``top_rows``,
+    ``trade_rows`` (each from ``fill[EVENTS|TOP|TRADES]`` on; None: that table is not
+    wanted), and the stream
+    offset of every stock directory message in ``directory`` (from ``fill[DIRECTORY]``).
+    ``last_top[locate]`` holds the top each instrument's last ``top`` row showed.
+
+    Returns ``(index, status)`` as ``apply_batch`` does: the first event not applied and why
+    (a book status, or ROWS_FULL: a row array had no room left before that event; nothing of
+    it was applied).
+
+    A table not wanted is passed as None: numba compiles a specialization per set of
+    tables (the type of an argument, so the ordinary dispatch, cached like any other), with
+    the others' work pruned from the code."""
+    # the counters live in locals while the loop runs (a store to ``fill`` per row would be
+    # reloaded after every other store: LLVM cannot tell the arrays apart)
+    n_ev = fill[EVENTS]
+    n_top = fill[TOP]
+    n_tr = fill[TRADES]
+    n_dir = fill[DIRECTORY]
+    room = rows_room(ev_rows, top_rows, trade_rows, directory, fill)
+    stop = end
+    status = OK
+    if room < end - start:
+        stop = start + room
+        status = ROWS_FULL
+    for k in range(start, stop):
+        prefetch_ahead(events, k, stop, orders, mask, levels, heads)
+        st, n_ev, n_top, n_tr, n_dir = apply_noting_rows(
+            events[np.uint64(k)], orders, mask, levels, free, heads, stats, inst, symbols,
+            type_counts, max_orders, ev_rows, top_rows, trade_rows, directory, last_top,
+            n_ev, n_top, n_tr, n_dir)
+        if st != OK:
+            stats[_EVENTS_STAT] += k - start
+            store_fill(fill, n_ev, n_top, n_tr, n_dir)
+            return k, st
+    stats[_EVENTS_STAT] += stop - start
+    store_fill(fill, n_ev, n_top, n_tr, n_dir)
     return stop, status

@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from ..codec.itch50.layout import MESSAGES
+from ..codec.itch50.layout import LENGTHS, MESSAGES
 from . import apply as k
 from .apply_rows import ROWS_FULL, apply_batch_rows
+from .blocks import apply_blocks_rows
 from .records import MAX_LOCATE
 from .rows import DIRECTORY, EVENTS, N_FILL, TABLES, TOP, TRADES
 from .store import BookStore
@@ -120,6 +121,28 @@ class RowBuffers:
                 break
             start = idx if st == ROWS_FULL else books.settle(events, idx, st)
         return applied
+
+    def apply_blocks(self, books: BookStore, buf: np.ndarray, start: int, end: int, base: int,
+                     scratch: np.ndarray) -> tuple[int, int, int, int]:
+        """Decode the blocks of ``buf[start:end]`` straight into ``books``, writing rows
+        (:func:`tickpath.book.blocks.apply_blocks_rows`), handing full arrays on as it goes.
+        Returns what :func:`~tickpath.book.blocks.apply_blocks` returns: messages applied,
+        the decoder status, a book status other than OK for a refused message at the offset
+        (in ``scratch[0]``, for the caller to settle), and the offset."""
+        applied = 0
+        p = start
+        while True:
+            self._make_room(1)
+            n, st, bst, nxt = apply_blocks_rows(
+                buf, p, end, LENGTHS, scratch, base, books.orders, books.mask, books.levels,
+                books.free, books.heads, books.stats_array, books.inst, books.symbols,
+                books.type_counts, books.capacity, self._cur["events"], self._cur["top"],
+                self._cur["trades"], self._dir, self.fill, self.last_top)
+            applied += n
+            p = int(nxt)
+            self._note_directory(buf, base)
+            if bst != ROWS_FULL:
+                return applied, int(st), int(bst), p
 
     def flush(self) -> None:
         """Hand every partly filled array to the sink (the end of the input)."""

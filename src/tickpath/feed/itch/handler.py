@@ -1,9 +1,9 @@
 """``ItchHandler``: ITCH 5.0 blocks in, exact books out (decoder + ``BookStore``).
 
 It takes bytes in batches. A file's chunks (``on_blocks``) are decoded straight into the books
-in one compiled pass (:mod:`.blocks`); a MoldUDP64 packet, and a file's chunks while rows are
-written for export, are decoded into a preallocated event buffer and the events applied to
-the books in the same batch.
+in one compiled pass (:mod:`tickpath.book.blocks`), writing rows for export when asked; a
+MoldUDP64 packet is decoded into a preallocated event buffer and the events applied to the
+books in the same batch.
 """
 
 from __future__ import annotations
@@ -13,22 +13,26 @@ from typing import Protocol
 
 import numpy as np
 
-from ...book import BookError, BookStore
-from ...book.records import Stat
+from ...book import BookStore
+from ...book.blocks import BOOK_OK, apply_blocks
 from ...codec.itch50 import decode as dec
 from ...codec.itch50 import resync as rs
 from ...codec.itch50.layout import EVENT_DTYPE, LENGTHS
 from ...codec.itch50.resync import RUN, find_resync
 from ..moldudp64 import MoldSession
 from ..moldudp64._kernels import NEW
-from .blocks import BOOK_OK, apply_blocks
 
 
 class RowSink(Protocol):
-    """What applies decoded events to the books while writing rows for export."""
+    """What applies messages to the books while writing rows for export
+    (:class:`tickpath.book.row_buffers.RowBuffers`): decoded events (a packet), or a file's
+    blocks in one pass (the contract of :func:`tickpath.book.blocks.apply_blocks`)."""
 
     def apply(self, books: BookStore, events: np.ndarray, n: int, buf: np.ndarray,
               base: int) -> int: ...
+
+    def apply_blocks(self, books: BookStore, buf: np.ndarray, start: int, end: int, base: int,
+                     scratch: np.ndarray) -> tuple[int, int, int, int]: ...
 
 
 class ItchError(ValueError):
@@ -168,26 +172,13 @@ class ItchHandler:
         a boundary, are left for the next call). ``base`` is the stream offset of ``buf[0]``.
         ``final``: no more input follows, so a cut block at the end is malformed (truncated)
         and a zero length ending the input is the end of the session."""
-        ev = self.events
         p = start
         if self._lost_from >= 0:
             p = self._resync(buf, p, end, base, final)
             if self._lost_from >= 0:
                 return p
         while p < end:
-            if self.rows is None:
-                st, p = self._apply_blocks(buf, p, end, base)
-            else:
-                n, st, nxt = dec.decode_batch(buf, p, end, LENGTHS, ev, 0, base)
-                if n:
-                    before = int(self.books.stats_array[Stat.EVENTS])
-                    try:
-                        self.rows.apply(self.books, ev, n, buf, base)
-                    except BookError:  # count what was taken, as the fused pass does
-                        self.messages += int(self.books.stats_array[Stat.EVENTS]) - before - 1
-                        raise
-                    self.messages += n
-                p = int(nxt)
+            st, p = self._apply_blocks(buf, p, end, base)
             if st == dec.OK:
                 break
             if st == dec.OUT_FULL:
@@ -209,15 +200,19 @@ class ItchHandler:
         return p
 
     def _apply_blocks(self, buf: np.ndarray, p: int, end: int, base: int) -> tuple[int, int]:
-        """Decode and apply blocks from ``buf[p]`` in one compiled pass (:mod:`.blocks`)
+        """Decode and apply blocks from ``buf[p]`` in one compiled pass (:mod:`tickpath.book.blocks`)
         until the input ends or a block is malformed; returns ``(decoder status, offset)``
         like ``decode_batch``. A message the books refuse is settled here (the table grown,
         or the message raised or skipped) and the pass goes on."""
         b = self.books
         while True:
-            n, st, bst, nxt = apply_blocks(
-                buf, p, end, LENGTHS, self._scratch, base, b.orders, b.mask, b.levels, b.free,
-                b.heads, b.stats_array, b.inst, b.symbols, b.type_counts, b.capacity)
+            if self.rows is None:
+                n, st, bst, nxt = apply_blocks(
+                    buf, p, end, LENGTHS, self._scratch, base, b.orders, b.mask, b.levels,
+                    b.free, b.heads, b.stats_array, b.inst, b.symbols, b.type_counts,
+                    b.capacity)
+            else:
+                n, st, bst, nxt = self.rows.apply_blocks(b, buf, p, end, base, self._scratch)
             self.messages += n
             p = int(nxt)
             if bst == BOOK_OK:
