@@ -17,26 +17,20 @@ import time
 
 import numpy as np
 
+from replay_itch import decode_only as _decode_all  # bench/, the script's own directory
 from tickpath.book import BookStore
-from tickpath.codec.itch50 import EVENT_DTYPE, LENGTHS
-from tickpath.codec.itch50.decode import OK, OUT_FULL, decode_batch
+from tickpath.codec.itch50 import EVENT_DTYPE
 from tickpath.feed.itch import ItchHandler
 
 EVENTS = np.zeros(1 << 14, EVENT_DTYPE)
+
 # the counters every tree keeps (a newer tree may add its own)
 KEEP = ("live_orders", "live_levels", "adds", "executions", "cancels", "deletes", "replaces",
         "rejected", "max_live_orders", "max_live_levels", "events")
 
 
 def decode_only(buf: np.ndarray) -> int:
-    p, end, total = 0, buf.shape[0], 0
-    while True:
-        n, st, p = decode_batch(buf, p, end, LENGTHS, EVENTS, 0, 0)
-        total += n
-        if st == OK:
-            return total
-        if st != OUT_FULL:
-            raise RuntimeError(f"decode stopped with status {st} at {p}")
+    return _decode_all(buf, EVENTS)
 
 
 def books(buf: np.ndarray) -> ItchHandler:

@@ -1,7 +1,8 @@
 """The fused pass (``book/blocks.py``, what ``ItchHandler.on_blocks`` runs, with and without
 rows for export) against the two-pass one (``decode_batch`` then ``BookStore.apply``, what
-packets run), on the same bytes: references that collide in the order table's window, duplicates, refusals,
-tables that grow or run out, malformed blocks, cut at every kind of chunk boundary."""
+packets run), on the same bytes: references that collide in the order table's window,
+duplicates, refusals, tables that grow or run out, malformed blocks, cut at every kind of
+chunk boundary."""
 
 from __future__ import annotations
 

@@ -353,34 +353,41 @@ def apply_one(ev, orders, mask, levels, free, heads, stats, inst, symbols, max_o
 
 # How far ahead to prefetch: the window slot of event k+FAR, then (once that slot is cached)
 # the level of the order found there at k+NEAR (measured: 16/8 against 8/4 to 64/16).
-_FAR = 16
-_NEAR = 8
+PREFETCH_FAR = 16
+PREFETCH_NEAR = 8
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def prefetch_order_level(orders, mask, levels, heads, ref, locate):
+    """The level of order ``ref`` (when it sits in its window slot, as it usually does; that
+    slot was prefetched earlier) and the best levels of ``locate``'s book: an add walks from
+    there, and the cross check reads both."""
+    j = window_slot(ref, mask)
+    if orders[np.uint64(j)]["ref"] == ref:
+        prefetch(levels, orders[np.uint64(j)]["level"])
+    hb = heads[locate, 0]
+    ha = heads[locate, 1]
+    if hb >= 0:
+        prefetch(levels, hb)
+    if ha >= 0:
+        prefetch(levels, ha)
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def prefetch_ahead(events, k, end, orders, mask, levels, heads):
     """Before applying ``events[k]``: the order slot and instrument heads of the event
-    ``_FAR`` ahead, and the order's level and the best levels of the one ``_NEAR`` ahead
-    (every loop that applies a batch calls it, so the distances are tuned once)."""
-    f = k + _FAR
+    ``PREFETCH_FAR`` ahead, and the order's level and the best levels of the one
+    ``PREFETCH_NEAR`` ahead (every loop that applies a batch calls it, and the fused pass of
+    ``blocks.py`` looks as far ahead, so the distances are tuned once)."""
+    f = k + PREFETCH_FAR
     if f < end:
         fe = events[np.uint64(f)]
         prefetch(orders, window_slot(fe["ref"], mask))
         prefetch2(heads, fe["locate"], 0)
-    nr = k + _NEAR
+    nr = k + PREFETCH_NEAR
     if nr < end:
         ne = events[np.uint64(nr)]
-        j = window_slot(ne["ref"], mask)
-        if orders[np.uint64(j)]["ref"] == ne["ref"]:  # usually in its window slot: its level is next
-            prefetch(levels, orders[np.uint64(j)]["level"])
-        # the best levels: an add walks from there, and the cross check reads both
-        loc = ne["locate"]
-        hb = heads[loc, 0]
-        ha = heads[loc, 1]
-        if hb >= 0:
-            prefetch(levels, hb)
-        if ha >= 0:
-            prefetch(levels, ha)
+        prefetch_order_level(orders, mask, levels, heads, ne["ref"], ne["locate"])
 
 
 @njit(cache=True, nogil=True, _nrt=False)

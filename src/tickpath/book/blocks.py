@@ -4,10 +4,11 @@ The two-pass way (``decode_batch`` fills an event array, then ``apply_batch`` wa
 and reads back an 80-byte event per message and branches on the message type twice. Here each
 block is decoded into a one-record scratch that stays in L1 and applied at once, and the
 prefetches look ahead in the raw bytes: every order message (A F E C X D U) has its
-reference at byte 11 and its locate at byte 1, so the blocks ``_FAR`` and ``_NEAR`` ahead
-are read for those alone. The framing checks are ``decode_batch``'s; anything they refuse,
-and any message the books refuse, ends the call at that block, so the caller reports it
-with the two-pass tools and goes on.
+reference at byte 11 and its locate at byte 1, so the blocks ``PREFETCH_FAR`` and
+``PREFETCH_NEAR`` ahead are read for those alone. The framing checks are ``decode_batch``'s;
+anything they refuse, and any message the books refuse, ends the call at that block, so the
+caller (``ItchHandler``) reports or settles it and goes on. ``apply_blocks_rows`` is the same pass
+writing rows for export.
 """
 
 from __future__ import annotations
@@ -26,13 +27,10 @@ from ..codec.itch50.decode import (
 )
 from ..ring.intrinsics import prefetch, prefetch2
 from .apply import OK as BOOK_OK
-from .apply import apply_one, window_slot
+from .apply import PREFETCH_FAR, PREFETCH_NEAR, apply_one, window_slot
 from .apply_rows import ROWS_FULL, apply_noting_rows, rows_room, store_fill
 from .rows import DIRECTORY, EVENTS, TOP, TRADES
 
-# how far ahead to prefetch, in blocks (the distances of book/apply.py's prefetch_ahead)
-_FAR = 16
-_NEAR = 8
 _EVENTS_STAT = 11  # records.Stat.EVENTS
 
 _TWO = np.uint64(2)
@@ -64,6 +62,8 @@ def prefetch_blocks(buf, far, near, e, orders, mask, levels, heads):
     if far + _REF_END <= e and _is_order(buf[far + _TWO]):
         prefetch(orders, window_slot(be64(buf, far + np.uint64(13)), mask))
         prefetch2(heads, be16(buf, far + np.uint64(3)), 0)
+    # (apply.py's prefetch_order_level does the same for decoded events; called here it made
+    # the pass 1.25x slower, measured: numba inlines at its IR level, LLVM did worse)
     if near + _REF_END <= e and _is_order(buf[near + _TWO]):
         j = window_slot(be64(buf, near + np.uint64(13)), mask)
         if orders[j]["ref"] == be64(buf, near + np.uint64(13)):
@@ -80,12 +80,12 @@ def prefetch_blocks(buf, far, near, e, orders, mask, levels, heads):
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def lookahead(buf, p, e):
-    """The blocks ``_FAR`` and ``_NEAR`` after ``p`` (or the last whole one)."""
+    """The blocks ``PREFETCH_FAR`` and ``PREFETCH_NEAR`` after ``p`` (or the last whole one)."""
     far = p
-    for _ in range(_FAR):
+    for _ in range(PREFETCH_FAR):
         far = _next_block(buf, far, e)
     near = p
-    for _ in range(_NEAR):
+    for _ in range(PREFETCH_NEAR):
         near = _next_block(buf, near, e)
     return far, near
 

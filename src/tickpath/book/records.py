@@ -15,8 +15,8 @@ Orders live in one table of ``2 * W`` records (``W = mask + 1``, a power of two)
 A lookup reads the window slot and, when the order is not there, the overflow (an order that
 went to the overflow stays there after its window slot empties). An add whose reference is
 above every reference seen (``Stat.REF_TOP``) cannot be a duplicate, so it skips even that;
-nor can one whose window slot holds another order while the overflow is empty. The table holds at most ``W / 2`` live orders, so the overflow is at
-most half full.
+nor can one whose window slot holds another order while the overflow is empty. The table
+holds at most ``W / 2`` live orders, so the overflow is at most half full.
 
 Each order points at its price level; the level holds the price, the instrument and the
 side, so an order record is 16 bytes (four to a cache line). Levels come from one pool

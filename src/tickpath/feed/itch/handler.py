@@ -172,6 +172,10 @@ class ItchHandler:
         a boundary, are left for the next call). ``base`` is the stream offset of ``buf[0]``.
         ``final``: no more input follows, so a cut block at the end is malformed (truncated)
         and a zero length ending the input is the end of the session."""
+        if not buf.flags.writeable:  # (bytes, a read-only map): numba would compile the
+            # whole pass again for a read-only array; a copy of the window costs far less
+            return start + self.on_blocks(buf[start:end].copy(), 0, end - start, base + start,
+                                          final)
         p = start
         if self._lost_from >= 0:
             p = self._resync(buf, p, end, base, final)
@@ -200,8 +204,9 @@ class ItchHandler:
         return p
 
     def _apply_blocks(self, buf: np.ndarray, p: int, end: int, base: int) -> tuple[int, int]:
-        """Decode and apply blocks from ``buf[p]`` in one compiled pass (:mod:`tickpath.book.blocks`)
-        until the input ends or a block is malformed; returns ``(decoder status, offset)``
+        """Decode and apply blocks from ``buf[p]`` in one compiled pass
+        (:mod:`tickpath.book.blocks`, writing rows when ``rows`` is set) until the input ends
+        or a block is malformed; returns ``(decoder status, offset)``
         like ``decode_batch``. A message the books refuse is settled here (the table grown,
         or the message raised or skipped) and the pass goes on."""
         b = self.books
