@@ -184,3 +184,18 @@ def test_huge_and_colliding_references(refs):
     assert h.books.stats()["live_orders"] == len(refs)
     assert h.books.order(refs[0])["side"] == "B"
     h.books.check()
+
+
+def test_a_read_only_buffer_is_taken_through_a_copy_of_its_window():
+    """Bytes (read-only) are copied, window only, not compiled for: the same books, the same
+    offset returned, stream offsets in errors counted from the caller's buffer."""
+    data = b"\x00" * 5 + frame([R("AAA", 1), A(1, "B", 100, 990, 1), A(2, "S", 100, 1010, 1)])[0]
+    cut = len(data) - 3  # the last block cut: left for the next call
+    ro = np.frombuffer(data, np.uint8)
+    assert not ro.flags.writeable
+    a, b = _handler("raise", False, 256), _handler("raise", False, 256)
+    assert a.on_blocks(ro, 5, cut, base=100) == b.on_blocks(ro.copy(), 5, cut, base=100)
+    assert a.messages == b.messages == 2 and list(a.books.books()) == list(b.books.books())
+    bad = np.frombuffer(data[:5] + b"\x00\x03ZZZ", np.uint8)
+    with pytest.raises(ItchError, match="at offset 105"):
+        a.on_blocks(bad, 5, bad.shape[0], base=100, final=True)
