@@ -1,13 +1,14 @@
-"""The book kernel that also writes rows (:mod:`tickpath.book.rows`): ``apply_batch_rows``
-applies events exactly as :func:`tickpath.book.apply.apply_batch` does (the same
-``apply_one``, inlined; the same counters) and, after each applied event, appends the rows the
-caller asked for into preallocated arrays.
+"""Applying ITCH events while writing rows (:mod:`tickpath.book.rows`): ``apply_noting_rows``
+applies one event exactly as :func:`tickpath.book.apply.apply_one` does (inlined; the same
+counters) and appends the rows the caller asked for into preallocated arrays. Two kernels
+inline it: ``apply_batch_rows`` here, over decoded events (as ``apply_batch``), and
+:func:`tickpath.book.blocks.apply_blocks_rows`, the fused pass a file's replay runs.
 
-It is a separate compiled function, so the books' own loop (``apply_batch``) carries no trace
-of it: a replay without export runs the same machine code as before. A table not wanted is
-passed as None, so each set of tables compiles to its own code with the others' work pruned;
-what is left costs the row writes, the top-of-book compare after each book message and, for
-the events and trades tables, a lookup of the order an event touches before it changes.
+They are compiled functions of their own, so the books' own loops carry no trace of them: a
+replay without export runs the same machine code as before. A table not wanted is passed as
+None, so each set of tables compiles to its own code with the others' work pruned; what is
+left costs the row writes, the top-of-book compare after each book message and, for the
+events and trades tables, a lookup of the order an event touches before it changes.
 """
 
 from __future__ import annotations
