@@ -62,14 +62,19 @@ def timed_replay(path: Path, tables: tuple[str, ...] | None, out: Path) -> tuple
         else:
             _, rep = replay(path, max_orders=1 << 22, parquet=out, parquet_tables=tables)
         cpu = time.thread_time() - c0
-        rate = rep.messages / (time.perf_counter() - t0)
+        wall = time.perf_counter() - t0
+        rate = rep.messages / wall
     finally:
         gc.enable()
     size = {p.name: p.stat().st_size for p in out.iterdir()} if out.exists() else {}
     shutil.rmtree(out, ignore_errors=True)
     return rate, {"rows": rep.parquet_rows, "bytes": size,
                   "replay_cpu_ns_per_msg": cpu / rep.messages * 1e9,
-                  "writer_cpu_ns_per_msg": rep.parquet_writer_cpu_s / rep.messages * 1e9}
+                  "writer_cpu_ns_per_msg": rep.parquet_writer_cpu_s / rep.messages * 1e9,
+                  # the replay thread's wall time beyond its CPU: waiting for a spare row
+                  # array, and the rest (the interpreter lock, the scheduler)
+                  "wall_ns_per_msg": wall / rep.messages * 1e9,
+                  "array_wait_ns_per_msg": rep.parquet_wait_s / rep.messages * 1e9}
 
 
 def capture_only(path: Path, tables: tuple[str, ...]) -> float:
@@ -160,7 +165,8 @@ def main() -> None:
             r, f = timed_replay(path, tables, out)
             rates[name].append(r)
             facts[name] = f
-            cpu[name].append((f["replay_cpu_ns_per_msg"], f["writer_cpu_ns_per_msg"]))
+            cpu[name].append((f["replay_cpu_ns_per_msg"], f["writer_cpu_ns_per_msg"],
+                              f["wall_ns_per_msg"], f["array_wait_ns_per_msg"]))
         split["books only (memory)"].append(books_only(path))
         split["books + capture, rows dropped (memory)"].append(
             capture_only(path, ("top", "trades")))
@@ -183,8 +189,10 @@ def main() -> None:
         "runs": args.runs,
         "replay_msgs_per_s": {k: med(v) for k, v in rates.items()},
         "ratio_to_no_parquet": {k: med(v) / base for k, v in rates.items()},
-        "cpu_ns_per_msg": {k: {"replay_thread": med([a for a, _ in v]),
-                               "writer_thread": med([b for _, b in v])}
+        "cpu_ns_per_msg": {k: {"replay_thread": med([x[0] for x in v]),
+                               "writer_thread": med([x[1] for x in v]),
+                               "replay_wall": med([x[2] for x in v]),
+                               "replay_waiting_for_arrays": med([x[3] for x in v])}
                            for k, v in cpu.items()},
         "split_msgs_per_s": {k: med(v) for k, v in split.items()},
         "split_ratio": {k: med(v) / base_mem for k, v in split.items()},
@@ -196,14 +204,18 @@ def main() -> None:
     print(f"\n{args.messages:,} messages, {args.symbols} instruments, median of {args.runs} "
           f"runs ({load_before}; after: {load_after})")
     print(f"{'replay from file':28}{'M msg/s':>9}{'ratio':>7}{'rows':>12}{'MB':>7}"
-          f"{'CPU ns/msg: replay':>20}{'writer':>8}")
+          f"{'CPU ns/msg: replay':>20}{'writer':>8}{'array wait':>12}{'other wait':>12}")
     for name in CONFIGS:
         f = facts[name]
         rows = sum(f["rows"].values())
         mb = sum(f["bytes"].values()) / 1e6
         c = result["cpu_ns_per_msg"][name]
+        other = c["replay_wall"] - c["replay_thread"] - c["replay_waiting_for_arrays"]
         print(f"{name:28}{med(rates[name]) / 1e6:>9.2f}{med(rates[name]) / base:>7.2f}"
-              f"{rows:>12,}{mb:>7.1f}{c['replay_thread']:>20.0f}{c['writer_thread']:>8.0f}")
+              f"{rows:>12,}{mb:>7.1f}{c['replay_thread']:>20.0f}{c['writer_thread']:>8.0f}"
+              f"{c['replay_waiting_for_arrays']:>12.0f}{other:>12.0f}")
+    print("(array wait: the replay thread waiting for a spare row array; other wait: the rest of"
+          " its wall time beyond its CPU: the interpreter lock, the scheduler)")
     print(f"\n{'where the cost is (file in memory)':44}{'M msg/s':>10}{'ratio':>8}")
     for name, v in split.items():
         print(f"{name:44}{med(v) / 1e6:>10.2f}{med(v) / base_mem:>8.2f}")

@@ -36,6 +36,8 @@ class ReplayReport:
     parquet_rows: dict[str, int] = field(default_factory=dict)
     #: CPU seconds of the background thread that wrote the Parquet files
     parquet_writer_cpu_s: float = 0.0
+    #: seconds the replay waited for a spare row array while the writer held them all
+    parquet_wait_s: float = 0.0
     #: loading the kernels from numba's cache (compiling them on a cold one) before the
     #: replay: a fixed cost that would make a small file's rate meaningless
     startup_s: float = 0.0
@@ -104,6 +106,7 @@ def replay(path: str | Path, handler: ItchHandler | None = None, *,
         report.parquet = day.finish(itch_instruments(rows.directory), _meta(report))
         report.parquet_rows = {t: day.rows[t] for t in day.tables}
         report.parquet_writer_cpu_s = day.writer_cpu_s
+        report.parquet_wait_s = rows.waited_s
     return handler, report
 
 

@@ -15,6 +15,7 @@ resize in the loop.
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -70,6 +71,8 @@ class RowBuffers:
         self._dir = np.zeros(1 << 14, np.int64)
         self.directory: list[np.ndarray] = []
         self.written = dict.fromkeys(TABLES, 0)  # rows handed to the sink, per table
+        #: seconds spent waiting for a spare array (the consumer held them all)
+        self.waited_s = 0.0
 
     def _hand_over(self, name: str, index: int) -> None:
         n = int(self.fill[index])
@@ -77,7 +80,9 @@ class RowBuffers:
             return
         full = self._cur[name]
         pool = self._free[name]
+        t0 = time.perf_counter()
         self._cur[name] = pool.get()  # waits while the consumer holds every spare array
+        self.waited_s += time.perf_counter() - t0
         self.fill[index] = 0
         self.written[name] += n
         self.sink(name, full[:n], lambda: pool.put(full))
