@@ -316,6 +316,8 @@ class RunToCompletionStage:
         elif why == WHY_KILL:
             self.trader.kill_thrown()
         elif why == WHY_SESSION:
+            if self.control[_STOP]:  # the venue is leaving with the pipeline: its closed
+                return False  # connection is the stop, not a session to mend
             self.trader.session_status(int(self.trader.st[STATUS]))
         return True
 

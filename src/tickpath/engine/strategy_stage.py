@@ -147,6 +147,8 @@ class StrategyStage:
             if code == KILLED:
                 self.trader.kill_thrown()
             elif code == SESSION:
+                if self.control[Control.STOP]:  # the venue is leaving with the pipeline:
+                    break  # its closed connection is the stop, not a session to mend
                 self.trader.session_status(int(self.st[STATUS]))
 
     def close(self) -> None:
