@@ -1,6 +1,7 @@
 """Replay speed with `--parquet` against the same replay without it, in the same run.
 
     .venv/bin/python bench/replay_parquet.py [--messages 5000000] [--symbols 2000] [--runs 5]
+                                             [--only none,default,...]
 
 The same simulated file (out/bench/, shared with bench/replay_itch.py) is replayed from disk
 through `tickpath.apps.replay.replay`, without Parquet and with each set of tables, in
@@ -35,13 +36,16 @@ from tickpath.book.row_buffers import RowBuffers  # noqa: E402
 from tickpath.feed.itch import ItchHandler  # noqa: E402
 
 CONFIGS: dict[str, tuple[str, ...] | None] = {
-    "no parquet": None,
+    "no parquet": None,  # the baseline: always measured
     "top,trades (default)": ("top", "trades"),
     "trades": ("trades",),
     "top": ("top",),
     "events": ("events",),
     "events,top,trades (all)": ("events", "top", "trades"),
 }
+
+#: --only's names for the rows above
+SHORT = dict(zip(("none", "default", "trades", "top", "events", "all"), CONFIGS, strict=True))
 
 
 def load() -> str:
@@ -139,7 +143,18 @@ def main() -> None:
     ap.add_argument("--symbols", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", default="",
+                    help="the table sets to measure beside no parquet, comma-separated, of "
+                         + ", ".join(SHORT) + " (default: all)")
     args = ap.parse_args()
+    if args.only:
+        wanted = {w.strip() for w in args.only.split(",") if w.strip()}
+        if wanted - set(SHORT):
+            raise SystemExit(f"--only: unknown {sorted(wanted - set(SHORT))}; "
+                             f"known: {', '.join(SHORT)}")
+        for short, name in SHORT.items():
+            if short not in wanted and name != "no parquet":
+                del CONFIGS[name]
 
     path = sim_file(args.messages, args.symbols, args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="replay-parquet-"))

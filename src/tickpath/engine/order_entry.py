@@ -186,7 +186,7 @@ def send_intents(ctx, g, now, limits, rate, control, risk_counts, counts):
                 if a == _PLACE and ur == _SEND_FAILED:  # closed REJECTED here: say so
                     slot = K.find(orders, g.totals[_NEXT_REF] - 1)
                     if slot >= 0:
-                        push_update(ctx, slot, _REJECTED_EV)
+                        push_update(ctx, slot, np.int64(_REJECTED_EV))
         elif a == _CANCEL:
             slot = r["slot"]
             if slot < 0 or slot >= orders.shape[0] or not _working(orders, slot):

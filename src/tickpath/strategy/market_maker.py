@@ -221,8 +221,9 @@ def requote(s, ctx, i):
     sell_qty = min(p[SIZE], p[MAX_POSITION] + pos)
     if want_bid <= 0:
         buy_qty = 0
-    return (quote_side(s, ctx, i, BUY, want_bid, buy_qty)
-            + quote_side(s, ctx, i, SELL, want_ask, sell_qty))
+    # (np.int64: each side as a constant would be a literal type, compiling quote_side twice)
+    return (quote_side(s, ctx, i, np.int64(BUY), want_bid, buy_qty)
+            + quote_side(s, ctx, i, np.int64(SELL), want_ask, sell_qty))
 
 
 @implements(on_book, MarketMakerState)

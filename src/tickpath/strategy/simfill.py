@@ -101,7 +101,8 @@ def _fill(ctx, slot, qty, price, now, counts):
         return np.int64(0)
     counts[1] += 1
     counts[2] += q
-    push_update(ctx, slot, _EXECUTED_EV)
+    # (np.int64: a constant event is typed as a literal, compiling push_update once per event)
+    push_update(ctx, slot, np.int64(_EXECUTED_EV))
     return q
 
 
@@ -130,7 +131,7 @@ def _place(ctx, r, now, counts):
     slot = find(orders, ur)
     on_accepted(orders, positions, totals, ur, r["qty"], r["price"], ur, _LIVE, now)
     counts[0] += 1
-    push_update(ctx, slot, _ACCEPTED_EV)
+    push_update(ctx, slot, np.int64(_ACCEPTED_EV))
     _join(ctx, slot, now, counts)
     return slot
 
@@ -147,7 +148,7 @@ def _cancel(ctx, slot, now, counts):
     if cancel_sent(orders, ctx.positions, ctx.totals, ur, 0, now) != OK:
         return False
     on_canceled(orders, ctx.positions, ctx.totals, ur, orders[slot]["leaves"], 0, now)
-    push_update(ctx, slot, _CANCELED_EV)
+    push_update(ctx, slot, np.int64(_CANCELED_EV))
     counts[3] += 1
     return True
 
@@ -164,7 +165,7 @@ def _replace(ctx, r, now, counts):
     on_replaced(orders, positions, totals, old, ur, r["qty"], r["price"], ur, _LIVE, now)
     new = find(orders, ur)
     counts[4] += 1
-    push_update(ctx, new, _REPLACED_EV)
+    push_update(ctx, new, np.int64(_REPLACED_EV))
     _join(ctx, new, now, counts)
     return new
 

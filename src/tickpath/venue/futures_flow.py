@@ -166,7 +166,8 @@ def advance_fair(inst, scal, fl, rng, dt, eq_inst, eq_levels, eq_orders, eq_live
         # run the equity day up to the futures clock, one equity step a call
         while eq_scal[EQ_S_REMAINING] > 0 and eq_scal[EQ_S_CLOCK] < scal[S_CLOCK]:
             generate(eq_inst, eq_levels, eq_orders, eq_live, eq_cdf, eq_params, eq_mpids,
-                     eq_scal, eq_rng, eq_counts, eq_events, eq_buf, 0, EQ_MAX_FILLS)
+                     eq_scal, eq_rng, eq_counts, eq_events, eq_buf, np.int64(0),
+                     np.int64(EQ_MAX_FILLS))
             scal[S_EQ_STEPS] += 1
         fl[FL_BASKET] = basket_value(eq_inst, eq_levels.shape[1], basket, weights)
     else:

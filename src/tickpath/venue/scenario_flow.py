@@ -32,7 +32,9 @@ SY_NEXT = 0
 SY_STEP = 1
 N_SY = 2
 
-#: the futures flow's message cap per call: none (the grid and the buffers bound it)
+#: the futures flow's message cap per call: none (the grid and the buffers bound it). Passed
+#: as np.int64: a constant is typed as a literal, and ``run`` (compiled for the int64 its
+#: Python owner passes) would be compiled again for it
 _NO_CAP = 1 << 62
 
 
@@ -72,8 +74,8 @@ def advance(eq_inst, eq_levels, eq_orders, eq_live, eq_cdf, eq_params, eq_mpids,
                                defs, def_len, last_update, r_inst, r_levels, r_orders, r_live,
                                r_cdf, r_params, r_mpids, r_scal, r_rng, r_counts, r_events,
                                r_buf, basket, weights, buf, bounds, kinds, counts, pw,
-                               max_payload, _NO_CAP, loop_bytes, loop_packets, clients, cscal,
-                               outbox)
+                               max_payload, np.int64(_NO_CAP), loop_bytes, loop_packets,
+                               clients, cscal, outbox)
             if scal[S_HELD] == 0 and scal[S_PHASE] != 3:
                 break  # the packet stream or the futures outbox is full: the owner drains it
         sync[SY_NEXT] += sync[SY_STEP]

@@ -554,9 +554,10 @@ def after_deliver(state, buf, start, size, rx_ns, code):
     small): a datagram while the feed is not exact, one beyond the expected sequence number,
     or one a bad block cut (its rest asked for at once)."""
     if code == _NOT_TRIED:
-        code = recover(state, buf, start, size, rx_ns, False)
+        # (np.bool_: a constant is typed as a literal, compiling recover once per value)
+        code = recover(state, buf, start, size, rx_ns, np.bool_(False))
     elif code == _HELD_ON:
-        code = recover(state, buf, start, size, rx_ns, True)
+        code = recover(state, buf, start, size, rx_ns, np.bool_(True))
     elif code == _OTHER_SESSION:
         code = other_session(state, buf, start, size)
     elif code == GO_ON:

@@ -846,7 +846,8 @@ def _recovered(state, ii, now):
     inst[ii, I_STATE] = S_LIVE  # replayed entries are sequenced as a live instrument's
     for k in range(chan[BUF_PACKETS]):
         off = state.rpk[k, 0]
-        walk(state, state.rbuf, off, off + state.rpk[k, 1], state.rpk[k, 2], now, True)
+        walk(state, state.rbuf, off, off + state.rpk[k, 1], state.rpk[k, 2], now,
+             np.bool_(True))
     inst[ii, I_REPLAY] = 0
     P.touch(state, ii)
     if inst[ii, I_STATE] == S_LIVE:  # (a gap inside the buffer leaves it stale)
@@ -933,7 +934,9 @@ def _apply(state, buf, start, size, rx_ns):
     chan[LAST_SEQ] = seq
     chan[PACKETS] += 1
     P.mark_parsed(state)
-    code = walk(state, buf, start, end, seq, now, False)
+    # (np.bool_: a constant True or False is typed as a literal, and numba would compile
+    # walk once for each; it is the feed's largest kernel)
+    code = walk(state, buf, start, end, seq, now, np.bool_(False))
     if chan[STALE_NOW] > 0:
         _keep(state, buf, start, size, seq)
     k = chan[SAMPLES]
