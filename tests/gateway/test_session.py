@@ -279,7 +279,9 @@ def _engine_loop(g, n, symbol, now_ns):
     """What an engine's stage does: send from compiled code, poll until the venue answered."""
     first = 0
     for i in range(n):
-        ur = send_enter(g, AAPL, symbol, 66, 10 + i, 1_000_000, 48, i, now_ns + i)
+        # (int64s, not literal constants: each set of literals would compile send_enter again)
+        ur = send_enter(g, np.int64(AAPL), symbol, np.int64(66), 10 + i, np.int64(1_000_000),
+                        np.int64(48), i, now_ns + i)
         if ur < 0:
             return ur, 0
         first = ur if first == 0 else first
@@ -332,8 +334,10 @@ def test_each_poll_lists_the_orders_it_changed(venue, tmp_path):
 @njit(nogil=True)
 def _two_held_then_pushed(g, symbol, now_ns):
     g.state[S.MORE] = 1
-    a = send_enter(g, AAPL, symbol, 66, 10, 1_000_000, 48, 7, now_ns)
-    b = send_enter(g, AAPL, symbol, 83, 10, 1_100_000, 48, 7, now_ns)
+    a = send_enter(g, np.int64(AAPL), symbol, np.int64(66), np.int64(10), np.int64(1_000_000),
+                   np.int64(48), np.int64(7), now_ns)
+    b = send_enter(g, np.int64(AAPL), symbol, np.int64(83), np.int64(10), np.int64(1_100_000),
+                   np.int64(48), np.int64(7), now_ns)
     return a, b, push(g), g.state[S.CORKED], g.state[S.MORE]
 
 

@@ -37,7 +37,8 @@ SRC = HERE.parents[1] / "src"
 def _feed(strategy, ctx, words):
     """A loop over records calling the generic callbacks (as a stage's loop does)."""
     for k in range(words.shape[0]):
-        handle_record(strategy, ctx, words[k], 0, 1_000 + k)
+        handle_record(strategy, ctx, words[k], np.int64(0), 1_000 + k)  # (not a literal 0:
+        # that would compile handle_record once more for each state)
 
 
 def test_two_strategy_types_dispatch_in_one_process():
