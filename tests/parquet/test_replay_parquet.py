@@ -219,6 +219,15 @@ def test_cli_writes_and_refuses(sim_day, tmp_path):
              "--no-progress")
     assert r.returncode == 2 and "not supported yet" in r.stderr
     assert not (tmp_path / "x").exists()
+    # a DBN file (found by its name) and a LOBSTER pair: refused before either is read
+    dbn = tmp_path / "day.dbn"
+    dbn.write_bytes(b"DBN\x02")
+    lob = tmp_path / "AAPL_2012-06-21_34200000_57600000_message_1.csv"
+    lob.write_text("34200.0,1,1,100,1000000,1\n")
+    for f in (dbn, lob):
+        r = _cli("replay", str(f), "--parquet", str(tmp_path / "x"), "--no-progress")
+        assert r.returncode == 2 and "not supported yet" in r.stderr, r.stderr
+        assert not (tmp_path / "x").exists()
 
 
 def _real_itch_file(shared_data: Path, path: Path) -> int:
