@@ -56,7 +56,7 @@ class BookStore:
 
     ``errors``: ``"raise"`` raises :class:`BookError` at the first refused message (replay of
     a file you expect to be clean); ``"skip"`` counts it in ``stats()['rejected']``, keeps the
-    last few in ``rejections`` and goes on (a live feed must survive a bad message).
+    first 100 in ``rejections`` and goes on (a live feed must survive a bad message).
     """
 
     def __init__(self, max_orders: int = 1 << 22, max_levels: int | None = None,

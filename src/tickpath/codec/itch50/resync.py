@@ -9,9 +9,9 @@ Decoding resumes at the first offset from which ``run`` consecutive blocks are c
 starting where the previous one ends; at the end of the input (``final``) a shorter chain that
 ends exactly there (or at a zero-length end-of-session block that ends it) counts too.
 
-Random bytes pass one check about once in 10^9 offsets (a known type byte: 22 in 256; a
-length whose high byte is 0 and low byte that type's: 1 in 65536; a timestamp whose top byte
-is 0 and next at most 0x4E: 79 in 65536); message bodies are less random than that, which is
+Random bytes pass one check about once in 2.4 million offsets (a known type byte: 23 in 256;
+a length whose high byte is 0 and low byte that type's: 1 in 65536; a 6-byte timestamp under
+24 h: 79 in 256); message bodies are less random than that, which is
 why one check is not enough and ``run`` of them are asked for. What a false resync can do is spelled out in docs/replay.md.
 """
 
