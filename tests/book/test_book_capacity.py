@@ -129,3 +129,23 @@ def test_tables_grow_mid_batch_up_to_the_maximum(errors):
         feed(store, [one_more], used + used2)
     assert store.stats()["rejected"] == 1
     assert_same(store, ref, locates=[0, 1, 2], refs=[7], rejections=errors == "skip")
+
+
+@pytest.mark.parametrize("kw", [{"initial_orders": 0}, {"initial_orders": -4},
+                                {"max_levels": -1}, {"max_orders": 0}])
+def test_sizes_that_could_never_grow_are_refused(kw):
+    """Growth doubles the tables: from none it would never grow, and a refused add would be
+    retried for ever."""
+    from tickpath.book import BookStore
+
+    with pytest.raises(ValueError, match=next(iter(kw))):
+        BookStore(**kw)
+
+
+def test_a_table_of_one_grows():
+    """The smallest start: one order, one level, grown as the day needs."""
+    store = new_store(64, initial_orders=1)
+    b = Both(max_orders=64, locates=(1,))
+    b.store = store
+    b.run([A(10 + i, "B", 5, 100 + i) for i in range(20)] + [D(10 + i) for i in range(0, 20, 2)])
+    assert store.stats()["live_orders"] == 10 and store.capacity >= 20

@@ -13,6 +13,7 @@ from tickpath import Simulator, replay
 from tickpath.cli import app
 from tickpath.feed import binaryfile
 from tickpath.feed.binaryfile import BlockReader, GzipFileError, gzip_module
+from tickpath.feed.itch import ItchError
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +88,81 @@ def test_damaged_gzip_data_is_an_error_with_offsets(day, tmp_path):
         replay(bad, max_orders=1 << 14)
 
 
-def test_closing_early_stops_the_inflate_thread(day):
-    _, gz = day
-    with BlockReader(gz, 4096) as r:
+@pytest.mark.parametrize("which", ["plain", "gzip"])
+def test_closing_early_stops_the_reading_thread(day, which):
+    path = day[0] if which == "plain" else day[1]
+    with BlockReader(path, 4096) as r:
         next(iter(r.chunks()))
-        thread = r._inflate._thread
+        thread = r._ahead._thread
     assert not thread.is_alive()
-    assert binaryfile.INFLATE_BUFFERS >= 2
+    assert binaryfile.READ_AHEAD >= 2
+
+
+def _whole_blocks(buf, start, end) -> int:
+    """Where the last whole block of ``buf[start:end]`` ends (a consumer's ``upto``)."""
+    p = start
+    while p + 2 <= end:
+        n = int(buf[p]) << 8 | int(buf[p + 1])
+        if p + 2 + n > end:
+            break
+        p += 2 + n
+    return p
+
+
+@pytest.mark.parametrize("which", ["plain", "gzip"])
+@pytest.mark.parametrize("thread", [True, False])
+@pytest.mark.parametrize("chunk", [1, 37, 4096])
+def test_chunks_with_their_carries_are_the_stream(day, which, thread, chunk):
+    """Every byte handed on once, in order, at the stream offsets given, whatever the chunk
+    size and whether a thread reads ahead; a block cut by a chunk's end comes whole in front
+    of the next chunk."""
+    path = day[0] if which == "plain" else day[1]
+    want = day[0].read_bytes()
+    got = bytearray()
+    with BlockReader(path, chunk, inflate_thread=thread) as r:
+        for buf, start, end, base in r.chunks():
+            assert base + start == len(got)  # buf[start] is the stream's next byte
+            upto = _whole_blocks(buf, start, end)
+            got += buf[start:upto].tobytes()
+            r.consumed(upto, end)
+        buf, start, end, base = r.tail()
+        assert base + start == len(got) and end == start and r.leftover == 0
+    assert bytes(got) == want
+
+
+@pytest.mark.parametrize("thread", [True, False])
+@pytest.mark.parametrize("chunk", [37, 4096])
+def test_a_cut_last_block_is_the_tail(day, tmp_path, thread, chunk):
+    cut = tmp_path / "cut.itch"
+    whole = day[0].read_bytes()
+    cut.write_bytes(whole[:-5])
+    with BlockReader(cut, chunk, inflate_thread=thread) as r:
+        done = 0
+        for buf, start, end, base in r.chunks():
+            upto = _whole_blocks(buf, start, end)
+            done = base + upto
+            r.consumed(upto, end)
+        buf, start, end, base = r.tail()
+        assert base + start == done and 0 < end - start == r.leftover < 60
+        assert buf[start:end].tobytes() == whole[done:-5]
+
+
+@pytest.mark.parametrize("thread", [True, False])
+def test_a_cut_file_and_the_end_of_session_reach_the_replay(day, tmp_path, thread):
+    """Read in the replay's thread or ahead, a cut last message is an error at its offset and
+    a closing end-of-session marker is seen."""
+    whole = day[0].read_bytes()
+    cut = tmp_path / "cut.itch"
+    cut.write_bytes(whole[:-5])
+    with pytest.raises(ItchError, match="truncated"):
+        replay(cut, max_orders=1 << 14, inflate_thread=thread, chunk_bytes=4096)
+    eos = tmp_path / "eos.itch"
+    eos.write_bytes(whole + b"\x00\x00")
+    _, rep = replay(eos, max_orders=1 << 14, inflate_thread=thread, chunk_bytes=4096)
+    assert rep.end_of_session and rep.bytes == len(whole) + 2
+
+
+def test_a_chunk_not_consumed_is_an_error(day):
+    with BlockReader(day[0], 4096) as r, pytest.raises(RuntimeError, match="consumed"):
+        for _ in r.chunks():
+            pass

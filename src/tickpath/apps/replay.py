@@ -68,8 +68,8 @@ def replay(path: str | Path, handler: ItchHandler | None = None, *,
            parquet_rows: int = 1 << 16) -> tuple[ItchHandler, ReplayReport]:
     """Build every book from a binary ITCH file. Streams it; never loads it whole.
 
-    ``progress(done, total)`` is called once per chunk with bytes read from disk (compressed
-    bytes for gzip) and the file size. Returns the handler (books inside) and a report.
+    ``progress(done, total)`` is called once per chunk with the bytes decoded so far
+    (compressed bytes read, for gzip) and the file size. Returns the handler (books inside) and a report.
 
     ``errors="raise"`` stops at the first malformed block (:class:`ItchError`, its offset and
     reason) or refused message (:class:`tickpath.book.BookError`). ``"skip"`` counts them and
@@ -166,16 +166,16 @@ def _replay(path: str | Path, handler: ItchHandler, chunk_bytes: int,
     nbytes = 0
     with BlockReader(path, chunk_bytes, inflater=inflater,
                      inflate_thread=inflate_thread) as reader:
-        for buf, end, base in reader.chunks():
-            upto = handler.on_blocks(buf, 0, end, base)
+        for buf, start, end, base in reader.chunks():
+            upto = handler.on_blocks(buf, start, end, base)
             reader.consumed(upto, end)
             nbytes = base + upto
             if progress is not None:
                 progress(reader.compressed_position() or nbytes, total)
-        buf, end, base = reader.tail()
+        buf, start, end, base = reader.tail()
         # the end of the file: a cut last block, a boundary search still open, or the
         # end-of-session marker are settled now
-        nbytes = base + handler.on_blocks(buf, 0, end, base, final=True)
+        nbytes = base + handler.on_blocks(buf, start, end, base, final=True)
     seconds = time.perf_counter() - t0
     report = ReplayReport(
         path=str(path),

@@ -65,6 +65,10 @@ class BookStore:
             raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
         if max_orders < 1:
             raise ValueError("max_orders must be positive")
+        if max_levels is not None and max_levels < 1:
+            raise ValueError(f"max_levels must be positive, not {max_levels}")
+        if initial_orders < 1:  # (growth doubles: from 0 it would never grow)
+            raise ValueError(f"initial_orders must be positive, not {initial_orders}")
         self.errors = errors
         self.max_orders = int(max_orders)
         self.max_levels = int(max_levels or self.max_orders)
@@ -94,7 +98,7 @@ class BookStore:
     def _grow_orders(self) -> bool:
         if self.capacity >= self.max_orders:
             return False
-        self.capacity = min(self.max_orders, 2 * self.capacity)
+        self.capacity = min(self.max_orders, max(1, 2 * self.capacity))
         table = self._table(self.capacity)
         k.rehash(self.orders, table, (table.shape[0] >> 1) - 1, self.stats_array)
         self.orders, self.mask = table, (table.shape[0] >> 1) - 1
@@ -104,7 +108,7 @@ class BookStore:
         n = self.levels.shape[0]
         if n >= self.max_levels:
             return False
-        m = min(self.max_levels, 2 * n)
+        m = min(self.max_levels, max(1, 2 * n))
         levels = np.zeros(m, LEVEL_DTYPE)
         levels[:n] = self.levels
         top = int(self.stats_array[Stat.FREE_TOP])

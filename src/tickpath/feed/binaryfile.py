@@ -2,12 +2,14 @@
 length; a zero length marks the end of the session.
 
 Read in fixed-size chunks, plain or gzip, never the whole file: each chunk is handed on with
-the partial block at its end carried into the next one.
+the partial block at the end of the one before put just in front of it.
 
-A gzip file is inflated in a thread of its own, ahead of the replay, into a few preallocated
-chunk buffers (a bounded queue: at most ``INFLATE_BUFFERS`` chunks inflated ahead); the
-inflaters release the GIL while they work, so inflating and book building overlap. The
-inflater is ISA-L's (``isal.igzip``, about twice as fast as zlib here; BENCHMARKS.md), or
+The file is read (a gzip file inflated) in a thread of its own, ahead of the replay, into a
+few preallocated chunk buffers (a bounded queue: at most ``READ_AHEAD`` chunks, the one the
+replay holds included). Reading and inflating release the GIL, so they overlap with book
+building, and the replay's own thread copies no chunk: each buffer keeps ``CARRY_ROOM`` bytes
+free in front of its data for the unfinished block of the chunk before, the only bytes copied.
+The inflater is ISA-L's (``isal.igzip``, about twice as fast as zlib here; BENCHMARKS.md), or
 the standard library's ``gzip`` when isal is not installed.
 """
 
@@ -26,8 +28,11 @@ from typing import BinaryIO
 import numpy as np
 
 DEFAULT_CHUNK = 8 << 20
-#: chunks inflated ahead of the replay (the consumer holds none: it copies each out)
-INFLATE_BUFFERS = 3
+#: chunk buffers between the reading thread and the replay (the replay holds one of them)
+READ_AHEAD = 3
+#: room in front of each chunk for the unfinished block of the one before: a block is at
+#: most a 2-byte length and 65,535 bytes
+CARRY_ROOM = 2 + 65535
 
 
 def gzip_module(inflater: str = "auto") -> ModuleType:
@@ -70,29 +75,33 @@ class GzipFileError(ValueError):
     the compressed and inflated offsets reached."""
 
 
-class _Inflater:
-    """Inflates a gzip file in a thread of its own into ``INFLATE_BUFFERS`` chunk buffers.
+class _ReadAhead:
+    """Reads ``f`` (a plain file, or a gzip reader that inflates) in a thread of its own into
+    ``READ_AHEAD`` chunk buffers, each chunk at ``CARRY_ROOM`` onward.
 
     Free buffer indices go to the thread through ``free``; ``(index, bytes, compressed
     offset)`` come back through ``full``, then ``None`` at the end of the stream, or the
-    exception the inflater raised."""
+    exception the reader raised."""
 
-    def __init__(self, path: Path, chunk_bytes: int, inflater: str) -> None:
-        self._f = gzip_module(inflater).open(path, "rb")
-        # the compressed file under it (isal's and zlib-ng's readers are GzipFile subclasses)
-        self._raw = getattr(self._f, "fileobj", None)
-        self.bufs = [np.empty(chunk_bytes, np.uint8) for _ in range(INFLATE_BUFFERS)]
+    def __init__(self, f: BinaryIO, chunk_bytes: int, name: str) -> None:
+        self._f = f
+        # the compressed file under a gzip reader (isal's and zlib-ng's are GzipFile
+        # subclasses); None for a plain file
+        self._raw = getattr(f, "fileobj", None)
+        self.bufs = [np.empty(CARRY_ROOM + chunk_bytes, np.uint8) for _ in range(READ_AHEAD)]
         self.free: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self.full: queue.SimpleQueue[tuple[int, int, int] | BaseException | None] = (
             queue.SimpleQueue())
-        for i in range(INFLATE_BUFFERS):
+        # the replay's thread takes one buffer; the rest are read ahead
+        for i in range(READ_AHEAD):
             self.free.put(i)
         self._stop = False
-        self._thread = threading.Thread(target=self._run, name=f"inflate {path.name}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"read {name}", daemon=True)
         self._thread.start()
 
     def _position(self) -> int:
+        if self._raw is None:
+            return 0
         try:
             return self._raw.tell()  # type: ignore[union-attr]
         except (AttributeError, OSError, ValueError):
@@ -104,7 +113,7 @@ class _Inflater:
                 i = self.free.get()
                 if i is None or self._stop:
                     return
-                n = self._f.readinto(memoryview(self.bufs[i]))  # type: ignore[attr-defined]
+                n = self._f.readinto(memoryview(self.bufs[i])[CARRY_ROOM:])  # type: ignore[attr-defined]
                 if not n:
                     self.full.put(None)
                     return
@@ -124,27 +133,36 @@ def file_size(path: str | Path) -> int:
     return os.path.getsize(path)
 
 
+def _check_consumed(upto: int | None) -> None:
+    if upto is None:
+        raise RuntimeError("BlockReader: consumed() was not called for the last chunk")
+
+
 class BlockReader:
-    """Chunks of a binary ITCH file as ``(buf, end, base)``: ``buf[:end]`` holds bytes at stream
-    offset ``base`` onward. The consumer reports how far it got with :meth:`consumed`; the rest
-    is carried to the front of the next chunk."""
+    """Chunks of a binary ITCH file as ``(buf, start, end, base)``: ``buf[start:end]`` holds
+    the stream's next bytes, ``base`` is the stream offset of ``buf[0]``. The consumer reports
+    how far it got with :meth:`consumed`; the rest is put in front of the next chunk."""
 
     def __init__(self, path: str | Path, chunk_bytes: int = DEFAULT_CHUNK, *,
                  inflater: str = "auto", inflate_thread: bool = True) -> None:
-        """``inflater``: see :func:`gzip_module`. ``inflate_thread=False`` inflates in the
-        caller's thread instead (the comparison in bench/replay_gzip.py)."""
+        """``inflater``: see :func:`gzip_module`. ``inflate_thread=False`` reads (and
+        inflates) in the caller's thread instead (the comparison in bench/replay_gzip.py)."""
         self.path = str(path)
         p = Path(path)
         if not p.exists():
             raise FileNotFoundError(f"ITCH file {str(p)!r} does not exist")
         self.gzip = is_gzip(p)
-        threaded = self.gzip and inflate_thread
-        self._inflate = _Inflater(p, chunk_bytes, inflater) if threaded else None
-        self._f = None if threaded else open_binary(p, inflater)
-        self.buf = np.empty(chunk_bytes + 65536 + 2, np.uint8)  # room for one max block carry
+        f = open_binary(p, inflater)
+        self._ahead = _ReadAhead(f, chunk_bytes, p.name) if inflate_thread else None
+        self._f = None if inflate_thread else f
+        # in the caller's thread: one buffer, the unfinished block moved to its front
+        self.buf = None if inflate_thread else np.empty(CARRY_ROOM + chunk_bytes, np.uint8)
         self.chunk_bytes = chunk_bytes
-        self._carry = 0
-        self._base = 0  # stream offset of buf[0]
+        self._carry = 0  # bytes of an unfinished block, left at the end of the last chunk
+        # the chunk handed on last: (buffer, how far it was consumed (None: not said yet),
+        # its end, its buffer's index)
+        self._held: tuple[np.ndarray, int | None, int, int] | None = None
+        self._base = 0  # stream offset of the next chunk's first byte
         self._compressed = 0  # compressed bytes behind the chunks handed on (gzip)
         self.eof = False
 
@@ -152,24 +170,15 @@ class BlockReader:
         """Compressed bytes read for the chunks handed on so far (0 for a plain file)."""
         return self._compressed
 
-    def _gzip_chunks(self) -> Iterator[tuple[np.ndarray, int, int]]:
-        assert self._inflate is not None
-        while not self.eof:
-            item = self._inflate.full.get()
-            if item is None:
-                self.eof = True
-                return
-            if isinstance(item, BaseException):
-                self.eof = True
-                raise self._gzip_error(item) from item
-            i, n, self._compressed = item
-            self.buf[self._carry:self._carry + n] = self._inflate.bufs[i][:n]
-            self._inflate.free.put(i)
-            yield self.buf, self._carry + n, self._base
+    def _raise(self, e: BaseException) -> None:
+        """Raise what the reader raised: a gzip file's failure as :class:`GzipFileError`."""
+        if not self.gzip:
+            raise e
+        raise self._gzip_error(e) from e
 
     def _gzip_error(self, e: BaseException) -> BaseException:
         at = (f"after {self._compressed:,} of {file_size(self.path):,} compressed bytes "
-              f"({self._base + self._carry:,} bytes inflated and handed on)")
+              f"({self._base:,} bytes inflated and handed on)")
         if isinstance(e, EOFError):
             return GzipFileError(f"{self.path}: the gzip stream ends before its end marker "
                                  f"(a truncated file?) {at}")
@@ -177,39 +186,83 @@ class BlockReader:
             return GzipFileError(f"{self.path}: damaged gzip data {at}: {e}")
         return e
 
-    def chunks(self) -> Iterator[tuple[np.ndarray, int, int]]:
-        if self._inflate is not None:
-            yield from self._gzip_chunks()
-            return
+    def _ahead_chunks(self) -> Iterator[tuple[np.ndarray, int, int, int]]:
+        ahead = self._ahead
+        assert ahead is not None
+        while not self.eof:
+            item = ahead.full.get()
+            if item is None:
+                self.eof = True
+                return
+            if isinstance(item, BaseException):
+                self.eof = True
+                self._raise(item)
+            i, n, self._compressed = item
+            buf = ahead.bufs[i]
+            start = CARRY_ROOM - self._carry
+            if self._held is not None:  # the last chunk's unfinished block, then its buffer back
+                held, upto, end, k = self._held
+                _check_consumed(upto)
+                buf[start:CARRY_ROOM] = held[upto:end]
+                ahead.free.put(k)
+                self._held = None
+            base = self._base - CARRY_ROOM  # buf[CARRY_ROOM] is the stream's next byte
+            self._base += n
+            self._held = (buf, None, CARRY_ROOM + n, i)
+            yield buf, start, CARRY_ROOM + n, base
+
+    def _inline_chunks(self) -> Iterator[tuple[np.ndarray, int, int, int]]:
+        assert self._f is not None and self.buf is not None
         view = memoryview(self.buf)
         raw = getattr(self._f, "fileobj", None)
         while not self.eof:
+            if self._held is not None:  # the unfinished block to the front of the buffer
+                _, upto, end, _ = self._held
+                _check_consumed(upto)
+                self.buf[CARRY_ROOM - self._carry:CARRY_ROOM] = self.buf[upto:end]
+                self._held = None
             try:
-                n = self._f.readinto(view[self._carry:self._carry + self.chunk_bytes])  # type: ignore[union-attr]
+                n = self._f.readinto(view[CARRY_ROOM:CARRY_ROOM + self.chunk_bytes])  # type: ignore[union-attr]
             except (EOFError, OSError, zlib.error) as e:
                 self.eof = True
-                if not self.gzip:
-                    raise
-                raise self._gzip_error(e) from e
-            if not n:
+                self._raise(e)
+            if not n:  # the unfinished block, moved to the front, is what tail() gives
                 self.eof = True
+                self._held = (self.buf, CARRY_ROOM - self._carry, CARRY_ROOM, -1)
                 return
             if raw is not None:
                 self._compressed = raw.tell()
-            yield self.buf, self._carry + n, self._base
+            base = self._base - CARRY_ROOM
+            self._base += n
+            self._held = (self.buf, None, CARRY_ROOM + n, -1)
+            yield self.buf, CARRY_ROOM - self._carry, CARRY_ROOM + n, base
+
+    def chunks(self) -> Iterator[tuple[np.ndarray, int, int, int]]:
+        if self._ahead is not None:
+            return self._ahead_chunks()
+        return self._inline_chunks()
 
     def consumed(self, upto: int, end: int) -> None:
-        """The consumer decoded ``buf[:upto]`` of a chunk that ended at ``end``."""
-        rest = end - upto
-        if rest:
-            self.buf[:rest] = self.buf[upto:end]
-        self._base += upto
-        self._carry = rest
+        """The consumer decoded the chunk last handed on up to ``buf[upto]`` (of its
+        ``end``); the rest goes in front of the next chunk."""
+        if self._held is None:
+            raise RuntimeError("consumed() without a chunk handed on")
+        buf, _, _, i = self._held
+        self._carry = end - upto
+        if self._carry > CARRY_ROOM:
+            raise ValueError(f"{self._carry:,} bytes left undecoded: more than one block "
+                             f"({CARRY_ROOM:,} bytes at most)")
+        self._held = (buf, upto, end, i)
 
-    def tail(self) -> tuple[np.ndarray, int, int]:
-        """What is left after the last chunk, as ``(buf, end, base)``: ``buf[:end]`` (the
-        bytes carried, maybe none) at stream offset ``base``."""
-        return self.buf, self._carry, self._base
+    def tail(self) -> tuple[np.ndarray, int, int, int]:
+        """What is left after the last chunk, as ``(buf, start, end, base)`` (the bytes of an
+        unfinished block, maybe none)."""
+        if self._held is None:
+            empty = np.zeros(0, np.uint8)
+            return empty, 0, 0, self._base
+        buf, upto, end, _ = self._held
+        _check_consumed(upto)
+        return buf, upto, end, self._base - end
 
     @property
     def leftover(self) -> int:
@@ -217,8 +270,8 @@ class BlockReader:
         return self._carry
 
     def close(self) -> None:
-        if self._inflate is not None:
-            self._inflate.close()
+        if self._ahead is not None:
+            self._ahead.close()
         if self._f is not None:
             self._f.close()
 
