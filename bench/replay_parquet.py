@@ -76,7 +76,7 @@ def timed_replay(path: Path, tables: tuple[str, ...] | None, out: Path) -> tuple
                   "replay_cpu_ns_per_msg": cpu / rep.messages * 1e9,
                   "writer_cpu_ns_per_msg": rep.parquet_writer_cpu_s / rep.messages * 1e9,
                   # the replay thread's wall time beyond its CPU: waiting for a spare row
-                  # array, and the rest (the interpreter lock, the scheduler)
+                  # array, and the rest (off the CPU: the other threads and processes)
                   "wall_ns_per_msg": wall / rep.messages * 1e9,
                   "array_wait_ns_per_msg": rep.parquet_wait_s / rep.messages * 1e9}
 
@@ -230,7 +230,7 @@ def main() -> None:
               f"{rows:>12,}{mb:>7.1f}{c['replay_thread']:>20.0f}{c['writer_thread']:>8.0f}"
               f"{c['replay_waiting_for_arrays']:>12.0f}{other:>12.0f}")
     print("(array wait: the replay thread waiting for a spare row array; other wait: the rest of"
-          " its wall time beyond its CPU: the interpreter lock, the scheduler)")
+          " its wall time beyond its CPU: off the CPU, the other threads and processes)")
     print(f"\n{'where the cost is (file in memory)':44}{'M msg/s':>10}{'ratio':>8}")
     for name, v in split.items():
         print(f"{name:44}{med(v) / 1e6:>10.2f}{med(v) / base_mem:>8.2f}")
