@@ -69,7 +69,8 @@ def replay(path: str | Path, handler: ItchHandler | None = None, *,
     """Build every book from a binary ITCH file. Streams it; never loads it whole.
 
     ``progress(done, total)`` is called once per chunk with the bytes decoded so far
-    (compressed bytes read, for gzip) and the file size. Returns the handler (books inside) and a report.
+    (compressed bytes read, for gzip) and the file size. Returns the handler (books inside)
+    and a report.
 
     ``errors="raise"`` stops at the first malformed block (:class:`ItchError`, its offset and
     reason) or refused message (:class:`tickpath.book.BookError`). ``"skip"`` counts them and

@@ -96,7 +96,8 @@ SCHEMAS: dict[str, pa.Schema] = {"events": EVENTS, "top": TOP, "trades": TRADES}
 #: every other integer column delta-encoded (DELTA_BINARY_PACKED: times and offsets only grow,
 #: references and match numbers nearly so, prices and sizes move by small steps), with no
 #: compression on top. That writes files about as small as snappy over plain values, and
-#: the writer is about 1.5x faster. Min/max statistics (what lets a reader skip row groups) on time and instrument only.
+#: the writer is about 1.5x faster. Min/max statistics (what lets a reader skip row groups)
+#: on time and instrument only.
 _CODES = ("locate", "type", "kind", "side", "resting_side", "aggressor")
 COMPRESSION = "none"
 

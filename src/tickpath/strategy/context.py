@@ -356,30 +356,31 @@ def place(ctx, instrument, side, qty, price, tif, trigger):
     (usually ``trigger(ctx)``)."""
     # (np.int64: a constant action is typed as a literal, which would compile _intent once
     # per action)
-    return _intent(ctx, np.int64(_PLACE), instrument, side, qty, price, tif, np.int64(-1), trigger)
+    return _intent(ctx, np.int64(_PLACE), instrument, side, qty, price, tif, np.int64(-1),
+                   trigger)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
 def cancel(ctx, slot):
     """Ask to cancel our order at ``slot``."""
     o = ctx.orders[slot]
-    return _intent(ctx, np.int64(_CANCEL), np.int64(o["instrument"]), np.int64(o["side"]), np.int64(0),
-                   np.int64(0), np.int64(0), slot, ctx.words[_TRIGGER])
+    return _intent(ctx, np.int64(_CANCEL), np.int64(o["instrument"]), np.int64(o["side"]),
+                   np.int64(0), np.int64(0), np.int64(0), slot, ctx.words[_TRIGGER])
 
 
 @njit(cache=True, nogil=True, _nrt=False)
 def replace(ctx, slot, qty, price):
     """Ask to replace our order at ``slot`` by one of ``qty`` shares at ``price``."""
     o = ctx.orders[slot]
-    return _intent(ctx, np.int64(_REPLACE), np.int64(o["instrument"]), np.int64(o["side"]), qty, price,
-                   np.int64(o["tif"]), slot, ctx.words[_TRIGGER])
+    return _intent(ctx, np.int64(_REPLACE), np.int64(o["instrument"]), np.int64(o["side"]),
+                   qty, price, np.int64(o["tif"]), slot, ctx.words[_TRIGGER])
 
 
 @njit(cache=True, nogil=True, _nrt=False)
 def cancel_all(ctx, instrument):
     """Ask to cancel every open order of ``instrument`` (-1: of every instrument)."""
-    return _intent(ctx, np.int64(_CANCEL_ALL), instrument, np.int64(0), np.int64(0), np.int64(0),
-                   np.int64(0), np.int64(-1), ctx.words[_TRIGGER])
+    return _intent(ctx, np.int64(_CANCEL_ALL), instrument, np.int64(0), np.int64(0),
+                   np.int64(0), np.int64(0), np.int64(-1), ctx.words[_TRIGGER])
 
 
 # ------------------------------------------------------------------ the owner's side
