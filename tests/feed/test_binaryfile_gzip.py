@@ -13,7 +13,7 @@ from tickpath import Simulator, replay
 from tickpath.cli import app
 from tickpath.feed import binaryfile
 from tickpath.feed.binaryfile import BlockReader, GzipFileError, gzip_module
-from tickpath.feed.itch import ItchError
+from tickpath.feed.itch import ItchError, ItchHandler
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +166,33 @@ def test_a_chunk_not_consumed_is_an_error(day):
     with BlockReader(day[0], 4096) as r, pytest.raises(RuntimeError, match="consumed"):
         for _ in r.chunks():
             pass
+
+
+def test_a_reader_dropped_unclosed_stops_its_thread(day):
+    import gc
+
+    r = BlockReader(day[0], 4096)
+    next(iter(r.chunks()))
+    thread = r._ahead._thread
+    del r
+    gc.collect()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+def test_iterating_after_close_ends(day):
+    with BlockReader(day[0], 4096) as r:
+        it = r.chunks()
+        buf, start, end, base = next(it)
+        r.consumed(start, end)
+    assert list(it) == []
+
+
+def test_a_resync_run_longer_than_a_chunk_keeps_is_refused():
+    from tickpath.feed.itch.handler import MAX_RESYNC_RUN
+
+    ItchHandler(resync_run=MAX_RESYNC_RUN)
+    with pytest.raises(ValueError, match="resync_run"):
+        ItchHandler(resync_run=MAX_RESYNC_RUN + 1)
+    with pytest.raises(ValueError, match="resync_run"):
+        ItchHandler(resync_run=0)

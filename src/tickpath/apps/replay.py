@@ -77,8 +77,9 @@ def replay(path: str | Path, handler: ItchHandler | None = None, *,
     goes on: after a malformed block decoding resumes where the message boundaries are found
     again (:meth:`ItchHandler.on_blocks`), and the report says which bytes were lost.
 
-    A gzip file is inflated in a thread of its own (``inflate_thread``) by ``inflater``
-    (:func:`tickpath.feed.binaryfile.gzip_module`: ISA-L's when installed).
+    The file is read ahead in a thread of its own (``inflate_thread``; False: in this one),
+    which inflates a gzip file with ``inflater`` (:func:`tickpath.feed.binaryfile.gzip_module`:
+    ISA-L's when installed).
 
     ``parquet``: a directory to write the day into as Parquet (docs/parquet.md): the tables
     ``parquet_tables`` (of ``events``, ``top``, ``trades``), ``instruments.parquet`` and

@@ -19,6 +19,7 @@ import gzip
 import os
 import queue
 import threading
+import weakref
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,8 +31,9 @@ import numpy as np
 DEFAULT_CHUNK = 8 << 20
 #: chunk buffers between the reading thread and the replay (the replay holds one of them)
 READ_AHEAD = 3
-#: room in front of each chunk for the unfinished block of the one before: a block is at
-#: most a 2-byte length and 65,535 bytes
+#: room in front of each chunk for what the consumer left of the one before: an unfinished
+#: block (a 2-byte length and at most 65,535 bytes), or the blocks a search for the message
+#: boundaries holds until it has seen enough of them (``ItchHandler``'s ``resync_run``)
 CARRY_ROOM = 2 + 65535
 
 
@@ -122,6 +124,8 @@ class _ReadAhead:
             self.full.put(e)
 
     def close(self) -> None:
+        if self._stop:
+            return
         self._stop = True
         self.free.put(None)
         self._thread.join()
@@ -154,6 +158,8 @@ class BlockReader:
         self.gzip = is_gzip(p)
         f = open_binary(p, inflater)
         self._ahead = _ReadAhead(f, chunk_bytes, p.name) if inflate_thread else None
+        if self._ahead is not None:  # a reader dropped unclosed still stops its thread
+            weakref.finalize(self, self._ahead.close)
         self._f = None if inflate_thread else f
         # in the caller's thread: one buffer, the unfinished block moved to its front
         self.buf = None if inflate_thread else np.empty(CARRY_ROOM + chunk_bytes, np.uint8)
@@ -223,7 +229,7 @@ class BlockReader:
                 self._held = None
             try:
                 n = self._f.readinto(view[CARRY_ROOM:CARRY_ROOM + self.chunk_bytes])  # type: ignore[union-attr]
-            except (EOFError, OSError, zlib.error) as e:
+            except Exception as e:  # (ISA-L's IsalError is no OSError)
                 self.eof = True
                 self._raise(e)
             if not n:  # the unfinished block, moved to the front, is what tail() gives
@@ -248,10 +254,10 @@ class BlockReader:
         if self._held is None:
             raise RuntimeError("consumed() without a chunk handed on")
         buf, _, _, i = self._held
+        if end - upto > CARRY_ROOM:
+            raise ValueError(f"{end - upto:,} bytes left undecoded: more than the "
+                             f"{CARRY_ROOM:,} a chunk keeps for the next one")
         self._carry = end - upto
-        if self._carry > CARRY_ROOM:
-            raise ValueError(f"{self._carry:,} bytes left undecoded: more than one block "
-                             f"({CARRY_ROOM:,} bytes at most)")
         self._held = (buf, upto, end, i)
 
     def tail(self) -> tuple[np.ndarray, int, int, int]:
@@ -270,6 +276,7 @@ class BlockReader:
         return self._carry
 
     def close(self) -> None:
+        self.eof = True  # a chunks() iterator resumed after this ends at once
         if self._ahead is not None:
             self._ahead.close()
         if self._f is not None:

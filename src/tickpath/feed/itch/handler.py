@@ -19,8 +19,13 @@ from ...codec.itch50 import decode as dec
 from ...codec.itch50 import resync as rs
 from ...codec.itch50.layout import EVENT_DTYPE, LENGTHS
 from ...codec.itch50.resync import RUN, find_resync
+from ..binaryfile import CARRY_ROOM
 from ..moldudp64 import MoldSession
 from ..moldudp64._kernels import NEW
+
+#: the longest ``resync_run``: the blocks a boundary search holds (each a 2-byte length and a
+#: message of at most ``LENGTHS.max()`` bytes) fit in what a file's next chunk keeps for them
+MAX_RESYNC_RUN = CARRY_ROOM // (2 + int(LENGTHS.max()))
 
 
 class RowSink(Protocol):
@@ -99,6 +104,9 @@ class ItchHandler:
         self.malformed = 0
         self.malformed_log: list[ItchError] = []
         self.messages = 0
+        if not 1 <= resync_run <= MAX_RESYNC_RUN:
+            raise ValueError(f"resync_run must be 1 to {MAX_RESYNC_RUN}, not {resync_run} (the "
+                             "blocks it holds must fit in front of a file's next chunk)")
         self.resync_run = int(resync_run)
         self.lost: list[LostRange] = []
         self.lost_bytes = 0
