@@ -37,6 +37,7 @@ bench: $(STAMP) debs
 	$(VPY) bench/replay_itch.py
 	$(VPY) bench/peers_itch.py
 	$(VPY) bench/books_memory.py
+	$(VPY) bench/books_partitioned.py
 	$(VPY) bench/replay_mdp3.py
 	$(VPY) bench/mdp3_books.py
 	$(VPY) bench/mdp3_venue.py
