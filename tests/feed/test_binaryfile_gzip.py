@@ -110,12 +110,13 @@ def _whole_blocks(buf, start, end) -> int:
 
 
 @pytest.mark.parametrize("which", ["plain", "gzip"])
-@pytest.mark.parametrize("thread", [True, False])
-@pytest.mark.parametrize("chunk", [1, 37, 4096])
+@pytest.mark.parametrize(("thread", "chunk"), [(False, 1), (True, 5), (False, 37), (True, 37),
+                                               (False, 4096), (True, 4096)])
 def test_chunks_with_their_carries_are_the_stream(day, which, thread, chunk):
     """Every byte handed on once, in order, at the stream offsets given, whatever the chunk
-    size and whether a thread reads ahead; a block cut by a chunk's end comes whole in front
-    of the next chunk."""
+    size (down to a byte: every block cut) and whether a thread reads ahead; a block cut by a
+    chunk's end comes whole in front of the next chunk. (5 bytes with the thread: a chunk a
+    byte would be 640,000 hand-offs between threads, and the carries are the same.)"""
     path = day[0] if which == "plain" else day[1]
     want = day[0].read_bytes()
     got = bytearray()
